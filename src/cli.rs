@@ -1,0 +1,132 @@
+//! Command-line interface: global flags and the subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the pass completed (changes found or not)
+  1  internal error (database, I/O)
+  2  one or more watches failed (the others ran)
+  3  invalid watchlist or arguments (nothing fetched)
+  4  with --fail-on-change: changes were found (2 wins when watches also failed)";
+
+/// forewarn: an early-warning crawler for third-party changes.
+///
+/// Polls the pages, JSON APIs and feeds in your watchlists, asks cheaply whether anything
+/// changed (conditional requests, then a hash of the extracted content) and reports what did.
+#[derive(Debug, Parser)]
+#[command(name = "forewarn", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    /// The database [default: $XDG_DATA_HOME/forewarn/forewarn.db]
+    #[arg(long, global = true, env = "FOREWARN_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// A watchlist file or folder of *.toml (repeatable) [default: ./watchlists/, else
+    /// $XDG_CONFIG_HOME/forewarn/watchlists/]
+    #[arg(long = "watchlist", global = true, value_name = "PATH")]
+    pub watchlists: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every watch once and report what changed (what cron runs)
+    Check(CheckArgs),
+    /// Add a watch to a watchlist, keeping the file's comments and layout
+    Add(AddArgs),
+    /// Fetch one watch and show what would be compared, without writing anything
+    Test(TestArgs),
+    /// Show each watch: last check, last change, state, validators
+    List(ListArgs),
+    /// Read past changes back from the database
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only this watch (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Output format: a text report, or JSON Lines (one event per line)
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// Exit 4 when changes were found
+    #[arg(long)]
+    pub fail_on_change: bool,
+    /// Requests in flight at once, across all hosts
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requests in flight at once to one host
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub per_host: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The URL to watch
+    pub url: String,
+    /// The watch's name, unique across all watchlists [default: from the URL]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// CSS selector of a part to compare (repeatable)
+    #[arg(long, value_name = "CSS")]
+    pub select: Vec<String>,
+    /// CSS selector of a part to drop before comparing (repeatable)
+    #[arg(long, value_name = "CSS")]
+    pub remove: Vec<String>,
+    /// Regex deleted before comparing (repeatable)
+    #[arg(long, value_name = "REGEX")]
+    pub ignore: Vec<String>,
+    /// How to read the body: auto, html, text or json
+    #[arg(long)]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The watch to fetch
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this watch
+    pub name: Option<String>,
+    /// How far back, like 7d, 12h or 30m
+    #[arg(long, default_value = "7d", value_parser = parse_since)]
+    pub since: std::time::Duration,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Include every event (baselines, recoveries), not only changes and problems
+    #[arg(long)]
+    pub all: bool,
+}
+
+fn parse_since(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; write it like 7d, 12h or 30m"))
+}

@@ -1,0 +1,139 @@
+//! `forewarn list`: each watch's last check, last change, state and validators.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::Exit;
+use crate::cli::{CheckFormat, ListArgs};
+use crate::event::rfc3339;
+use crate::report::ago;
+use crate::store::{Store, WatchState};
+
+pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<Exit> {
+    let config = super::load_config(watchlists)?;
+    let states = match Store::open_read_only(db)? {
+        Some(s) => s.load_states()?,
+        None => Default::default(),
+    };
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    let mut json_lines = String::new();
+    for w in &config.watches {
+        let s = states.get(&w.name);
+        if args.format == CheckFormat::Json {
+            json_lines.push_str(&watch_json(&w.name, &w.url.display(), s).to_string());
+            json_lines.push('\n');
+            continue;
+        }
+        let t = |v: Option<chrono::DateTime<Utc>>| v.map_or("never".into(), |t| ago(t, now));
+        rows.push([
+            w.name.clone(),
+            state_text(s, now),
+            t(s.and_then(|s| s.last_check_at)),
+            t(s.and_then(|s| s.last_change_at)),
+            s.and_then(|s| s.last_duration_ms)
+                .map_or("-".into(), |d| format!("{d} ms")),
+            validators(s).to_string(),
+            w.url.display(),
+        ]);
+    }
+    if args.format == CheckFormat::Json {
+        print!("{json_lines}");
+        return Ok(Exit::Ok);
+    }
+    let header = [
+        "NAME",
+        "STATE",
+        "LAST CHECK",
+        "LAST CHANGE",
+        "RESPONSE",
+        "VALIDATORS",
+        "URL",
+    ]
+    .map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+fn state_text(s: Option<&WatchState>, now: chrono::DateTime<Utc>) -> String {
+    let Some(s) = s else {
+        return "new (never checked)".into();
+    };
+    if s.consecutive_failures > 0 {
+        return format!(
+            "failing since {} ({}x): {}",
+            s.failing_since.map_or("?".into(), |t| ago(t, now)),
+            s.consecutive_failures,
+            s.last_error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    if let Some(m) = &s.missing_selectors {
+        return format!(
+            "selector {} missing since {}",
+            m.join(", "),
+            s.missing_since.map_or("?".into(), |t| ago(t, now))
+        );
+    }
+    if s.content_hash.is_none() {
+        return "new (no baseline yet)".into();
+    }
+    "ok".into()
+}
+
+fn validators(s: Option<&WatchState>) -> &'static str {
+    match s {
+        None => "-",
+        Some(s) if s.last_ok_at.is_none() => "-",
+        Some(s) => match (s.etag.is_some(), s.last_modified.is_some()) {
+            (true, true) => "ETag, Last-Modified",
+            (true, false) => "ETag",
+            (false, true) => "Last-Modified",
+            (false, false) => "hash only",
+        },
+    }
+}
+
+fn watch_json(name: &str, url: &str, s: Option<&WatchState>) -> serde_json::Value {
+    let t = |v: Option<chrono::DateTime<Utc>>| v.map(rfc3339);
+    json!({
+        "watch": name,
+        "url": url,
+        "state": match s {
+            None => "new",
+            Some(s) if s.consecutive_failures > 0 => "failing",
+            Some(s) if s.missing_selectors.is_some() => "selector_missing",
+            Some(s) if s.content_hash.is_none() => "new",
+            Some(_) => "ok",
+        },
+        "last_check": t(s.and_then(|s| s.last_check_at)),
+        "last_change": t(s.and_then(|s| s.last_change_at)),
+        "last_status": s.and_then(|s| s.last_status),
+        "response_ms": s.and_then(|s| s.last_duration_ms),
+        "consecutive_failures": s.map_or(0, |s| s.consecutive_failures),
+        "failing_since": t(s.and_then(|s| s.failing_since)),
+        "last_error": s.and_then(|s| s.last_error.clone()),
+        "missing_selectors": s.and_then(|s| s.missing_selectors.clone()),
+        "validators": validators(s),
+    })
+}

@@ -1,0 +1,49 @@
+//! The subcommands. Each file has a `run()`; cheap ones never open the store.
+
+mod add;
+mod check;
+mod list;
+mod report;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::Exit;
+use crate::cli::{Cli, Command};
+use crate::config::{self, Config, Watch};
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let db = cli
+        .db
+        .clone()
+        .unwrap_or_else(crate::pipeline::default_db_path);
+    match cli.command {
+        Command::Check(args) => check::run(&db, &cli.watchlists, args),
+        Command::Add(args) => add::run(&cli.watchlists, args),
+        Command::Test(args) => test::run(&db, &cli.watchlists, args),
+        Command::List(args) => list::run(&db, &cli.watchlists, args),
+        Command::Report(args) => report::run(&db, &cli.watchlists, args),
+    }
+}
+
+/// Loads the watchlists; problems become exit 3.
+fn load_config(watchlists: &[PathBuf]) -> anyhow::Result<Config> {
+    Ok(config::load(watchlists)?)
+}
+
+/// The watch called `name`, or a usage error with a suggestion.
+fn find_watch<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a Watch> {
+    config
+        .find(name)
+        .ok_or_else(|| crate::UsageError(config.unknown_watch(name)).into())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

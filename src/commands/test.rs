@@ -1,0 +1,115 @@
+//! `forewarn test NAME`: fetch once, show what would be compared and the diff against the
+//! last stored snapshot. Writes nothing to the database.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::Exit;
+use crate::cli::TestArgs;
+use crate::compare;
+use crate::event::rfc3339;
+use crate::fetch::{Fetched, human_size};
+use crate::pipeline;
+use crate::store::Store;
+
+pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<Exit> {
+    let config = super::load_config(watchlists)?;
+    let w = super::find_watch(&config, &args.name)?;
+    let mut out = String::new();
+    writeln!(out, "{} ({})", w.name, w.url.display())?;
+    let fetched = super::runtime()?.block_on(pipeline::fetch_once(w));
+    let (body, content_type, status, took) = match fetched {
+        Ok((
+            Fetched::Body {
+                status,
+                body,
+                content_type,
+                ..
+            },
+            took,
+        )) => (body, content_type, status, took),
+        Ok((Fetched::NotModified { .. }, _)) => {
+            // An unconditional GET answered 304: the server is confused.
+            println!("{out}FAILED: the server answered 304 Not Modified to a plain GET");
+            return Ok(Exit::WatchesFailed);
+        }
+        Err(e) => {
+            println!("{out}FAILED: {e}");
+            return Ok(Exit::WatchesFailed);
+        }
+    };
+    writeln!(
+        out,
+        "HTTP {status}, {}, {} in {} ms",
+        human_size(body.len() as u64),
+        content_type.as_deref().unwrap_or("no Content-Type"),
+        took.as_millis()
+    )?;
+    let ex = match pipeline::extract_body(w, &body, content_type.as_deref()) {
+        Ok(ex) => ex,
+        Err(e) => {
+            println!("{out}FAILED: {e}");
+            return Ok(Exit::WatchesFailed);
+        }
+    };
+    for m in &ex.missing {
+        writeln!(
+            out,
+            "SELECTOR MISSING: `{m}` matched nothing: the page may have been redesigned"
+        )?;
+    }
+    let lines = ex.text.lines().count();
+    writeln!(
+        out,
+        "compared as {}: {lines} line{}{}\n",
+        ex.format,
+        if lines == 1 { "" } else { "s" },
+        if w.spec.ignore.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", after deleting {} `ignore` pattern(s)",
+                w.spec.ignore.len()
+            )
+        }
+    )?;
+    out.push_str(&ex.text);
+    out.push('\n');
+
+    let previous = match Store::open_read_only(db)? {
+        Some(store) => {
+            let states = store.load_states()?;
+            match states.get(&w.name).and_then(|s| s.last_snapshot_id) {
+                Some(id) => store.snapshot(id)?,
+                None => None,
+            }
+        }
+        None => None,
+    };
+    match previous {
+        None => out
+            .push_str("no stored snapshot yet: `forewarn check` will store this as the baseline\n"),
+        Some(s) if s.content == ex.text => writeln!(
+            out,
+            "identical to the stored snapshot of {}",
+            rfc3339(s.taken_at)
+        )?,
+        Some(s) => {
+            let d = compare::diff(
+                &s.content,
+                &ex.text,
+                &format!("{} {}", w.name, rfc3339(s.taken_at)),
+                &format!("{} now", w.name),
+            );
+            writeln!(
+                out,
+                "differs from the stored snapshot of {}: {}\n",
+                rfc3339(s.taken_at),
+                compare::summary(&d, &w.spec.select)
+            )?;
+            out.push_str(&d.unified);
+        }
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}

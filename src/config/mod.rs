@@ -1,0 +1,418 @@
+//! Watchlists: discovery, parsing, validation and the resolved [`Watch`] list.
+//!
+//! Validation happens while parsing: every key is known (`deny_unknown_fields`), values are
+//! self-validating newtypes, and a second pass checks what spans watches and files (unique
+//! names, selectors that depend on the watch's kind). Every problem names its file, line and
+//! column; all problems are collected before anything is fetched.
+
+mod diagnostic;
+pub mod types;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use diagnostic::{ConfigError, ConfigErrors, closest};
+pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
+
+use crate::extract::ExtractSpec;
+
+/// Default per-request timeout (connect + headers + body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default number of snapshots kept per watch.
+pub const DEFAULT_KEEP: u32 = 20;
+/// Default cap on a response body, after decompression.
+pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+
+/// How a watch's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Decided by the response: HTML pages are extracted, JSON is canonicalised, the rest is text.
+    #[default]
+    Auto,
+    Html,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    timeout: Option<DurationStr>,
+    keep: Option<Spanned<u32>>,
+    max_size: Option<ByteSize>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
+    ignore: Option<OneOrMany<RegexStr>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    name: Spanned<String>,
+    url: Spanned<UrlTemplate>,
+    #[serde(default)]
+    kind: Kind,
+    select: Option<Spanned<OneOrMany<String>>>,
+    remove: Option<Spanned<OneOrMany<String>>>,
+    ignore: Option<OneOrMany<RegexStr>>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
+    timeout: Option<DurationStr>,
+    keep: Option<Spanned<u32>>,
+    max_size: Option<ByteSize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    watch: Vec<RawWatch>,
+}
+
+/// Where a watch was declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// One watch, validated and with its file's defaults applied.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub name: String,
+    pub url: UrlTemplate,
+    pub spec: ExtractSpec,
+    /// Header names and value templates (`${VAR}` expanded at run time).
+    pub headers: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub keep: u32,
+    pub max_size: u64,
+    pub origin: Origin,
+}
+
+/// Everything loaded from the watchlists.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub watches: Vec<Watch>,
+    pub files: Vec<PathBuf>,
+}
+
+impl Config {
+    pub fn find(&self, name: &str) -> Option<&Watch> {
+        self.watches.iter().find(|w| w.name == name)
+    }
+
+    /// Error text for a name that matches no watch, with a suggestion.
+    pub fn unknown_watch(&self, name: &str) -> String {
+        let mut msg = format!("no watch named `{name}` in the watchlists");
+        if let Some(best) = closest(name, self.watches.iter().map(|w| w.name.as_str())) {
+            msg.push_str(&format!("; did you mean `{best}`?"));
+        } else {
+            msg.push_str("; `forewarn list` shows the watches");
+        }
+        msg
+    }
+}
+
+/// The watchlist files to read: each given path (a file, or a folder of `*.toml`), else
+/// `./watchlists/`, else `$XDG_CONFIG_HOME/forewarn/watchlists/`.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let roots: Vec<PathBuf> = if paths.is_empty() {
+        vec![default_watchlist_dir()]
+    } else {
+        paths.to_vec()
+    };
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for root in roots {
+        if root.is_dir() {
+            match std::fs::read_dir(&root) {
+                Ok(rd) => {
+                    let mut found: Vec<PathBuf> = rd
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => errors.push(ConfigError::whole_file(
+                    &root,
+                    format!("cannot read the watchlist folder: {e}"),
+                    None,
+                )),
+            }
+        } else if root.is_file() {
+            files.push(root);
+        } else {
+            errors.push(ConfigError::whole_file(
+                &root,
+                "no such watchlist file or folder".into(),
+                Some("create it with `forewarn add URL`, or pass --watchlist PATH".into()),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// `./watchlists` if it exists, else the per-user folder.
+pub fn default_watchlist_dir() -> PathBuf {
+    let local = PathBuf::from("watchlists");
+    if local.is_dir() {
+        return local;
+    }
+    crate::paths::config_dir().join("watchlists")
+}
+
+/// Loads and validates the watchlists. Returns every problem found, not just the first.
+pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
+    let files = discover(paths)?;
+    let mut config = Config::default();
+    let mut errors = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(src) => parse_file(file, &src, &mut config.watches, &mut errors),
+            Err(e) => errors.push(ConfigError::whole_file(
+                file,
+                format!("cannot read the watchlist: {e}"),
+                None,
+            )),
+        }
+    }
+    check_unique_names(&config.watches, &mut errors);
+    config.files = files;
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Parses one watchlist file's text, appending its watches and its problems.
+pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec<ConfigError>) {
+    if src
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        errors.push(ConfigError::whole_file(
+            file,
+            "the watchlist is empty".into(),
+            Some("add a [[watch]] table with `name` and `url` (see watchlists/example.toml), or delete the file".into()),
+        ));
+        return;
+    }
+    let raw: RawFile = match toml::from_str(src) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(ConfigError::at(
+                file,
+                src,
+                e.span(),
+                e.message().to_string(),
+            ));
+            return;
+        }
+    };
+    let defaults = raw.defaults.unwrap_or_default();
+    let at =
+        |span: std::ops::Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
+    let check_headers = |headers: &BTreeMap<String, Spanned<String>>,
+                         errors: &mut Vec<ConfigError>| {
+        for (name, value) in headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                errors.push(at(
+                    value.span(),
+                    format!("invalid HTTP header name `{name}`"),
+                ));
+            }
+            if let Err(e) = types::expand_env_syntax(value.get_ref()) {
+                errors.push(at(value.span(), e));
+            }
+        }
+    };
+    if let Some(h) = &defaults.headers {
+        check_headers(h, errors);
+    }
+    if let Some(k) = &defaults.keep
+        && *k.get_ref() == 0
+    {
+        errors.push(at(k.span(), "`keep` must be at least 1".into()));
+    }
+    for w in raw.watch {
+        let name = w.name.get_ref().trim().to_string();
+        if name.is_empty() || name.chars().any(char::is_control) {
+            errors.push(at(
+                w.name.span(),
+                "a watch name must be a non-empty line of text".into(),
+            ));
+            continue;
+        }
+        let line = src[..w.name.span().start].matches('\n').count() + 1;
+        let mut ok = true;
+        if let Some(h) = &w.headers {
+            let before = errors.len();
+            check_headers(h, errors);
+            ok &= errors.len() == before;
+        }
+        let select = match &w.select {
+            Some(s) => match ExtractSpec::check_select(w.kind, &s.get_ref().clone().into_vec()) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(at(s.span(), e));
+                    ok = false;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let remove = match &w.remove {
+            Some(s) => match ExtractSpec::check_remove(w.kind, &s.get_ref().clone().into_vec()) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(at(s.span(), e));
+                    ok = false;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let keep = match w.keep.as_ref().or(defaults.keep.as_ref()) {
+            Some(k) if *k.get_ref() == 0 => {
+                errors.push(at(k.span(), "`keep` must be at least 1".into()));
+                ok = false;
+                DEFAULT_KEEP
+            }
+            Some(k) => *k.get_ref(),
+            None => DEFAULT_KEEP,
+        };
+        if !ok {
+            continue;
+        }
+        let mut ignore: Vec<String> = defaults
+            .ignore
+            .clone()
+            .map(|i| {
+                i.into_vec()
+                    .into_iter()
+                    .map(|r| r.0.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(i) = w.ignore {
+            ignore.extend(i.into_vec().into_iter().map(|r| r.0.as_str().to_string()));
+        }
+        let mut headers: BTreeMap<String, String> = defaults
+            .headers
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect();
+        for (k, v) in w.headers.into_iter().flatten() {
+            headers.insert(k, v.into_inner());
+        }
+        let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
+            Ok(s) => s,
+            Err(e) => {
+                errors.push(at(w.name.span(), e));
+                continue;
+            }
+        };
+        out.push(Watch {
+            name,
+            url: w.url.into_inner(),
+            spec,
+            headers: headers.into_iter().collect(),
+            timeout: w
+                .timeout
+                .or(defaults.timeout)
+                .map_or(DEFAULT_TIMEOUT, |d| d.0),
+            keep,
+            max_size: w
+                .max_size
+                .or(defaults.max_size)
+                .map_or(DEFAULT_MAX_SIZE, |s| s.0),
+            origin: Origin {
+                file: file.to_path_buf(),
+                line,
+            },
+        });
+    }
+}
+
+fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {
+    let mut seen: HashMap<&str, &Origin> = HashMap::new();
+    for w in watches {
+        if let Some(first) = seen.get(w.name.as_str()) {
+            let mut e = ConfigError::whole_file(
+                &w.origin.file,
+                format!(
+                    "duplicate watch name `{}` (first declared at {}:{})",
+                    w.name,
+                    first.file.display(),
+                    first.line
+                ),
+                Some(
+                    "watch names are the key in the database: give each watch its own name".into(),
+                ),
+            );
+            e.line = Some(w.origin.line);
+            e.column = Some(1);
+            errors.push(e);
+        } else {
+            seen.insert(&w.name, &w.origin);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> (Vec<Watch>, Vec<ConfigError>) {
+        let mut w = Vec::new();
+        let mut e = Vec::new();
+        parse_file(Path::new("t.toml"), src, &mut w, &mut e);
+        (w, e)
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let (w, e) = parse(
+            r##"
+[defaults]
+timeout = "5s"
+headers = { "X-A" = "1" }
+[[watch]]
+name = "a"
+url = "https://example.com/"
+select = "#x"
+headers = { "X-B" = "${TOKEN}" }
+"##,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(w[0].timeout, Duration::from_secs(5));
+        assert_eq!(w[0].headers.len(), 2);
+        assert_eq!(w[0].origin.line, 6);
+    }
+
+    #[test]
+    fn bad_selector_is_located() {
+        let (_, e) = parse("[[watch]]\nname = \"a\"\nurl = \"https://e.com/\"\nselect = \"##\"\n");
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, Some(4));
+        assert!(e[0].message.contains("invalid CSS selector"), "{}", e[0]);
+    }
+
+    #[test]
+    fn empty_file_is_an_error() {
+        let (_, e) = parse("# nothing here\n\n");
+        assert!(e[0].message.contains("empty"));
+    }
+}

@@ -1,0 +1,313 @@
+//! Self-validating newtypes for watchlist values.
+//!
+//! Each type validates in `TryFrom<String>`, so the `toml` deserializer reports a bad value
+//! with its line, column and a caret, before anything is fetched.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A duration written like `"20s"`, `"1m 30s"` or `"2h"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DurationStr(pub Duration);
+
+impl TryFrom<String> for DurationStr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let d = humantime::parse_duration(s.trim()).map_err(|e| {
+            format!("invalid duration `{s}`: {e}; write it like \"20s\", \"5m\" or \"1h 30m\"")
+        })?;
+        if d.is_zero() {
+            return Err(format!("duration `{s}` must be greater than zero"));
+        }
+        Ok(DurationStr(d))
+    }
+}
+
+/// A size written like `"10MiB"`, `"512KiB"`, `"2MB"` or a plain number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct ByteSize(pub u64);
+
+impl TryFrom<toml::Value> for ByteSize {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::Integer(n) if n > 0 => Ok(ByteSize(n as u64)),
+            toml::Value::String(s) => parse_size(&s).map(ByteSize),
+            other => Err(format!(
+                "invalid size {other}: write it like \"10MiB\", \"512KiB\" or a number of bytes"
+            )),
+        }
+    }
+}
+
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size `{s}`: write it like \"10MiB\" or \"512KiB\""))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1024,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1024 * 1024,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "gib" => 1024 * 1024 * 1024,
+        u => {
+            return Err(format!(
+                "invalid size unit `{u}` in `{s}`: use B, KB, KiB, MB, MiB, GB or GiB"
+            ));
+        }
+    };
+    let bytes = (n * mult as f64) as u64;
+    if bytes == 0 {
+        return Err(format!("size `{s}` must be greater than zero"));
+    }
+    Ok(bytes)
+}
+
+/// A CSS selector, parsed by scraper when the watchlist loads.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SelectorStr {
+    pub text: String,
+    pub selector: scraper::Selector,
+}
+
+impl fmt::Debug for SelectorStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl TryFrom<String> for SelectorStr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let selector = parse_selector(&s)?;
+        Ok(SelectorStr { text: s, selector })
+    }
+}
+
+pub fn parse_selector(s: &str) -> Result<scraper::Selector, String> {
+    if s.trim().is_empty() {
+        return Err("empty CSS selector".into());
+    }
+    scraper::Selector::parse(s).map_err(|e| {
+        format!("invalid CSS selector `{s}`: {e}; check it in the browser's devtools with document.querySelectorAll")
+    })
+}
+
+/// A regular expression (Rust `regex` syntax), compiled when the watchlist loads.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct RegexStr(pub regex::Regex);
+
+impl fmt::Debug for RegexStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.as_str())
+    }
+}
+
+impl TryFrom<String> for RegexStr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        regex::Regex::new(&s)
+            .map(RegexStr)
+            .map_err(|e| format!("invalid regex: {e}"))
+    }
+}
+
+/// A string or a list of strings in the watchlist, always a list once loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(t) => vec![t],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A URL that may contain `${VAR}` references, expanded from the environment at run time.
+///
+/// The template (with credentials redacted) is what gets stored and shown; the expanded URL
+/// never leaves the fetcher.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UrlTemplate(String);
+
+impl TryFrom<String> for UrlTemplate {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        validate_url_template(&s)?;
+        Ok(UrlTemplate(s))
+    }
+}
+
+impl UrlTemplate {
+    pub fn template(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL as shown to people and stored: `${VAR}` left as written, any password or
+    /// user name replaced by `***`.
+    pub fn display(&self) -> String {
+        redact_userinfo(&self.0)
+    }
+
+    /// Expands `${VAR}` from the environment and parses the result.
+    pub fn expand(&self) -> Result<url::Url, String> {
+        let s = expand_env(&self.0)?;
+        url::Url::parse(&s)
+            .map_err(|e| format!("the URL is invalid after expanding variables: {e}"))
+    }
+}
+
+pub fn validate_url_template(s: &str) -> Result<url::Url, String> {
+    // Variables are checked for syntax here and expanded at run time; a placeholder stands in.
+    let probe = substitute_vars(s, |_| Some("x".to_string()))?;
+    let url = url::Url::parse(&probe).map_err(|e| {
+        format!("invalid URL `{s}`: {e}; write a full URL like \"https://example.com/page\"")
+    })?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(format!(
+                "unsupported URL scheme `{other}` in `{s}`: only http and https are watched"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("URL `{s}` has no host"));
+    }
+    Ok(url)
+}
+
+/// Replaces every `${NAME}` with its environment value; a missing variable is an error that
+/// names it.
+pub fn expand_env(s: &str) -> Result<String, String> {
+    let mut missing = None;
+    let out = substitute_vars(s, |name| {
+        let v = std::env::var(name).ok();
+        if v.is_none() && missing.is_none() {
+            missing = Some(name.to_string());
+        }
+        v
+    })?;
+    match missing {
+        Some(name) => Err(format!(
+            "environment variable `{name}` is not set: export it before running forewarn"
+        )),
+        None => Ok(out),
+    }
+}
+
+fn substitute_vars(
+    s: &str,
+    mut lookup: impl FnMut(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in `{s}`: write `${{NAME}}`"))?;
+        let name = &after[..end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "invalid variable name `{name}` in `{s}`: use letters, digits and `_`"
+            ));
+        }
+        out.push_str(&lookup(name).unwrap_or_default());
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Checks the `${VAR}` syntax of a string without reading the environment.
+pub fn expand_env_syntax(s: &str) -> Result<(), String> {
+    substitute_vars(s, |_| Some(String::new())).map(|_| ())
+}
+
+/// Names of the `${VAR}` references in a string.
+pub fn var_names(s: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = substitute_vars(s, |n| {
+        names.push(n.to_string());
+        None
+    });
+    names
+}
+
+/// Replaces `user:password@` in a URL with `***@`, leaving everything else as written.
+pub fn redact_userinfo(s: &str) -> String {
+    let Some(scheme_end) = s.find("://") else {
+        return s.to_string();
+    };
+    let after = &s[scheme_end + 3..];
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    match after[..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &s[..scheme_end + 3], &after[at + 1..]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MiB").unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_size("512 KiB").unwrap(), 512 * 1024);
+        assert_eq!(parse_size("2MB").unwrap(), 2_000_000);
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert!(parse_size("10 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn url_templates() {
+        assert!(validate_url_template("https://example.com/${PATH}?t=${TOKEN}").is_ok());
+        assert!(validate_url_template("ftp://example.com/").is_err());
+        assert!(validate_url_template("not a url").is_err());
+        assert!(validate_url_template("https://example.com/${BAD-NAME}").is_err());
+        assert!(validate_url_template("https://example.com/${OPEN").is_err());
+        assert_eq!(var_names("a${X}b${Y_2}"), vec!["X", "Y_2"]);
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_userinfo("https://user:secret@host.example/a@b"),
+            "https://***@host.example/a@b"
+        );
+        assert_eq!(
+            redact_userinfo("https://host.example/"),
+            "https://host.example/"
+        );
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = expand_env("https://x/${FOREWARN_SURELY_UNSET_VAR}").unwrap_err();
+        assert!(err.contains("FOREWARN_SURELY_UNSET_VAR"), "{err}");
+    }
+}

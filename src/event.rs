@@ -1,0 +1,117 @@
+//! What one check found ([`Outcome`]) and what gets reported ([`Event`]).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::compare::Hash;
+
+/// The result of checking one watch once, before it is stored.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    /// The URL as shown: `${VAR}` unexpanded, credentials redacted.
+    pub url: String,
+    pub at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub status: Option<u16>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub raw_hash: Option<Hash>,
+    pub keep: u32,
+    pub verdict: Verdict,
+}
+
+/// What a check decided.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// 304: unchanged, verified now.
+    NotModified,
+    /// 200 with the same content hash as stored.
+    Unchanged,
+    /// First sight, or new settings on unchanged upstream content: stored quietly.
+    Baseline {
+        content: String,
+        hash: Hash,
+        spec: String,
+        reason: Option<String>,
+    },
+    Changed {
+        content: String,
+        hash: Hash,
+        spec: String,
+        summary: String,
+        diff: String,
+        added: usize,
+        removed: usize,
+        previous_snapshot: Option<i64>,
+    },
+    /// `select` entries that matched nothing. No snapshot is taken.
+    SelectorMissing {
+        selectors: Vec<String>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// One thing that happened to a watch, as reported and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Option<i64>,
+    pub kind: String,
+    pub watch: String,
+    pub url: String,
+    pub at: DateTime<Utc>,
+    pub summary: String,
+    pub diff: Option<String>,
+    /// Event-specific fields (JSON object), flattened into the JSON Lines form.
+    pub detail: Map<String, Value>,
+}
+
+impl Event {
+    pub fn new(kind: &str, watch: &str, url: &str, at: DateTime<Utc>, summary: String) -> Self {
+        Event {
+            id: None,
+            kind: kind.to_string(),
+            watch: watch.to_string(),
+            url: url.to_string(),
+            at,
+            summary,
+            diff: None,
+            detail: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.detail.insert(key.to_string(), value);
+        self
+    }
+
+    /// The JSON Lines object: `event`, `watch`, `url`, `at`, `summary`, then the details.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("event".into(), json!(self.kind));
+        m.insert("watch".into(), json!(self.watch));
+        m.insert("url".into(), json!(self.url));
+        m.insert("at".into(), json!(rfc3339(self.at)));
+        m.insert("summary".into(), json!(self.summary));
+        if let Some(d) = &self.diff {
+            m.insert("diff".into(), json!(d));
+        }
+        if let Some(id) = self.id {
+            m.insert("id".into(), json!(id));
+        }
+        for (k, v) in &self.detail {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

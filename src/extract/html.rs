@@ -1,0 +1,324 @@
+//! HTML -> readable text: one block per line, headings and list items marked, table cells
+//! separated by ` | `, link targets shown as `<href>`. Scripts, styles and `<head>` are
+//! skipped. The walk is iterative, so hostile nesting depth cannot overflow the stack.
+
+use std::collections::HashSet;
+
+use ego_tree::NodeId;
+use ego_tree::iter::Edge;
+use scraper::{Html, Node, Selector};
+
+/// Renders the selected parts of a page (the whole body when `select` is empty), without the
+/// parts matched by `remove`. Returns the text and the selectors that matched nothing.
+pub fn render(
+    source: &str,
+    select: &[Selector],
+    select_text: &[String],
+    remove: &[Selector],
+) -> (String, Vec<String>) {
+    let doc = Html::parse_document(source);
+    let removed: HashSet<NodeId> = remove
+        .iter()
+        .flat_map(|sel| doc.select(sel).map(|e| e.id()))
+        .collect();
+    let mut out = Renderer::default();
+    let mut missing = Vec::new();
+    if select.is_empty() {
+        out.walk(doc.tree.root(), &removed);
+    } else {
+        let mut seen = HashSet::new();
+        for (sel, text) in select.iter().zip(select_text) {
+            let mut any = false;
+            for el in doc.select(sel) {
+                any = true;
+                // An element matched by two selectors (or nested in an earlier match) once.
+                if el.ancestors().any(|a| seen.contains(&a.id())) || !seen.insert(el.id()) {
+                    continue;
+                }
+                out.walk(*el, &removed);
+                out.flush();
+            }
+            if !any {
+                missing.push(text.clone());
+            }
+        }
+    }
+    out.flush();
+    (out.text, missing)
+}
+
+#[derive(Default)]
+struct Renderer {
+    text: String,
+    line: String,
+    /// Length of the line's marker ("- ", "## "), so a marker alone is not a line.
+    marker: usize,
+    pre: usize,
+    /// Flushes so far: tells whether an open link's text is still on the current line.
+    flushes: usize,
+    /// Open links: where their text starts on the line, and the flush count then.
+    links: Vec<(usize, usize)>,
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "article"
+            | "aside"
+            | "blockquote"
+            | "body"
+            | "caption"
+            | "dd"
+            | "details"
+            | "dialog"
+            | "div"
+            | "dl"
+            | "dt"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "legend"
+            | "li"
+            | "main"
+            | "menu"
+            | "nav"
+            | "ol"
+            | "option"
+            | "p"
+            | "pre"
+            | "section"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "tfoot"
+            | "thead"
+            | "tr"
+            | "ul"
+            | "title"
+    )
+}
+
+fn is_skipped(name: &str) -> bool {
+    matches!(
+        name,
+        "head" | "script" | "style" | "noscript" | "template" | "svg" | "math" | "input" | "iframe"
+    )
+}
+
+impl Renderer {
+    fn walk(&mut self, root: ego_tree::NodeRef<'_, Node>, removed: &HashSet<NodeId>) {
+        let mut skipping: Option<NodeId> = None;
+        for edge in root.traverse() {
+            match edge {
+                Edge::Open(node) => {
+                    if skipping.is_some() {
+                        continue;
+                    }
+                    match node.value() {
+                        Node::Text(t) => self.push_text(t),
+                        Node::Element(el) => {
+                            let name = el.name();
+                            // The selected root itself is never skipped for being in <head>.
+                            if removed.contains(&node.id())
+                                || (is_skipped(name) && !(name == "head" && node == root))
+                            {
+                                skipping = Some(node.id());
+                                continue;
+                            }
+                            self.open(name, el);
+                        }
+                        _ => {}
+                    }
+                }
+                Edge::Close(node) => {
+                    if let Some(id) = skipping {
+                        if id == node.id() {
+                            skipping = None;
+                        }
+                        continue;
+                    }
+                    if let Node::Element(el) = node.value() {
+                        self.close(el.name(), el);
+                    }
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, name: &str, el: &scraper::node::Element) {
+        if name == "br" {
+            self.flush();
+            return;
+        }
+        if is_block(name) {
+            self.flush();
+        }
+        match name {
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
+                let level = (name.as_bytes()[1] - b'0') as usize;
+                self.line.push_str(&"#".repeat(level));
+                self.line.push(' ');
+                self.marker = self.line.len();
+            }
+            "li" => {
+                self.line.push_str("- ");
+                self.marker = 2;
+            }
+            "td" | "th" if self.line.trim_end().len() > self.marker => {
+                self.line.push_str(" | ");
+            }
+            "pre" => self.pre += 1,
+            "a" => self.links.push((self.line.len(), self.flushes)),
+            "button" | "label" | "select" | "textarea" => self.line.push(' '),
+            "img" => {
+                if let Some(alt) = el.attr("alt").map(str::trim).filter(|a| !a.is_empty()) {
+                    self.line.push_str(" [image: ");
+                    self.line.push_str(alt);
+                    self.line.push_str("] ");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, name: &str, el: &scraper::node::Element) {
+        if name == "a" {
+            let open = self.links.pop();
+            if let Some(href) = el.attr("href").map(str::trim)
+                && !(href.is_empty() || href.starts_with('#') || href.starts_with("javascript:"))
+            {
+                self.link(open, href);
+            }
+        }
+        if matches!(name, "button" | "label" | "select" | "textarea") {
+            self.line.push(' ');
+        }
+        if name == "pre" {
+            self.pre = self.pre.saturating_sub(1);
+        }
+        if is_block(name) {
+            self.flush();
+        }
+    }
+
+    /// Rewrites the link's text on the line as `[text](href)`; `<href>` when it has none.
+    fn link(&mut self, open: Option<(usize, usize)>, href: &str) {
+        match open {
+            Some((start, flushes)) if flushes == self.flushes && start <= self.line.len() => {
+                let text = self.line[start..].trim().to_string();
+                self.line.truncate(start);
+                if text.is_empty() {
+                    self.line.push_str(&format!("<{href}>"));
+                } else {
+                    if !(self.line.is_empty() || self.line.ends_with(' ')) {
+                        self.line.push(' ');
+                    }
+                    self.line.push_str(&format!("[{text}]({href})"));
+                }
+            }
+            // Block content inside the link: its target goes on a line of its own.
+            _ => {
+                self.line.push_str(&format!(" <{href}>"));
+            }
+        }
+    }
+
+    fn push_text(&mut self, t: &str) {
+        if self.pre > 0 {
+            // Keep the code block's lines; each becomes a line of its own.
+            let mut parts = t.split('\n');
+            if let Some(first) = parts.next() {
+                self.line.push_str(first);
+            }
+            for part in parts {
+                self.flush();
+                self.line.push_str(part);
+            }
+            return;
+        }
+        // Collapse whitespace as a browser does; normalisation trims the ends later.
+        let mut last_space = self.line.ends_with(' ');
+        for c in t.chars() {
+            if c.is_whitespace() {
+                if !last_space {
+                    self.line.push(' ');
+                    last_space = true;
+                }
+            } else {
+                self.line.push(c);
+                last_space = false;
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let body = self.line.get(self.marker..).unwrap_or("");
+        if !body.trim().is_empty() {
+            self.text.push_str(self.line.trim());
+            self.text.push('\n');
+        }
+        self.line.clear();
+        self.marker = 0;
+        self.flushes += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(src: &str, select: &[&str], remove: &[&str]) -> (String, Vec<String>) {
+        let sel: Vec<Selector> = select.iter().map(|s| Selector::parse(s).unwrap()).collect();
+        let txt: Vec<String> = select.iter().map(|s| s.to_string()).collect();
+        let rem: Vec<Selector> = remove.iter().map(|s| Selector::parse(s).unwrap()).collect();
+        render(src, &sel, &txt, &rem)
+    }
+
+    #[test]
+    fn blocks_links_and_lists() {
+        let (t, _) = r(
+            "<html><head><title>T</title><script>x()</script></head><body>\
+             <h2>Menu</h2><ul><li><a href=\"/a\">First</a></li><li>Second <b>bold</b></li></ul>\
+             <p>Para   one<br>line two</p><table><tr><td>a</td><td>b</td></tr></table></body></html>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            t,
+            "## Menu\n- [First](/a)\n- Second bold\nPara one\nline two\na | b\n"
+        );
+    }
+
+    #[test]
+    fn select_and_remove() {
+        let src = "<div id=t>Keep <span class=ad>AD</span> this</div><div id=o>Other</div>";
+        let (t, missing) = r(src, &["#t", "#gone"], &[".ad"]);
+        assert_eq!(t, "Keep this\n");
+        assert_eq!(missing, vec!["#gone"]);
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow() {
+        let src = "<div>".repeat(10_000) + "deep" + &"</div>".repeat(10_000);
+        let (t, _) = r(&src, &[], &[]);
+        assert_eq!(t, "deep\n");
+    }
+
+    #[test]
+    fn empty_markers_are_dropped() {
+        let (t, _) = r("<ul><li></li><li> </li></ul><h1></h1><p>x</p>", &[], &[]);
+        assert_eq!(t, "x\n");
+    }
+}

@@ -1,0 +1,302 @@
+//! Raw body -> normalised content: the text that is hashed, stored and diffed.
+//!
+//! HTML is parsed with scraper and rendered as readable text (one block per line, link
+//! targets shown); JSON is canonicalised (sorted keys, pretty-printed); anything else is
+//! compared as text. `ignore` regexes are then deleted and whitespace normalised.
+
+mod decode;
+mod html;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Kind;
+use crate::config::types::parse_selector;
+
+pub use decode::decode;
+
+/// What a watch extracts from a body. Cheap to clone; compiled once per load.
+#[derive(Debug, Clone)]
+pub struct ExtractSpec {
+    pub kind: Kind,
+    /// CSS selectors (html, auto) or JSON Pointers (json), as written.
+    pub select: Vec<String>,
+    pub remove: Vec<String>,
+    pub ignore: Vec<String>,
+    select_css: Vec<scraper::Selector>,
+    remove_css: Vec<scraper::Selector>,
+    ignore_re: Vec<regex::Regex>,
+}
+
+/// The serialisable part of a spec: stored with each watch so that a changed `select`
+/// can be told apart from a change upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SpecRecord {
+    kind: Kind,
+    select: Vec<String>,
+    remove: Vec<String>,
+    ignore: Vec<String>,
+}
+
+impl ExtractSpec {
+    pub fn new(
+        kind: Kind,
+        select: Vec<String>,
+        remove: Vec<String>,
+        ignore: Vec<String>,
+    ) -> Result<Self, String> {
+        let select = Self::check_select(kind, &select)?;
+        let remove = Self::check_remove(kind, &remove)?;
+        let css = |v: &[String]| -> Result<Vec<scraper::Selector>, String> {
+            v.iter().map(|s| parse_selector(s)).collect()
+        };
+        let select_css = if kind == Kind::Json {
+            Vec::new()
+        } else {
+            css(&select)?
+        };
+        let remove_css = css(&remove)?;
+        let ignore_re = ignore
+            .iter()
+            .map(|r| regex::Regex::new(r).map_err(|e| format!("invalid regex: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(ExtractSpec {
+            kind,
+            select,
+            remove,
+            ignore,
+            select_css,
+            remove_css,
+            ignore_re,
+        })
+    }
+
+    /// Validates `select` for the watch's kind.
+    pub fn check_select(kind: Kind, select: &[String]) -> Result<Vec<String>, String> {
+        match kind {
+            Kind::Text if select.is_empty() => Ok(Vec::new()),
+            Kind::Text => Err(
+                "`select` needs an HTML page (kind = \"html\") or JSON (kind = \"json\"); for text use `ignore`".into(),
+            ),
+            Kind::Json => {
+                for p in select {
+                    if !(p.is_empty() || p.starts_with('/')) {
+                        return Err(format!(
+                            "invalid JSON Pointer `{p}`: it must start with `/`, like \"/data/items\""
+                        ));
+                    }
+                }
+                Ok(select.to_vec())
+            }
+            Kind::Auto | Kind::Html => {
+                for s in select {
+                    parse_selector(s)?;
+                }
+                Ok(select.to_vec())
+            }
+        }
+    }
+
+    /// Validates `remove` (CSS, so HTML only).
+    pub fn check_remove(kind: Kind, remove: &[String]) -> Result<Vec<String>, String> {
+        if matches!(kind, Kind::Text | Kind::Json) && !remove.is_empty() {
+            return Err("`remove` takes CSS selectors and needs an HTML page".into());
+        }
+        for s in remove {
+            parse_selector(s)?;
+        }
+        Ok(remove.to_vec())
+    }
+
+    /// A stable text form of what this spec extracts.
+    pub fn fingerprint(&self) -> String {
+        serde_json::to_string(&SpecRecord {
+            kind: self.kind,
+            select: self.select.clone(),
+            remove: self.remove.clone(),
+            ignore: self.ignore.clone(),
+        })
+        .expect("spec serialises")
+    }
+
+    /// Rebuilds a spec from [`fingerprint`](Self::fingerprint) output.
+    pub fn from_fingerprint(s: &str) -> Option<Self> {
+        let r: SpecRecord = serde_json::from_str(s).ok()?;
+        Self::new(r.kind, r.select, r.remove, r.ignore).ok()
+    }
+}
+
+/// The normalised content of one body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub text: String,
+    /// Which reading was used: "html", "json" or "text".
+    pub format: &'static str,
+    /// Selectors (or pointers) in `select` that matched nothing.
+    pub missing: Vec<String>,
+}
+
+/// Why a body could not be turned into content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    #[error(
+        "the body is binary ({content_type}), not text: check the URL, or watch a page that links to the file"
+    )]
+    Binary { content_type: String },
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error(
+        "`select` takes CSS selectors, but the server sent {content_type}, not HTML: set kind = \"json\" with JSON Pointers, or remove `select`"
+    )]
+    NotHtml { content_type: String },
+}
+
+/// Turns a raw body into normalised content according to the spec.
+pub fn extract(
+    spec: &ExtractSpec,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<Extracted, ExtractError> {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let ct_shown = || content_type.unwrap_or("no Content-Type").to_string();
+    let looks_html = ct.contains("html") || (ct.is_empty() && decode::sniff_html(body));
+    let looks_json = ct.contains("json");
+    let format = match spec.kind {
+        Kind::Html => "html",
+        Kind::Json => "json",
+        Kind::Text => "text",
+        Kind::Auto if looks_html => "html",
+        Kind::Auto if looks_json => "json",
+        Kind::Auto if !spec.select.is_empty() => {
+            return Err(ExtractError::NotHtml {
+                content_type: ct_shown(),
+            });
+        }
+        Kind::Auto => "text",
+    };
+    let text =
+        decode(body, content_type, format == "html").ok_or_else(|| ExtractError::Binary {
+            content_type: ct_shown(),
+        })?;
+    let (raw, missing, format) = match format {
+        "html" => {
+            let (t, m) = html::render(&text, &spec.select_css, &spec.select, &spec.remove_css);
+            (t, m, "html")
+        }
+        "json" => match json_content(&text, &spec.select) {
+            Ok((t, m)) => (t, m, "json"),
+            Err(e) if spec.kind == Kind::Json => return Err(ExtractError::InvalidJson(e)),
+            // Declared JSON that is not: compare it as text rather than fail the watch.
+            Err(_) => (text.into_owned(), Vec::new(), "text"),
+        },
+        _ => (text.into_owned(), Vec::new(), "text"),
+    };
+    Ok(Extracted {
+        text: normalise(&raw, &spec.ignore_re),
+        format,
+        missing,
+    })
+}
+
+/// Canonical JSON: keys sorted, pretty-printed, optionally narrowed by JSON Pointers.
+fn json_content(text: &str, pointers: &[String]) -> Result<(String, Vec<String>), String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    if pointers.is_empty() {
+        return Ok((pretty(&value), Vec::new()));
+    }
+    let mut out = String::new();
+    let mut missing = Vec::new();
+    for p in pointers {
+        match value.pointer(p) {
+            Some(v) if pointers.len() == 1 => out.push_str(&pretty(v)),
+            Some(v) => {
+                out.push_str(p);
+                out.push_str(" = ");
+                out.push_str(&pretty(v));
+                out.push('\n');
+            }
+            None => missing.push(p.clone()),
+        }
+    }
+    Ok((out, missing))
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    // serde_json's Map is a BTreeMap here: keys come out sorted.
+    serde_json::to_string_pretty(v).expect("a Value serialises")
+}
+
+/// Deletes `ignore` matches, collapses runs of whitespace, trims lines and drops empty ones.
+pub fn normalise(text: &str, ignore: &[regex::Regex]) -> String {
+    let mut owned;
+    let mut text = text;
+    for re in ignore {
+        if re.is_match(text) {
+            owned = re.replace_all(text, "").into_owned();
+            text = &owned;
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut wrote = false;
+        for word in line.split_whitespace() {
+            if wrote {
+                out.push(' ');
+            }
+            out.push_str(word);
+            wrote = true;
+        }
+        if wrote {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: Kind, select: &[&str], remove: &[&str], ignore: &[&str]) -> ExtractSpec {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
+        ExtractSpec::new(kind, v(select), v(remove), v(ignore)).unwrap()
+    }
+
+    #[test]
+    fn json_is_canonical() {
+        let s = spec(Kind::Auto, &[], &[], &[]);
+        let a = extract(&s, br#"{"b":1,"a":[1,2]}"#, Some("application/json")).unwrap();
+        let b = extract(&s, br#"{"a":[1,2],  "b":1}"#, Some("application/json")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.format, "json");
+    }
+
+    #[test]
+    fn json_pointer_select() {
+        let s = spec(Kind::Json, &["/data/version", "/nope"], &[], &[]);
+        let e = extract(&s, br#"{"data":{"version":3}}"#, None).unwrap();
+        assert_eq!(e.text, "/data/version = 3\n");
+        assert_eq!(e.missing, vec!["/nope"]);
+    }
+
+    #[test]
+    fn ignore_and_whitespace() {
+        let s = spec(Kind::Text, &[], &[], &[r"token=\w+"]);
+        let e = extract(&s, b"  a   b  token=abc123 \n\n\t c\n", Some("text/plain")).unwrap();
+        assert_eq!(e.text, "a b\nc\n");
+    }
+
+    #[test]
+    fn binary_is_refused() {
+        let s = spec(Kind::Auto, &[], &[], &[]);
+        let err = extract(&s, b"\x89PNG\r\n\x1a\n\0\0\0", Some("text/plain")).unwrap_err();
+        assert!(matches!(err, ExtractError::Binary { .. }));
+    }
+
+    #[test]
+    fn fingerprint_round_trips() {
+        let s = spec(Kind::Html, &["#a"], &[".ad"], &["x+"]);
+        let back = ExtractSpec::from_fingerprint(&s.fingerprint()).unwrap();
+        assert_eq!(back.fingerprint(), s.fingerprint());
+    }
+}

@@ -1,0 +1,252 @@
+//! HTTP: one shared client, conditional GETs, a streamed body cap, and errors that say
+//! what went wrong and what to do. Error texts never contain the URL (it may carry secrets).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED,
+};
+
+/// The User-Agent sent with every request.
+pub const USER_AGENT: &str = concat!(
+    "forewarn/",
+    env!("CARGO_PKG_VERSION"),
+    " (change monitor; +https://crates.io/crates/forewarn)"
+);
+
+const MAX_REDIRECTS: usize = 10;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One request to make.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub url: url::Url,
+    pub headers: HeaderMap,
+    /// Stored validators, sent verbatim for a conditional GET.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub timeout: Duration,
+    pub max_size: u64,
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    NotModified {
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    Body {
+        status: u16,
+        body: Vec<u8>,
+        content_type: Option<String>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+/// Why a fetch failed. Each message ends with what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("DNS lookup failed ({0}): check the host name, or your network")]
+    Dns(String),
+    #[error("could not connect ({0}): the server may be down; forewarn will try again next run")]
+    Connect(String),
+    #[error(
+        "TLS error ({0}): the certificate is not trusted or the handshake failed; check the URL's scheme and the server's certificate"
+    )]
+    Tls(String),
+    #[error("timed out after {}: the server is slow; raise `timeout` for this watch if that is normal", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("HTTP {status}{}: {hint}", if reason.is_empty() { String::new() } else { format!(" {reason}") })]
+    Http {
+        status: u16,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error(
+        "the body is larger than the {limit_shown} cap: raise `max_size` for this watch, or `select` a smaller page",
+        limit_shown = human_size(*limit)
+    )]
+    TooLarge { limit: u64 },
+    #[error(
+        "more than {MAX_REDIRECTS} redirects (or a redirect loop): point the watch at the final URL"
+    )]
+    TooManyRedirects,
+    #[error(
+        "the response broke off or could not be decoded ({0}); forewarn will try again next run"
+    )]
+    Body(String),
+    #[error("invalid request: {0}")]
+    Request(String),
+}
+
+impl FetchError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+pub fn human_size(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= 1024 && n.is_multiple_of(1024) {
+        format!("{} KiB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// The shared HTTP client: rustls, compression, HTTP/2, keep-alive.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    pub fn new(per_host: usize) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .pool_max_idle_per_host(per_host.max(1))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
+        Ok(Fetcher { client })
+    }
+
+    /// One GET, conditional when validators are given. The body is streamed and stopped at
+    /// `max_size` decoded bytes, so neither a huge body nor a compression bomb is buffered.
+    pub async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        let mut headers = req.headers.clone();
+        if let Some(etag) = &req.etag
+            && let Ok(v) = HeaderValue::from_str(etag)
+        {
+            headers.insert(IF_NONE_MATCH, v);
+        }
+        if let Some(lm) = &req.last_modified
+            && let Ok(v) = HeaderValue::from_str(lm)
+        {
+            headers.insert(IF_MODIFIED_SINCE, v);
+        }
+        let send = self
+            .client
+            .get(req.url.clone())
+            .headers(headers)
+            .timeout(req.timeout)
+            .send();
+        let mut resp = send.await.map_err(|e| classify(e, req.timeout))?;
+        let status = resp.status();
+        let header = |name: HeaderName, resp: &reqwest::Response| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header(ETAG, &resp);
+        let last_modified = header(LAST_MODIFIED, &resp);
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified {
+                etag,
+                last_modified,
+            });
+        }
+        if !status.is_success() {
+            return Err(http_error(status));
+        }
+        if resp.content_length().is_some_and(|n| n > req.max_size) {
+            return Err(FetchError::TooLarge {
+                limit: req.max_size,
+            });
+        }
+        let content_type = header(CONTENT_TYPE, &resp);
+        let mut body = Vec::with_capacity(
+            resp.content_length()
+                .map_or(16 * 1024, |n| n.min(req.max_size) as usize),
+        );
+        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(e, req.timeout))? {
+            if (body.len() + chunk.len()) as u64 > req.max_size {
+                return Err(FetchError::TooLarge {
+                    limit: req.max_size,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Fetched::Body {
+            status: status.as_u16(),
+            body,
+            content_type,
+            etag,
+            last_modified,
+        })
+    }
+}
+
+fn http_error(status: StatusCode) -> FetchError {
+    let hint = match status.as_u16() {
+        401 | 403 => {
+            "access denied; check the credentials in `headers` (and that the token has not expired)"
+        }
+        404 | 410 => "the page is gone; the vendor may have moved it: update the watch's URL",
+        408 | 429 => "the server asks forewarn to slow down; check less often",
+        500..=599 => {
+            "the server is failing; the last good snapshot is kept and the next run tries again"
+        }
+        _ => "the server refused the request; check the URL and `headers`",
+    };
+    FetchError::Http {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("").to_string(),
+        hint,
+    }
+}
+
+/// Maps a reqwest error to a typed failure, without the URL.
+fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
+    let e = e.without_url();
+    let text = chain(&e);
+    let lower = text.to_ascii_lowercase();
+    if e.is_timeout() || lower.contains("timed out") {
+        FetchError::Timeout(timeout)
+    } else if e.is_redirect() {
+        FetchError::TooManyRedirects
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        FetchError::Dns(text)
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalid peer")
+    {
+        FetchError::Tls(text)
+    } else if e.is_connect() {
+        FetchError::Connect(text)
+    } else if e.is_body() || e.is_decode() {
+        FetchError::Body(text)
+    } else if e.is_builder() {
+        FetchError::Request(text)
+    } else {
+        FetchError::Body(text)
+    }
+}
+
+/// An error and its sources, joined with ": ", repeated messages dropped.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        src = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,442 @@
+//! One pass over the watches: fetch concurrently, judge each result off the async threads,
+//! and write every outcome from one thread that owns the SQLite connection, in batched
+//! transactions. Results are reported only after they are committed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::compare::{self, Hash};
+use crate::config::Watch;
+use crate::config::types::expand_env;
+use crate::event::{Event, Outcome, Verdict, rfc3339};
+use crate::extract::{self, Extracted};
+use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher};
+use crate::store::{Store, StoreError, WatchState};
+
+/// Concurrency limits for a pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests in flight at once, across all hosts.
+    pub concurrency: usize,
+    /// Requests in flight at once to one host.
+    pub per_host: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            concurrency: 32,
+            per_host: 4,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    /// Events in watchlist order.
+    pub events: Vec<Event>,
+    pub checked: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub not_modified: usize,
+    pub duration: Duration,
+}
+
+/// Outcomes written per transaction at most.
+const BATCH: usize = 512;
+
+/// Checks every watch once and stores what it finds.
+pub async fn run_pass(
+    watches: &[Watch],
+    store: Store,
+    limits: Limits,
+) -> Result<(PassReport, Store), anyhow::Error> {
+    let started = Instant::now();
+    let states = Arc::new(store.load_states()?);
+    let reader = Arc::new(Mutex::new(
+        Store::open_read_only(store.path())?
+            .ok_or_else(|| anyhow::anyhow!("the database vanished while opening it"))?,
+    ));
+    let fetcher = Fetcher::new(limits.per_host).map_err(anyhow::Error::msg)?;
+
+    let (tx, mut rx) = mpsc::channel::<Outcome>(BATCH);
+    type Written = (Store, Result<Vec<Event>, StoreError>, usize);
+    let writer = std::thread::spawn(move || -> Written {
+        let mut store = store;
+        let mut events = Vec::new();
+        let mut not_modified = 0;
+        let mut pending = Vec::with_capacity(BATCH);
+        while let Some(o) = rx.blocking_recv() {
+            pending.push(o);
+            while pending.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(o) => pending.push(o),
+                    Err(_) => break,
+                }
+            }
+            not_modified += pending
+                .iter()
+                .filter(|o| matches!(o.verdict, Verdict::NotModified))
+                .count();
+            match store.apply_batch(&pending) {
+                Ok(ev) => events.extend(ev),
+                Err(e) => return (store, Err(e), not_modified),
+            }
+            pending.clear();
+        }
+        (store, Ok(events), not_modified)
+    });
+
+    let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cpu = Arc::new(Semaphore::new(cpus));
+    // Bounds the tasks alive at once (and so the bodies held in memory).
+    let slots = Arc::new(Semaphore::new(limits.concurrency.max(1) * 2));
+    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let watches: Arc<[Watch]> = watches.to_vec().into();
+    let mut tasks = tokio::task::JoinSet::new();
+
+    for idx in interleave_hosts(&watches) {
+        let host_sem = hosts
+            .entry(host_key(&watches[idx]))
+            .or_insert_with(|| Arc::new(Semaphore::new(limits.per_host.max(1))))
+            .clone();
+        let slot = slots.clone().acquire_owned().await?;
+        let (watches, states, reader, fetcher, global, cpu, tx) = (
+            watches.clone(),
+            states.clone(),
+            reader.clone(),
+            fetcher.clone(),
+            global.clone(),
+            cpu.clone(),
+            tx.clone(),
+        );
+        tasks.spawn(async move {
+            let _slot = slot;
+            let w = &watches[idx];
+            let state = states.get(&w.name);
+            let start = Instant::now();
+            let fetched = match request_for(w, state) {
+                Ok(req) => {
+                    let _h = host_sem.acquire().await;
+                    let _g = global.acquire().await;
+                    fetcher
+                        .fetch(&req)
+                        .await
+                        .map_err(|e| (e.status(), e.to_string()))
+                }
+                Err(e) => Err((None, e)),
+            };
+            let duration_ms = start.elapsed().as_millis() as u64;
+            let outcome = match fetched {
+                Ok(Fetched::Body { .. }) => {
+                    let _c = cpu.acquire().await;
+                    let (watches, states) = (watches.clone(), states.clone());
+                    let fetched = fetched.expect("matched Ok");
+                    tokio::task::spawn_blocking(move || {
+                        let w = &watches[idx];
+                        judge_body(w, states.get(&w.name), fetched, &reader, duration_ms)
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        failed(
+                            w,
+                            None,
+                            duration_ms,
+                            format!("internal error while judging: {e}"),
+                        )
+                    })
+                }
+                Ok(Fetched::NotModified {
+                    etag,
+                    last_modified,
+                }) => Outcome {
+                    etag,
+                    last_modified,
+                    status: Some(304),
+                    ..outcome(w, duration_ms, Verdict::NotModified)
+                },
+                Err((status, e)) => failed(w, status, duration_ms, e),
+            };
+            let _ = tx.send(outcome).await;
+        });
+        // Reap finished tasks as we go so the set stays small.
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(tx);
+    while tasks.join_next().await.is_some() {}
+
+    let (store, events, not_modified) =
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
+    let mut events = events?;
+    let order: HashMap<&str, usize> = watches
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.name.as_str(), i))
+        .collect();
+    events.sort_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
+    let mut report = PassReport {
+        checked: watches.len(),
+        not_modified,
+        duration: started.elapsed(),
+        ..Default::default()
+    };
+    for e in &events {
+        match e.kind.as_str() {
+            "changed" => report.changed += 1,
+            "error" => report.failed += 1,
+            _ => {}
+        }
+    }
+    report.events = events;
+    Ok((report, store))
+}
+
+fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
+    Outcome {
+        name: w.name.clone(),
+        url: w.url.display(),
+        at: Utc::now(),
+        duration_ms,
+        status: None,
+        etag: None,
+        last_modified: None,
+        raw_hash: None,
+        keep: w.keep,
+        verdict,
+    }
+}
+
+fn failed(w: &Watch, status: Option<u16>, duration_ms: u64, error: String) -> Outcome {
+    Outcome {
+        status,
+        ..outcome(w, duration_ms, Verdict::Failed { error })
+    }
+}
+
+/// Host and port: the key for per-host limits.
+fn host_key(w: &Watch) -> String {
+    crate::config::types::validate_url_template(w.url.template())
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Watch indices ordered round-robin across hosts, so one busy host does not hold up the rest.
+fn interleave_hosts(watches: &[Watch]) -> Vec<usize> {
+    let mut by_host: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut pos: HashMap<String, usize> = HashMap::new();
+    for (i, w) in watches.iter().enumerate() {
+        let key = host_key(w);
+        let slot = *pos.entry(key.clone()).or_insert_with(|| {
+            by_host.push((key, Vec::new()));
+            by_host.len() - 1
+        });
+        by_host[slot].1.push(i);
+    }
+    let mut order = Vec::with_capacity(watches.len());
+    let longest = by_host.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    for round in 0..longest {
+        for (_, list) in &by_host {
+            if let Some(&i) = list.get(round) {
+                order.push(i);
+            }
+        }
+    }
+    order
+}
+
+/// The request for a watch: URL and headers expanded, stored validators attached.
+pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest, String> {
+    let url = w.url.expand()?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &w.headers {
+        let value = expand_env(value)?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name `{name}`"))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            format!("the value of header `{name}` is not a valid HTTP header value after expanding variables")
+        })?;
+        headers.insert(name, value);
+    }
+    // Validators only when there is content to compare against.
+    let usable = state.filter(|s| s.content_hash.is_some() || s.missing_selectors.is_some());
+    Ok(FetchRequest {
+        url,
+        headers,
+        etag: usable.and_then(|s| s.etag.clone()),
+        last_modified: usable.and_then(|s| s.last_modified.clone()),
+        timeout: w.timeout,
+        max_size: w.max_size,
+    })
+}
+
+/// Extracts content from a body, treating an empty page as a failure.
+pub fn extract_body(
+    w: &Watch,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<Extracted, String> {
+    let ex = extract::extract(&w.spec, body, content_type).map_err(|e| e.to_string())?;
+    if ex.missing.is_empty() && ex.text.trim().is_empty() {
+        return Err(if body.is_empty() {
+            "the server answered 200 with an empty body: forewarn keeps the last good snapshot; if the page is really empty now, check it in a browser".into()
+        } else {
+            "the page has no text left after extraction: check `select`, `remove` and `ignore` with `forewarn test`".into()
+        });
+    }
+    Ok(ex)
+}
+
+/// Decides what a 200 means for a watch: baseline, unchanged, changed or missing selector.
+fn judge_body(
+    w: &Watch,
+    state: Option<&WatchState>,
+    fetched: Fetched,
+    reader: &Mutex<Store>,
+    duration_ms: u64,
+) -> Outcome {
+    let Fetched::Body {
+        status,
+        body,
+        content_type,
+        etag,
+        last_modified,
+    } = fetched
+    else {
+        unreachable!("judge_body takes bodies")
+    };
+    let raw_hash = compare::hash(&body);
+    let base = Outcome {
+        status: Some(status),
+        etag,
+        last_modified,
+        raw_hash: Some(raw_hash),
+        ..outcome(w, duration_ms, Verdict::Unchanged)
+    };
+    let ex = match extract_body(w, &body, content_type.as_deref()) {
+        Ok(ex) => ex,
+        Err(error) => {
+            return Outcome {
+                verdict: Verdict::Failed { error },
+                ..base
+            };
+        }
+    };
+    let verdict = decide(
+        w,
+        state,
+        ex,
+        raw_hash,
+        &body,
+        content_type.as_deref(),
+        reader,
+    );
+    Outcome { verdict, ..base }
+}
+
+fn decide(
+    w: &Watch,
+    state: Option<&WatchState>,
+    ex: Extracted,
+    raw_hash: Hash,
+    body: &[u8],
+    content_type: Option<&str>,
+    reader: &Mutex<Store>,
+) -> Verdict {
+    if !ex.missing.is_empty() {
+        return Verdict::SelectorMissing {
+            selectors: ex.missing,
+        };
+    }
+    let hash = compare::hash(ex.text.as_bytes());
+    let spec = w.spec.fingerprint();
+    let Some((state, old_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
+        return Verdict::Baseline {
+            content: ex.text,
+            hash,
+            spec,
+            reason: None,
+        };
+    };
+    if old_hash == hash {
+        return Verdict::Unchanged;
+    }
+    let mut note = "";
+    if state.spec.as_deref().is_some_and(|s| s != spec) {
+        // The user edited select/remove/ignore/kind: unchanged upstream content is a new
+        // baseline, not an alert. Upstream changed when the body under the old settings differs.
+        let upstream_same = state.raw_hash == Some(raw_hash)
+            || state
+                .spec
+                .as_deref()
+                .and_then(extract::ExtractSpec::from_fingerprint)
+                .and_then(|old| extract::extract(&old, body, content_type).ok())
+                .is_some_and(|old| compare::hash(old.text.as_bytes()) == old_hash);
+        if upstream_same {
+            return Verdict::Baseline {
+                content: ex.text,
+                hash,
+                spec,
+                reason: Some(
+                    "the watch's settings changed (select, remove, ignore or kind)".into(),
+                ),
+            };
+        }
+        note = " (the watch's settings changed too)";
+    }
+    let previous = state
+        .last_snapshot_id
+        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
+    let (old_text, old_label) = match &previous {
+        Some(s) => (
+            s.content.as_str(),
+            format!("{} {}", w.name, rfc3339(s.taken_at)),
+        ),
+        None => ("", format!("{} (previous snapshot unavailable)", w.name)),
+    };
+    let new_label = format!("{} {}", w.name, rfc3339(Utc::now()));
+    let d = compare::diff(old_text, &ex.text, &old_label, &new_label);
+    let summary = format!("{}{note}", compare::summary(&d, &w.spec.select));
+    Verdict::Changed {
+        content: ex.text,
+        hash,
+        spec,
+        summary,
+        diff: d.unified,
+        added: d.added,
+        removed: d.removed,
+        previous_snapshot: previous.map(|s| s.id),
+    }
+}
+
+/// Where the database lives: `--db`, else `$FOREWARN_DB`, else the per-user data folder.
+pub fn default_db_path() -> PathBuf {
+    crate::paths::data_dir().join("forewarn.db")
+}
+
+/// Fetches a watch once, unconditionally, for `forewarn test`.
+pub async fn fetch_once(w: &Watch) -> Result<(Fetched, Duration), String> {
+    let fetcher = Fetcher::new(1)?;
+    let req = request_for(w, None)?;
+    let start = Instant::now();
+    let f = fetcher
+        .fetch(&req)
+        .await
+        .map_err(|e: FetchError| e.to_string())?;
+    Ok((f, start.elapsed()))
+}

@@ -1,0 +1,29 @@
+//! Markdown: for issues, chat and postmortems.
+
+use super::{Format, label, shown_diff, when};
+use crate::event::Event;
+
+pub struct Markdown;
+
+impl Format for Markdown {
+    fn header(&self, events: &[Event], out: &mut String) {
+        out.push_str(&format!("# forewarn report ({} events)\n\n", events.len()));
+    }
+
+    fn event(&self, e: &Event, out: &mut String) {
+        out.push_str(&format!(
+            "## {}: `{}` ({})\n\n{} — <{}>\n\n",
+            label(&e.kind),
+            e.watch,
+            when(e.at),
+            e.summary,
+            e.url
+        ));
+        if let Some(d) = shown_diff(e) {
+            // A fence longer than any backtick run inside keeps the diff intact.
+            let run = d.split(|c: char| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(run.max(2) + 1);
+            out.push_str(&format!("{fence}diff\n{d}{fence}\n\n"));
+        }
+    }
+}

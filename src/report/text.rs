@@ -1,0 +1,46 @@
+//! Plain text: what cron mails.
+
+use super::{Format, label, shown_diff, when};
+use crate::event::Event;
+
+pub struct Text {
+    /// Show the event's time (history), or not (the pass that just ran).
+    pub with_time: bool,
+}
+
+impl Format for Text {
+    fn event(&self, e: &Event, out: &mut String) {
+        out.push_str(&format!("{} {} ({})", label(&e.kind), e.watch, e.url));
+        if self.with_time {
+            out.push_str(&format!(" at {}", when(e.at)));
+        }
+        out.push('\n');
+        let detail = match e.kind.as_str() {
+            "error" => {
+                let n = e
+                    .detail
+                    .get("consecutive_failures")
+                    .and_then(|v| v.as_u64());
+                let since = e.detail.get("failing_since").and_then(|v| v.as_str());
+                match (n, since) {
+                    (Some(n), Some(s)) if n > 1 => {
+                        format!("{} ({n} failures in a row, since {s})", e.summary)
+                    }
+                    _ => e.summary.clone(),
+                }
+            }
+            _ => e.summary.clone(),
+        };
+        out.push_str("  ");
+        out.push_str(&detail);
+        out.push('\n');
+        if let Some(d) = shown_diff(e) {
+            for line in d.lines() {
+                out.push_str("  ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+    }
+}

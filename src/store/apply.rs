@@ -1,0 +1,284 @@
+//! Writing one check's outcome: watch row, snapshot, event and validators together.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::json;
+
+use crate::event::{Event, Outcome, Verdict};
+
+struct Prior {
+    id: i64,
+    failures: i64,
+    failing_since: Option<i64>,
+    last_error: Option<String>,
+    missing: Option<String>,
+}
+
+pub(super) fn apply(
+    tx: &Transaction<'_>,
+    o: &Outcome,
+    events: &mut Vec<Event>,
+) -> rusqlite::Result<()> {
+    let now = o.at.timestamp_millis();
+    let prior = tx
+        .prepare_cached(
+            "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors
+             FROM watches WHERE name = ?1",
+        )?
+        .query_row([&o.name], |r| {
+            Ok(Prior {
+                id: r.get(0)?,
+                failures: r.get(1)?,
+                failing_since: r.get(2)?,
+                last_error: r.get(3)?,
+                missing: r.get(4)?,
+            })
+        })
+        .optional()?;
+    let prior = match prior {
+        Some(p) => {
+            tx.prepare_cached("UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2")?
+                .execute(params![p.id, o.url])?;
+            p
+        }
+        None => {
+            tx.prepare_cached("INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![o.name, o.url, now])?;
+            Prior {
+                id: tx.last_insert_rowid(),
+                failures: 0,
+                failing_since: None,
+                last_error: None,
+                missing: None,
+            }
+        }
+    };
+    let id = prior.id;
+    let event = |kind: &str, summary: String| Event::new(kind, &o.name, &o.url, o.at, summary);
+
+    if let Verdict::Failed { error } = &o.verdict {
+        let failures = prior.failures + 1;
+        tx.prepare_cached(
+            "UPDATE watches SET last_check_at = ?2, last_status = ?3, last_duration_ms = ?4,
+                    consecutive_failures = ?5, failing_since = coalesce(failing_since, ?2),
+                    last_error = ?6
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            now,
+            o.status,
+            o.duration_ms as i64,
+            failures,
+            error
+        ])?;
+        let since = prior.failing_since.unwrap_or(now);
+        let mut e = event("error", error.clone())
+            .with("error", json!(error))
+            .with("consecutive_failures", json!(failures))
+            .with(
+                "failing_since",
+                json!(crate::event::rfc3339(crate::event::from_millis(since))),
+            );
+        if let Some(s) = o.status {
+            e = e.with("status", json!(s));
+        }
+        // Stored once when the watch starts failing (the timeline needs no row per retry);
+        // reported on every run.
+        if failures == 1 {
+            e.id = Some(insert_event(tx, id, &e, None, None)?);
+        }
+        events.push(e);
+        return Ok(());
+    }
+
+    // Any answer from the server that is not a failure: record the check and validators.
+    tx.prepare_cached(
+        "UPDATE watches SET last_check_at = ?2, last_ok_at = ?2, last_status = ?3,
+                last_duration_ms = ?4, consecutive_failures = 0, failing_since = NULL,
+                last_error = NULL,
+                etag = CASE WHEN ?7 THEN coalesce(?5, etag) ELSE ?5 END,
+                last_modified = CASE WHEN ?7 THEN coalesce(?6, last_modified) ELSE ?6 END,
+                raw_hash = coalesce(?8, raw_hash)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        now,
+        o.status,
+        o.duration_ms as i64,
+        o.etag,
+        o.last_modified,
+        // A 304 keeps the stored validators it does not repeat; a 200 replaces them.
+        matches!(o.verdict, Verdict::NotModified),
+        o.raw_hash.as_ref().map(|h| &h[..]),
+    ])?;
+    if prior.failures > 0 {
+        let mut e = event(
+            "recovered",
+            format!(
+                "recovered after {} failed check{}",
+                prior.failures,
+                if prior.failures == 1 { "" } else { "s" }
+            ),
+        )
+        .with("consecutive_failures", json!(prior.failures));
+        if let Some(err) = &prior.last_error {
+            e = e.with("last_error", json!(err));
+        }
+        e.id = Some(insert_event(tx, id, &e, None, None)?);
+        events.push(e);
+    }
+
+    let clear_missing = |tx: &Transaction<'_>, events: &mut Vec<Event>| -> rusqlite::Result<()> {
+        if let Some(m) = &prior.missing {
+            tx.prepare_cached(
+                "UPDATE watches SET missing_selectors = NULL, missing_since = NULL WHERE id = ?1",
+            )?
+            .execute([id])?;
+            let list: Vec<String> = serde_json::from_str(m).unwrap_or_default();
+            let mut e = Event::new(
+                "selector_restored",
+                &o.name,
+                &o.url,
+                o.at,
+                format!("{} matches again", quote_list(&list)),
+            )
+            .with("selectors", json!(list));
+            e.id = Some(insert_event(tx, id, &e, None, None)?);
+            events.push(e);
+        }
+        Ok(())
+    };
+
+    match &o.verdict {
+        Verdict::NotModified | Verdict::Failed { .. } => {}
+        Verdict::Unchanged => clear_missing(tx, events)?,
+        Verdict::Baseline {
+            content,
+            hash,
+            spec,
+            reason,
+        } => {
+            clear_missing(tx, events)?;
+            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
+            set_content(tx, id, hash, spec, snap)?;
+            let summary = match reason {
+                Some(r) => format!("new baseline: {r}"),
+                None => "first sight: baseline stored".to_string(),
+            };
+            let mut e = event("baseline", summary).with("snapshot", json!(snap));
+            if let Some(r) = reason {
+                e = e.with("reason", json!(r));
+            }
+            e.id = Some(insert_event(tx, id, &e, None, Some(snap))?);
+            events.push(e);
+            prune(tx, id, o.keep)?;
+        }
+        Verdict::Changed {
+            content,
+            hash,
+            spec,
+            summary,
+            diff,
+            added,
+            removed,
+            previous_snapshot,
+        } => {
+            clear_missing(tx, events)?;
+            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
+            set_content(tx, id, hash, spec, snap)?;
+            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            let mut e = event("changed", summary.clone())
+                .with("added", json!(added))
+                .with("removed", json!(removed));
+            e.diff = Some(diff.clone());
+            e.id = Some(insert_event(tx, id, &e, *previous_snapshot, Some(snap))?);
+            events.push(e);
+            prune(tx, id, o.keep)?;
+        }
+        Verdict::SelectorMissing { selectors } => {
+            let list = serde_json::to_string(selectors).expect("strings serialise");
+            // Reported once when it goes missing, not on every run while it stays missing.
+            if prior.missing.as_deref() != Some(list.as_str()) {
+                tx.prepare_cached(
+                    "UPDATE watches SET missing_selectors = ?2,
+                            missing_since = coalesce(missing_since, ?3)
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, list, now])?;
+                let summary = format!(
+                    "selector {} matched nothing: the page may have been redesigned",
+                    quote_list(selectors)
+                );
+                let mut e = event("selector_missing", summary)
+                    .with("selector", json!(selectors[0]))
+                    .with("selectors", json!(selectors));
+                e.id = Some(insert_event(tx, id, &e, None, None)?);
+                events.push(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn set_content(
+    tx: &Transaction<'_>,
+    id: i64,
+    hash: &crate::compare::Hash,
+    spec: &str,
+    snap: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE watches SET content_hash = ?2, spec = ?3, last_snapshot_id = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, &hash[..], spec, snap])?;
+    Ok(())
+}
+
+fn insert_event(
+    tx: &Transaction<'_>,
+    watch_id: i64,
+    e: &Event,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> rusqlite::Result<i64> {
+    let detail = if e.detail.is_empty() {
+        None
+    } else {
+        Some(serde_json::Value::Object(e.detail.clone()).to_string())
+    };
+    tx.prepare_cached(
+        "INSERT INTO events (watch_id, at, kind, summary, diff, detail, from_snapshot, to_snapshot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        watch_id,
+        e.at.timestamp_millis(),
+        e.kind,
+        e.summary,
+        e.diff,
+        detail,
+        from,
+        to
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Keeps the newest `keep` snapshots of a watch.
+fn prune(tx: &Transaction<'_>, watch_id: i64, keep: u32) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM snapshots WHERE watch_id = ?1 AND id <= (
+             SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![watch_id, keep])?;
+    Ok(())
+}

@@ -1,0 +1,505 @@
+//! SQLite storage: validators, hashes, snapshots and events.
+//!
+//! WAL mode, `synchronous = NORMAL`, numbered migrations tracked with `PRAGMA user_version`.
+//! A check's snapshot, event and validators are written in one transaction; a pass writes its
+//! outcomes in batched transactions from one thread that owns the connection.
+
+mod apply;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::compare::Hash;
+use crate::event::{Event, from_millis};
+
+/// Migrations in order; `user_version` is the number applied. Never edit a released one.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Snapshots at least this large are stored zstd-compressed.
+const COMPRESS_FROM: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the database {path}: {source}. Check the path and its permissions, or pass --db PATH"
+    )]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} was written by a newer forewarn (schema {found}, this build knows {supported}): upgrade forewarn, or use another --db. It was not modified"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "{path} is not a forewarn database or is corrupt ({source}); it was not modified. Move it aside to start afresh, or restore it from a backup"
+    )]
+    Corrupt {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} is locked by another process: wait for it to finish, or stop the other forewarn"
+    )]
+    Locked { path: PathBuf },
+    #[error("database error in {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
+/// What the store remembers about one watch between checks.
+#[derive(Debug, Clone, Default)]
+pub struct WatchState {
+    pub id: i64,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub content_hash: Option<Hash>,
+    pub raw_hash: Option<Hash>,
+    pub spec: Option<String>,
+    pub last_snapshot_id: Option<i64>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    pub last_ok_at: Option<DateTime<Utc>>,
+    pub last_change_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_duration_ms: Option<u64>,
+    pub consecutive_failures: u32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub missing_selectors: Option<Vec<String>>,
+    pub missing_since: Option<DateTime<Utc>>,
+}
+
+/// A stored snapshot's content.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: i64,
+    pub taken_at: DateTime<Utc>,
+    pub content: String,
+}
+
+/// Which events to read back.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub watch: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Only these kinds; all kinds when empty.
+    pub kinds: Vec<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::InvalidPath(PathBuf::from(format!(
+                    "{}: {e}",
+                    dir.display()
+                ))),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure(false)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database without writing to it; `None` if there is none yet.
+    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure(true)?;
+        let version = store.user_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: store.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            // Written by an older forewarn and never migrated: nothing to read that we know.
+            return Ok(None);
+        }
+        Ok(Some(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self, read_only: bool) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| self.sql(e))?;
+        // The first real read tells a corrupt file or a non-database from a good one.
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|e| self.classify(e))?;
+        if !read_only {
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(|e| self.classify(e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing_note(&format!("journal mode is {mode}, not WAL"));
+            }
+        }
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| self.classify(e))?;
+        Ok(())
+    }
+
+    fn user_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.classify(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version = self.user_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let path = self.path.clone();
+        let sql_err = |e: rusqlite::Error| StoreError::Sql {
+            path: path.clone(),
+            source: e,
+        };
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(sql_err)?;
+            tx.execute_batch(sql).map_err(sql_err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(sql_err)?;
+            tx.commit().map_err(sql_err)?;
+        }
+        Ok(())
+    }
+
+    fn sql(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Sql {
+            path: self.path.clone(),
+            source: e,
+        }
+    }
+
+    fn classify(&self, e: rusqlite::Error) -> StoreError {
+        use rusqlite::ffi::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path: self.path.clone(),
+                source: e,
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+                path: self.path.clone(),
+            },
+            _ => self.sql(e),
+        }
+    }
+
+    /// Every watch the store knows, by name.
+    pub fn load_states(&self) -> Result<HashMap<String, WatchState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, name, url, etag, last_modified, content_hash, raw_hash, spec,
+                        last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
+                        last_duration_ms, consecutive_failures, failing_since, last_error,
+                        missing_selectors, missing_since
+                 FROM watches",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let hash = |i: usize| -> rusqlite::Result<Option<Hash>> {
+                    Ok(r.get::<_, Option<Vec<u8>>>(i)?
+                        .and_then(|v| <Hash>::try_from(v.as_slice()).ok()))
+                };
+                let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+                    Ok(r.get::<_, Option<i64>>(i)?.map(from_millis))
+                };
+                Ok((
+                    r.get::<_, String>(1)?,
+                    WatchState {
+                        id: r.get(0)?,
+                        url: r.get(2)?,
+                        etag: r.get(3)?,
+                        last_modified: r.get(4)?,
+                        content_hash: hash(5)?,
+                        raw_hash: hash(6)?,
+                        spec: r.get(7)?,
+                        last_snapshot_id: r.get(8)?,
+                        last_check_at: time(9)?,
+                        last_ok_at: time(10)?,
+                        last_change_at: time(11)?,
+                        last_status: r.get::<_, Option<i64>>(12)?.map(|s| s as u16),
+                        last_duration_ms: r.get::<_, Option<i64>>(13)?.map(|d| d as u64),
+                        consecutive_failures: r.get::<_, i64>(14)? as u32,
+                        failing_since: time(15)?,
+                        last_error: r.get(16)?,
+                        missing_selectors: r
+                            .get::<_, Option<String>>(17)?
+                            .and_then(|s| serde_json::from_str(&s).ok()),
+                        missing_since: time(18)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// One snapshot by id.
+    pub fn snapshot(&self, id: i64) -> Result<Option<Snapshot>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT id, taken_at, encoding, content FROM snapshots WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.classify(e))?
+            .map(|(id, at, enc, blob)| {
+                Ok(Snapshot {
+                    id,
+                    taken_at: from_millis(at),
+                    content: decode_content(enc, &blob).map_err(|e| self.sql(e))?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Stored events, oldest first.
+    pub fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, StoreError> {
+        let mut sql = String::from(
+            "SELECT e.id, e.kind, w.name, w.url, e.at, e.summary, e.diff, e.detail
+             FROM events e JOIN watches w ON w.id = e.watch_id WHERE 1=1",
+        );
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(w) = &filter.watch {
+            args.push(w.clone().into());
+            sql.push_str(&format!(" AND w.name = ?{}", args.len()));
+        }
+        if let Some(since) = filter.since {
+            args.push(since.timestamp_millis().into());
+            sql.push_str(&format!(" AND e.at >= ?{}", args.len()));
+        }
+        if !filter.kinds.is_empty() {
+            let mut marks = Vec::new();
+            for k in &filter.kinds {
+                args.push(k.clone().into());
+                marks.push(format!("?{}", args.len()));
+            }
+            sql.push_str(&format!(" AND e.kind IN ({})", marks.join(",")));
+        }
+        sql.push_str(" ORDER BY e.at, e.id");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                let detail: Option<String> = r.get(7)?;
+                Ok(Event {
+                    id: Some(r.get(0)?),
+                    kind: r.get(1)?,
+                    watch: r.get(2)?,
+                    url: r.get(3)?,
+                    at: from_millis(r.get(4)?),
+                    summary: r.get(5)?,
+                    diff: r.get(6)?,
+                    detail: detail
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// Applies a batch of outcomes in one transaction; returns the events they produced.
+    pub fn apply_batch(
+        &mut self,
+        outcomes: &[crate::event::Outcome],
+    ) -> Result<Vec<Event>, StoreError> {
+        let path = self.path.clone();
+        let classify = |e: rusqlite::Error| StoreError::Sql {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self.conn.transaction().map_err(classify)?;
+        let mut events = Vec::new();
+        for o in outcomes {
+            apply::apply(&tx, o, &mut events).map_err(classify)?;
+        }
+        tx.commit().map_err(classify)?;
+        Ok(events)
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok` when it says "ok".
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.classify(e))
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn encode_content(text: &str) -> (i64, Vec<u8>) {
+    if text.len() >= COMPRESS_FROM
+        && let Ok(z) = zstd::bulk::compress(text.as_bytes(), 3)
+    {
+        return (1, z);
+    }
+    (0, text.as_bytes().to_vec())
+}
+
+fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
+    let bytes = match encoding {
+        0 => blob.to_vec(),
+        1 => zstd::stream::decode_all(blob).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        })?,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Blob,
+                format!("unknown snapshot encoding {other}").into(),
+            ));
+        }
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+fn tracing_note(msg: &str) {
+    eprintln!("forewarn: note: {msg}");
+}
+
+/// Used by `apply` to insert a snapshot row.
+fn insert_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    watch_id: i64,
+    at: i64,
+    content: &str,
+    hash: &Hash,
+    raw_hash: Option<&Hash>,
+) -> rusqlite::Result<i64> {
+    let (encoding, blob) = encode_content(content);
+    tx.prepare_cached(
+        "INSERT INTO snapshots (watch_id, taken_at, content_hash, raw_hash, encoding, size, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        watch_id,
+        at,
+        &hash[..],
+        raw_hash.map(|h| &h[..]),
+        encoding,
+        content.len() as i64,
+        blob
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_and_version_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.user_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        drop(s);
+        // Re-opening is a no-op.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        drop(Store::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .unwrap();
+        drop(c);
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let junk = vec![b'x'; 8192];
+        std::fs::write(&path, &junk).unwrap();
+        let err = Store::open(&path).err().unwrap();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+
+    #[test]
+    fn content_round_trips_compressed() {
+        let big = "line of text\n".repeat(1000);
+        let (enc, blob) = encode_content(&big);
+        assert_eq!(enc, 1);
+        assert!(blob.len() < big.len() / 10);
+        assert_eq!(decode_content(enc, &blob).unwrap(), big);
+    }
+}
