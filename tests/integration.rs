@@ -1,1 +1,6 @@
+//! The integration tests: the real binary against real local servers and a real SQLite file.
 
+mod util;
+
+mod core_pipeline;
+mod watchlists;

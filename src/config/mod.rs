@@ -46,7 +46,7 @@ struct RawDefaults {
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
     headers: Option<BTreeMap<String, Spanned<String>>>,
-    ignore: Option<OneOrMany<RegexStr>>,
+    ignore: Option<Spanned<OneOrMany<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,19 +58,19 @@ struct RawWatch {
     kind: Kind,
     select: Option<Spanned<OneOrMany<String>>>,
     remove: Option<Spanned<OneOrMany<String>>>,
-    ignore: Option<OneOrMany<RegexStr>>,
+    ignore: Option<Spanned<OneOrMany<String>>>,
     headers: Option<BTreeMap<String, Spanned<String>>>,
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
 }
 
+/// The file's top level, without `watch` (each watch is read on its own, so that one bad
+/// watch does not hide the problems of the next).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     defaults: Option<RawDefaults>,
-    #[serde(default)]
-    watch: Vec<RawWatch>,
 }
 
 /// Where a watch was declared.
@@ -208,18 +208,43 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
         ));
         return;
     }
-    let raw: RawFile = match toml::from_str(src) {
+    let toml_error =
+        |e: toml::de::Error| ConfigError::at(file, src, e.span(), e.message().to_string());
+    let mut root = match toml::de::DeTable::parse(src) {
         Ok(r) => r,
         Err(e) => {
-            errors.push(ConfigError::at(
-                file,
-                src,
-                e.span(),
-                e.message().to_string(),
-            ));
+            errors.push(toml_error(e));
             return;
         }
     };
+    let watch_item = root.get_mut().remove("watch");
+    let raw = match RawFile::deserialize(toml::de::Deserializer::from(root)) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(toml_error(e));
+            return;
+        }
+    };
+    let mut raw_watches = Vec::new();
+    if let Some(item) = watch_item {
+        let span = item.span();
+        match item.into_inner() {
+            toml::de::DeValue::Array(items) => {
+                for v in items.iter() {
+                    match RawWatch::deserialize(toml::de::ValueDeserializer::from(v.clone())) {
+                        Ok(w) => raw_watches.push(w),
+                        Err(e) => errors.push(toml_error(e)),
+                    }
+                }
+            }
+            _ => errors.push(ConfigError::at(
+                file,
+                src,
+                Some(span),
+                "`watch` must be a list of [[watch]] tables".into(),
+            )),
+        }
+    }
     let defaults = raw.defaults.unwrap_or_default();
     let at =
         |span: std::ops::Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
@@ -240,12 +265,19 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
     if let Some(h) = &defaults.headers {
         check_headers(h, errors);
     }
+    let default_ignore = match &defaults.ignore {
+        Some(i) => check_regexes(i.get_ref()).unwrap_or_else(|e| {
+            errors.push(at(i.span(), e));
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
     if let Some(k) = &defaults.keep
         && *k.get_ref() == 0
     {
         errors.push(at(k.span(), "`keep` must be at least 1".into()));
     }
-    for w in raw.watch {
+    for w in raw_watches {
         let name = w.name.get_ref().trim().to_string();
         if name.is_empty() || name.chars().any(char::is_control) {
             errors.push(at(
@@ -292,22 +324,22 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             Some(k) => *k.get_ref(),
             None => DEFAULT_KEEP,
         };
+        let own_ignore = match &w.ignore {
+            Some(i) => match check_regexes(i.get_ref()) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(at(i.span(), e));
+                    ok = false;
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         if !ok {
             continue;
         }
-        let mut ignore: Vec<String> = defaults
-            .ignore
-            .clone()
-            .map(|i| {
-                i.into_vec()
-                    .into_iter()
-                    .map(|r| r.0.as_str().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(i) = w.ignore {
-            ignore.extend(i.into_vec().into_iter().map(|r| r.0.as_str().to_string()));
-        }
+        let mut ignore = default_ignore.clone();
+        ignore.extend(own_ignore);
         let mut headers: BTreeMap<String, String> = defaults
             .headers
             .iter()
@@ -344,6 +376,14 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             },
         });
     }
+}
+
+fn check_regexes(list: &OneOrMany<String>) -> Result<Vec<String>, String> {
+    let list = list.clone().into_vec();
+    for r in &list {
+        RegexStr::try_from(r.clone())?;
+    }
+    Ok(list)
 }
 
 fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {

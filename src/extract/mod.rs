@@ -190,8 +190,14 @@ pub fn extract(
         },
         _ => (text.into_owned(), Vec::new(), "text"),
     };
+    let text = if format == "json" {
+        // Already canonical; its indentation is what makes a JSON diff readable.
+        normalise_json(&raw, &spec.ignore_re)
+    } else {
+        normalise(&raw, &spec.ignore_re)
+    };
     Ok(Extracted {
-        text: normalise(&raw, &spec.ignore_re),
+        text,
         format,
         missing,
     })
@@ -226,16 +232,30 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).expect("a Value serialises")
 }
 
-/// Deletes `ignore` matches, collapses runs of whitespace, trims lines and drops empty ones.
-pub fn normalise(text: &str, ignore: &[regex::Regex]) -> String {
-    let mut owned;
-    let mut text = text;
+fn apply_ignore<'a>(text: &'a str, ignore: &[regex::Regex]) -> std::borrow::Cow<'a, str> {
+    let mut text = std::borrow::Cow::Borrowed(text);
     for re in ignore {
-        if re.is_match(text) {
-            owned = re.replace_all(text, "").into_owned();
-            text = &owned;
+        if re.is_match(&text) {
+            text = std::borrow::Cow::Owned(re.replace_all(&text, "").into_owned());
         }
     }
+    text
+}
+
+/// Canonical JSON after `ignore`: trailing spaces and empty lines dropped, indentation kept.
+fn normalise_json(text: &str, ignore: &[regex::Regex]) -> String {
+    let text = apply_ignore(text, ignore);
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Deletes `ignore` matches, collapses runs of whitespace, trims lines and drops empty ones.
+pub fn normalise(text: &str, ignore: &[regex::Regex]) -> String {
+    let text = apply_ignore(text, ignore);
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let mut wrote = false;

@@ -1,0 +1,493 @@
+//! Issue 2: the core pipeline, end to end through the real binary.
+
+use std::time::Duration;
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+const PAGE_V1: &str = r#"<!doctype html><html><head><title>Inbox</title></head><body>
+<nav><a href="/settings">Settings</a></nav>
+<div id="toolbar"><button class="send">Send</button> <a href="/help">Help</a></div>
+<main><p>Welcome back</p><p>Updated 3 minutes ago</p></main>
+</body></html>"#;
+
+#[test]
+fn issue_2_baseline_then_unchanged_uses_if_none_match() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
+    let env = TestEnv::new().watchlist(&one_watch("inbox", &srv.url("/inbox"), ""));
+
+    let first = env.run(&["check"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.stdout, "", "a baseline is stored quietly");
+
+    let second = env.run(&["check", "--format", "json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    let summary = &second.events("summary")[0];
+    assert_eq!(summary["not_modified"], 1);
+    assert_eq!(summary["changed"], 0);
+
+    let seen = srv.seen("/inbox");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].headers.get("if-none-match"), None);
+    assert_eq!(
+        seen[1].headers.get("if-none-match").map(String::as_str),
+        Some("\"v1\"")
+    );
+    assert_eq!(seen[1].status, 304);
+    assert!(
+        seen[0].headers["user-agent"].starts_with("forewarn/"),
+        "{:?}",
+        seen[0].headers
+    );
+
+    let third = env.run(&["check"]);
+    assert_eq!((third.code, third.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn issue_2_last_modified_is_sent_verbatim() {
+    let srv = Server::start();
+    let lm = "Tue, 03 Nov 2026 10:00:00 GMT";
+    srv.set("/doc", Page::html(PAGE_V1).last_modified(lm));
+    let env = TestEnv::new().watchlist(&one_watch("doc", &srv.url("/doc"), ""));
+    env.run(&["check"]);
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("summary")[0]["not_modified"], 1, "{run:?}");
+    let seen = srv.seen("/doc");
+    assert_eq!(
+        seen[1].headers.get("if-modified-since").map(String::as_str),
+        Some(lm)
+    );
+}
+
+#[test]
+fn issue_2_change_inside_select_is_reported_with_its_diff() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "inbox",
+        &srv.url("/inbox"),
+        "select = \"#toolbar\"",
+    ));
+    env.run(&["check"]);
+    srv.set(
+        "/inbox",
+        Page::html(&PAGE_V1.replace("class=\"send\">Send", "class=\"send\">Send now"))
+            .etag("\"v2\""),
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("CHANGED inbox"),
+        "summary line: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("+1 -1 line in #toolbar"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("-Send [Help](/help)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+Send now [Help](/help)"),
+        "{}",
+        run.stdout
+    );
+    // Reported once: the next pass is quiet again.
+    let again = env.run(&["check"]);
+    assert_eq!(again.stdout, "");
+}
+
+#[test]
+fn issue_2_change_outside_select_is_not_reported() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(PAGE_V1));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "inbox",
+        &srv.url("/inbox"),
+        "select = \"#toolbar\"",
+    ));
+    env.run(&["check"]);
+    srv.set(
+        "/inbox",
+        Page::html(&PAGE_V1.replace("Welcome back", "Welcome, friend")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("summary")[0]["changed"], 0);
+}
+
+#[test]
+fn issue_2_rotated_etag_with_identical_content_is_not_a_change() {
+    let srv = Server::start();
+    srv.set("/p", Page::html(PAGE_V1).etag("\"a\""));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    env.run(&["check"]);
+    srv.set("/p", Page::html(PAGE_V1).etag("\"b\""));
+    let run = env.run(&["check"]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    // The new validator is stored: the next check is a 304.
+    env.run(&["check"]);
+    assert_eq!(srv.seen("/p").last().unwrap().status, 304);
+}
+
+#[test]
+fn issue_2_failure_then_recovery_keeps_the_last_good_snapshot() {
+    let srv = Server::start();
+    srv.set("/api", Page::html(PAGE_V1));
+    let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
+    env.run(&["check"]);
+    srv.set("/api", Page::html("<h1>oops</h1>").status(500));
+    for n in 1..=2 {
+        let run = env.run(&["check", "--format", "json"]);
+        assert_eq!(run.code, 2, "{run:?}");
+        let err = &run.events("error")[0];
+        assert_eq!(err["consecutive_failures"], n);
+        assert!(err["error"].as_str().unwrap().contains("HTTP 500"), "{err}");
+        assert_eq!(err["watch"], "api");
+    }
+    let text = env.run(&["check"]);
+    assert!(text.stdout.contains("FAILED api"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("3 failures in a row"),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 1);
+
+    srv.set("/api", Page::html(PAGE_V1));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("recovered").len(), 1, "{}", run.stdout);
+    let list = env.run(&["list"]);
+    assert!(list.stdout.contains(" ok "), "{}", list.stdout);
+}
+
+#[test]
+fn issue_2_missing_selector_is_its_own_event_reported_once() {
+    let srv = Server::start();
+    srv.set("/app", Page::html(PAGE_V1));
+    let env =
+        TestEnv::new().watchlist(&one_watch("app", &srv.url("/app"), "select = \"#toolbar\""));
+    env.run(&["check"]);
+    srv.set("/app", Page::html(&PAGE_V1.replace("toolbar", "actions")));
+    let run = env.run(&["check", "--format", "json"]);
+    let missing = run.events("selector_missing");
+    assert_eq!(missing.len(), 1, "{}", run.stdout);
+    assert_eq!(missing[0]["selector"], "#toolbar");
+    assert!(
+        missing[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("matched nothing: the page may have been redesigned")
+    );
+    assert_eq!(run.events("changed").len(), 0);
+    // Never an empty snapshot; not reported again while it stays missing.
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 1);
+    let again = env.run(&["check"]);
+    assert_eq!(again.stdout, "", "{again:?}");
+    let list = env.run(&["list"]);
+    assert!(
+        list.stdout.contains("selector #toolbar missing"),
+        "{}",
+        list.stdout
+    );
+    // When it comes back unchanged, that is said once, and it is not a change.
+    srv.set("/app", Page::html(PAGE_V1));
+    let back = env.run(&["check", "--format", "json"]);
+    assert_eq!(back.events("selector_restored").len(), 1, "{}", back.stdout);
+    assert_eq!(back.events("changed").len(), 0);
+}
+
+#[test]
+fn issue_2_timeout_is_a_clear_failure() {
+    let srv = Server::start();
+    srv.set("/slow", Page::html(PAGE_V1).delay(Duration::from_secs(3)));
+    srv.set("/fast", Page::html(PAGE_V1));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("slow", &srv.url("/slow"), "timeout = \"1s\""),
+        one_watch("fast", &srv.url("/fast"), "")
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = &run.events("error")[0];
+    assert_eq!(err["watch"], "slow");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{err}"
+    );
+    // The rest of the run went on.
+    assert_eq!(run.events("baseline").len(), 1);
+    assert_eq!(run.events("baseline")[0]["watch"], "fast");
+}
+
+#[test]
+fn issue_2_body_over_the_cap_is_refused() {
+    let srv = Server::start();
+    let big = format!("<html><body>{}</body></html>", "<p>x</p>".repeat(20_000));
+    srv.set("/big", Page::html(&big));
+    let env = TestEnv::new().watchlist(&one_watch("big", &srv.url("/big"), "max_size = \"64KiB\""));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("larger than the 64 KiB cap"), "{err}");
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 0);
+}
+
+#[test]
+fn issue_2_json_lines_have_the_documented_shape() {
+    let srv = Server::start();
+    srv.set("/a", Page::html(PAGE_V1));
+    srv.set(
+        "/b.json",
+        Page::html(r#"{"version": 1, "items": [1, 2]}"#).with_type("application/json"),
+    );
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("a", &srv.url("/a"), ""),
+        one_watch("b", &srv.url("/b.json"), "")
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    let lines = run.json();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for l in &lines[..2] {
+        assert_eq!(l["event"], "baseline");
+        for key in ["watch", "url", "at"] {
+            assert!(l[key].is_string(), "{key} in {l}");
+        }
+        let at = l["at"].as_str().unwrap();
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["event"], "summary");
+    for key in [
+        "checked",
+        "changed",
+        "failed",
+        "not_modified",
+        "duration_ms",
+    ] {
+        assert!(last[key].is_u64(), "{key} in {last}");
+    }
+    assert_eq!(last["checked"], 2);
+
+    // Key order in JSON is not a change; a value is, with a readable diff.
+    srv.set(
+        "/b.json",
+        Page::html(r#"{"items": [1, 2], "version": 1}"#).with_type("application/json"),
+    );
+    assert_eq!(
+        env.run(&["check", "--format", "json"])
+            .events("changed")
+            .len(),
+        0
+    );
+    srv.set(
+        "/b.json",
+        Page::html(r#"{"items": [1, 2], "version": 2}"#).with_type("application/json"),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("-  \"version\": 1"), "{diff}");
+    assert!(diff.contains("+  \"version\": 2"), "{diff}");
+}
+
+#[test]
+fn issue_2_test_command_writes_nothing() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(PAGE_V1).etag("\"1\""));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "inbox",
+        &srv.url("/inbox"),
+        "select = \"#toolbar\"",
+    ));
+    // Before any check: no database is created.
+    let run = env.run(&["test", "inbox"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Send [Help](/help)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("no stored snapshot yet"),
+        "{}",
+        run.stdout
+    );
+    assert!(!env.db().exists());
+
+    env.run(&["check"]);
+    let events = env.query_i64("SELECT count(*) FROM events");
+    let checked = env.query_i64("SELECT last_check_at FROM watches");
+    srv.set(
+        "/inbox",
+        Page::html(&PAGE_V1.replace(">Help<", ">Support<")).etag("\"2\""),
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let run = env.run(&["test", "inbox"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("-Send [Help](/help)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+Send [Support](/help)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.query_i64("SELECT count(*) FROM events"), events);
+    assert_eq!(env.query_i64("SELECT last_check_at FROM watches"), checked);
+    // `test` fetched without validators, so the change is still news to `check`.
+    let check = env.run(&["check", "--format", "json"]);
+    assert_eq!(check.events("changed").len(), 1, "{}", check.stdout);
+}
+
+#[test]
+fn issue_2_report_reads_history() {
+    let srv = Server::start();
+    srv.set("/p", Page::html("<p>one</p>"));
+    srv.set("/q", Page::html("<p>alpha</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("p", &srv.url("/p"), ""),
+        one_watch("q", &srv.url("/q"), "")
+    ));
+    env.run(&["check"]);
+    srv.set("/p", Page::html("<p>two</p>"));
+    env.run(&["check"]);
+    srv.set("/q", Page::html("<p>beta</p>"));
+    env.run(&["check"]);
+
+    let all = env.run(&["report", "--format", "json"]);
+    let changed: Vec<_> = all.events("changed");
+    assert_eq!(changed.len(), 2, "{}", all.stdout);
+    assert_eq!(changed[0]["watch"], "p");
+    assert!(changed[0]["diff"].as_str().unwrap().contains("+two"));
+
+    let one = env.run(&["report", "q"]);
+    assert!(one.stdout.contains("CHANGED q"), "{}", one.stdout);
+    assert!(one.stdout.contains("-alpha"), "{}", one.stdout);
+    assert!(!one.stdout.contains("CHANGED p"), "{}", one.stdout);
+
+    let md = env.run(&["report", "--format", "markdown"]);
+    assert!(md.stdout.contains("```diff"), "{}", md.stdout);
+
+    let none = env.run(&["report", "--since", "0s"]);
+    assert!(none.stdout.starts_with("no changes"), "{}", none.stdout);
+
+    let typo = env.run(&["report", "pp"]);
+    assert_eq!(typo.code, 3);
+    assert!(typo.stderr.contains("did you mean `p`?"), "{}", typo.stderr);
+}
+
+#[test]
+fn issue_2_only_limits_the_run_and_exit_codes() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>a</p>"));
+    srv.set("/b", Page::html("<p>b</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("a", &srv.url("/a"), ""),
+        one_watch("b", &srv.url("/b"), "")
+    ));
+    let run = env.run(&["check", "--only", "a", "--format", "json"]);
+    assert_eq!(run.events("summary")[0]["checked"], 1);
+    assert!(srv.seen("/b").is_empty());
+
+    let typo = env.run(&["check", "--only", "c"]);
+    assert_eq!(typo.code, 3);
+    assert!(srv.seen("/b").is_empty(), "nothing fetched on exit 3");
+
+    env.run(&["check"]);
+    srv.set("/a", Page::html("<p>A</p>"));
+    let run = env.run(&["check", "--fail-on-change"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    let bad_flag = env.run(&["check", "--no-such-flag"]);
+    assert_eq!(bad_flag.code, 3);
+}
+
+#[test]
+fn issue_2_global_flags_before_or_after_the_command() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>a</p>"));
+    let env = TestEnv::new();
+    env.file("elsewhere/w.toml", &one_watch("a", &srv.url("/a"), ""));
+    let db = env.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let before = env.run(&["--db", db, "check", "--watchlist", "elsewhere/w.toml"]);
+    assert_eq!(before.code, 0, "{before:?}");
+    let after = env.run(&[
+        "check",
+        "--db",
+        db,
+        "--watchlist",
+        "elsewhere",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(after.events("summary")[0]["not_modified"], 0, "{after:?}");
+    assert!(env.path().join("x.db").exists());
+    assert!(!env.db().exists(), "FOREWARN_DB was overridden by --db");
+}
+
+#[test]
+fn issue_2_secrets_never_reach_the_database_or_output() {
+    let srv = Server::start();
+    srv.set(
+        "/private?key=k3y-s3cr3t-value",
+        Page::html("<p>secret page</p>"),
+    );
+    let env = TestEnv::new().watchlist(&one_watch(
+        "private",
+        &srv.url("/private?key=${API_KEY}"),
+        "headers = { Authorization = \"Bearer ${TOKEN}\" }",
+    ));
+    let secrets = [
+        ("API_KEY", "k3y-s3cr3t-value"),
+        ("TOKEN", "t0ken-s3cr3t-value"),
+    ];
+    let run = env.run_env(&["check", "--format", "json"], &secrets);
+    assert_eq!(run.code, 0, "{run:?}");
+    let seen = srv.seen("/private?key=k3y-s3cr3t-value");
+    assert_eq!(
+        seen[0].headers["authorization"],
+        "Bearer t0ken-s3cr3t-value"
+    );
+    srv.set(
+        "/private?key=k3y-s3cr3t-value",
+        Page::html("<p>x</p>").status(500),
+    );
+    let fail = env.run_env(&["check", "--format", "json"], &secrets);
+    let list = env.run_env(&["list"], &secrets);
+    let report = env.run_env(&["report", "--all", "--format", "json"], &secrets);
+    let db = std::fs::read(env.db()).unwrap();
+    let wal = std::fs::read(env.path().join("forewarn.db-wal")).unwrap_or_default();
+    for (_, secret) in secrets {
+        for text in [
+            &run.stdout,
+            &fail.stdout,
+            &fail.stderr,
+            &list.stdout,
+            &report.stdout,
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        for bytes in [&db, &wal] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the database"
+            );
+        }
+    }
+    // A missing variable is a clear error for that watch.
+    let missing = env.run(&["check", "--format", "json"]);
+    assert_eq!(missing.code, 2);
+    let err = missing.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("`API_KEY` is not set"), "{err}");
+}

@@ -1,0 +1,107 @@
+//! The test builder: a temp dir with a watchlist and a database, and the real binary.
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use server::{Page, Server};
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The JSON Lines objects on stdout; panics on a line that is not JSON.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The JSON events of one kind.
+    pub fn events(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.json()
+            .into_iter()
+            .filter(|v| v["event"] == kind)
+            .collect()
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("forewarn.db")
+    }
+
+    /// Writes `watchlists/main.toml`.
+    pub fn watchlist(self, toml: &str) -> Self {
+        self.file("watchlists/main.toml", toml);
+        self
+    }
+
+    pub fn file(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap()
+    }
+
+    /// Runs forewarn in the temp dir (so `./watchlists` is found) with the temp database.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_forewarn"));
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("FOREWARN_DB", self.db());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run forewarn");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A query against the test database.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let c = rusqlite::Connection::open(self.db()).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+/// A one-watch watchlist.
+pub fn one_watch(name: &str, url: &str, extra: &str) -> String {
+    format!("[[watch]]\nname = \"{name}\"\nurl = \"{url}\"\n{extra}\n")
+}

@@ -1,0 +1,193 @@
+//! A real HTTP/1.1 server on 127.0.0.1:0 whose pages tests can change between runs.
+//!
+//! Written by hand (keep-alive, conditional GETs) so that tests control every byte, and so
+//! that misbehaving servers can be added for hardening tests.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// One page the server serves.
+#[derive(Clone, Debug)]
+pub struct Page {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// Sleep this long before answering.
+    pub delay: Duration,
+}
+
+impl Page {
+    pub fn html(body: &str) -> Self {
+        Page {
+            status: 200,
+            body: body.as_bytes().to_vec(),
+            content_type: "text/html; charset=utf-8".into(),
+            etag: None,
+            last_modified: None,
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn with_type(mut self, ct: &str) -> Self {
+        self.content_type = ct.into();
+        self
+    }
+
+    pub fn etag(mut self, etag: &str) -> Self {
+        self.etag = Some(etag.into());
+        self
+    }
+
+    pub fn last_modified(mut self, lm: &str) -> Self {
+        self.last_modified = Some(lm.into());
+        self
+    }
+
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    /// What the server answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct State {
+    pages: HashMap<String, Page>,
+    seen: Vec<Seen>,
+}
+
+pub struct Server {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let st = st.clone();
+                thread::spawn(move || {
+                    let _ = serve(stream, &st);
+                });
+            }
+        });
+        Server { port, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn set(&self, path: &str, page: Page) {
+        self.state.lock().unwrap().pages.insert(path.into(), page);
+    }
+
+    /// Requests seen so far for a path.
+    pub fn seen(&self, path: &str) -> Vec<Seen> {
+        let st = self.state.lock().unwrap();
+        st.seen.iter().filter(|s| s.path == path).cloned().collect()
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_string();
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        let page = state.lock().unwrap().pages.get(&path).cloned();
+        let page = page.unwrap_or_else(|| Page::html("not found").status(404));
+        if !page.delay.is_zero() {
+            thread::sleep(page.delay);
+        }
+        // 304 only when the validator the client sent matches the current one exactly.
+        let inm_ok = match (&page.etag, headers.get("if-none-match")) {
+            (Some(e), Some(sent)) => e == sent,
+            _ => false,
+        };
+        let ims_ok = match (&page.last_modified, headers.get("if-modified-since")) {
+            (Some(lm), Some(sent)) => lm == sent,
+            _ => false,
+        };
+        let not_modified =
+            page.status == 200 && (inm_ok || (ims_ok && !headers.contains_key("if-none-match")));
+        let status = if not_modified { 304 } else { page.status };
+        state.lock().unwrap().seen.push(Seen {
+            path: path.clone(),
+            headers: headers.clone(),
+            status,
+        });
+        let mut head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\n",
+            reason(status),
+            page.content_type
+        );
+        if let Some(e) = &page.etag {
+            head.push_str(&format!("ETag: {e}\r\n"));
+        }
+        if let Some(lm) = &page.last_modified {
+            head.push_str(&format!("Last-Modified: {lm}\r\n"));
+        }
+        let body: &[u8] = if not_modified { b"" } else { &page.body };
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        out.write_all(head.as_bytes())?;
+        out.write_all(body)?;
+        out.flush()?;
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        304 => "Not Modified",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}

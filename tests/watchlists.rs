@@ -1,0 +1,198 @@
+//! Issue 2: watchlist validation and `forewarn add`.
+
+use crate::util::{Server, TestEnv, one_watch};
+
+#[test]
+fn issue_2_invalid_watchlist_exits_3_with_line_and_column() {
+    let srv = Server::start();
+    let env = TestEnv::new().watchlist(&format!(
+        "# comment\n[[watch]]\nname = \"a\"\nurl = \"{}\"\nselct = \"#x\"\n",
+        srv.url("/a")
+    ));
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("main.toml:5:1: line 5, column 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("unknown field `selct`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did you mean the key `select`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was fetched"), "{}", run.stderr);
+    assert!(srv.seen("/a").is_empty());
+}
+
+#[test]
+fn issue_2_bad_values_are_located() {
+    let env = TestEnv::new().watchlist(
+        "[[watch]]\nname = \"a\"\nurl = \"notaurl\"\n\n[[watch]]\nname = \"b\"\nurl = \"https://example.com/\"\nselect = \"div[\"\nignore = '(unclosed'\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("main.toml:3:7"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid URL `notaurl`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("main.toml:8:"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid CSS selector"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("main.toml:9:"), "{}", run.stderr);
+    assert!(run.stderr.contains("invalid regex"), "{}", run.stderr);
+    assert!(run.stderr.contains("3 problems"), "{}", run.stderr);
+}
+
+#[test]
+fn issue_2_duplicate_names_across_files_are_refused() {
+    let env = TestEnv::new().watchlist(&one_watch("dup", "https://example.com/a", ""));
+    env.file(
+        "watchlists/other.toml",
+        &format!("# other\n{}", one_watch("dup", "https://example.com/b", "")),
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("duplicate watch name `dup`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("other.toml:3:1"), "{}", run.stderr);
+}
+
+#[test]
+fn issue_2_missing_watchlists_say_what_to_do() {
+    let env = TestEnv::new();
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("forewarn add"), "{}", run.stderr);
+}
+
+#[test]
+fn issue_2_add_keeps_comments_and_refuses_duplicates() {
+    let env = TestEnv::new();
+    let original = "# Vendor pages we depend on\n\n[defaults]\ntimeout = \"20s\"  # slow vendor\n\n[[watch]]\nname = \"existing\"   # keep me\nurl = \"https://example.com/a\"\n";
+    env.file("watchlists/default.toml", original);
+    let run = env.run(&[
+        "add",
+        "https://app.vendor.example/inbox",
+        "--name",
+        "vendor-inbox",
+        "--select",
+        "#toolbar",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = env.read("watchlists/default.toml");
+    assert!(text.starts_with(original), "{text}");
+    assert!(
+        text.ends_with(
+            "\n[[watch]]\nname = \"vendor-inbox\"\nurl = \"https://app.vendor.example/inbox\"\nselect = \"#toolbar\"\n"
+        ),
+        "{text}"
+    );
+
+    let dup = env.run(&["add", "https://example.com/other", "--name", "existing"]);
+    assert_eq!(dup.code, 3, "{dup:?}");
+    assert!(dup.stderr.contains("already exists"), "{}", dup.stderr);
+    let bad_url = env.run(&["add", "not a url", "--name", "x"]);
+    assert_eq!(bad_url.code, 3);
+    assert!(bad_url.stderr.contains("invalid URL"), "{}", bad_url.stderr);
+    let bad_sel = env.run(&["add", "https://example.com/", "--select", "##"]);
+    assert_eq!(bad_sel.code, 3);
+    assert!(
+        bad_sel.stderr.contains("invalid CSS selector"),
+        "{}",
+        bad_sel.stderr
+    );
+    assert_eq!(
+        env.read("watchlists/default.toml")
+            .matches("[[watch]]")
+            .count(),
+        2,
+        "refused adds wrote nothing"
+    );
+
+    // A derived name, and --watchlist FILE names the file to write.
+    let run = env.run(&[
+        "add",
+        "https://docs.example.com/api/",
+        "--watchlist",
+        "watchlists/docs.toml",
+        "--select",
+        "main",
+        "--select",
+        ".api",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let docs = env.read("watchlists/docs.toml");
+    assert!(docs.contains("name = \"docs-example-com-api\""), "{docs}");
+    assert!(docs.contains("select = [\"main\", \".api\"]"), "{docs}");
+    let check = env.run(&["list"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(
+        check.stdout.contains("docs-example-com-api"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn issue_2_example_watchlist_is_complete_and_valid() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("watchlists/example.toml"),
+    )
+    .unwrap();
+    let env = TestEnv::new();
+    env.file("watchlists/example.toml", &example);
+    let run = env.run(&["list"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // Every documented key appears in the example.
+    for key in [
+        "[defaults]",
+        "timeout",
+        "keep",
+        "max_size",
+        "name",
+        "url",
+        "kind",
+        "select",
+        "remove",
+        "ignore",
+        "headers",
+    ] {
+        assert!(example.contains(key), "example.toml lacks `{key}`");
+    }
+    assert!(run.stdout.lines().count() >= 4, "{}", run.stdout);
+}
+
+#[test]
+fn issue_2_help_documents_exit_codes() {
+    let env = TestEnv::new();
+    let run = env.run(&["--help"]);
+    assert_eq!(run.code, 0);
+    for line in [
+        "0  the pass completed",
+        "2  one or more watches failed",
+        "3  invalid watchlist or arguments",
+        "4  with --fail-on-change",
+    ] {
+        assert!(run.stdout.contains(line), "{}", run.stdout);
+    }
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |"] {
+        assert!(readme.contains(code), "README lacks exit code row {code}");
+    }
+}
