@@ -285,21 +285,17 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
     })
 }
 
-/// Extracts content from a body, treating an empty page as a failure.
+/// Extracts content from a body. A 0-byte 200 is a failure (a broken server or proxy, not a
+/// page that lost its content); a page whose extracted text is empty is valid content.
 pub fn extract_body(
     w: &Watch,
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Extracted, String> {
-    let ex = extract::extract(&w.spec, body, content_type).map_err(|e| e.to_string())?;
-    if ex.missing.is_empty() && ex.text.trim().is_empty() {
-        return Err(if body.is_empty() {
-            "the server answered 200 with an empty body: forewarn keeps the last good snapshot; if the page is really empty now, check it in a browser".into()
-        } else {
-            "the page has no text left after extraction: check `select`, `remove` and `ignore` with `forewarn test`".into()
-        });
+    if body.is_empty() {
+        return Err("the server answered 200 with an empty body: the last good snapshot is kept; if the page is really empty now, check it in a browser".into());
     }
-    Ok(ex)
+    extract::extract(&w.spec, body, content_type).map_err(|e| e.to_string())
 }
 
 /// Decides what a 200 means for a watch: baseline, unchanged, changed or missing selector.

@@ -491,3 +491,45 @@ fn issue_2_secrets_never_reach_the_database_or_output() {
         .to_string();
     assert!(err.contains("`API_KEY` is not set"), "{err}");
 }
+
+#[test]
+fn issue_2_emptied_selection_is_a_change_and_empty_body_a_failure() {
+    let srv = Server::start();
+    srv.set("/app", Page::html(PAGE_V1));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "app",
+        &srv.url("/app"),
+        "select = \"#toolbar\"\nkeep = 2",
+    ));
+    env.run(&["check"]);
+    srv.set(
+        "/app",
+        Page::html(&PAGE_V1.replace(
+            r#"<button class="send">Send</button> <a href="/help">Help</a>"#,
+            "",
+        )),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    assert!(
+        changed[0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("-Send [Help](/help)")
+    );
+
+    srv.set("/app", Page::html(""));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("empty body"), "{err}");
+
+    // keep = 2: a third snapshot prunes the oldest.
+    srv.set("/app", Page::html(PAGE_V1));
+    env.run(&["check"]);
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 2);
+}
