@@ -26,18 +26,35 @@ pub struct Outcome {
 pub enum Verdict {
     /// 304: unchanged, verified now.
     NotModified,
-    /// 200 with the same content hash as stored.
-    Unchanged,
+    /// 200 with the same content as stored.
+    Unchanged {
+        text_hash: Hash,
+    },
+    /// The text changed, but only in masked (volatile) fragments: recorded, never notified.
+    Noise {
+        text_hash: Hash,
+        summary: String,
+        diff: String,
+        masks: Vec<String>,
+    },
+    /// A change seen on `count` consecutive checks, not yet the `of` that `confirm` asks for.
+    Pending {
+        hash: Hash,
+        count: u32,
+        of: u32,
+    },
     /// First sight, or new settings on unchanged upstream content: stored quietly.
     Baseline {
         content: String,
         hash: Hash,
+        text_hash: Hash,
         spec: String,
         reason: Option<String>,
     },
     Changed {
         content: String,
         hash: Hash,
+        text_hash: Hash,
         spec: String,
         summary: String,
         diff: String,

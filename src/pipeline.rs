@@ -322,7 +322,7 @@ fn judge_body(
         etag,
         last_modified,
         raw_hash: Some(raw_hash),
-        ..outcome(w, duration_ms, Verdict::Unchanged)
+        ..outcome(w, duration_ms, Verdict::NotModified)
     };
     let ex = match extract_body(w, &body, content_type.as_deref()) {
         Ok(ex) => ex,
@@ -359,58 +359,105 @@ fn decide(
             selectors: ex.missing,
         };
     }
-    let hash = compare::hash(ex.text.as_bytes());
+    let text_hash = compare::hash(ex.text.as_bytes());
+    let hash = compare::hash(w.spec.masked(&ex.text).as_bytes());
     let spec = w.spec.fingerprint();
     let Some((state, old_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
         return Verdict::Baseline {
             content: ex.text,
             hash,
+            text_hash,
             spec,
             reason: None,
         };
     };
+    let previous = || {
+        state
+            .last_snapshot_id
+            .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten())
+    };
     if old_hash == hash {
-        return Verdict::Unchanged;
+        if state.text_hash.is_none_or(|t| t == text_hash) {
+            return Verdict::Unchanged { text_hash };
+        }
+        // Only masked fragments differ: recorded as noise, with the real diff, never notified.
+        let previous = previous();
+        let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+        let d = compare::diff(
+            old_text,
+            &ex.text,
+            &label(w, previous.as_ref()),
+            &label(w, None),
+        );
+        let masks = changed_masks(&w.spec.masks, old_text, &ex.text);
+        return Verdict::Noise {
+            text_hash,
+            summary: format!(
+                "only volatile fragments changed ({}); not a change",
+                if masks.is_empty() {
+                    "masked".to_string()
+                } else {
+                    masks.join(", ")
+                }
+            ),
+            diff: d.unified,
+            masks,
+        };
     }
     let mut note = "";
     if state.spec.as_deref().is_some_and(|s| s != spec) {
-        // The user edited select/remove/ignore/kind: unchanged upstream content is a new
-        // baseline, not an alert. Upstream changed when the body under the old settings differs.
+        // The user edited the watch's settings: unchanged upstream content is a new baseline,
+        // not an alert. Upstream changed when the body under the old settings differs.
         let upstream_same = state.raw_hash == Some(raw_hash)
             || state
                 .spec
                 .as_deref()
                 .and_then(extract::ExtractSpec::from_fingerprint)
-                .and_then(|old| extract::extract(&old, body, content_type).ok())
-                .is_some_and(|old| compare::hash(old.text.as_bytes()) == old_hash);
+                .and_then(|old| {
+                    let ex = extract::extract(&old, body, content_type).ok()?;
+                    Some(compare::hash(old.masked(&ex.text).as_bytes()))
+                })
+                .is_some_and(|h| h == old_hash);
         if upstream_same {
             return Verdict::Baseline {
                 content: ex.text,
                 hash,
+                text_hash,
                 spec,
                 reason: Some(
-                    "the watch's settings changed (select, remove, ignore or kind)".into(),
+                    "the watch's settings changed (select, remove, ignore, masks or kind)".into(),
                 ),
             };
         }
         note = " (the watch's settings changed too)";
+    } else if w.confirm > 1 {
+        // Persistence: a change must be seen on `confirm` consecutive checks.
+        let count = if state.pending_hash == Some(hash) {
+            state.pending_count + 1
+        } else {
+            1
+        };
+        if count < w.confirm {
+            return Verdict::Pending {
+                hash,
+                count,
+                of: w.confirm,
+            };
+        }
     }
-    let previous = state
-        .last_snapshot_id
-        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
-    let (old_text, old_label) = match &previous {
-        Some(s) => (
-            s.content.as_str(),
-            format!("{} {}", w.name, rfc3339(s.taken_at)),
-        ),
-        None => ("", format!("{} (previous snapshot unavailable)", w.name)),
-    };
-    let new_label = format!("{} {}", w.name, rfc3339(Utc::now()));
-    let d = compare::diff(old_text, &ex.text, &old_label, &new_label);
+    let previous = previous();
+    let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+    let d = compare::diff(
+        old_text,
+        &ex.text,
+        &label(w, previous.as_ref()),
+        &label(w, None),
+    );
     let summary = format!("{}{note}", compare::summary(&d, &w.spec.select));
     Verdict::Changed {
         content: ex.text,
         hash,
+        text_hash,
         spec,
         summary,
         diff: d.unified,
@@ -418,6 +465,33 @@ fn decide(
         removed: d.removed,
         previous_snapshot: previous.map(|s| s.id),
     }
+}
+
+/// A diff header: the watch and the snapshot's time (now for the new side).
+fn label(w: &Watch, snapshot: Option<&crate::store::Snapshot>) -> String {
+    match snapshot {
+        Some(s) => format!("{} {}", w.name, rfc3339(s.taken_at)),
+        None => format!("{} {}", w.name, rfc3339(Utc::now())),
+    }
+}
+
+/// The masks whose fragments differ between two texts.
+fn changed_masks(masks: &extract::MaskSet, old: &str, new: &str) -> Vec<String> {
+    let before = masks.explain(old);
+    let after = masks.explain(new);
+    masks
+        .names()
+        .iter()
+        .filter(|name| {
+            let pick = |v: &[(&extract::masks::Mask, Vec<String>)]| {
+                v.iter()
+                    .find(|(m, _)| m.name == **name)
+                    .map(|(_, f)| f.clone())
+            };
+            pick(&before) != pick(&after)
+        })
+        .map(|n| n.to_string())
+        .collect()
 }
 
 /// Where the database lives: `--db`, else `$FOREWARN_DB`, else the per-user data folder.

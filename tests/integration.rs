@@ -3,4 +3,5 @@
 mod util;
 
 mod core_pipeline;
+mod noise;
 mod watchlists;

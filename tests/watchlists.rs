@@ -170,6 +170,8 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "remove",
         "ignore",
         "headers",
+        "masks",
+        "confirm",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

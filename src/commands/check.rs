@@ -9,6 +9,10 @@ use crate::pipeline::{self, Limits};
 use crate::report::{self, Format};
 use crate::store::Store;
 
+/// Events the text report leaves out: first sight, noise, and changes awaiting confirmation.
+/// JSON Lines carries them all.
+const QUIET: &[&str] = &["baseline", "noise", "pending"];
+
 pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result<Exit> {
     let config = super::load_config(watchlists)?;
     let watches: Vec<_> = if args.only.is_empty() {
@@ -59,7 +63,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
             let shown: Vec<_> = pass
                 .events
                 .iter()
-                .filter(|e| e.kind != "baseline")
+                .filter(|e| !QUIET.contains(&e.kind.as_str()))
                 .cloned()
                 .collect();
             if !shown.is_empty() {

@@ -75,6 +75,40 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     )?;
     out.push_str(&ex.text);
     out.push('\n');
+    if w.spec.masks.is_empty() {
+        out.push_str("masks: off (masks = false)\n");
+    } else {
+        let found = w.spec.masks.explain(&ex.text);
+        if found.is_empty() {
+            writeln!(
+                out,
+                "masks: none of {} matched",
+                w.spec.masks.names().join(", ")
+            )?;
+        } else {
+            out.push_str(
+                "masked when comparing (a change made only of these is noise, never an alert):\n",
+            );
+            for (mask, fragments) in &found {
+                let shown: Vec<String> =
+                    fragments.iter().take(5).map(|f| format!("{f:?}")).collect();
+                let more = fragments.len().saturating_sub(5);
+                writeln!(
+                    out,
+                    "  {} ({}): {}{}",
+                    mask.name,
+                    mask.what,
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                )?;
+            }
+        }
+    }
+    out.push('\n');
 
     let previous = match Store::open_read_only(db)? {
         Some(store) => {
@@ -94,6 +128,20 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             "identical to the stored snapshot of {}",
             rfc3339(s.taken_at)
         )?,
+        Some(s) if w.spec.masked(&s.content) == w.spec.masked(&ex.text) => {
+            let d = compare::diff(
+                &s.content,
+                &ex.text,
+                &format!("{} {}", w.name, rfc3339(s.taken_at)),
+                &format!("{} now", w.name),
+            );
+            writeln!(
+                out,
+                "differs from the stored snapshot of {} only in masked fragments: `check` records this as noise, not a change\n",
+                rfc3339(s.taken_at)
+            )?;
+            out.push_str(&d.unified);
+        }
         Some(s) => {
             let d = compare::diff(
                 &s.content,

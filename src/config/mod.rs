@@ -18,7 +18,7 @@ use toml::Spanned;
 pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
-use crate::extract::ExtractSpec;
+use crate::extract::{ExtractSpec, MaskSet};
 
 /// Default per-request timeout (connect + headers + body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -39,9 +39,19 @@ pub enum Kind {
     Json,
 }
 
+/// `masks = true | false | ["timestamps", ...]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum MasksSetting {
+    All(bool),
+    Some(Vec<String>),
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
+    masks: Option<Spanned<MasksSetting>>,
+    confirm: Option<Spanned<u32>>,
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
@@ -63,6 +73,8 @@ struct RawWatch {
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
+    masks: Option<Spanned<MasksSetting>>,
+    confirm: Option<Spanned<u32>>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -91,6 +103,8 @@ pub struct Watch {
     pub timeout: Duration,
     pub keep: u32,
     pub max_size: u64,
+    /// Consecutive checks a change must be seen on before it is reported.
+    pub confirm: u32,
     pub origin: Origin,
 }
 
@@ -327,6 +341,29 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             Some(k) => *k.get_ref(),
             None => DEFAULT_KEEP,
         };
+        let confirm = match w.confirm.as_ref().or(defaults.confirm.as_ref()) {
+            Some(c) if *c.get_ref() == 0 => {
+                errors.push(at(
+                    c.span(),
+                    "`confirm` must be at least 1 (1 reports a change at once)".into(),
+                ));
+                ok = false;
+                1
+            }
+            Some(c) => *c.get_ref(),
+            None => 1,
+        };
+        let masks = match w.masks.as_ref().or(defaults.masks.as_ref()) {
+            Some(m) => match masks_of(m.get_ref()) {
+                Ok(m) => m,
+                Err(e) => {
+                    errors.push(at(m.span(), e));
+                    ok = false;
+                    MaskSet::none()
+                }
+            },
+            None => MaskSet::all(),
+        };
         let own_ignore = match &w.ignore {
             Some(i) => match check_regexes(i.get_ref()) {
                 Ok(v) => v,
@@ -353,7 +390,7 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             headers.insert(k, v.into_inner());
         }
         let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
-            Ok(s) => s,
+            Ok(s) => s.with_masks(masks),
             Err(e) => {
                 errors.push(at(w.name.span(), e));
                 continue;
@@ -373,11 +410,20 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
                 .max_size
                 .or(defaults.max_size)
                 .map_or(DEFAULT_MAX_SIZE, |s| s.0),
+            confirm,
             origin: Origin {
                 file: file.to_path_buf(),
                 line,
             },
         });
+    }
+}
+
+fn masks_of(setting: &MasksSetting) -> Result<MaskSet, String> {
+    match setting {
+        MasksSetting::All(true) => Ok(MaskSet::all()),
+        MasksSetting::All(false) => Ok(MaskSet::none()),
+        MasksSetting::Some(list) => MaskSet::from_names(list),
     }
 }
 

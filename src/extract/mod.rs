@@ -6,6 +6,7 @@
 
 mod decode;
 mod html;
+pub mod masks;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,7 @@ use crate::config::Kind;
 use crate::config::types::parse_selector;
 
 pub use decode::decode;
+pub use masks::MaskSet;
 
 /// What a watch extracts from a body. Cheap to clone; compiled once per load.
 #[derive(Debug, Clone)]
@@ -22,6 +24,8 @@ pub struct ExtractSpec {
     pub select: Vec<String>,
     pub remove: Vec<String>,
     pub ignore: Vec<String>,
+    /// Built-in volatile masks applied before hashing (never to what is stored or shown).
+    pub masks: MaskSet,
     select_css: Vec<scraper::Selector>,
     remove_css: Vec<scraper::Selector>,
     ignore_re: Vec<regex::Regex>,
@@ -35,6 +39,8 @@ struct SpecRecord {
     select: Vec<String>,
     remove: Vec<String>,
     ignore: Vec<String>,
+    #[serde(default)]
+    masks: Vec<String>,
 }
 
 impl ExtractSpec {
@@ -64,6 +70,7 @@ impl ExtractSpec {
             select,
             remove,
             ignore,
+            masks: MaskSet::all(),
             select_css,
             remove_css,
             ignore_re,
@@ -114,6 +121,7 @@ impl ExtractSpec {
             select: self.select.clone(),
             remove: self.remove.clone(),
             ignore: self.ignore.clone(),
+            masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
         })
         .expect("spec serialises")
     }
@@ -121,7 +129,24 @@ impl ExtractSpec {
     /// Rebuilds a spec from [`fingerprint`](Self::fingerprint) output.
     pub fn from_fingerprint(s: &str) -> Option<Self> {
         let r: SpecRecord = serde_json::from_str(s).ok()?;
-        Self::new(r.kind, r.select, r.remove, r.ignore).ok()
+        let masks = MaskSet::from_names(&r.masks).ok()?;
+        Self::new(r.kind, r.select, r.remove, r.ignore)
+            .ok()
+            .map(|s| s.with_masks(masks))
+    }
+
+    pub fn with_masks(mut self, masks: MaskSet) -> Self {
+        self.masks = masks;
+        self
+    }
+
+    /// The text that decides "changed": the content with volatile fragments masked.
+    pub fn masked<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.masks.is_empty() {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            std::borrow::Cow::Owned(self.masks.apply(text))
+        }
     }
 }
 

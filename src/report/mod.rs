@@ -72,6 +72,8 @@ pub fn label(kind: &str) -> &'static str {
         "selector_restored" => "SELECTOR BACK",
         "recovered" => "RECOVERED",
         "baseline" => "BASELINE",
+        "noise" => "NOISE",
+        "pending" => "PENDING",
         _ => "EVENT",
     }
 }

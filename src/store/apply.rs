@@ -96,8 +96,9 @@ pub(super) fn apply(
         "UPDATE watches SET last_check_at = ?2, last_ok_at = ?2, last_status = ?3,
                 last_duration_ms = ?4, consecutive_failures = 0, failing_since = NULL,
                 last_error = NULL,
-                etag = CASE WHEN ?7 THEN coalesce(?5, etag) ELSE ?5 END,
-                last_modified = CASE WHEN ?7 THEN coalesce(?6, last_modified) ELSE ?6 END,
+                etag = CASE ?7 WHEN 0 THEN ?5 WHEN 1 THEN coalesce(?5, etag) ELSE etag END,
+                last_modified = CASE ?7 WHEN 0 THEN ?6 WHEN 1 THEN coalesce(?6, last_modified)
+                                ELSE last_modified END,
                 raw_hash = coalesce(?8, raw_hash)
          WHERE id = ?1",
     )?
@@ -108,8 +109,13 @@ pub(super) fn apply(
         o.duration_ms as i64,
         o.etag,
         o.last_modified,
-        // A 304 keeps the stored validators it does not repeat; a 200 replaces them.
-        matches!(o.verdict, Verdict::NotModified),
+        // A 200 replaces the validators; a 304 keeps those it does not repeat; while a change
+        // awaits confirmation the old ones stay, so the server keeps sending the new body.
+        match o.verdict {
+            Verdict::NotModified => 1,
+            Verdict::Pending { .. } => 2,
+            _ => 0,
+        },
         o.raw_hash.as_ref().map(|h| &h[..]),
     ])?;
     if prior.failures > 0 {
@@ -152,16 +158,47 @@ pub(super) fn apply(
 
     match &o.verdict {
         Verdict::NotModified | Verdict::Failed { .. } => {}
-        Verdict::Unchanged => clear_missing(tx, events)?,
+        Verdict::Unchanged { text_hash } => {
+            clear_missing(tx, events)?;
+            set_text_hash(tx, id, text_hash)?;
+        }
+        Verdict::Pending { hash, count, of } => {
+            clear_missing(tx, events)?;
+            tx.prepare_cached(
+                "UPDATE watches SET pending_hash = ?2, pending_count = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, &hash[..], count])?;
+            // Reported in JSON so scripts see it; not stored, not a change yet.
+            events.push(
+                event(
+                    "pending",
+                    format!("a change seen on {count} of {of} checks needed to report it"),
+                )
+                .with("seen", json!(count))
+                .with("confirm", json!(of)),
+            );
+        }
+        Verdict::Noise {
+            text_hash,
+            summary,
+            diff,
+            masks,
+        } => {
+            clear_missing(tx, events)?;
+            set_text_hash(tx, id, text_hash)?;
+            events.push(record_noise(tx, id, o, summary, diff, masks)?);
+        }
         Verdict::Baseline {
             content,
             hash,
+            text_hash,
             spec,
             reason,
         } => {
             clear_missing(tx, events)?;
             let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
             set_content(tx, id, hash, spec, snap)?;
+            set_text_hash(tx, id, text_hash)?;
             let summary = match reason {
                 Some(r) => format!("new baseline: {r}"),
                 None => "first sight: baseline stored".to_string(),
@@ -177,6 +214,7 @@ pub(super) fn apply(
         Verdict::Changed {
             content,
             hash,
+            text_hash,
             spec,
             summary,
             diff,
@@ -187,6 +225,7 @@ pub(super) fn apply(
             clear_missing(tx, events)?;
             let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
             set_content(tx, id, hash, spec, snap)?;
+            set_text_hash(tx, id, text_hash)?;
             tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
             let mut e = event("changed", summary.clone())
@@ -242,6 +281,66 @@ fn set_content(
     )?
     .execute(params![id, &hash[..], spec, snap])?;
     Ok(())
+}
+
+/// Sets the stored text's hash and drops any change awaiting confirmation.
+fn set_text_hash(
+    tx: &Transaction<'_>,
+    id: i64,
+    text_hash: &crate::compare::Hash,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE watches SET text_hash = ?2, pending_hash = NULL, pending_count = 0 WHERE id = ?1",
+    )?
+    .execute(params![id, &text_hash[..]])?;
+    Ok(())
+}
+
+/// Stores a noise event. A run of noise with no real event in between is one row, updated
+/// (count, time, latest diff), so a page with a clock in it does not grow the history.
+fn record_noise(
+    tx: &Transaction<'_>,
+    watch_id: i64,
+    o: &Outcome,
+    summary: &str,
+    diff: &str,
+    masks: &[String],
+) -> rusqlite::Result<Event> {
+    let last: Option<(i64, String, Option<String>)> = tx
+        .prepare_cached(
+            "SELECT id, kind, detail FROM events WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([watch_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let previous = last.filter(|(_, kind, _)| kind == "noise");
+    let count = previous
+        .as_ref()
+        .and_then(|(_, _, d)| d.as_deref())
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|d| d["count"].as_u64())
+        .unwrap_or(0)
+        + 1;
+    let mut e = Event::new("noise", &o.name, &o.url, o.at, summary.to_string())
+        .with("masks", json!(masks))
+        .with("count", json!(count));
+    e.diff = Some(diff.to_string());
+    match previous {
+        Some((id, _, _)) => {
+            tx.prepare_cached(
+                "UPDATE events SET at = ?2, summary = ?3, diff = ?4, detail = ?5 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                o.at.timestamp_millis(),
+                e.summary,
+                e.diff,
+                serde_json::Value::Object(e.detail.clone()).to_string()
+            ])?;
+            e.id = Some(id);
+        }
+        None => e.id = Some(insert_event(tx, watch_id, &e, None, None)?),
+    }
+    Ok(e)
 }
 
 fn insert_event(

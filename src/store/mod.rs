@@ -16,7 +16,10 @@ use crate::compare::Hash;
 use crate::event::{Event, from_millis};
 
 /// Migrations in order; `user_version` is the number applied. Never edit a released one.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_noise_confirm.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -80,6 +83,9 @@ pub struct WatchState {
     pub last_error: Option<String>,
     pub missing_selectors: Option<Vec<String>>,
     pub missing_since: Option<DateTime<Utc>>,
+    pub text_hash: Option<Hash>,
+    pub pending_hash: Option<Hash>,
+    pub pending_count: u32,
 }
 
 /// A stored snapshot's content.
@@ -250,7 +256,7 @@ impl Store {
                 "SELECT id, name, url, etag, last_modified, content_hash, raw_hash, spec,
                         last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
                         last_duration_ms, consecutive_failures, failing_since, last_error,
-                        missing_selectors, missing_since
+                        missing_selectors, missing_since, text_hash, pending_hash, pending_count
                  FROM watches",
             )
             .map_err(|e| self.classify(e))?;
@@ -286,6 +292,9 @@ impl Store {
                             .get::<_, Option<String>>(17)?
                             .and_then(|s| serde_json::from_str(&s).ok()),
                         missing_since: time(18)?,
+                        text_hash: hash(19)?,
+                        pending_hash: hash(20)?,
+                        pending_count: r.get::<_, i64>(21)? as u32,
                     },
                 ))
             })

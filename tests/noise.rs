@@ -1,0 +1,214 @@
+//! Issue 10: quiet on churn (timestamps, tokens, markup), never hiding a real edit.
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+fn page(footer: &str, body: &str) -> String {
+    format!(
+        "<html><body><main><h1>Changelog</h1>{body}</main>\
+         <footer>Built at {footer}</footer></body></html>"
+    )
+}
+
+/// Serves `a`, checks, serves `b`, checks: returns the second run's JSON events.
+fn two_checks(extra: &str, a: &str, b: &str) -> (TestEnv, crate::util::Run) {
+    let srv = Server::start();
+    srv.set("/p", Page::html(a));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), extra));
+    let first = env.run(&["check"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    srv.set("/p", Page::html(b));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    (env, run)
+}
+
+#[test]
+fn issue_10_churn_alone_is_noise_and_stays_quiet() {
+    let cases = [
+        (
+            "build time",
+            page("2026-11-20T10:00:00Z", "<p>v1</p>"),
+            page("2026-11-21T09:13:44Z", "<p>v1</p>"),
+        ),
+        (
+            "relative time",
+            page("x", "<p>v1</p><p>Updated 3 minutes ago</p>"),
+            page("x", "<p>v1</p><p>Updated 2 hours ago</p>"),
+        ),
+        (
+            "csrf token in text",
+            page("x", "<p>v1</p><p>token: Zm9vYmFyQmF6MTIzNDU2Nzg5</p>"),
+            page("x", "<p>v1</p><p>token: QWxhZGRpbjpPcGVuU2VzYW1lMTI</p>"),
+        ),
+        (
+            "request id",
+            page("x", "<p>v1</p><p>Request ID: 8f2c91ab77</p>"),
+            page("x", "<p>v1</p><p>Request ID: 11aa22bb33</p>"),
+        ),
+        (
+            "cache-busting link",
+            page("x", "<p><a href=\"/app.css?v=1a2b3c\">styles</a></p>"),
+            page("x", "<p><a href=\"/app.css?v=9z8y7x\">styles</a></p>"),
+        ),
+        (
+            "re-highlighted code block",
+            page("x", "<pre><code>let x = 1;</code></pre>"),
+            page(
+                "x",
+                "<pre><code><span class=\"kw\">let</span> <span class=\"id\">x</span> = <span class=\"num\">1</span>;</code></pre>",
+            ),
+        ),
+        (
+            "re-ordered attributes",
+            page("x", "<p><a class=\"l\" href=\"/a\" id=\"k\">A</a></p>"),
+            page("x", "<p><a id=\"k\" href=\"/a\" class=\"l\">A</a></p>"),
+        ),
+    ];
+    for (what, a, b) in cases {
+        let (env, run) = two_checks("", &a, &b);
+        assert_eq!(run.events("changed").len(), 0, "{what}: {}", run.stdout);
+        let text = env.run(&["check"]);
+        assert_eq!(text.stdout, "", "{what}: the text report stays quiet");
+        let report = env.run(&["report"]);
+        assert!(
+            report.stdout.starts_with("no changes"),
+            "{what}: {}",
+            report.stdout
+        );
+    }
+}
+
+#[test]
+fn issue_10_noise_is_recorded_and_shown_on_request() {
+    let (env, run) = two_checks(
+        "",
+        &page("2026-11-20T10:00:00Z", "<p>v1</p>"),
+        &page("2026-11-21T09:13:44Z", "<p>v1</p>"),
+    );
+    let noise = run.events("noise");
+    assert_eq!(noise.len(), 1, "{}", run.stdout);
+    assert_eq!(noise[0]["masks"], serde_json::json!(["timestamps"]));
+    let diff = noise[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+Built at 2026-11-21T09:13:44Z"), "{diff}");
+    let all = env.run(&["report", "--all"]);
+    assert!(all.stdout.contains("NOISE p"), "{}", all.stdout);
+}
+
+#[test]
+fn issue_10_a_real_edit_next_to_churn_is_reported() {
+    let (_env, run) = two_checks(
+        "",
+        &page(
+            "2026-11-20T10:00:00Z",
+            "<p>Token abc: Zm9vYmFyQmF6MTIzNDU2Nzg5</p><ul><li>1.0 released</li></ul>",
+        ),
+        &page(
+            "2026-11-21T09:13:44Z",
+            "<p>Token abc: QWxhZGRpbjpPcGVuU2VzYW1lMTI</p><ul><li>1.1 released: removes v1 auth</li><li>1.0 released</li></ul>",
+        ),
+    );
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+- 1.1 released: removes v1 auth"), "{diff}");
+    // The diff shows real values, not placeholders.
+    assert!(diff.contains("2026-11-21T09:13:44Z"), "{diff}");
+    assert!(!diff.contains('\u{27e8}'), "{diff}");
+}
+
+#[test]
+fn issue_10_masks_can_be_turned_off_or_picked() {
+    let a = page("2026-11-20T10:00:00Z", "<p>Updated 3 minutes ago</p>");
+    let b = page("2026-11-21T09:13:44Z", "<p>Updated 4 minutes ago</p>");
+    let (_env, off) = two_checks("masks = false", &a, &b);
+    assert_eq!(off.events("changed").len(), 1, "{}", off.stdout);
+    let (_env, picked) = two_checks("masks = [\"timestamps\"]", &a, &b);
+    assert_eq!(
+        picked.events("changed").len(),
+        1,
+        "relative times are not masked: {}",
+        picked.stdout
+    );
+    let (_env, both) = two_checks("masks = [\"timestamps\", \"relative_times\"]", &a, &b);
+    assert_eq!(both.events("changed").len(), 0, "{}", both.stdout);
+
+    let env = TestEnv::new().watchlist(&one_watch(
+        "p",
+        "https://example.com/",
+        "masks = [\"timestamp\"]",
+    ));
+    let bad = env.run(&["check"]);
+    assert_eq!(bad.code, 3);
+    assert!(
+        bad.stderr.contains("did you mean `timestamps`?"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn issue_10_confirm_waits_for_n_consecutive_sightings() {
+    let srv = Server::start();
+    let v = |s: &str| page("x", &format!("<p>{s}</p>"));
+    srv.set("/p", Page::html(&v("A")));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm = 2"));
+    env.run(&["check"]);
+    // Flapping between two versions (A/B test, two CDN nodes): never reported.
+    for s in ["B", "A", "B", "A"] {
+        srv.set("/p", Page::html(&v(s)));
+        let run = env.run(&["check", "--format", "json"]);
+        assert_eq!(run.events("changed").len(), 0, "{s}: {}", run.stdout);
+    }
+    // A change that stays is reported on the second sighting, once.
+    srv.set("/p", Page::html(&v("C")));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.events("pending").len(), 1, "{}", first.stdout);
+    assert_eq!(first.events("changed").len(), 0);
+    let second = env.run(&["check", "--format", "json"]);
+    let changed = second.events("changed");
+    assert_eq!(changed.len(), 1, "{}", second.stdout);
+    assert!(changed[0]["diff"].as_str().unwrap().contains("+C"));
+    let third = env.run(&["check", "--format", "json"]);
+    assert_eq!(third.events("changed").len(), 0, "{}", third.stdout);
+}
+
+#[test]
+fn issue_10_test_shows_what_is_masked() {
+    let srv = Server::start();
+    srv.set(
+        "/p",
+        Page::html(&page(
+            "2026-11-20T10:00:00Z",
+            "<p>Updated 3 minutes ago</p>",
+        )),
+    );
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    let run = env.run(&["test", "p"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("masked when comparing"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("timestamps ("), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"2026-11-20T10:00:00Z\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"3 minutes ago\""), "{}", run.stdout);
+    env.run(&["check"]);
+    srv.set(
+        "/p",
+        Page::html(&page(
+            "2026-11-21T10:00:00Z",
+            "<p>Updated 5 minutes ago</p>",
+        )),
+    );
+    let run = env.run(&["test", "p"]);
+    assert!(
+        run.stdout.contains("only in masked fragments"),
+        "{}",
+        run.stdout
+    );
+}
