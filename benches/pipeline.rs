@@ -20,7 +20,7 @@ fn page(kib: usize, variant: usize) -> String {
     let mut i = 0;
     while s.len() < kib * 1024 {
         s.push_str(&format!(
-            "<h2 id=\"s{i}\">Heading {i}</h2><p>Paragraph {i} explains the <code>endpoint_{i}</code> \
+            "<h2 id=\"s{i}\">Heading {i} — “quoted”</h2><p>Paragraph {i} (© ACME) explains the <code>endpoint_{i}</code> \
              and links to <a href=\"/api/{i}\">the reference</a>. Rate limit {} per minute.</p>\
              <pre>curl https://api.example.com/v1/items/{i}\n  -H 'Accept: application/json'</pre>",
             100 + (i * 7 + variant * (i % 50 == 0) as usize) % 900
@@ -72,6 +72,10 @@ fn main() {
         let tb = extract(&spec, b.as_bytes(), ct).unwrap().text;
         bench(&format!("hash raw body, {kib} KiB"), a.len(), || {
             black_box(compare::hash(a.as_bytes()));
+        });
+        let masks = forewarn::extract::MaskSet::all();
+        bench(&format!("mask extracted text, {kib} KiB"), ta.len(), || {
+            black_box(masks.apply(&ta));
         });
         bench(&format!("diff extracted text, {kib} KiB"), ta.len(), || {
             black_box(compare::diff(&ta, &tb, "a", "b"));
