@@ -54,7 +54,7 @@ const BATCH: usize = 512;
 
 /// Checks every watch once and stores what it finds.
 pub async fn run_pass(
-    watches: &[Watch],
+    watches: Vec<Watch>,
     store: Store,
     limits: Limits,
 ) -> Result<(PassReport, Store), anyhow::Error> {
@@ -100,7 +100,7 @@ pub async fn run_pass(
     // Bounds the tasks alive at once (and so the bodies held in memory).
     let slots = Arc::new(Semaphore::new(limits.concurrency.max(1) * 2));
     let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    let watches: Arc<[Watch]> = watches.to_vec().into();
+    let watches: Arc<[Watch]> = watches.into();
     let mut tasks = tokio::task::JoinSet::new();
 
     for idx in interleave_hosts(&watches) {

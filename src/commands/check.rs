@@ -14,9 +14,9 @@ use crate::store::Store;
 const QUIET: &[&str] = &["baseline", "noise", "pending"];
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result<Exit> {
-    let config = super::load_config(watchlists)?;
+    let mut config = super::load_config(watchlists)?;
     let watches: Vec<_> = if args.only.is_empty() {
-        config.watches.clone()
+        std::mem::take(&mut config.watches)
     } else {
         let mut picked = Vec::new();
         for name in &args.only {
@@ -42,7 +42,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         concurrency: args.concurrency as usize,
         per_host: args.per_host as usize,
     };
-    let (pass, _store) = super::runtime()?.block_on(pipeline::run_pass(&watches, store, limits))?;
+    let (pass, _store) = super::runtime()?.block_on(pipeline::run_pass(watches, store, limits))?;
 
     let mut out = String::new();
     match args.format {

@@ -9,7 +9,7 @@
 //! DFAs on non-ASCII text, which cost 8 ms a page (a 10x slower cold pass).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use regex::{Captures, Regex};
 
@@ -140,7 +140,7 @@ pub fn names() -> Vec<&'static str> {
 #[derive(Clone)]
 pub struct MaskSet {
     names: Vec<&'static str>,
-    re: Option<Arc<Regex>>,
+    re: Arc<OnceLock<Arc<Regex>>>,
 }
 
 impl PartialEq for MaskSet {
@@ -163,27 +163,36 @@ static COMBINED: LazyLock<Mutex<HashMap<Vec<&'static str>, Arc<Regex>>>> =
 
 impl MaskSet {
     fn new(names: Vec<&'static str>) -> Self {
-        if names.is_empty() {
-            return MaskSet { names, re: None };
-        }
-        let mut cache = COMBINED.lock().unwrap_or_else(|e| e.into_inner());
-        let re = cache
-            .entry(names.clone())
-            .or_insert_with(|| {
-                let pattern = BUILTIN
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, m)| names.contains(&m.name))
-                    .map(|(i, m)| format!("(?P<m{i}>{})", m.re.as_str()))
-                    .collect::<Vec<_>>()
-                    .join("|");
-                Arc::new(Regex::new(&pattern).expect("the built-in masks combine"))
-            })
-            .clone();
         MaskSet {
             names,
-            re: Some(re),
+            re: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The combined regex, compiled on first use (a pass of 304s never compiles it).
+    fn regex(&self) -> Option<&Regex> {
+        if self.names.is_empty() {
+            return None;
+        }
+        let re = self.re.get_or_init(|| {
+            let mut cache = COMBINED.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entry(self.names.clone())
+                .or_insert_with(|| {
+                    let alternatives = BUILTIN
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, m)| self.names.contains(&m.name))
+                        .map(|(i, m)| format!("(?P<m{i}>{})", m.re.as_str()))
+                        .collect::<Vec<_>>()
+                        .join("|");
+                    // ASCII classes (\d, \w, \s, \b): small automata, DFAs on any text.
+                    let pattern = format!("(?-u){alternatives}");
+                    Arc::new(Regex::new(&pattern).expect("the built-in masks combine"))
+                })
+                .clone()
+        });
+        Some(re)
     }
 
     pub fn all() -> Self {
@@ -225,7 +234,7 @@ impl MaskSet {
 
     /// The text with every masked fragment replaced by a placeholder.
     pub fn apply(&self, text: &str) -> String {
-        match &self.re {
+        match self.regex() {
             None => text.to_string(),
             Some(re) => re
                 .replace_all(text, |c: &Captures<'_>| replacement(c))
@@ -235,7 +244,7 @@ impl MaskSet {
 
     /// What each mask hid in the text: (mask, fragments), for `forewarn test`.
     pub fn explain(&self, text: &str) -> Vec<(&'static Mask, Vec<String>)> {
-        let Some(re) = &self.re else {
+        let Some(re) = self.regex() else {
             return Vec::new();
         };
         let mut hits: Vec<Vec<String>> = vec![Vec::new(); BUILTIN.len()];
