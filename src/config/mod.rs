@@ -289,6 +289,14 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
         }),
         None => Vec::new(),
     };
+    // Checked once here, so a bad value is one problem, not one per watch.
+    let default_masks = match &defaults.masks {
+        Some(m) => masks_of(m.get_ref()).unwrap_or_else(|e| {
+            errors.push(at(m.span(), e));
+            MaskSet::none()
+        }),
+        None => MaskSet::all(),
+    };
     if let Some(k) = &defaults.keep
         && *k.get_ref() == 0
     {
@@ -353,7 +361,7 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             Some(c) => *c.get_ref(),
             None => 1,
         };
-        let masks = match w.masks.as_ref().or(defaults.masks.as_ref()) {
+        let masks = match &w.masks {
             Some(m) => match masks_of(m.get_ref()) {
                 Ok(m) => m,
                 Err(e) => {
@@ -362,7 +370,7 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
                     MaskSet::none()
                 }
             },
-            None => MaskSet::all(),
+            None => default_masks.clone(),
         };
         let own_ignore = match &w.ignore {
             Some(i) => match check_regexes(i.get_ref()) {
@@ -497,6 +505,15 @@ headers = { "X-B" = "${TOKEN}" }
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].line, Some(4));
         assert!(e[0].message.contains("invalid CSS selector"), "{}", e[0]);
+    }
+
+    #[test]
+    fn bad_default_masks_are_one_problem() {
+        let (_, e) = parse(
+            "[defaults]\nmasks = [\"nope\"]\n[[watch]]\nname = \"a\"\nurl = \"https://e.com/\"\n[[watch]]\nname = \"b\"\nurl = \"https://e.com/b\"\n",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].line, Some(2));
     }
 
     #[test]
