@@ -18,6 +18,8 @@ pub struct Outcome {
     pub last_modified: Option<String>,
     pub raw_hash: Option<Hash>,
     pub keep: u32,
+    /// A new set of learned masks for the watch, when this check learned some.
+    pub learned: Option<Vec<String>>,
     pub verdict: Verdict,
 }
 
@@ -32,6 +34,8 @@ pub enum Verdict {
     },
     /// The text changed, but only in masked (volatile) fragments: recorded, never notified.
     Noise {
+        /// A new content hash, when newly learned masks changed what the content hashes to.
+        hash: Option<Hash>,
         text_hash: Hash,
         summary: String,
         diff: String,

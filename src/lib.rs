@@ -11,6 +11,7 @@ pub mod config;
 pub mod event;
 pub mod extract;
 pub mod fetch;
+pub mod learned;
 pub mod paths;
 pub mod pipeline;
 pub mod report;

@@ -17,6 +17,7 @@ use crate::config::types::expand_env;
 use crate::event::{Event, Outcome, Verdict, rfc3339};
 use crate::extract::{self, Extracted};
 use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher};
+use crate::learned;
 use crate::store::{Store, StoreError, WatchState};
 
 /// Concurrency limits for a pass.
@@ -119,7 +120,6 @@ pub async fn run_pass(
             tx.clone(),
         );
         tasks.spawn(async move {
-            let _slot = slot;
             let w = &watches[idx];
             let state = states.get(&w.name);
             let start = Instant::now();
@@ -135,24 +135,54 @@ pub async fn run_pass(
                 Err(e) => Err((None, e)),
             };
             let duration_ms = start.elapsed().as_millis() as u64;
-            let outcome = match fetched {
+            let mut outcome = match fetched {
                 Ok(Fetched::Body { .. }) => {
                     let _c = cpu.acquire().await;
-                    let (watches, states) = (watches.clone(), states.clone());
+                    let (all, known, db) = (watches.clone(), states.clone(), reader.clone());
                     let fetched = fetched.expect("matched Ok");
-                    tokio::task::spawn_blocking(move || {
-                        let w = &watches[idx];
-                        judge_body(w, states.get(&w.name), fetched, &reader, duration_ms)
+                    let judged = tokio::task::spawn_blocking(move || {
+                        let w = &all[idx];
+                        judge_body(w, known.get(&w.name), fetched, &db, duration_ms)
                     })
-                    .await
-                    .unwrap_or_else(|e| {
-                        failed(
+                    .await;
+                    match judged {
+                        Ok((o, None)) => o,
+                        Ok((o, Some(first))) => {
+                            // Confirm by refetching. The pause holds no slot or permit, so
+                            // the pauses of many changed pages overlap.
+                            drop(slot);
+                            drop(_c);
+                            tokio::time::sleep(REFETCH_PAUSE).await;
+                            let second = match request_for(w, None) {
+                                Ok(req) => {
+                                    let _h = host_sem.acquire().await;
+                                    let _g = global.acquire().await;
+                                    fetcher.fetch(&req).await.ok()
+                                }
+                                Err(_) => None,
+                            };
+                            match second {
+                                Some(second @ Fetched::Body { .. }) => {
+                                    let _c = cpu.acquire().await;
+                                    let (watches, states) = (watches.clone(), states.clone());
+                                    let fallback = o.clone();
+                                    tokio::task::spawn_blocking(move || {
+                                        let w = &watches[idx];
+                                        relearn(w, states.get(&w.name), o, &first, second, &reader)
+                                    })
+                                    .await
+                                    .unwrap_or(fallback)
+                                }
+                                _ => o,
+                            }
+                        }
+                        Err(e) => failed(
                             w,
                             None,
                             duration_ms,
                             format!("internal error while judging: {e}"),
-                        )
-                    })
+                        ),
+                    }
                 }
                 Ok(Fetched::NotModified {
                     etag,
@@ -165,6 +195,7 @@ pub async fn run_pass(
                 },
                 Err((status, e)) => failed(w, status, duration_ms, e),
             };
+            outcome.at = Utc::now();
             let _ = tx.send(outcome).await;
         });
         // Reap finished tasks as we go so the set stays small.
@@ -212,6 +243,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         last_modified: None,
         raw_hash: None,
         keep: w.keep,
+        learned: None,
         verdict,
     }
 }
@@ -299,13 +331,14 @@ pub fn extract_body(
 }
 
 /// Decides what a 200 means for a watch: baseline, unchanged, changed or missing selector.
+/// Also returns the extracted text when a detected change should be confirmed by a refetch.
 fn judge_body(
     w: &Watch,
     state: Option<&WatchState>,
     fetched: Fetched,
     reader: &Mutex<Store>,
     duration_ms: u64,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let Fetched::Body {
         status,
         body,
@@ -327,12 +360,17 @@ fn judge_body(
     let ex = match extract_body(w, &body, content_type.as_deref()) {
         Ok(ex) => ex,
         Err(error) => {
-            return Outcome {
+            let o = Outcome {
                 verdict: Verdict::Failed { error },
                 ..base
             };
+            return (o, None);
         }
     };
+    let refetch = (w.confirm_refetch
+        && ex.format == "html"
+        && state.is_some_and(|s| s.content_hash.is_some()))
+    .then(|| ex.text.clone());
     let verdict = decide(
         w,
         state,
@@ -342,7 +380,80 @@ fn judge_body(
         content_type.as_deref(),
         reader,
     );
-    Outcome { verdict, ..base }
+    let refetch =
+        refetch.filter(|_| matches!(verdict, Verdict::Changed { .. } | Verdict::Pending { .. }));
+    (Outcome { verdict, ..base }, refetch)
+}
+
+/// Pause before the confirming refetch of a changed page.
+const REFETCH_PAUSE: Duration = Duration::from_millis(250);
+
+/// After a refetch: lines that differ between the two immediate fetches are volatile. They are
+/// learned as masks; if, with them, the page matches the stored snapshot, the change was noise.
+fn relearn(
+    w: &Watch,
+    state: Option<&WatchState>,
+    mut o: Outcome,
+    first: &str,
+    second: Fetched,
+    reader: &Mutex<Store>,
+) -> Outcome {
+    let (
+        Some(state),
+        Fetched::Body {
+            body, content_type, ..
+        },
+    ) = (state, second)
+    else {
+        return o;
+    };
+    let Ok(ex2) = extract_body(w, &body, content_type.as_deref()) else {
+        return o;
+    };
+    if !ex2.missing.is_empty() {
+        return o;
+    }
+    let known = learned::compile(&state.learned_masks);
+    let new = learned::learn(first, &ex2.text, &known);
+    if new.is_empty() {
+        return o;
+    }
+    let mut all = state.learned_masks.clone();
+    all.extend(new);
+    if all.len() > learned::MAX_LEARNED {
+        all.drain(..all.len() - learned::MAX_LEARNED);
+    }
+    let res = learned::compile(&all);
+    let hash = content_hash(&w.spec, &res, first);
+    let previous = state
+        .last_snapshot_id
+        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
+    o.learned = Some(all);
+    if previous
+        .as_ref()
+        .is_some_and(|s| content_hash(&w.spec, &res, &s.content) == hash)
+    {
+        let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+        let d = compare::diff(
+            old_text,
+            first,
+            &label(w, previous.as_ref()),
+            &label(w, None),
+        );
+        o.verdict = Verdict::Noise {
+            hash: Some(hash),
+            text_hash: compare::hash(first.as_bytes()),
+            summary: "only fragments that differ between two immediate fetches changed (learned masks); not a change".into(),
+            diff: d.unified,
+            masks: vec!["learned".into()],
+        };
+    } else {
+        match &mut o.verdict {
+            Verdict::Changed { hash: h, .. } | Verdict::Pending { hash: h, .. } => *h = hash,
+            _ => {}
+        }
+    }
+    o
 }
 
 fn decide(
@@ -360,7 +471,8 @@ fn decide(
         };
     }
     let text_hash = compare::hash(ex.text.as_bytes());
-    let hash = compare::hash(w.spec.masked(&ex.text).as_bytes());
+    let learned = learned::compile(state.map_or(&[][..], |s| &s.learned_masks));
+    let hash = content_hash(&w.spec, &learned, &ex.text);
     let spec = w.spec.fingerprint();
     let Some((state, old_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
         return Verdict::Baseline {
@@ -391,6 +503,7 @@ fn decide(
         );
         let masks = changed_masks(&w.spec.masks, old_text, &ex.text);
         return Verdict::Noise {
+            hash: None,
             text_hash,
             summary: format!(
                 "only volatile fragments changed ({}); not a change",
@@ -415,7 +528,7 @@ fn decide(
                 .and_then(extract::ExtractSpec::from_fingerprint)
                 .and_then(|old| {
                     let ex = extract::extract(&old, body, content_type).ok()?;
-                    Some(compare::hash(old.masked(&ex.text).as_bytes()))
+                    Some(content_hash(&old, &learned, &ex.text))
                 })
                 .is_some_and(|h| h == old_hash);
         if upstream_same {
@@ -465,6 +578,11 @@ fn decide(
         removed: d.removed,
         previous_snapshot: previous.map(|s| s.id),
     }
+}
+
+/// The hash that decides "changed": the text with learned, then built-in masks applied.
+fn content_hash(spec: &extract::ExtractSpec, learned: &[regex::Regex], text: &str) -> Hash {
+    compare::hash(spec.masked(&learned::apply(learned, text)).as_bytes())
 }
 
 /// A diff header: the watch and the snapshot's time (now for the new side).

@@ -212,3 +212,75 @@ fn issue_10_test_shows_what_is_masked() {
         run.stdout
     );
 }
+
+#[test]
+fn issue_10_learned_masks_from_two_immediate_fetches() {
+    let srv = Server::start();
+    let page = |extra: &str| {
+        format!("<html><body><h1>Inbox</h1><p>Served by node-{{{{N}}}}</p>{extra}</body></html>")
+    };
+    srv.set("/p", Page::html(&page("")));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    env.run(&["check"]);
+    // The node name differs on every request: the refetch sees it differ again, learns it.
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    let noise = run.events("noise");
+    assert_eq!(noise.len(), 1, "{}", run.stdout);
+    assert_eq!(noise[0]["masks"], serde_json::json!(["learned"]));
+    // From then on it is masked without a refetch, and `test` shows the learned mask.
+    let before = srv.seen("/p").len();
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(
+        srv.seen("/p").len(),
+        before + 1,
+        "no refetch for known churn"
+    );
+    let test = env.run(&["test", "p"]);
+    assert!(test.stdout.contains("learned masks"), "{}", test.stdout);
+    assert!(
+        test.stdout.contains(r"(?m)^Served by \S+$"),
+        "{}",
+        test.stdout
+    );
+    // A real edit next to the churn is still reported, with real values in the diff.
+    srv.set("/p", Page::html(&page("<p>New: scheduled maintenance</p>")));
+    let run = env.run(&["check", "--format", "json"]);
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+New: scheduled maintenance"), "{diff}");
+    assert!(diff.contains("Served by node-"), "{diff}");
+}
+
+#[test]
+fn issue_10_without_refetch_rotation_is_a_change() {
+    let srv = Server::start();
+    srv.set("/p", Page::html("<p>Inbox</p><p>Served by node-{{N}}</p>"));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm_refetch = false"));
+    env.run(&["check"]);
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn issue_10_identity_of_selected_elements_is_compared() {
+    let a = "<div id=\"compose\" class=\"box primary\"><button>Send</button></div>";
+    let (_env, reordered) = two_checks(
+        "select = \".box\"",
+        a,
+        "<div class=\"primary box\" id=\"compose\"><button>Send</button></div>",
+    );
+    assert_eq!(reordered.events("changed").len(), 0, "{}", reordered.stdout);
+    let (_env, renamed) = two_checks(
+        "select = \".box\"",
+        a,
+        "<div id=\"compose-v2\" class=\"box primary\"><button>Send</button></div>",
+    );
+    let changed = renamed.events("changed");
+    assert_eq!(changed.len(), 1, "{}", renamed.stdout);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("-[div#compose.box.primary]"), "{diff}");
+    assert!(diff.contains("+[div#compose-v2.box.primary]"), "{diff}");
+}

@@ -172,6 +172,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "headers",
         "masks",
         "confirm",
+        "confirm_refetch",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

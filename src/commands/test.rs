@@ -108,6 +108,18 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             }
         }
     }
+    let state = match Store::open_read_only(db)? {
+        Some(store) => store.load_states()?.remove(&w.name),
+        None => None,
+    };
+    if let Some(s) = state.as_ref().filter(|s| !s.learned_masks.is_empty()) {
+        out.push_str(
+            "learned masks (lines that differed between two immediate fetches; masked when comparing):\n",
+        );
+        for p in &s.learned_masks {
+            writeln!(out, "  {p}")?;
+        }
+    }
     out.push('\n');
 
     let previous = match Store::open_read_only(db)? {

@@ -52,6 +52,7 @@ enum MasksSetting {
 struct RawDefaults {
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
+    confirm_refetch: Option<bool>,
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
@@ -75,6 +76,7 @@ struct RawWatch {
     max_size: Option<ByteSize>,
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
+    confirm_refetch: Option<bool>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -105,6 +107,9 @@ pub struct Watch {
     pub max_size: u64,
     /// Consecutive checks a change must be seen on before it is reported.
     pub confirm: u32,
+    /// On a detected change to an HTML page, fetch again after a pause and learn masks from
+    /// what differs between the two fetches.
+    pub confirm_refetch: bool,
     pub origin: Origin,
 }
 
@@ -419,6 +424,10 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
                 .or(defaults.max_size)
                 .map_or(DEFAULT_MAX_SIZE, |s| s.0),
             confirm,
+            confirm_refetch: w
+                .confirm_refetch
+                .or(defaults.confirm_refetch)
+                .unwrap_or(true),
             origin: Origin {
                 file: file.to_path_buf(),
                 line,

@@ -35,6 +35,10 @@ pub fn render(
                 if el.ancestors().any(|a| seen.contains(&a.id())) || !seen.insert(el.id()) {
                     continue;
                 }
+                // The selected element's identity is part of what is compared: a renamed id
+                // or class on it is a change, even when its text is the same.
+                out.line.push_str(&identity(el.value()));
+                out.flush();
                 out.walk(*el, &removed);
                 out.flush();
             }
@@ -45,6 +49,35 @@ pub fn render(
     }
     out.flush();
     (out.text, missing)
+}
+
+/// `[div#toolbar.bar.main]`: tag, id and classes (sorted, so their order is not a change).
+/// Generated class names (CSS-in-JS hashes like `css-1x2y3z`, `sc-bdVaJa`) are left out:
+/// they change on every deploy of the vendor's bundle without meaning anything.
+fn identity(el: &scraper::node::Element) -> String {
+    let mut s = format!("[{}", el.name());
+    if let Some(id) = el.id() {
+        s.push('#');
+        s.push_str(id);
+    }
+    let mut classes: Vec<&str> = el.classes().filter(|c| !generated_class(c)).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    for c in classes {
+        s.push('.');
+        s.push_str(c);
+    }
+    s.push(']');
+    s
+}
+
+fn generated_class(c: &str) -> bool {
+    const PREFIXES: &[&str] = &["css-", "sc-", "jsx-", "svelte-", "emotion-", "styled-", "_"];
+    let digits = c.chars().filter(char::is_ascii_digit).count();
+    let mixed =
+        c.chars().any(|ch| ch.is_ascii_uppercase()) && c.chars().any(|ch| ch.is_ascii_lowercase());
+    PREFIXES.iter().any(|p| c.starts_with(p))
+        || (c.len() >= 6 && (digits >= 2 || (mixed && digits >= 1)))
 }
 
 #[derive(Default)]
@@ -303,9 +336,9 @@ mod tests {
 
     #[test]
     fn select_and_remove() {
-        let src = "<div id=t>Keep <span class=ad>AD</span> this</div><div id=o>Other</div>";
+        let src = "<div id=t class='b a css-1x2y3z'>Keep <span class=ad>AD</span> this</div><div id=o>Other</div>";
         let (t, missing) = r(src, &["#t", "#gone"], &[".ad"]);
-        assert_eq!(t, "Keep this\n");
+        assert_eq!(t, "[div#t.a.b]\nKeep this\n");
         assert_eq!(missing, vec!["#gone"]);
     }
 

@@ -53,6 +53,13 @@ pub(super) fn apply(
         }
     };
     let id = prior.id;
+    if let Some(learned) = &o.learned {
+        tx.prepare_cached("UPDATE watches SET learned_masks = ?2 WHERE id = ?1")?
+            .execute(params![
+                id,
+                serde_json::to_string(learned).expect("strings serialise")
+            ])?;
+    }
     let event = |kind: &str, summary: String| Event::new(kind, &o.name, &o.url, o.at, summary);
 
     if let Verdict::Failed { error } = &o.verdict {
@@ -179,6 +186,7 @@ pub(super) fn apply(
             );
         }
         Verdict::Noise {
+            hash,
             text_hash,
             summary,
             diff,
@@ -186,6 +194,10 @@ pub(super) fn apply(
         } => {
             clear_missing(tx, events)?;
             set_text_hash(tx, id, text_hash)?;
+            if let Some(h) = hash {
+                tx.prepare_cached("UPDATE watches SET content_hash = ?2 WHERE id = ?1")?
+                    .execute(params![id, &h[..]])?;
+            }
             events.push(record_noise(tx, id, o, summary, diff, masks)?);
         }
         Verdict::Baseline {

@@ -19,6 +19,7 @@ use crate::event::{Event, from_millis};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_noise_confirm.sql"),
+    include_str!("migrations/0003_learned_masks.sql"),
 ];
 
 /// The schema version this build writes.
@@ -86,6 +87,8 @@ pub struct WatchState {
     pub text_hash: Option<Hash>,
     pub pending_hash: Option<Hash>,
     pub pending_count: u32,
+    /// Line patterns learned from two immediate fetches (see [`crate::learned`]).
+    pub learned_masks: Vec<String>,
 }
 
 /// A stored snapshot's content.
@@ -256,7 +259,8 @@ impl Store {
                 "SELECT id, name, url, etag, last_modified, content_hash, raw_hash, spec,
                         last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
                         last_duration_ms, consecutive_failures, failing_since, last_error,
-                        missing_selectors, missing_since, text_hash, pending_hash, pending_count
+                        missing_selectors, missing_since, text_hash, pending_hash, pending_count,
+                        learned_masks
                  FROM watches",
             )
             .map_err(|e| self.classify(e))?;
@@ -295,6 +299,10 @@ impl Store {
                         text_hash: hash(19)?,
                         pending_hash: hash(20)?,
                         pending_count: r.get::<_, i64>(21)? as u32,
+                        learned_masks: r
+                            .get::<_, Option<String>>(22)?
+                            .and_then(|s| serde_json::from_str(&s).ok())
+                            .unwrap_or_default(),
                     },
                 ))
             })

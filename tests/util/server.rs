@@ -173,10 +173,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         if let Some(lm) = &page.last_modified {
             head.push_str(&format!("Last-Modified: {lm}\r\n"));
         }
-        let body: &[u8] = if not_modified { b"" } else { &page.body };
+        // `{{N}}` in a body becomes the request's serial number: a page that differs on
+        // every request (per-request tokens, load-balancer node names).
+        let serial = state.lock().unwrap().seen.len().to_string();
+        let body = if not_modified {
+            Vec::new()
+        } else {
+            String::from_utf8_lossy(&page.body)
+                .replace("{{N}}", &serial)
+                .into_bytes()
+        };
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         out.write_all(head.as_bytes())?;
-        out.write_all(body)?;
+        out.write_all(&body)?;
         out.flush()?;
     }
 }
