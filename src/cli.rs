@@ -70,6 +70,10 @@ pub struct CheckArgs {
     /// Exit 4 when changes were found
     #[arg(long)]
     pub fail_on_change: bool,
+    /// Check only the watches whose schedule fired since their last check (for cron:
+    /// `*/5 * * * * forewarn check --due`)
+    #[arg(long)]
+    pub due: bool,
     /// Requests in flight at once, across all hosts
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,

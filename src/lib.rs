@@ -15,6 +15,7 @@ pub mod learned;
 pub mod paths;
 pub mod pipeline;
 pub mod report;
+pub mod schedule;
 pub mod store;
 
 /// The process exit codes, documented in the README and `--help`.

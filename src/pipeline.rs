@@ -12,21 +12,24 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::compare::{self, Hash};
-use crate::config::Watch;
 use crate::config::types::expand_env;
+use crate::config::{HostSettings, Watch};
 use crate::event::{Event, Outcome, Verdict, rfc3339};
 use crate::extract::{self, Extracted};
-use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher};
+use crate::fetch::politeness::{Host, Hosts};
+use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher, retry};
 use crate::learned;
 use crate::store::{Store, StoreError, WatchState};
 
 /// Concurrency limits for a pass.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Requests in flight at once, across all hosts.
     pub concurrency: usize,
-    /// Requests in flight at once to one host.
+    /// Requests in flight at once to one host, unless `[hosts]` says otherwise.
     pub per_host: usize,
+    /// `[hosts."..."]` overrides.
+    pub hosts: HashMap<String, HostSettings>,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
         Limits {
             concurrency: 32,
             per_host: 4,
+            hosts: HashMap::new(),
         }
     }
 }
@@ -100,15 +104,13 @@ pub async fn run_pass(
     let cpu = Arc::new(Semaphore::new(cpus));
     // Bounds the tasks alive at once (and so the bodies held in memory).
     let slots = Arc::new(Semaphore::new(limits.concurrency.max(1) * 2));
-    let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    let hosts = Hosts::new(limits.hosts.clone(), limits.per_host);
     let watches: Arc<[Watch]> = watches.into();
     let mut tasks = tokio::task::JoinSet::new();
 
     for idx in interleave_hosts(&watches) {
-        let host_sem = hosts
-            .entry(host_key(&watches[idx]))
-            .or_insert_with(|| Arc::new(Semaphore::new(limits.per_host.max(1))))
-            .clone();
+        let (host, port) = host_of(&watches[idx]);
+        let host = hosts.get(&host, port);
         let slot = slots.clone().acquire_owned().await?;
         let (watches, states, reader, fetcher, global, cpu, tx) = (
             watches.clone(),
@@ -124,14 +126,7 @@ pub async fn run_pass(
             let state = states.get(&w.name);
             let start = Instant::now();
             let fetched = match request_for(w, state) {
-                Ok(req) => {
-                    let _h = host_sem.acquire().await;
-                    let _g = global.acquire().await;
-                    fetcher
-                        .fetch(&req)
-                        .await
-                        .map_err(|e| (e.status(), e.to_string()))
-                }
+                Ok(req) => fetch_with_retries(&fetcher, &req, &host, &global, w.retries).await,
                 Err(e) => Err((None, e)),
             };
             let duration_ms = start.elapsed().as_millis() as u64;
@@ -155,7 +150,7 @@ pub async fn run_pass(
                             tokio::time::sleep(REFETCH_PAUSE).await;
                             let second = match request_for(w, None) {
                                 Ok(req) => {
-                                    let _h = host_sem.acquire().await;
+                                    let _h = host.permit().await;
                                     let _g = global.acquire().await;
                                     fetcher.fetch(&req).await.ok()
                                 }
@@ -255,17 +250,62 @@ fn failed(w: &Watch, status: Option<u16>, duration_ms: u64, error: String) -> Ou
     }
 }
 
-/// Host and port: the key for per-host limits.
-fn host_key(w: &Watch) -> String {
+/// One request with the retries `retry::decide` allows. A host that answers 429 / 503 is
+/// slowed down for the rest of the pass.
+async fn fetch_with_retries(
+    fetcher: &Fetcher,
+    req: &FetchRequest,
+    host: &Host,
+    global: &Semaphore,
+    retries: u32,
+) -> Result<Fetched, (Option<u16>, String)> {
+    let mut attempt = 0;
+    loop {
+        let result = {
+            let _h = host.permit().await;
+            let _g = global.acquire().await;
+            fetcher.fetch(req).await
+        };
+        let e = match result {
+            Ok(f) => return Ok(f),
+            Err(e) => e,
+        };
+        if let FetchError::Http {
+            status: 429 | 503,
+            retry_after,
+            ..
+        } = &e
+        {
+            host.slow_down(retry_after.unwrap_or_default());
+        }
+        match retry::decide(&e, attempt, retries) {
+            Some(wait) => {
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            None => {
+                let tries = if attempt > 0 {
+                    format!(" (tried {} times)", attempt + 1)
+                } else {
+                    String::new()
+                };
+                return Err((e.status(), format!("{e}{tries}")));
+            }
+        }
+    }
+}
+
+/// Host and port (when not the scheme's default): the key for per-host limits.
+fn host_of(w: &Watch) -> (String, Option<u16>) {
     crate::config::types::validate_url_template(w.url.template())
-        .map(|u| {
-            format!(
-                "{}:{}",
-                u.host_str().unwrap_or(""),
-                u.port_or_known_default().unwrap_or(0)
-            )
-        })
+        .map(|u| (u.host_str().unwrap_or("").to_ascii_lowercase(), u.port()))
         .unwrap_or_default()
+}
+
+/// Host and port: the key for visiting hosts in turn.
+fn host_key(w: &Watch) -> String {
+    let (h, p) = host_of(w);
+    format!("{h}:{}", p.unwrap_or(0))
 }
 
 /// Watch indices ordered round-robin across hosts, so one busy host does not hold up the rest.

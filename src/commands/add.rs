@@ -118,9 +118,9 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     }
     let new_src = doc.to_string();
     // What we write must load: check it before touching the file.
-    let mut watches = Vec::new();
+    let mut parsed = config::Config::default();
     let mut errors = Vec::new();
-    config::parse_file(&target, &new_src, &mut watches, &mut errors);
+    config::parse_file(&target, &new_src, &mut parsed, &mut errors);
     if let Some(e) = errors.into_iter().next() {
         return Err(UsageError(format!("the new watch would not load: {e}")).into());
     }

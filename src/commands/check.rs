@@ -7,7 +7,11 @@ use crate::Exit;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::pipeline::{self, Limits};
 use crate::report::{self, Format};
-use crate::store::Store;
+use crate::schedule;
+use crate::store::{Store, lock};
+
+/// How long `check` waits for another forewarn (say `watch`) to release the database.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Events the text report leaves out: first sight, noise, and changes awaiting confirmation.
 /// JSON Lines carries them all.
@@ -30,6 +34,36 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         }
         picked
     };
+    if args.due && !watches.is_empty() {
+        // Only what is due: a cheap read of the last checks, nothing fetched otherwise.
+        let states = match Store::open_read_only(db)? {
+            Some(s) => s.load_states()?,
+            None => Default::default(),
+        };
+        let now = schedule::now();
+        let mut watches_due = Vec::with_capacity(watches.len());
+        for w in watches {
+            let s = states.get(&w.name);
+            if schedule::is_due(
+                &w.timing,
+                s.and_then(|s| s.last_check_at),
+                s.map_or(0, |s| s.consecutive_failures),
+                now,
+            ) {
+                watches_due.push(w);
+            }
+        }
+        if watches_due.is_empty() {
+            if args.format == CheckFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "summary", "checked": 0, "changed": 0, "failed": 0, "not_modified": 0, "duration_ms": 0})
+                );
+            }
+            return Ok(Exit::Ok);
+        }
+        return check_watches(db, &config, watches_due, &args);
+    }
     if watches.is_empty() {
         return Err(crate::UsageError(format!(
             "no watches in {}: add one with `forewarn add URL --name NAME`",
@@ -37,12 +71,28 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         ))
         .into());
     }
+    check_watches(db, &config, watches, &args)
+}
+
+/// One pass over `watches`, holding the database lock, and its report.
+fn check_watches(
+    db: &Path,
+    config: &crate::config::Config,
+    watches: Vec<crate::config::Watch>,
+    args: &CheckArgs,
+) -> anyhow::Result<Exit> {
+    let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
     let store = Store::open(db)?;
     let limits = Limits {
         concurrency: args.concurrency as usize,
         per_host: args.per_host as usize,
+        hosts: config.hosts.clone(),
     };
-    let (pass, _store) = super::runtime()?.block_on(pipeline::run_pass(watches, store, limits))?;
+    let rt = super::runtime()?;
+    let (pass, _store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
+    if let Some(url) = &config.heartbeat_url {
+        rt.block_on(super::heartbeat(url));
+    }
 
     let mut out = String::new();
     match args.format {

@@ -41,6 +41,35 @@ fn find_watch<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a Watch> {
         .ok_or_else(|| crate::UsageError(config.unknown_watch(name)).into())
 }
 
+/// Pings the heartbeat URL after a pass; a failure is reported on stderr, never fatal.
+async fn heartbeat(url: &crate::config::UrlTemplate) {
+    let result = async {
+        let url = url.expand()?;
+        let client = reqwest::Client::builder()
+            .user_agent(crate::fetch::USER_AGENT)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", resp.status()))
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        eprintln!(
+            "forewarn: warning: heartbeat ping to {} failed: {e}",
+            url.display()
+        );
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

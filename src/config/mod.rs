@@ -19,6 +19,7 @@ pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
 use crate::extract::{ExtractSpec, MaskSet};
+use crate::schedule::{Schedule, Timing, Zone};
 
 /// Default per-request timeout (connect + headers + body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -50,6 +51,10 @@ enum MasksSetting {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
+    schedule: Option<Spanned<String>>,
+    every: Option<Spanned<DurationStr>>,
+    timezone: Option<Spanned<String>>,
+    retries: Option<u32>,
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
     confirm_refetch: Option<bool>,
@@ -77,6 +82,10 @@ struct RawWatch {
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
     confirm_refetch: Option<bool>,
+    schedule: Option<Spanned<String>>,
+    every: Option<Spanned<DurationStr>>,
+    timezone: Option<Spanned<String>>,
+    retries: Option<u32>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -85,6 +94,25 @@ struct RawWatch {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     defaults: Option<RawDefaults>,
+    hosts: Option<BTreeMap<String, RawHost>>,
+    heartbeat_url: Option<Spanned<UrlTemplate>>,
+}
+
+/// `[hosts."api.github.com"]`: politeness towards one host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    concurrency: Option<Spanned<u32>>,
+    interval: Option<DurationStr>,
+}
+
+/// Politeness settings for one host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostSettings {
+    /// Requests in flight at once to this host.
+    pub concurrency: Option<usize>,
+    /// Minimum time between the starts of two requests to this host.
+    pub interval: Option<Duration>,
 }
 
 /// Where a watch was declared.
@@ -110,6 +138,10 @@ pub struct Watch {
     /// On a detected change to an HTML page, fetch again after a pause and learn masks from
     /// what differs between the two fetches.
     pub confirm_refetch: bool,
+    /// When the watch runs (`schedule` or `every`, in `timezone`).
+    pub timing: Timing,
+    /// Retries of a failed request within one check (timeouts, 5xx, 429, resets).
+    pub retries: u32,
     pub origin: Origin,
 }
 
@@ -118,6 +150,10 @@ pub struct Watch {
 pub struct Config {
     pub watches: Vec<Watch>,
     pub files: Vec<PathBuf>,
+    /// Per-host politeness, by host name (with `:port` when not the scheme's default).
+    pub hosts: HashMap<String, HostSettings>,
+    /// Pinged after every pass, so a dead crawler is noticed too.
+    pub heartbeat_url: Option<UrlTemplate>,
 }
 
 impl Config {
@@ -197,7 +233,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     for file in &files {
         match std::fs::read_to_string(file) {
-            Ok(src) => parse_file(file, &src, &mut config.watches, &mut errors),
+            Ok(src) => parse_file(file, &src, &mut config, &mut errors),
             Err(e) => errors.push(ConfigError::whole_file(
                 file,
                 format!("cannot read the watchlist: {e}"),
@@ -215,7 +251,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
 }
 
 /// Parses one watchlist file's text, appending its watches and its problems.
-pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec<ConfigError>) {
+pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<ConfigError>) {
     if src
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
@@ -244,6 +280,40 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             return;
         }
     };
+    for (host, h) in raw.hosts.into_iter().flatten() {
+        let concurrency = match h.concurrency {
+            Some(c) if *c.get_ref() == 0 => {
+                errors.push(ConfigError::at(
+                    file,
+                    src,
+                    Some(c.span()),
+                    "`concurrency` must be at least 1".into(),
+                ));
+                None
+            }
+            Some(c) => Some(*c.get_ref() as usize),
+            None => None,
+        };
+        config.hosts.insert(
+            host.to_ascii_lowercase(),
+            HostSettings {
+                concurrency,
+                interval: h.interval.map(|d| d.0),
+            },
+        );
+    }
+    if let Some(hb) = raw.heartbeat_url {
+        if config.heartbeat_url.is_some() {
+            errors.push(ConfigError::at(
+                file,
+                src,
+                Some(hb.span()),
+                "`heartbeat_url` is set in more than one watchlist: keep one".into(),
+            ));
+        } else {
+            config.heartbeat_url = Some(hb.into_inner());
+        }
+    }
     let mut raw_watches = Vec::new();
     if let Some(item) = watch_item {
         let span = item.span();
@@ -295,6 +365,20 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
         None => Vec::new(),
     };
     // Checked once here, so a bad value is one problem, not one per watch.
+    let default_zone = match &defaults.timezone {
+        Some(z) => zone_of(z.get_ref()).unwrap_or_else(|e| {
+            errors.push(at(z.span(), e));
+            Zone::Local
+        }),
+        None => Zone::Local,
+    };
+    let default_schedule = match schedule_of(defaults.schedule.as_ref(), defaults.every.as_ref()) {
+        Ok(s) => s,
+        Err((span, e)) => {
+            errors.push(at(span, e));
+            None
+        }
+    };
     let default_masks = match &defaults.masks {
         Some(m) => masks_of(m.get_ref()).unwrap_or_else(|e| {
             errors.push(at(m.span(), e));
@@ -307,6 +391,7 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
     {
         errors.push(at(k.span(), "`keep` must be at least 1".into()));
     }
+    let out = &mut config.watches;
     for w in raw_watches {
         let name = w.name.get_ref().trim().to_string();
         if name.is_empty() || name.chars().any(char::is_control) {
@@ -377,6 +462,28 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
             },
             None => default_masks.clone(),
         };
+        let zone = match &w.timezone {
+            Some(z) => match zone_of(z.get_ref()) {
+                Ok(z) => z,
+                Err(e) => {
+                    errors.push(at(z.span(), e));
+                    ok = false;
+                    Zone::Local
+                }
+            },
+            None => default_zone,
+        };
+        let schedule = match schedule_of(w.schedule.as_ref(), w.every.as_ref()) {
+            Ok(Some(s)) => s,
+            Ok(None) => default_schedule
+                .clone()
+                .unwrap_or(Schedule::Every(crate::schedule::DEFAULT_EVERY)),
+            Err((span, e)) => {
+                errors.push(at(span, e));
+                ok = false;
+                Schedule::Every(crate::schedule::DEFAULT_EVERY)
+            }
+        };
         let own_ignore = match &w.ignore {
             Some(i) => match check_regexes(i.get_ref()) {
                 Ok(v) => v,
@@ -428,11 +535,37 @@ pub fn parse_file(file: &Path, src: &str, out: &mut Vec<Watch>, errors: &mut Vec
                 .confirm_refetch
                 .or(defaults.confirm_refetch)
                 .unwrap_or(true),
+            timing: Timing { schedule, zone },
+            retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
             origin: Origin {
                 file: file.to_path_buf(),
                 line,
             },
         });
+    }
+}
+
+fn zone_of(name: &str) -> Result<Zone, String> {
+    name.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+        format!("unknown time zone `{name}`: use an IANA name like \"Europe/Berlin\" or \"UTC\"")
+    })
+}
+
+/// `schedule` (cron) or `every`, not both.
+fn schedule_of(
+    cron: Option<&Spanned<String>>,
+    every: Option<&Spanned<DurationStr>>,
+) -> Result<Option<Schedule>, (std::ops::Range<usize>, String)> {
+    match (cron, every) {
+        (Some(c), Some(_)) => Err((
+            c.span(),
+            "set `schedule` (cron) or `every`, not both".into(),
+        )),
+        (Some(c), None) => Schedule::cron(c.get_ref())
+            .map(Some)
+            .map_err(|e| (c.span(), e)),
+        (None, Some(e)) => Ok(Some(Schedule::Every(e.get_ref().0))),
+        (None, None) => Ok(None),
     }
 }
 
@@ -482,10 +615,10 @@ mod tests {
     use super::*;
 
     fn parse(src: &str) -> (Vec<Watch>, Vec<ConfigError>) {
-        let mut w = Vec::new();
+        let mut c = Config::default();
         let mut e = Vec::new();
-        parse_file(Path::new("t.toml"), src, &mut w, &mut e);
-        (w, e)
+        parse_file(Path::new("t.toml"), src, &mut c, &mut e);
+        (c.watches, e)
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! outcomes in batched transactions from one thread that owns the connection.
 
 mod apply;
+pub mod lock;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

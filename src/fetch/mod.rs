@@ -1,6 +1,9 @@
 //! HTTP: one shared client, conditional GETs, a streamed body cap, and errors that say
 //! what went wrong and what to do. Error texts never contain the URL (it may carry secrets).
 
+pub mod politeness;
+pub mod retry;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -60,11 +63,13 @@ pub enum FetchError {
     Tls(String),
     #[error("timed out after {}: the server is slow; raise `timeout` for this watch if that is normal", humantime::format_duration(*.0))]
     Timeout(Duration),
-    #[error("HTTP {status}{}: {hint}", if reason.is_empty() { String::new() } else { format!(" {reason}") })]
+    #[error("HTTP {status}{}: {hint}{}", if reason.is_empty() { String::new() } else { format!(" {reason}") }, retry_after.map(|d| format!(" (Retry-After: {}s)", d.as_secs())).unwrap_or_default())]
     Http {
         status: u16,
         reason: String,
         hint: &'static str,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
     },
     #[error(
         "the body is larger than the {limit_shown} cap: raise `max_size` for this watch, or `select` a smaller page",
@@ -160,7 +165,12 @@ impl Fetcher {
             });
         }
         if !status.is_success() {
-            return Err(http_error(status));
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(retry::parse_retry_after);
+            return Err(http_error(status, retry_after));
         }
         if resp.content_length().is_some_and(|n| n > req.max_size) {
             return Err(FetchError::TooLarge {
@@ -190,7 +200,7 @@ impl Fetcher {
     }
 }
 
-fn http_error(status: StatusCode) -> FetchError {
+fn http_error(status: StatusCode, retry_after: Option<Duration>) -> FetchError {
     let hint = match status.as_u16() {
         401 | 403 => {
             "access denied; check the credentials in `headers` (and that the token has not expired)"
@@ -206,6 +216,7 @@ fn http_error(status: StatusCode) -> FetchError {
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("").to_string(),
         hint,
+        retry_after,
     }
 }
 

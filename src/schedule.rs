@@ -1,0 +1,287 @@
+//! When each watch is due: a cron expression (croner: five fields, `@hourly`, `@daily`, ...)
+//! or `every = "15m"`, in the local time zone or a named one; a deterministic per-watch jitter
+//! for the daemon; and a longer interval for a watch that keeps failing.
+//!
+//! Everything here takes the time as an argument, so the arithmetic is tested with an
+//! injected clock, never with sleeps.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
+use croner::Cron;
+
+/// Used when neither the watch nor `[defaults]` sets `schedule` or `every`.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(30 * 60);
+
+/// The longest a failing watch's interval grows to.
+const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a watch runs.
+#[derive(Debug, Clone)]
+pub enum Schedule {
+    Cron { cron: Box<Cron>, text: String },
+    Every(Duration),
+}
+
+/// Where cron expressions are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    #[default]
+    Local,
+    Named(chrono_tz::Tz),
+}
+
+impl Schedule {
+    /// Parses a cron expression; a clear message on error.
+    pub fn cron(text: &str) -> Result<Schedule, String> {
+        let trimmed = text.trim();
+        let cron = Cron::from_str(trimmed).map_err(|e| {
+            format!(
+                "invalid schedule `{trimmed}`: {e}; write five fields like \"*/15 * * * *\" (minute hour day month weekday), or @hourly / @daily"
+            )
+        })?;
+        Ok(Schedule::Cron {
+            cron: Box::new(cron),
+            text: trimmed.to_string(),
+        })
+    }
+
+    /// The first fire time strictly after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| t + d),
+            Schedule::Cron { cron, .. } => match zone {
+                Zone::Local => next_in(cron, &t.with_timezone(&Local)),
+                Zone::Named(tz) => next_in(cron, &t.with_timezone(&tz)),
+            },
+        }
+    }
+
+    /// The period around `t`: the gap between the next two fire times.
+    pub fn period(&self, t: DateTime<Utc>, zone: Zone) -> Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron { .. } => {
+                let a = self.next_after(t, zone);
+                let b = a.and_then(|a| self.next_after(a, zone));
+                match (a, b) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or(DEFAULT_EVERY),
+                    _ => DEFAULT_EVERY,
+                }
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Schedule::Every(d) => format!("every {}", humantime::format_duration(*d)),
+            Schedule::Cron { text, .. } => text.clone(),
+        }
+    }
+}
+
+fn next_in<Tz: TimeZone>(cron: &Cron, t: &DateTime<Tz>) -> Option<DateTime<Utc>>
+where
+    Tz::Offset: Copy,
+{
+    cron.find_next_occurrence(t, false)
+        .ok()
+        .map(|n| n.with_timezone(&Utc))
+}
+
+/// A watch's schedule in its zone.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    pub schedule: Schedule,
+    pub zone: Zone,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            schedule: Schedule::Every(DEFAULT_EVERY),
+            zone: Zone::Local,
+        }
+    }
+}
+
+impl Timing {
+    /// When a watch last checked at `last` (never: `None`) with `failures` failures in a row
+    /// is due next. Missed fire times collapse into one: the answer is the first fire time
+    /// after the last check, however long ago that was.
+    pub fn due(&self, last: Option<DateTime<Utc>>, failures: u32) -> DateTime<Utc> {
+        let Some(last) = last else {
+            return DateTime::<Utc>::MIN_UTC;
+        };
+        // A watch failing for a while backs off: each failure after the second doubles the
+        // wait (capped), so a dead vendor page is not hammered; one success resets it.
+        let extra = if failures >= 3 {
+            let period = self.schedule.period(last, self.zone);
+            let factor = 2u32.saturating_pow((failures - 2).min(10)) - 1;
+            period.saturating_mul(factor).min(MAX_BACKOFF)
+        } else {
+            Duration::ZERO
+        };
+        let from = last + chrono::Duration::from_std(extra).unwrap_or_default();
+        self.schedule
+            .next_after(from, self.zone)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// A deterministic offset for one watch, up to a tenth of its period (at most 5 minutes),
+    /// so that 200 watches on `*/15` do not all fire in the same second.
+    pub fn jitter(&self, name: &str, around: DateTime<Utc>) -> Duration {
+        let period = self.schedule.period(around, self.zone);
+        let span = (period / 10).min(Duration::from_secs(300));
+        if span.is_zero() {
+            return Duration::ZERO;
+        }
+        let h = blake3::hash(name.as_bytes());
+        let n = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+        Duration::from_millis(n % span.as_millis().max(1) as u64)
+    }
+}
+
+/// Whether a watch is due at `now` for `check --due`. A little slack (a quarter of the period,
+/// at most 30 s) keeps `every = "15m"` from slipping a whole cron tick when the last check
+/// finished a moment after the tick that started it.
+pub fn is_due(
+    timing: &Timing,
+    last: Option<DateTime<Utc>>,
+    failures: u32,
+    now: DateTime<Utc>,
+) -> bool {
+    let due = timing.due(last, failures);
+    let slack = (timing.schedule.period(now, timing.zone) / 4).min(Duration::from_secs(30));
+    due <= now + chrono::Duration::from_std(slack).unwrap_or_default()
+}
+
+/// The current time, or `FOREWARN_NOW` (RFC 3339) when set: an injected clock for tests and
+/// for asking "what would be due at ...".
+pub fn now() -> DateTime<Utc> {
+    std::env::var("FOREWARN_NOW")
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn berlin(expr: &str) -> Timing {
+        Timing {
+            schedule: Schedule::cron(expr).unwrap(),
+            zone: Zone::Named(chrono_tz::Europe::Berlin),
+        }
+    }
+
+    #[test]
+    fn five_field_cron_and_aliases() {
+        let utc = |expr| Timing {
+            schedule: Schedule::cron(expr).unwrap(),
+            zone: Zone::Named(chrono_tz::UTC),
+        };
+        let last = t("2026-11-21T10:07:00Z");
+        assert_eq!(
+            utc("*/15 * * * *").due(Some(last), 0),
+            t("2026-11-21T10:15:00Z")
+        );
+        assert_eq!(utc("@hourly").due(Some(last), 0), t("2026-11-21T11:00:00Z"));
+        assert_eq!(utc("@daily").due(Some(last), 0), t("2026-11-22T00:00:00Z"));
+        // Weekday 1 is Monday (2026-11-23), not Sunday.
+        assert_eq!(
+            utc("0 9 * * 1").due(Some(last), 0),
+            t("2026-11-23T09:00:00Z")
+        );
+        assert!(Schedule::cron("*/15 * * *").is_err());
+        assert!(Schedule::cron("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn never_checked_is_due_now_and_missed_fires_run_once() {
+        let every = Timing {
+            schedule: Schedule::Every(Duration::from_secs(900)),
+            zone: Zone::Local,
+        };
+        assert!(every.due(None, 0) < t("2000-01-01T00:00:00Z"));
+        // Asleep for a day: due once, at the first fire time after the last check.
+        let last = t("2026-11-20T10:00:00Z");
+        let due = every.due(Some(last), 0);
+        assert_eq!(due, t("2026-11-20T10:15:00Z"));
+        // After that one run, the next is a period after it, not the backlog.
+        assert_eq!(
+            every.due(Some(t("2026-11-21T10:00:03Z")), 0),
+            t("2026-11-21T10:15:03Z")
+        );
+    }
+
+    #[test]
+    fn daylight_saving_changes_in_a_named_zone() {
+        // Berlin springs forward on 2026-03-29: 02:00 local does not exist that day.
+        let daily_2am = berlin("0 2 * * *");
+        // A fire time in the gap runs once, at the first instant after it (03:00 CEST), as
+        // cron does; not skipped for the day, not run twice.
+        let due = daily_2am.due(Some(t("2026-03-28T01:30:00Z")), 0);
+        assert_eq!(due, t("2026-03-29T01:00:00Z"));
+        assert_eq!(daily_2am.due(Some(due), 0), t("2026-03-30T00:00:00Z"));
+        // 09:00 Berlin is 08:00 UTC in winter and 07:00 UTC in summer.
+        let nine = berlin("0 9 * * *");
+        assert_eq!(
+            nine.due(Some(t("2026-03-27T12:00:00Z")), 0),
+            t("2026-03-28T08:00:00Z")
+        );
+        assert_eq!(
+            nine.due(Some(t("2026-03-29T00:00:00Z")), 0),
+            t("2026-03-29T07:00:00Z")
+        );
+        // Falling back on 2026-10-25: 02:30 happens twice; it fires once.
+        let half_past_two = berlin("30 2 * * *");
+        let first = half_past_two.due(Some(t("2026-10-24T12:00:00Z")), 0);
+        let second = half_past_two.due(Some(first), 0);
+        assert!((second - first).num_hours() >= 23, "{first} then {second}");
+    }
+
+    #[test]
+    fn failing_watches_back_off_and_recover() {
+        let every = Timing {
+            schedule: Schedule::Every(Duration::from_secs(600)),
+            zone: Zone::Local,
+        };
+        let last = t("2026-11-21T10:00:00Z");
+        assert_eq!(every.due(Some(last), 2), t("2026-11-21T10:10:00Z"));
+        assert_eq!(every.due(Some(last), 3), t("2026-11-21T10:20:00Z"));
+        assert_eq!(every.due(Some(last), 4), t("2026-11-21T10:40:00Z"));
+        assert_eq!(
+            every.due(Some(last), 30),
+            t("2026-11-22T10:10:00Z"),
+            "capped"
+        );
+        assert_eq!(
+            every.due(Some(last), 0),
+            t("2026-11-21T10:10:00Z"),
+            "success resets"
+        );
+    }
+
+    #[test]
+    fn jitter_is_deterministic_and_spreads_watches() {
+        let quarter = berlin("*/15 * * * *");
+        let at = t("2026-11-21T10:00:00Z");
+        assert_eq!(quarter.jitter("a", at), quarter.jitter("a", at));
+        let seconds: std::collections::HashSet<u64> = (0..200)
+            .map(|i| quarter.jitter(&format!("watch-{i}"), at).as_secs())
+            .collect();
+        assert!(
+            seconds.len() > 60,
+            "200 watches fell into {} seconds",
+            seconds.len()
+        );
+        assert!(quarter.jitter("a", at) < Duration::from_secs(90));
+    }
+}
