@@ -36,6 +36,8 @@ pub struct Cli {
 pub enum Command {
     /// Check every watch once and report what changed (what cron runs)
     Check(CheckArgs),
+    /// Run as a daemon: check every watch on its own schedule until stopped
+    Watch(WatchArgs),
     /// Add a watch to a watchlist, keeping the file's comments and layout
     Add(AddArgs),
     /// Fetch one watch and show what would be compared, without writing anything
@@ -74,6 +76,25 @@ pub struct CheckArgs {
     /// `*/5 * * * * forewarn check --due`)
     #[arg(long)]
     pub due: bool,
+    /// Requests in flight at once, across all hosts
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Requests in flight at once to one host
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub per_host: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Log format on stderr: one line per check (watch, outcome, status, time taken)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Requests in flight at once, across all hosts
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,

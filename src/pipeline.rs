@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -30,6 +29,8 @@ pub struct Limits {
     pub per_host: usize,
     /// `[hosts."..."]` overrides.
     pub hosts: HashMap<String, HostSettings>,
+    /// Show a progress bar on stderr (only ever on an interactive terminal).
+    pub progress: bool,
 }
 
 impl Default for Limits {
@@ -38,6 +39,39 @@ impl Default for Limits {
             concurrency: 32,
             per_host: 4,
             hosts: HashMap::new(),
+            progress: false,
+        }
+    }
+}
+
+/// One check, for the daemon's log: watch, outcome, status, time taken.
+#[derive(Debug, Clone)]
+pub struct CheckLine {
+    pub watch: String,
+    pub outcome: &'static str,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+impl CheckLine {
+    fn of(o: &Outcome) -> Self {
+        let (outcome, error) = match &o.verdict {
+            Verdict::NotModified => ("not_modified", None),
+            Verdict::Unchanged { .. } => ("unchanged", None),
+            Verdict::Noise { .. } => ("noise", None),
+            Verdict::Pending { .. } => ("pending", None),
+            Verdict::Baseline { .. } => ("baseline", None),
+            Verdict::Changed { .. } => ("changed", None),
+            Verdict::SelectorMissing { .. } => ("selector_missing", None),
+            Verdict::Failed { error } => ("failed", Some(error.clone())),
+        };
+        CheckLine {
+            watch: o.name.clone(),
+            outcome,
+            status: o.status,
+            duration_ms: o.duration_ms,
+            error,
         }
     }
 }
@@ -45,6 +79,8 @@ impl Default for Limits {
 /// What a pass did.
 #[derive(Debug, Default)]
 pub struct PassReport {
+    /// Every check, in the order they finished.
+    pub checks: Vec<CheckLine>,
     /// Events in watchlist order.
     pub events: Vec<Event>,
     pub checked: usize,
@@ -72,11 +108,22 @@ pub async fn run_pass(
     let fetcher = Fetcher::new(limits.per_host).map_err(anyhow::Error::msg)?;
 
     let (tx, mut rx) = mpsc::channel::<Outcome>(BATCH);
-    type Written = (Store, Result<Vec<Event>, StoreError>, usize);
+    let bar = limits.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(watches.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} checked, {per_sec}, ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let writer_bar = bar.clone();
+    type Written = (Store, Result<Vec<Event>, StoreError>, Vec<CheckLine>);
     let writer = std::thread::spawn(move || -> Written {
         let mut store = store;
         let mut events = Vec::new();
-        let mut not_modified = 0;
+        let mut checks = Vec::new();
         let mut pending = Vec::with_capacity(BATCH);
         while let Some(o) = rx.blocking_recv() {
             pending.push(o);
@@ -86,17 +133,17 @@ pub async fn run_pass(
                     Err(_) => break,
                 }
             }
-            not_modified += pending
-                .iter()
-                .filter(|o| matches!(o.verdict, Verdict::NotModified))
-                .count();
+            checks.extend(pending.iter().map(CheckLine::of));
+            if let Some(b) = &writer_bar {
+                b.inc(pending.len() as u64);
+            }
             match store.apply_batch(&pending) {
                 Ok(ev) => events.extend(ev),
-                Err(e) => return (store, Err(e), not_modified),
+                Err(e) => return (store, Err(e), checks),
             }
             pending.clear();
         }
-        (store, Ok(events), not_modified)
+        (store, Ok(events), checks)
     });
 
     let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
@@ -190,7 +237,7 @@ pub async fn run_pass(
                 },
                 Err((status, e)) => failed(w, status, duration_ms, e),
             };
-            outcome.at = Utc::now();
+            outcome.at = crate::schedule::now();
             let _ = tx.send(outcome).await;
         });
         // Reap finished tasks as we go so the set stays small.
@@ -199,10 +246,12 @@ pub async fn run_pass(
     drop(tx);
     while tasks.join_next().await.is_some() {}
 
-    let (store, events, not_modified) =
-        tokio::task::spawn_blocking(move || writer.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
+    let (store, events, checks) = tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
     let mut events = events?;
     let order: HashMap<&str, usize> = watches
         .iter()
@@ -212,7 +261,11 @@ pub async fn run_pass(
     events.sort_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
     let mut report = PassReport {
         checked: watches.len(),
-        not_modified,
+        not_modified: checks
+            .iter()
+            .filter(|c| c.outcome == "not_modified")
+            .count(),
+        checks,
         duration: started.elapsed(),
         ..Default::default()
     };
@@ -231,7 +284,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
     Outcome {
         name: w.name.clone(),
         url: w.url.display(),
-        at: Utc::now(),
+        at: crate::schedule::now(),
         duration_ms,
         status: None,
         etag: None,
@@ -629,7 +682,7 @@ fn content_hash(spec: &extract::ExtractSpec, learned: &[regex::Regex], text: &st
 fn label(w: &Watch, snapshot: Option<&crate::store::Snapshot>) -> String {
     match snapshot {
         Some(s) => format!("{} {}", w.name, rfc3339(s.taken_at)),
-        None => format!("{} {}", w.name, rfc3339(Utc::now())),
+        None => format!("{} {}", w.name, rfc3339(crate::schedule::now())),
     }
 }
 

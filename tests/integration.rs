@@ -4,4 +4,5 @@ mod util;
 
 mod core_pipeline;
 mod noise;
+mod scheduler;
 mod watchlists;

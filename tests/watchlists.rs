@@ -173,6 +173,13 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "masks",
         "confirm",
         "confirm_refetch",
+        "schedule",
+        "every",
+        "timezone",
+        "retries",
+        "[hosts.",
+        "interval",
+        "heartbeat_url",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

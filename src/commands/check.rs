@@ -1,6 +1,6 @@
 //! `forewarn check`: every watch once; a report of what changed, silence when nothing did.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::Exit;
@@ -11,7 +11,7 @@ use crate::schedule;
 use crate::store::{Store, lock};
 
 /// How long `check` waits for another forewarn (say `watch`) to release the database.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Events the text report leaves out: first sight, noise, and changes awaiting confirmation.
 /// JSON Lines carries them all.
@@ -87,6 +87,8 @@ fn check_watches(
         concurrency: args.concurrency as usize,
         per_host: args.per_host as usize,
         hosts: config.hosts.clone(),
+        // Many watches, a person watching: never when piped or under cron.
+        progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
     };
     let rt = super::runtime()?;
     let (pass, _store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;

@@ -17,7 +17,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         Some(s) => s.load_states()?,
         None => Default::default(),
     };
-    let now = Utc::now();
+    let now = crate::schedule::now();
     let mut rows = Vec::new();
     let mut json_lines = String::new();
     for w in &config.watches {

@@ -5,6 +5,7 @@ mod check;
 mod list;
 mod report;
 mod test;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         .unwrap_or_else(crate::pipeline::default_db_path);
     match cli.command {
         Command::Check(args) => check::run(&db, &cli.watchlists, args),
+        Command::Watch(args) => watch::run(&db, &cli.watchlists, args),
         Command::Add(args) => add::run(&cli.watchlists, args),
         Command::Test(args) => test::run(&db, &cli.watchlists, args),
         Command::List(args) => list::run(&db, &cli.watchlists, args),

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
-
 use crate::Exit;
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::report::{self, Format};
@@ -19,7 +17,7 @@ const NOTABLE: &[&str] = &[
 ];
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Result<Exit> {
-    let since = Utc::now() - chrono::Duration::from_std(args.since)?;
+    let since = crate::schedule::now() - chrono::Duration::from_std(args.since)?;
     let Some(store) = Store::open_read_only(db)? else {
         eprintln!(
             "no database at {} yet: run `forewarn check` first",

@@ -20,6 +20,8 @@ pub struct Page {
     pub last_modified: Option<String>,
     /// Sleep this long before answering.
     pub delay: Duration,
+    /// Answer the next N requests with this status and `Retry-After` (seconds) first.
+    pub fail_first: Option<(usize, u16, Option<u64>)>,
 }
 
 impl Page {
@@ -31,6 +33,7 @@ impl Page {
             etag: None,
             last_modified: None,
             delay: Duration::ZERO,
+            fail_first: None,
         }
     }
 
@@ -54,6 +57,11 @@ impl Page {
         self
     }
 
+    pub fn fail_first(mut self, n: usize, status: u16, retry_after: Option<u64>) -> Self {
+        self.fail_first = Some((n, status, retry_after));
+        self
+    }
+
     pub fn delay(mut self, d: Duration) -> Self {
         self.delay = d;
         self
@@ -73,6 +81,9 @@ pub struct Seen {
 struct State {
     pages: HashMap<String, Page>,
     seen: Vec<Seen>,
+    /// Requests being answered right now, and the most at once.
+    active: usize,
+    max_active: usize,
 }
 
 pub struct Server {
@@ -103,6 +114,11 @@ impl Server {
 
     pub fn set(&self, path: &str, page: Page) {
         self.state.lock().unwrap().pages.insert(path.into(), page);
+    }
+
+    /// The most requests this server was answering at the same time.
+    pub fn max_concurrent(&self) -> usize {
+        self.state.lock().unwrap().max_active
     }
 
     /// Requests seen so far for a path.
@@ -140,7 +156,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
-        let page = state.lock().unwrap().pages.get(&path).cloned();
+        let page = {
+            let mut st = state.lock().unwrap();
+            st.active += 1;
+            st.max_active = st.max_active.max(st.active);
+            // A page that fails its first N requests: count down, answer the failure.
+            let mut page = st.pages.get(&path).cloned();
+            if let Some(p) = st.pages.get_mut(&path)
+                && let Some((n, status, _)) = &mut p.fail_first
+            {
+                if *n > 0 {
+                    *n -= 1;
+                    let status = *status;
+                    if let Some(pg) = page.as_mut() {
+                        pg.status = status;
+                    }
+                } else {
+                    p.fail_first = None;
+                    if let Some(pg) = page.as_mut() {
+                        pg.fail_first = None;
+                    }
+                }
+            }
+            page
+        };
         let page = page.unwrap_or_else(|| Page::html("not found").status(404));
         if !page.delay.is_zero() {
             thread::sleep(page.delay);
@@ -173,6 +212,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         if let Some(lm) = &page.last_modified {
             head.push_str(&format!("Last-Modified: {lm}\r\n"));
         }
+        if let Some((_, _, Some(secs))) = page.fail_first
+            && status != 200
+        {
+            head.push_str(&format!("Retry-After: {secs}\r\n"));
+        }
         // `{{N}}` in a body becomes the request's serial number: a page that differs on
         // every request (per-request tokens, load-balancer node names).
         let serial = state.lock().unwrap().seen.len().to_string();
@@ -187,6 +231,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         out.write_all(head.as_bytes())?;
         out.write_all(&body)?;
         out.flush()?;
+        state.lock().unwrap().active -= 1;
     }
 }
 
@@ -195,6 +240,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         304 => "Not Modified",
         404 => "Not Found",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Status",

@@ -1,0 +1,266 @@
+//! `forewarn watch`: the scheduler. Runs every watch on its own schedule until stopped.
+//!
+//! A loop that never spins: it computes each watch's next fire time (plus a deterministic
+//! jitter), sleeps until the earliest inside `select!` beside the signals, checks what is due
+//! in one pass, and repeats. A watch in a pass is never started again before the pass ends;
+//! fire times missed while the machine slept run once. Watchlist edits are picked up (the
+//! files are polled, and SIGHUP reloads at once); an invalid edit is reported and the previous
+//! configuration keeps running. SIGINT / SIGTERM let the pass in flight finish its checks and
+//! writes (bounded), then exit 0.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::Exit;
+use crate::cli::{LogFormat, WatchArgs};
+use crate::config::{self, Config, Watch};
+use crate::event::rfc3339;
+use crate::pipeline::{self, Limits, PassReport};
+use crate::report::{self, Format};
+use crate::store::{Store, lock};
+
+/// How often the watchlist files are looked at for edits.
+const POLL: Duration = Duration::from_secs(2);
+/// How long a stop waits for the pass in flight.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+
+pub fn run(db: &Path, watchlists: &[PathBuf], args: WatchArgs) -> anyhow::Result<Exit> {
+    let config = super::load_config(watchlists)?;
+    let _lock = lock::acquire(db, "watch", Duration::ZERO)?;
+    let store = Store::open(db)?;
+    let log = Log {
+        json: args.log_format == LogFormat::Json,
+    };
+    super::runtime()?.block_on(daemon(store, watchlists, config, &args, &log))
+}
+
+struct Log {
+    json: bool,
+}
+
+impl Log {
+    fn line(&self, level: &str, message: &str, fields: serde_json::Value) {
+        let now = rfc3339(Utc::now());
+        let text = if self.json {
+            let mut obj = json!({"at": now, "level": level, "message": message});
+            if let (Some(o), Some(f)) = (obj.as_object_mut(), fields.as_object()) {
+                for (k, v) in f {
+                    o.insert(k.clone(), v.clone());
+                }
+            }
+            obj.to_string()
+        } else {
+            let mut s = format!("{now} {:<5} {message}", level.to_uppercase());
+            if let Some(f) = fields.as_object() {
+                for (k, v) in f {
+                    match v {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(t) => s.push_str(&format!(" {k}={t:?}")),
+                        other => s.push_str(&format!(" {k}={other}")),
+                    }
+                }
+            }
+            s
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// One line per check: watch, outcome, status, time taken.
+    fn pass(&self, pass: &PassReport) {
+        for c in &pass.checks {
+            let level = if c.outcome == "failed" {
+                "warn"
+            } else {
+                "info"
+            };
+            if self.json {
+                self.line(
+                    level,
+                    "check",
+                    json!({
+                        "watch": c.watch,
+                        "outcome": c.outcome,
+                        "status": c.status,
+                        "duration_ms": c.duration_ms,
+                        "error": c.error,
+                    }),
+                );
+            } else {
+                let status = c.status.map(|s| format!("HTTP {s}, ")).unwrap_or_default();
+                let error = c
+                    .error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                self.line(
+                    level,
+                    &format!(
+                        "{}: {} ({status}{} ms){error}",
+                        c.watch, c.outcome, c.duration_ms
+                    ),
+                    json!({}),
+                );
+            }
+        }
+    }
+}
+
+/// The files and folders whose modification times say "the watchlists were edited".
+fn stamps(roots: &[PathBuf], config: &Config) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let roots = if roots.is_empty() {
+        vec![config::default_watchlist_dir()]
+    } else {
+        roots.to_vec()
+    };
+    roots
+        .iter()
+        .chain(&config.files)
+        .map(|p| {
+            let t = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            (p.clone(), t)
+        })
+        .collect()
+}
+
+async fn daemon(
+    store: Store,
+    watchlists: &[PathBuf],
+    mut config: Config,
+    args: &WatchArgs,
+    log: &Log,
+) -> anyhow::Result<Exit> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut store = Some(store);
+    let mut seen = stamps(watchlists, &config);
+    log.line(
+        "info",
+        "forewarn watch started",
+        json!({"watches": config.watches.len(), "pid": std::process::id()}),
+    );
+    loop {
+        let states = store.as_ref().expect("store is back").load_states()?;
+        let now = Utc::now();
+        let mut due: Vec<Watch> = Vec::new();
+        let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
+        for w in &config.watches {
+            let s = states.get(&w.name);
+            let at = w.timing.due(
+                s.and_then(|s| s.last_check_at),
+                s.map_or(0, |s| s.consecutive_failures),
+            );
+            let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
+                at
+            } else {
+                at + chrono::Duration::from_std(w.timing.jitter(&w.name, at)).unwrap_or_default()
+            };
+            if at <= now {
+                due.push(w.clone());
+            } else {
+                wake = wake.min(at);
+            }
+        }
+        drop(states);
+
+        if !due.is_empty() {
+            let limits = Limits {
+                concurrency: args.concurrency as usize,
+                per_host: args.per_host as usize,
+                hosts: config.hosts.clone(),
+                progress: false,
+            };
+            let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits);
+            tokio::pin!(pass);
+            let stop = tokio::select! {
+                r = &mut pass => { finish(r, &mut store, &config, log).await?; None }
+                _ = sigterm.recv() => Some("SIGTERM"),
+                _ = sigint.recv() => Some("SIGINT"),
+            };
+            if let Some(sig) = stop {
+                log.line(
+                    "info",
+                    "stopping: finishing the checks in flight",
+                    json!({"signal": sig}),
+                );
+                match tokio::time::timeout(SHUTDOWN_WAIT, pass).await {
+                    Ok(r) => finish(r, &mut store, &config, log).await?,
+                    Err(_) => log.line(
+                        "warn",
+                        "gave up waiting for the checks in flight; their results are not stored and will be found again",
+                        json!({"waited_s": SHUTDOWN_WAIT.as_secs()}),
+                    ),
+                }
+                log.line("info", "forewarn watch stopped", json!({}));
+                return Ok(Exit::Ok);
+            }
+            continue;
+        }
+
+        let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let mut reload = false;
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = sigterm.recv() => { log.line("info", "forewarn watch stopped", json!({"signal": "SIGTERM"})); return Ok(Exit::Ok); }
+            _ = sigint.recv() => { log.line("info", "forewarn watch stopped", json!({"signal": "SIGINT"})); return Ok(Exit::Ok); }
+            _ = sighup.recv() => { reload = true; }
+        }
+        let now_stamps = stamps(watchlists, &config);
+        if reload || now_stamps != seen {
+            match config::load(watchlists) {
+                Ok(new) => {
+                    log.line(
+                        "info",
+                        "watchlists reloaded",
+                        json!({"watches": new.watches.len(), "trigger": if reload { "SIGHUP" } else { "edit" }}),
+                    );
+                    config = new;
+                }
+                Err(e) => log.line(
+                    "error",
+                    "watchlists not reloaded: the previous configuration keeps running",
+                    json!({"problems": e.to_string()}),
+                ),
+            }
+            seen = stamps(watchlists, &config);
+        }
+    }
+}
+
+/// After a pass: the store back, one log line per check, changes on stdout, the heartbeat.
+async fn finish(
+    result: anyhow::Result<(PassReport, Store)>,
+    store: &mut Option<Store>,
+    config: &Config,
+    log: &Log,
+) -> anyhow::Result<()> {
+    let (pass, s) = result?;
+    *store = Some(s);
+    log.pass(&pass);
+    let shown: Vec<_> = pass
+        .events
+        .iter()
+        .filter(|e| !matches!(e.kind.as_str(), "baseline" | "noise" | "pending"))
+        .cloned()
+        .collect();
+    if !shown.is_empty() {
+        let mut out = String::new();
+        let text = report::Text { with_time: true };
+        for e in &shown {
+            text.event(e, &mut out);
+        }
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    }
+    if let Some(url) = &config.heartbeat_url {
+        super::heartbeat(url).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,358 @@
+//! Issue 5: check --due over a fake clock, politeness, retries, the lock, and the daemon
+//! (reloads, SIGTERM during a check).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+fn at(env: &TestEnv, now: &str, args: &[&str]) -> crate::util::Run {
+    env.run_env(args, &[("FOREWARN_NOW", now)])
+}
+
+#[test]
+fn issue_5_check_due_honours_each_schedule_over_a_fake_clock() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>a</p>"));
+    srv.set("/b", Page::html("<p>b</p>"));
+    srv.set("/c", Page::html("<p>c</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "[defaults]\ntimezone = \"UTC\"\n{}{}{}",
+        one_watch("quarter", &srv.url("/a"), "every = \"15m\""),
+        one_watch("hourly", &srv.url("/b"), "schedule = \"@hourly\""),
+        one_watch("default", &srv.url("/c"), ""),
+    ));
+    let checked = |run: &crate::util::Run| run.events("summary")[0]["checked"].as_u64().unwrap();
+    let first = at(
+        &env,
+        "2026-11-21T10:00:05Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(
+        checked(&first),
+        3,
+        "never checked: all due ({})",
+        first.stdout
+    );
+    let early = at(
+        &env,
+        "2026-11-21T10:05:00Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(checked(&early), 0, "{}", early.stdout);
+    assert_eq!(
+        srv.seen("/a").len(),
+        1,
+        "nothing fetched when nothing is due"
+    );
+    let quarter = at(
+        &env,
+        "2026-11-21T10:15:00Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(checked(&quarter), 1, "{}", quarter.stdout);
+    assert_eq!(srv.seen("/a").len(), 2);
+    // The default schedule is every 30 minutes.
+    let half = at(
+        &env,
+        "2026-11-21T10:30:05Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(checked(&half), 2, "{}", half.stdout);
+    // Asleep for a day: each watch runs once, not once per missed fire time.
+    let next_day = at(
+        &env,
+        "2026-11-22T10:00:00Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(checked(&next_day), 3, "{}", next_day.stdout);
+    assert_eq!(srv.seen("/b").len(), 2);
+    // Nothing due prints nothing in text form (cron mails nothing).
+    let quiet = at(&env, "2026-11-22T10:01:00Z", &["check", "--due"]);
+    assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
+}
+
+#[test]
+fn issue_5_invalid_schedules_are_load_errors_with_line_and_column() {
+    let env = TestEnv::new().watchlist(
+        "[[watch]]\nname = \"a\"\nurl = \"https://example.com/\"\nschedule = \"*/15 * * *\"\n\n[[watch]]\nname = \"b\"\nurl = \"https://example.com/b\"\nschedule = \"@daily\"\nevery = \"5m\"\ntimezone = \"Mars/Olympus\"\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("main.toml:4:12"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("invalid schedule `*/15 * * *`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("not both"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown time zone `Mars/Olympus`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn issue_5_429_with_retry_after_is_waited_out() {
+    let srv = Server::start();
+    srv.set("/api", Page::html("<p>ok</p>").fail_first(1, 429, Some(1)));
+    let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
+    let start = Instant::now();
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    let seen = srv.seen("/api");
+    assert_eq!(
+        seen.iter().map(|s| s.status).collect::<Vec<_>>(),
+        vec![429, 200]
+    );
+
+    // Beyond the cap it is a failure now, and the next run tries again.
+    srv.set(
+        "/api",
+        Page::html("<p>ok</p>").fail_first(1, 429, Some(3600)),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("HTTP 429") && err.contains("Retry-After: 3600s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue_5_5xx_is_retried_a_few_times_404_never() {
+    let srv = Server::start();
+    srv.set("/flaky", Page::html("<p>ok</p>").fail_first(2, 503, None));
+    srv.set("/gone", Page::html("gone").status(404));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("flaky", &srv.url("/flaky"), ""),
+        one_watch("gone", &srv.url("/gone"), ""),
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
+    assert_eq!(srv.seen("/flaky").len(), 3, "two retries, then success");
+    assert_eq!(srv.seen("/gone").len(), 1, "a 404 is not retried");
+    srv.set("/flaky", Page::html("<p>ok</p>").fail_first(9, 500, None));
+    let run = env.run(&["check", "--only", "flaky", "--format", "json"]);
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("(tried 3 times)"), "{err}");
+}
+
+#[test]
+fn issue_5_per_host_concurrency_is_limited() {
+    let srv = Server::start();
+    let mut list = String::new();
+    for i in 0..8 {
+        let path = format!("/p{i}");
+        srv.set(
+            &path,
+            Page::html("<p>x</p>").delay(Duration::from_millis(150)),
+        );
+        list.push_str(&one_watch(&format!("w{i}"), &srv.url(&path), ""));
+    }
+    let env = TestEnv::new().watchlist(&list);
+    let run = env.run(&["check", "--per-host", "3"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(srv.max_concurrent(), 3);
+
+    // [hosts."127.0.0.1"] overrides the default, with a minimum interval too.
+    let srv = Server::start();
+    let mut list = String::from("[hosts.\"127.0.0.1\"]\nconcurrency = 1\ninterval = \"100ms\"\n\n");
+    for i in 0..5 {
+        let path = format!("/q{i}");
+        srv.set(&path, Page::html("<p>x</p>"));
+        list.push_str(&one_watch(&format!("q{i}"), &srv.url(&path), ""));
+    }
+    let env = TestEnv::new().watchlist(&list);
+    let start = Instant::now();
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(srv.max_concurrent(), 1);
+    assert!(
+        start.elapsed() >= Duration::from_millis(400),
+        "5 starts 100 ms apart"
+    );
+}
+
+/// `forewarn watch` in the background, logging JSON to a file.
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn start(env: &TestEnv) -> Daemon {
+        let log = env.path().join("watch.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
+            .args(["watch", "--log-format", "json"])
+            .current_dir(env.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", env.path())
+            .env("FOREWARN_DB", env.db())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`.
+    fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(start.elapsed() < within, "no {needle:?} in:\n{log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> i32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(start.elapsed() < within, "did not exit:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn issue_5_watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>a</p>"));
+    srv.set("/b", Page::html("<p>b</p>"));
+    let env = TestEnv::new().watchlist(&one_watch("a", &srv.url("/a"), "every = \"1s\""));
+    let mut d = Daemon::start(&env);
+    d.wait_for("\"outcome\":\"baseline\"", Duration::from_secs(10));
+
+    env.file(
+        "watchlists/main.toml",
+        "[[watch]]\nname = \"a\"\nurl = \"nope\"\n",
+    );
+    d.wait_for("watchlists not reloaded", Duration::from_secs(10));
+    let checks_before = d.log().matches("\"watch\":\"a\"").count();
+    d.wait_for("\"outcome\":\"unchanged\"", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        d.log().matches("\"watch\":\"a\"").count() > checks_before,
+        "the previous configuration keeps running"
+    );
+
+    env.file(
+        "watchlists/main.toml",
+        &format!(
+            "{}{}",
+            one_watch("a", &srv.url("/a"), "every = \"1s\""),
+            one_watch("b", &srv.url("/b"), "every = \"1h\"")
+        ),
+    );
+    d.wait_for("\"watch\":\"b\"", Duration::from_secs(10));
+
+    // SIGHUP reloads at once, too.
+    d.signal("HUP");
+    d.wait_for("\"trigger\":\"SIGHUP\"", Duration::from_secs(5));
+
+    // While it runs, `check` waits briefly, then names what holds the database.
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(
+        check.stderr.contains("in use by `forewarn watch` (pid"),
+        "{}",
+        check.stderr
+    );
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(10)), 0);
+}
+
+#[test]
+fn issue_5_sigterm_during_a_check_finishes_it_and_loses_nothing() {
+    let srv = Server::start();
+    let mut list = String::new();
+    for i in 0..6 {
+        let path = format!("/s{i}");
+        srv.set(&path, Page::html("<p>v1</p>"));
+        list.push_str(&one_watch(
+            &format!("s{i}"),
+            &srv.url(&path),
+            "every = \"1s\"\nconfirm_refetch = false",
+        ));
+    }
+    let env = TestEnv::new().watchlist(&list);
+    assert_eq!(env.run(&["check"]).code, 0);
+    for i in 0..6 {
+        srv.set(
+            &format!("/s{i}"),
+            Page::html("<p>v2</p>").delay(Duration::from_millis(1500)),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut d = Daemon::start(&env);
+    // Let the pass start, then stop in the middle of it.
+    let start = Instant::now();
+    while srv.seen("/s5").len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the pass never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(20)), 0, "{}", d.log());
+    let log = d.log();
+    assert!(log.contains("finishing the checks in flight"), "{log}");
+
+    let c = rusqlite::Connection::open(env.db()).unwrap();
+    let ok: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let changed: i64 = c
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'changed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(changed, 6, "every change in flight was stored:\n{log}");
+}
