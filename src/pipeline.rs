@@ -314,15 +314,30 @@ async fn fetch_with_retries(
 ) -> Result<Fetched, (Option<u16>, String)> {
     let mut attempt = 0;
     loop {
+        if let Some(n) = host.unreachable() {
+            return Err((
+                None,
+                format!(
+                    "host unreachable: the last {n} requests to it in this pass could not connect, so this one was not tried; the next run tries again"
+                ),
+            ));
+        }
         let result = {
             let _h = host.permit().await;
             let _g = global.acquire().await;
             fetcher.fetch(req).await
         };
         let e = match result {
-            Ok(f) => return Ok(f),
+            Ok(f) => {
+                host.reached(true);
+                return Ok(f);
+            }
             Err(e) => e,
         };
+        host.reached(!matches!(
+            e,
+            FetchError::Dns(_) | FetchError::Connect(_) | FetchError::Tls(_)
+        ));
         if let FetchError::Http {
             status: 429 | 503,
             retry_after,

@@ -152,9 +152,22 @@ pub fn is_due(
     failures: u32,
     now: DateTime<Utc>,
 ) -> bool {
+    due_for_cron(timing, last, failures, now) <= now
+}
+
+/// The moment `check --due` starts counting a watch as due (its due time less the slack).
+pub fn due_for_cron(
+    timing: &Timing,
+    last: Option<DateTime<Utc>>,
+    failures: u32,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let due = timing.due(last, failures);
+    if due == DateTime::<Utc>::MIN_UTC {
+        return due;
+    }
     let slack = (timing.schedule.period(now, timing.zone) / 4).min(Duration::from_secs(30));
-    due <= now + chrono::Duration::from_std(slack).unwrap_or_default()
+    due - chrono::Duration::from_std(slack).unwrap_or_default()
 }
 
 /// The current time, or `FOREWARN_NOW` (RFC 3339) when set: an injected clock for tests and

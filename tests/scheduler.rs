@@ -70,6 +70,23 @@ fn issue_5_check_due_honours_each_schedule_over_a_fake_clock() {
     // Nothing due prints nothing in text form (cron mails nothing).
     let quiet = at(&env, "2026-11-22T10:01:00Z", &["check", "--due"]);
     assert_eq!((quiet.code, quiet.stdout.as_str()), (0, ""));
+    // The shortcut for "nothing due" never hides an edit: a new watch is checked at once.
+    srv.set("/d", Page::html("<p>d</p>"));
+    let list = env.read("watchlists/main.toml");
+    env.file(
+        "watchlists/main.toml",
+        &format!(
+            "{list}{}",
+            one_watch("new", &srv.url("/d"), "every = \"1h\"")
+        ),
+    );
+    let edited = at(
+        &env,
+        "2026-11-22T10:01:30Z",
+        &["check", "--due", "--format", "json"],
+    );
+    assert_eq!(checked(&edited), 1, "{}", edited.stdout);
+    assert_eq!(edited.events("baseline")[0]["watch"], "new");
 }
 
 #[test]
@@ -355,4 +372,38 @@ fn issue_5_sigterm_during_a_check_finishes_it_and_loses_nothing() {
         )
         .unwrap();
     assert_eq!(changed, 6, "every change in flight was stored:\n{log}");
+}
+
+#[test]
+fn issue_5_an_unreachable_host_fails_fast_for_the_rest_of_the_pass() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut list = String::new();
+    for i in 0..40 {
+        list.push_str(&one_watch(
+            &format!("w{i}"),
+            &format!("http://127.0.0.1:{port}/p{i}"),
+            "",
+        ));
+    }
+    let env = TestEnv::new().watchlist(&list);
+    let start = Instant::now();
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2);
+    let errors = run.events("error");
+    assert_eq!(errors.len(), 40);
+    let skipped = errors
+        .iter()
+        .filter(|e| e["error"].as_str().unwrap().starts_with("host unreachable"))
+        .count();
+    assert!(skipped >= 30, "{skipped} of 40 skipped");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        start.elapsed()
+    );
 }

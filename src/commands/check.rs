@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use super::due_gate;
 use crate::Exit;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::pipeline::{self, Limits};
@@ -18,6 +19,11 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 const QUIET: &[&str] = &["baseline", "noise", "pending"];
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result<Exit> {
+    // Cron starts `check --due` every few minutes: most runs end here, in a few milliseconds.
+    if args.due && args.only.is_empty() && due_gate::nothing_due(db, watchlists, schedule::now()) {
+        print_empty_summary(&args);
+        return Ok(Exit::Ok);
+    }
     let mut config = super::load_config(watchlists)?;
     let watches: Vec<_> = if args.only.is_empty() {
         std::mem::take(&mut config.watches)
@@ -35,34 +41,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         picked
     };
     if args.due && !watches.is_empty() {
-        // Only what is due: a cheap read of the last checks, nothing fetched otherwise.
-        let states = match Store::open_read_only(db)? {
-            Some(s) => s.load_states()?,
-            None => Default::default(),
-        };
-        let now = schedule::now();
-        let mut watches_due = Vec::with_capacity(watches.len());
-        for w in watches {
-            let s = states.get(&w.name);
-            if schedule::is_due(
-                &w.timing,
-                s.and_then(|s| s.last_check_at),
-                s.map_or(0, |s| s.consecutive_failures),
-                now,
-            ) {
-                watches_due.push(w);
-            }
-        }
-        if watches_due.is_empty() {
-            if args.format == CheckFormat::Json {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "summary", "checked": 0, "changed": 0, "failed": 0, "not_modified": 0, "duration_ms": 0})
-                );
-            }
-            return Ok(Exit::Ok);
-        }
-        return check_watches(db, &config, watches_due, &args);
+        return check_due(db, watchlists, &config, watches, &args);
     }
     if watches.is_empty() {
         return Err(crate::UsageError(format!(
@@ -72,6 +51,76 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         .into());
     }
     check_watches(db, &config, watches, &args)
+}
+
+fn print_empty_summary(args: &CheckArgs) {
+    if args.format == CheckFormat::Json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "summary", "checked": 0, "changed": 0, "failed": 0, "not_modified": 0, "duration_ms": 0})
+        );
+    }
+}
+
+/// `check --due`: only the watches whose schedule fired since their last check; then the gate
+/// for the next run.
+fn check_due(
+    db: &Path,
+    watchlists: &[PathBuf],
+    config: &crate::config::Config,
+    watches: Vec<crate::config::Watch>,
+    args: &CheckArgs,
+) -> anyhow::Result<Exit> {
+    let timings: Vec<(String, schedule::Timing)> = watches
+        .iter()
+        .map(|w| (w.name.clone(), w.timing.clone()))
+        .collect();
+    let states = match Store::open_read_only(db)? {
+        Some(s) => s.load_states()?,
+        None => Default::default(),
+    };
+    let now = schedule::now();
+    let due: Vec<_> = watches
+        .into_iter()
+        .filter(|w| {
+            let s = states.get(&w.name);
+            schedule::is_due(
+                &w.timing,
+                s.and_then(|s| s.last_check_at),
+                s.map_or(0, |s| s.consecutive_failures),
+                now,
+            )
+        })
+        .collect();
+    drop(states);
+    let exit = if due.is_empty() {
+        print_empty_summary(args);
+        Exit::Ok
+    } else {
+        check_watches(db, config, due, args)?
+    };
+    // Only when every watch was considered: with --only the gate would not cover the rest.
+    if args.only.is_empty() {
+        let store = Store::open(db)?;
+        let states = store.load_states()?;
+        let now = schedule::now();
+        let next = timings
+            .iter()
+            .map(|(name, timing)| {
+                let s = states.get(name);
+                schedule::due_for_cron(
+                    timing,
+                    s.and_then(|s| s.last_check_at),
+                    s.map_or(0, |s| s.consecutive_failures),
+                    now,
+                )
+            })
+            .min();
+        if let Some(next) = next {
+            due_gate::record(&store, watchlists, next);
+        }
+    }
+    Ok(exit)
 }
 
 /// One pass over `watches`, holding the database lock, and its report.
@@ -91,7 +140,9 @@ fn check_watches(
         progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
     };
     let rt = super::runtime()?;
-    let (pass, _store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
+    let (pass, store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
+    // A pass moves due times (a recovery ends a backoff): the next `--due` recomputes.
+    due_gate::clear(&store);
     if let Some(url) = &config.heartbeat_url {
         rt.block_on(super::heartbeat(url));
     }

@@ -2,6 +2,7 @@
 
 mod add;
 mod check;
+mod due_gate;
 mod list;
 mod report;
 mod test;

@@ -241,6 +241,7 @@ async fn finish(
     log: &Log,
 ) -> anyhow::Result<()> {
     let (pass, s) = result?;
+    super::due_gate::clear(&s);
     *store = Some(s);
     log.pass(&pass);
     let shown: Vec<_> = pass

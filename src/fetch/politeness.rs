@@ -2,6 +2,7 @@
 //! requests, overridable per host, and slowed down when the host asks (429 / 503).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,12 +14,17 @@ use crate::config::HostSettings;
 /// The slowest forewarn slows a host down to within a pass.
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Connection-level failures in a row (DNS, connect, TLS) after which a host's remaining
+/// watches in this pass fail at once instead of each trying (and retrying) to connect.
+pub const UNREACHABLE_AFTER: u32 = 5;
+
 /// One host's limits.
 #[derive(Debug)]
 pub struct Host {
     sem: Semaphore,
     interval: Mutex<Duration>,
     next: Mutex<Option<Instant>>,
+    unreachable: AtomicU32,
 }
 
 impl Host {
@@ -27,6 +33,7 @@ impl Host {
             sem: Semaphore::new(concurrency.max(1)),
             interval: Mutex::new(interval),
             next: Mutex::new(None),
+            unreachable: AtomicU32::new(0),
         }
     }
 
@@ -56,6 +63,21 @@ impl Host {
             .max(at_least)
             .max(Duration::from_secs(1))
             .min(MAX_INTERVAL);
+    }
+
+    /// Records whether a request reached the host at all.
+    pub fn reached(&self, yes: bool) {
+        if yes {
+            self.unreachable.store(0, Ordering::Relaxed);
+        } else {
+            self.unreachable.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Connection-level failures in a row, when there were enough to stop trying this pass.
+    pub fn unreachable(&self) -> Option<u32> {
+        let n = self.unreachable.load(Ordering::Relaxed);
+        (n >= UNREACHABLE_AFTER).then_some(n)
     }
 
     pub fn interval(&self) -> Duration {

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_noise_confirm.sql"),
     include_str!("migrations/0003_learned_masks.sql"),
+    include_str!("migrations/0004_meta.sql"),
 ];
 
 /// The schema version this build writes.
@@ -309,6 +310,25 @@ impl Store {
             })
             .map_err(|e| self.classify(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// A value from the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+            .map(|_| ())
+            .map_err(|e| self.classify(e))
     }
 
     /// One snapshot by id.
