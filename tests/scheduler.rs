@@ -407,3 +407,23 @@ fn issue_5_an_unreachable_host_fails_fast_for_the_rest_of_the_pass() {
         start.elapsed()
     );
 }
+
+#[test]
+fn issue_5_heartbeat_is_pinged_after_each_pass() {
+    let srv = Server::start();
+    srv.set("/page", Page::html("<p>x</p>"));
+    srv.set("/ping", Page::html("ok"));
+    let env = TestEnv::new().watchlist(&format!(
+        "heartbeat_url = \"{}\"\n\n{}",
+        srv.url("/ping"),
+        one_watch("page", &srv.url("/page"), "")
+    ));
+    env.run(&["check"]);
+    env.run(&["check"]);
+    assert_eq!(srv.seen("/ping").len(), 2);
+    // A failing heartbeat is a warning, never a failed run.
+    srv.set("/ping", Page::html("down").status(503));
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("heartbeat ping"), "{}", run.stderr);
+}

@@ -52,7 +52,11 @@ impl Host {
             *next = Some(start + interval);
             start
         };
-        tokio::time::sleep_until(start).await;
+        // Only when there is something to wait for: a timer, even one already due, costs a
+        // tick of the timer wheel (about 1 ms), which is 25 s over 100,000 requests.
+        if start > Instant::now() {
+            tokio::time::sleep_until(start).await;
+        }
         permit
     }
 
