@@ -66,6 +66,18 @@ pub enum Verdict {
         removed: usize,
         previous_snapshot: Option<i64>,
     },
+    /// A feed with new or edited entries (after `match` / `exclude`).
+    FeedChanged {
+        content: String,
+        hash: Hash,
+        text_hash: Hash,
+        spec: String,
+        new: Vec<crate::extract::feed::FeedEntry>,
+        /// (entry, diff of its text)
+        updated: Vec<(crate::extract::feed::FeedEntry, String)>,
+        /// New entries beyond `max_entries`, counted but not reported one by one.
+        more: usize,
+    },
     /// `select` entries that matched nothing. No snapshot is taken.
     SelectorMissing {
         selectors: Vec<String>,

@@ -63,6 +63,7 @@ impl CheckLine {
             Verdict::Pending { .. } => ("pending", None),
             Verdict::Baseline { .. } => ("baseline", None),
             Verdict::Changed { .. } => ("changed", None),
+            Verdict::FeedChanged { .. } => ("new_entries", None),
             Verdict::SelectorMissing { .. } => ("selector_missing", None),
             Verdict::Failed { error } => ("failed", Some(error.clone())),
         };
@@ -271,7 +272,7 @@ pub async fn run_pass(
     };
     for e in &events {
         match e.kind.as_str() {
-            "changed" => report.changed += 1,
+            "changed" | "new_entry" | "entry_updated" => report.changed += 1,
             "error" => report.failed += 1,
             _ => {}
         }
@@ -578,6 +579,9 @@ fn decide(
             selectors: ex.missing,
         };
     }
+    if ex.format == "feed" {
+        return decide_feed(w, state, ex, reader);
+    }
     let text_hash = compare::hash(ex.text.as_bytes());
     let learned = learned::compile(state.map_or(&[][..], |s| &s.learned_masks));
     let hash = content_hash(&w.spec, &learned, &ex.text);
@@ -685,6 +689,76 @@ fn decide(
         added: d.added,
         removed: d.removed,
         previous_snapshot: previous.map(|s| s.id),
+    }
+}
+
+/// A feed is compared entry by entry: new entries and edited ones are news; entries that left
+/// the feed's window, reordering and feed-level fields are not.
+fn decide_feed(
+    w: &Watch,
+    state: Option<&WatchState>,
+    ex: Extracted,
+    reader: &Mutex<Store>,
+) -> Verdict {
+    use crate::extract::feed;
+    let entries = feed::from_snapshot(&ex.text).unwrap_or_default();
+    let text_hash = compare::hash(ex.text.as_bytes());
+    // Order-free identity: the same entries in another order hash the same.
+    let mut sorted = entries.clone();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let hash = compare::hash(feed::to_snapshot(&sorted).as_bytes());
+    let spec = w.spec.fingerprint();
+    let baseline = |reason: Option<String>| Verdict::Baseline {
+        content: ex.text.clone(),
+        hash,
+        text_hash,
+        spec: spec.clone(),
+        reason,
+    };
+    let Some(state) = state.filter(|s| s.content_hash.is_some()) else {
+        return baseline(None);
+    };
+    if state.content_hash == Some(hash) {
+        return Verdict::Unchanged { text_hash };
+    }
+    let previous = state
+        .last_snapshot_id
+        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
+    let Some(old) = previous
+        .as_ref()
+        .and_then(|s| feed::from_snapshot(&s.content))
+    else {
+        return baseline(Some("the watch is now read as a feed".into()));
+    };
+    let changes = feed::compare(&old, &entries);
+    let mut new: Vec<_> = changes
+        .new
+        .into_iter()
+        .filter(|e| w.feed.wants(&e.title))
+        .collect();
+    let updated: Vec<_> = changes
+        .updated
+        .into_iter()
+        .filter(|(_, e)| w.feed.wants(&e.title))
+        .map(|(before, after)| {
+            let d = compare::diff(&before.render(), &after.render(), "before", "after");
+            (after, d.unified)
+        })
+        .collect();
+    if new.is_empty() && updated.is_empty() {
+        // Only the window moved, or only entries that `match` / `exclude` leave out.
+        return Verdict::Unchanged { text_hash };
+    }
+    let more = new.len().saturating_sub(w.feed.max_entries);
+    new.truncate(w.feed.max_entries);
+    Verdict::FeedChanged {
+        content: ex.text,
+        hash,
+        text_hash,
+        spec,
+        new,
+        updated,
+        more,
     }
 }
 

@@ -3,6 +3,7 @@
 mod util;
 
 mod core_pipeline;
+mod feeds;
 mod noise;
 mod scheduler;
 mod watchlists;

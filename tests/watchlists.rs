@@ -180,6 +180,9 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "[hosts.",
         "interval",
         "heartbeat_url",
+        "match",
+        "exclude",
+        "max_entries",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

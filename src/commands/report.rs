@@ -10,6 +10,8 @@ use crate::store::{EventFilter, Store};
 /// What `report` shows unless `--all` is given.
 const NOTABLE: &[&str] = &[
     "changed",
+    "new_entry",
+    "entry_updated",
     "error",
     "selector_missing",
     "selector_restored",

@@ -38,6 +38,8 @@ pub enum Kind {
     Html,
     Text,
     Json,
+    /// RSS, Atom or JSON Feed: compared entry by entry.
+    Feed,
 }
 
 /// `masks = true | false | ["timestamps", ...]`.
@@ -86,6 +88,10 @@ struct RawWatch {
     every: Option<Spanned<DurationStr>>,
     timezone: Option<Spanned<String>>,
     retries: Option<u32>,
+    #[serde(rename = "match")]
+    match_: Option<Spanned<String>>,
+    exclude: Option<Spanned<String>>,
+    max_entries: Option<Spanned<u32>>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -142,7 +148,39 @@ pub struct Watch {
     pub timing: Timing,
     /// Retries of a failed request within one check (timeouts, 5xx, 429, resets).
     pub retries: u32,
+    /// Feeds: which entries count.
+    pub feed: FeedOptions,
     pub origin: Origin,
+}
+
+/// Feed options: `match` / `exclude` regexes on entry titles, and a cap on entries reported
+/// per check (the rest are counted).
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    pub match_title: Option<regex::Regex>,
+    pub exclude_title: Option<regex::Regex>,
+    pub max_entries: usize,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        FeedOptions {
+            match_title: None,
+            exclude_title: None,
+            max_entries: 10,
+        }
+    }
+}
+
+impl FeedOptions {
+    /// Whether an entry with this title is reported.
+    pub fn wants(&self, title: &str) -> bool {
+        self.match_title.as_ref().is_none_or(|r| r.is_match(title))
+            && !self
+                .exclude_title
+                .as_ref()
+                .is_some_and(|r| r.is_match(title))
+    }
 }
 
 /// Everything loaded from the watchlists.
@@ -484,6 +522,25 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 Schedule::Every(crate::schedule::DEFAULT_EVERY)
             }
         };
+        let mut regex_at = |r: &Option<Spanned<String>>, ok: &mut bool| match r {
+            Some(r) => match regex::Regex::new(r.get_ref()) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    errors.push(at(r.span(), format!("invalid regex: {e}")));
+                    *ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let feed = FeedOptions {
+            match_title: regex_at(&w.match_, &mut ok),
+            exclude_title: regex_at(&w.exclude, &mut ok),
+            max_entries: w
+                .max_entries
+                .as_ref()
+                .map_or(10, |m| (*m.get_ref()).max(1) as usize),
+        };
         let own_ignore = match &w.ignore {
             Some(i) => match check_regexes(i.get_ref()) {
                 Ok(v) => v,
@@ -537,6 +594,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .unwrap_or(true),
             timing: Timing { schedule, zone },
             retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
+            feed,
             origin: Origin {
                 file: file.to_path_buf(),
                 line,

@@ -5,6 +5,7 @@
 //! compared as text. `ignore` regexes are then deleted and whitespace normalised.
 
 mod decode;
+pub mod feed;
 mod html;
 pub mod masks;
 
@@ -80,7 +81,10 @@ impl ExtractSpec {
     /// Validates `select` for the watch's kind.
     pub fn check_select(kind: Kind, select: &[String]) -> Result<Vec<String>, String> {
         match kind {
-            Kind::Text if select.is_empty() => Ok(Vec::new()),
+            Kind::Text | Kind::Feed if select.is_empty() => Ok(Vec::new()),
+            Kind::Feed => Err(
+                "`select` does not apply to feeds; use `match` / `exclude` on entry titles".into(),
+            ),
             Kind::Text => Err(
                 "`select` needs an HTML page (kind = \"html\") or JSON (kind = \"json\"); for text use `ignore`".into(),
             ),
@@ -105,7 +109,7 @@ impl ExtractSpec {
 
     /// Validates `remove` (CSS, so HTML only).
     pub fn check_remove(kind: Kind, remove: &[String]) -> Result<Vec<String>, String> {
-        if matches!(kind, Kind::Text | Kind::Json) && !remove.is_empty() {
+        if matches!(kind, Kind::Text | Kind::Json | Kind::Feed) && !remove.is_empty() {
             return Err("`remove` takes CSS selectors and needs an HTML page".into());
         }
         for s in remove {
@@ -169,6 +173,8 @@ pub enum ExtractError {
     Binary { content_type: String },
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    #[error("{0}; check the URL, or set kind = \"html\" or \"text\" to compare it as a page")]
+    InvalidFeed(String),
     #[error(
         "`select` takes CSS selectors, but the server sent {content_type}, not HTML: set kind = \"json\" with JSON Pointers, or remove `select`"
     )]
@@ -189,6 +195,8 @@ pub fn extract(
         Kind::Html => "html",
         Kind::Json => "json",
         Kind::Text => "text",
+        Kind::Feed => "feed",
+        Kind::Auto if spec.select.is_empty() && feed::looks_like_feed(&ct, body) => "feed",
         Kind::Auto if looks_html => "html",
         Kind::Auto if looks_json => "json",
         Kind::Auto if !spec.select.is_empty() => {
@@ -198,6 +206,14 @@ pub fn extract(
         }
         Kind::Auto => "text",
     };
+    if format == "feed" {
+        let entries = feed::parse(body).map_err(ExtractError::InvalidFeed)?;
+        return Ok(Extracted {
+            text: feed::to_snapshot(&entries),
+            format: "feed",
+            missing: Vec::new(),
+        });
+    }
     let text =
         decode(body, content_type, format == "html").ok_or_else(|| ExtractError::Binary {
             content_type: ct_shown(),

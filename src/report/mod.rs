@@ -73,6 +73,8 @@ pub fn label(kind: &str) -> &'static str {
         "recovered" => "RECOVERED",
         "baseline" => "BASELINE",
         "noise" => "NOISE",
+        "new_entry" => "NEW ENTRY",
+        "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",
         _ => "EVENT",
     }

@@ -34,6 +34,13 @@ impl Format for Text {
         out.push_str("  ");
         out.push_str(&detail);
         out.push('\n');
+        for key in ["link", "excerpt"] {
+            if e.kind == "new_entry"
+                && let Some(v) = e.detail.get(key).and_then(|v| v.as_str())
+            {
+                out.push_str(&format!("  {v}\n"));
+            }
+        }
         if let Some(d) = shown_diff(e) {
             for line in d.lines() {
                 out.push_str("  ");

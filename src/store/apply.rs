@@ -248,6 +248,51 @@ pub(super) fn apply(
             events.push(e);
             prune(tx, id, o.keep)?;
         }
+        Verdict::FeedChanged {
+            content,
+            hash,
+            text_hash,
+            spec,
+            new,
+            updated,
+            more,
+        } => {
+            clear_missing(tx, events)?;
+            let previous: Option<i64> = tx
+                .prepare_cached("SELECT last_snapshot_id FROM watches WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
+            set_content(tx, id, hash, spec, snap)?;
+            set_text_hash(tx, id, text_hash)?;
+            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            let n = new.len();
+            for (i, entry) in new.iter().enumerate() {
+                let mut summary = entry.title.clone();
+                if i + 1 == n && *more > 0 {
+                    summary.push_str(&format!(" (and {more} more new entries not shown)"));
+                }
+                let mut e = event("new_entry", summary)
+                    .with("title", json!(entry.title))
+                    .with("link", json!(entry.link))
+                    .with("date", json!(entry.date))
+                    .with("excerpt", json!(entry.excerpt(280)));
+                if i + 1 == n && *more > 0 {
+                    e = e.with("more", json!(more));
+                }
+                e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
+                events.push(e);
+            }
+            for (entry, diff) in updated {
+                let mut e = event("entry_updated", format!("{} (edited)", entry.title))
+                    .with("title", json!(entry.title))
+                    .with("link", json!(entry.link));
+                e.diff = Some(diff.clone());
+                e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
+                events.push(e);
+            }
+            prune(tx, id, o.keep)?;
+        }
         Verdict::SelectorMissing { selectors } => {
             let list = serde_json::to_string(selectors).expect("strings serialise");
             // Reported once when it goes missing, not on every run while it stays missing.
