@@ -100,7 +100,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<FeedEntry>, String> {
                 .content
                 .and_then(|c| c.body)
                 .or(e.summary.map(|s| s.content))
-                .map(|t| plain(&t))
+                .map(|t| blocks(&t))
                 .unwrap_or_default();
             let key = if !e.id.trim().is_empty() {
                 format!("id:{}", e.id.trim())
@@ -127,6 +127,17 @@ pub fn parse(body: &[u8]) -> Result<Vec<FeedEntry>, String> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Readable text of an entry's content, one block per line (as pages are rendered), so an
+/// edit shows as the paragraph that changed.
+fn blocks(s: &str) -> String {
+    if s.contains('<') {
+        let (text, _) = super::html::render(s, &[], &[], &[]);
+        super::normalise(&text, &[])
+    } else {
+        super::normalise(s, &[])
+    }
 }
 
 /// Text of an HTML fragment (feeds carry escaped HTML), whitespace normalised.
@@ -206,7 +217,7 @@ mod tests {
         let e = parse(RSS.as_bytes()).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].key, "id:g2");
-        assert_eq!(e[0].text, "Breaking: v1 auth removed");
+        assert_eq!(e[0].text, "Breaking: v1 auth removed\n");
         assert_eq!(e[1].key, "link:https://x/1.9", "no guid: the link");
         assert!(looks_like_feed("", RSS.as_bytes()));
         assert!(looks_like_feed("application/atom+xml", b""));
@@ -229,7 +240,7 @@ mod tests {
             vec!["2.1"]
         );
         assert_eq!(c.updated.len(), 1);
-        assert_eq!(c.updated[0].1.text, "Fixes, edited");
+        assert_eq!(c.updated[0].1.text, "Fixes, edited\n");
         // Reordered and one dropped out of the window: nothing.
         let mut shuffled = old.clone();
         shuffled.reverse();

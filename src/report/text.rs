@@ -37,6 +37,7 @@ impl Format for Text {
         for key in ["link", "excerpt"] {
             if e.kind == "new_entry"
                 && let Some(v) = e.detail.get(key).and_then(|v| v.as_str())
+                && !v.is_empty()
             {
                 out.push_str(&format!("  {v}\n"));
             }
