@@ -78,6 +78,18 @@ pub enum Verdict {
         /// New entries beyond `max_entries`, counted but not reported one by one.
         more: usize,
     },
+    /// A newer version than the stored latest.
+    NewVersion {
+        content: String,
+        hash: Hash,
+        text_hash: Hash,
+        spec: String,
+        old: String,
+        new: crate::extract::version::Release,
+        bump: &'static str,
+        /// Versions between the old latest and the new one.
+        skipped: Vec<String>,
+    },
     /// `select` entries that matched nothing. No snapshot is taken.
     SelectorMissing {
         selectors: Vec<String>,

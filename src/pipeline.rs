@@ -64,6 +64,7 @@ impl CheckLine {
             Verdict::Baseline { .. } => ("baseline", None),
             Verdict::Changed { .. } => ("changed", None),
             Verdict::FeedChanged { .. } => ("new_entries", None),
+            Verdict::NewVersion { .. } => ("new_version", None),
             Verdict::SelectorMissing { .. } => ("selector_missing", None),
             Verdict::Failed { error } => ("failed", Some(error.clone())),
         };
@@ -272,7 +273,7 @@ pub async fn run_pass(
     };
     for e in &events {
         match e.kind.as_str() {
-            "changed" | "new_entry" | "entry_updated" => report.changed += 1,
+            "changed" | "new_entry" | "entry_updated" | "new_version" => report.changed += 1,
             "error" => report.failed += 1,
             _ => {}
         }
@@ -414,6 +415,21 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         })?;
         headers.insert(name, value);
     }
+    // GitHub's API: its JSON media type, and ${GITHUB_TOKEN} when set (higher rate limits).
+    if w.version
+        .as_ref()
+        .is_some_and(|v| v.source == crate::extract::version::Source::Github)
+    {
+        headers
+            .entry(reqwest::header::ACCEPT)
+            .or_insert(HeaderValue::from_static("application/vnd.github+json"));
+        if !headers.contains_key(reqwest::header::AUTHORIZATION)
+            && let Ok(token) = std::env::var("GITHUB_TOKEN")
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+        {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
     // Validators only when there is content to compare against.
     let usable = state.filter(|s| s.content_hash.is_some() || s.missing_selectors.is_some());
     Ok(FetchRequest {
@@ -435,6 +451,28 @@ pub fn extract_body(
 ) -> Result<Extracted, String> {
     if body.is_empty() {
         return Err("the server answered 200 with an empty body: the last good snapshot is kept; if the page is really empty now, check it in a browser".into());
+    }
+    if let Some(v) = &w.version {
+        let releases = v.releases(body)?;
+        if releases.is_empty() {
+            return Err(format!(
+                "no version found{}: check `package`/`repo`, or `include`, `exclude` and `prerelease`",
+                if v.prerelease {
+                    ""
+                } else {
+                    " (prereleases are skipped)"
+                }
+            ));
+        }
+        let text = releases
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("releases serialise") + "\n")
+            .collect();
+        return Ok(Extracted {
+            text,
+            format: "version",
+            missing: Vec::new(),
+        });
     }
     extract::extract(&w.spec, body, content_type).map_err(|e| e.to_string())
 }
@@ -581,6 +619,9 @@ fn decide(
     }
     if ex.format == "feed" {
         return decide_feed(w, state, ex, reader);
+    }
+    if ex.format == "version" {
+        return decide_version(w, state, ex, reader);
     }
     let text_hash = compare::hash(ex.text.as_bytes());
     let learned = learned::compile(state.map_or(&[][..], |s| &s.learned_masks));
@@ -759,6 +800,71 @@ fn decide_feed(
         new,
         updated,
         more,
+    }
+}
+
+/// A version watch reports a newer latest version; other movement in the list (a backport on
+/// an older branch, a yanked release) is stored quietly.
+fn decide_version(
+    w: &Watch,
+    state: Option<&WatchState>,
+    ex: Extracted,
+    reader: &Mutex<Store>,
+) -> Verdict {
+    use crate::extract::version::{Release, bump, compare};
+    let parse = |t: &str| -> Vec<Release> {
+        t.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let releases = parse(&ex.text);
+    let text_hash = compare::hash(ex.text.as_bytes());
+    let hash = text_hash;
+    let spec = w.spec.fingerprint();
+    let baseline = |reason: Option<String>| Verdict::Baseline {
+        content: ex.text.clone(),
+        hash,
+        text_hash,
+        spec: spec.clone(),
+        reason,
+    };
+    let Some(state) = state.filter(|s| s.content_hash.is_some()) else {
+        return baseline(None);
+    };
+    if state.content_hash == Some(hash) {
+        return Verdict::Unchanged { text_hash };
+    }
+    let old = state
+        .last_snapshot_id
+        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten())
+        .map(|s| parse(&s.content))
+        .unwrap_or_default();
+    let (Some(old_latest), Some(latest)) = (old.last(), releases.last()) else {
+        return baseline(Some("the stored version list was unreadable".into()));
+    };
+    if compare(&latest.version, &old_latest.version) != std::cmp::Ordering::Greater {
+        return baseline(Some(format!(
+            "the version list changed; the latest is still {}",
+            old_latest.version
+        )));
+    }
+    let skipped = releases
+        .iter()
+        .filter(|r| {
+            compare(&r.version, &old_latest.version) == std::cmp::Ordering::Greater
+                && compare(&r.version, &latest.version) == std::cmp::Ordering::Less
+        })
+        .map(|r| r.version.clone())
+        .collect();
+    Verdict::NewVersion {
+        content: ex.text.clone(),
+        hash,
+        text_hash,
+        spec,
+        old: old_latest.version.clone(),
+        bump: bump(&old_latest.version, &latest.version),
+        new: latest.clone(),
+        skipped,
     }
 }
 

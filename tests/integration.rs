@@ -6,4 +6,5 @@ mod core_pipeline;
 mod feeds;
 mod noise;
 mod scheduler;
+mod versions;
 mod watchlists;

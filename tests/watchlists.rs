@@ -183,6 +183,16 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "match",
         "exclude",
         "max_entries",
+        "source",
+        "package",
+        "repo",
+        "registry",
+        "prerelease",
+        "include",
+        "prefix",
+        "tags",
+        "pattern",
+        "pointer",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

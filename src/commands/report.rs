@@ -12,6 +12,7 @@ const NOTABLE: &[&str] = &[
     "changed",
     "new_entry",
     "entry_updated",
+    "new_version",
     "error",
     "selector_missing",
     "selector_restored",

@@ -40,6 +40,8 @@ pub enum Kind {
     Json,
     /// RSS, Atom or JSON Feed: compared entry by entry.
     Feed,
+    /// The newest version a registry, GitHub, a page or a document lists.
+    Version,
 }
 
 /// `masks = true | false | ["timestamps", ...]`.
@@ -71,7 +73,7 @@ struct RawDefaults {
 #[serde(deny_unknown_fields)]
 struct RawWatch {
     name: Spanned<String>,
-    url: Spanned<UrlTemplate>,
+    url: Option<Spanned<UrlTemplate>>,
     #[serde(default)]
     kind: Kind,
     select: Option<Spanned<OneOrMany<String>>>,
@@ -88,6 +90,17 @@ struct RawWatch {
     every: Option<Spanned<DurationStr>>,
     timezone: Option<Spanned<String>>,
     retries: Option<u32>,
+    // kind = "version"
+    source: Option<Spanned<crate::extract::version::Source>>,
+    package: Option<Spanned<String>>,
+    repo: Option<Spanned<String>>,
+    registry: Option<Spanned<UrlTemplate>>,
+    prerelease: Option<bool>,
+    include: Option<Spanned<String>>,
+    prefix: Option<String>,
+    tags: Option<bool>,
+    pattern: Option<Spanned<String>>,
+    pointer: Option<String>,
     #[serde(rename = "match")]
     match_: Option<Spanned<String>>,
     exclude: Option<Spanned<String>>,
@@ -150,6 +163,8 @@ pub struct Watch {
     pub retries: u32,
     /// Feeds: which entries count.
     pub feed: FeedOptions,
+    /// `kind = "version"`: where versions come from and which count.
+    pub version: Option<crate::extract::version::VersionSpec>,
     pub origin: Origin,
 }
 
@@ -533,6 +548,8 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             },
             None => None,
         };
+        let include_re = regex_at(&w.include, &mut ok);
+        let pattern_re = regex_at(&w.pattern, &mut ok);
         let feed = FeedOptions {
             match_title: regex_at(&w.match_, &mut ok),
             exclude_title: regex_at(&w.exclude, &mut ok),
@@ -555,6 +572,13 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         if !ok {
             continue;
         }
+        let (url, version) = match resolve_source(&w, &feed, include_re, pattern_re) {
+            Ok(r) => r,
+            Err((span, e)) => {
+                errors.push(at(span.unwrap_or_else(|| w.name.span()), e));
+                continue;
+            }
+        };
         let mut ignore = default_ignore.clone();
         ignore.extend(own_ignore);
         let mut headers: BTreeMap<String, String> = defaults
@@ -575,7 +599,8 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         };
         out.push(Watch {
             name,
-            url: w.url.into_inner(),
+            url,
+            version,
             spec,
             headers: headers.into_iter().collect(),
             timeout: w
@@ -601,6 +626,125 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             },
         });
     }
+}
+
+type Resolved = (UrlTemplate, Option<crate::extract::version::VersionSpec>);
+
+/// The URL a watch fetches, and for `kind = "version"` how to read versions: the source's
+/// real path under its base URL (`registry` overrides the base).
+fn resolve_source(
+    w: &RawWatch,
+    feed: &FeedOptions,
+    include: Option<regex::Regex>,
+    pattern: Option<regex::Regex>,
+) -> Result<Resolved, (Option<std::ops::Range<usize>>, String)> {
+    use crate::extract::version::{Source, VersionSpec};
+    if w.kind != Kind::Version {
+        for (key, set) in [
+            ("source", w.source.is_some()),
+            ("package", w.package.is_some()),
+            ("repo", w.repo.is_some()),
+            ("registry", w.registry.is_some()),
+            ("pattern", w.pattern.is_some()),
+            ("include", w.include.is_some()),
+        ] {
+            if set {
+                return Err((None, format!("`{key}` is for kind = \"version\" watches")));
+            }
+        }
+        let url = w
+            .url
+            .as_ref()
+            .ok_or((None, "missing field `url`".to_string()))?;
+        return Ok((url.get_ref().clone(), None));
+    }
+    let source = w.source.as_ref().ok_or((
+        None,
+        "kind = \"version\" needs `source`: github, crates, npm, pypi, regex or json".to_string(),
+    ))?;
+    let src = *source.get_ref();
+    let name = match src {
+        Source::Crates | Source::Npm | Source::Pypi => w
+            .package
+            .as_ref()
+            .map(|p| p.get_ref().trim().to_string())
+            .filter(|p| !p.is_empty())
+            .ok_or((
+                Some(source.span()),
+                format!(
+                    "source = \"{}\" needs `package`",
+                    format!("{src:?}").to_lowercase()
+                ),
+            ))?,
+        Source::Github => {
+            let repo = w.repo.as_ref().ok_or((
+                Some(source.span()),
+                "source = \"github\" needs `repo = \"owner/name\"`".to_string(),
+            ))?;
+            let r = repo.get_ref().trim();
+            if r.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                return Err((
+                    Some(repo.span()),
+                    format!("`repo` must be \"owner/name\", not `{r}`"),
+                ));
+            }
+            r.to_string()
+        }
+        Source::Regex | Source::Json => String::new(),
+    };
+    let url = match src {
+        Source::Regex | Source::Json => {
+            let url = w.url.as_ref().ok_or((
+                Some(source.span()),
+                format!(
+                    "source = \"{}\" needs `url`",
+                    format!("{src:?}").to_lowercase()
+                ),
+            ))?;
+            if src == Source::Regex && pattern.is_none() {
+                return Err((
+                    Some(source.span()),
+                    "source = \"regex\" needs `pattern` with a capture group for the version"
+                        .into(),
+                ));
+            }
+            url.get_ref().clone()
+        }
+        _ => {
+            let base = w
+                .registry
+                .as_ref()
+                .map(|r| r.get_ref().template().trim_end_matches('/').to_string())
+                .unwrap_or_else(|| src.default_base().to_string());
+            let spec_path = VersionSpec {
+                source: src,
+                name: name.clone(),
+                tags: w.tags.unwrap_or(false),
+                prerelease: false,
+                prefix: None,
+                include: None,
+                exclude: None,
+                pattern: None,
+                pointer: None,
+            }
+            .path();
+            UrlTemplate::try_from(format!("{base}{spec_path}")).map_err(|e| (None, e))?
+        }
+    };
+    Ok((
+        url,
+        Some(VersionSpec {
+            source: src,
+            name,
+            tags: w.tags.unwrap_or(false),
+            prerelease: w.prerelease.unwrap_or(false),
+            prefix: w.prefix.clone(),
+            include,
+            exclude: feed.exclude_title.clone(),
+            pattern,
+            pointer: w.pointer.clone(),
+        }),
+    ))
 }
 
 fn zone_of(name: &str) -> Result<Zone, String> {

@@ -8,6 +8,7 @@ mod decode;
 pub mod feed;
 mod html;
 pub mod masks;
+pub mod version;
 
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +82,10 @@ impl ExtractSpec {
     /// Validates `select` for the watch's kind.
     pub fn check_select(kind: Kind, select: &[String]) -> Result<Vec<String>, String> {
         match kind {
-            Kind::Text | Kind::Feed if select.is_empty() => Ok(Vec::new()),
+            Kind::Text | Kind::Feed | Kind::Version if select.is_empty() => Ok(Vec::new()),
+            Kind::Version => Err(
+                "`select` does not apply to versions; use `pointer` (source = \"json\") or `pattern` (source = \"regex\")".into(),
+            ),
             Kind::Feed => Err(
                 "`select` does not apply to feeds; use `match` / `exclude` on entry titles".into(),
             ),
@@ -109,7 +113,9 @@ impl ExtractSpec {
 
     /// Validates `remove` (CSS, so HTML only).
     pub fn check_remove(kind: Kind, remove: &[String]) -> Result<Vec<String>, String> {
-        if matches!(kind, Kind::Text | Kind::Json | Kind::Feed) && !remove.is_empty() {
+        if matches!(kind, Kind::Text | Kind::Json | Kind::Feed | Kind::Version)
+            && !remove.is_empty()
+        {
             return Err("`remove` takes CSS selectors and needs an HTML page".into());
         }
         for s in remove {
@@ -196,6 +202,8 @@ pub fn extract(
         Kind::Json => "json",
         Kind::Text => "text",
         Kind::Feed => "feed",
+        // Versions are read by the pipeline with the watch's VersionSpec; as text here.
+        Kind::Version => "text",
         Kind::Auto if spec.select.is_empty() && feed::looks_like_feed(&ct, body) => "feed",
         Kind::Auto if looks_html => "html",
         Kind::Auto if looks_json => "json",

@@ -74,6 +74,7 @@ pub fn label(kind: &str) -> &'static str {
         "baseline" => "BASELINE",
         "noise" => "NOISE",
         "new_entry" => "NEW ENTRY",
+        "new_version" => "NEW VERSION",
         "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",
         _ => "EVENT",

@@ -34,8 +34,8 @@ impl Format for Text {
         out.push_str("  ");
         out.push_str(&detail);
         out.push('\n');
-        for key in ["link", "excerpt"] {
-            if e.kind == "new_entry"
+        for key in ["link", "excerpt", "release_url"] {
+            if matches!(e.kind.as_str(), "new_entry" | "new_version")
                 && let Some(v) = e.detail.get(key).and_then(|v| v.as_str())
                 && !v.is_empty()
             {

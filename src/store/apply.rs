@@ -293,6 +293,59 @@ pub(super) fn apply(
             }
             prune(tx, id, o.keep)?;
         }
+        Verdict::NewVersion {
+            content,
+            hash,
+            text_hash,
+            spec,
+            old,
+            new,
+            bump,
+            skipped,
+        } => {
+            let previous: Option<i64> = tx
+                .prepare_cached("SELECT last_snapshot_id FROM watches WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
+            set_content(tx, id, hash, spec, snap)?;
+            set_text_hash(tx, id, text_hash)?;
+            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            let notes: Option<String> = new.notes.as_deref().map(|n| {
+                let lines: Vec<&str> = n
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .take(5)
+                    .collect();
+                lines.join("\n")
+            });
+            let mut summary = format!("{} {} released ({bump}", o.name, new.version);
+            if !skipped.is_empty() {
+                summary.push_str(&format!(", skipped {}", skipped.join(", ")));
+            }
+            summary.push(')');
+            if let Some(first) = notes.as_deref().and_then(|n| n.lines().next()) {
+                summary.push_str(": ");
+                summary.push_str(first.trim_start_matches('#').trim());
+            }
+            let mut e = event("new_version", summary)
+                .with("old", json!(old))
+                .with("new", json!(new.version))
+                .with("bump", json!(bump))
+                .with("skipped", json!(skipped))
+                .with("release_url", json!(new.url))
+                .with("notes", json!(notes))
+                // A major bump may break the integration: louder than a patch.
+                .with(
+                    "severity",
+                    json!(if *bump == "major" { "warning" } else { "info" }),
+                );
+            e.diff = None;
+            e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
+            events.push(e);
+            prune(tx, id, o.keep)?;
+        }
         Verdict::SelectorMissing { selectors } => {
             let list = serde_json::to_string(selectors).expect("strings serialise");
             // Reported once when it goes missing, not on every run while it stays missing.
