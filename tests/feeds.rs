@@ -273,3 +273,38 @@ fn issue_3_text_report_reads_like_a_release_note() {
         report.stdout
     );
 }
+
+#[test]
+fn issue_3_rss_091_and_rss_10_rdf() {
+    let rss091 = |items: &[&str]| {
+        let mut s = String::from(
+            "<?xml version=\"1.0\"?><rss version=\"0.91\"><channel><title>Old</title><link>https://old.example/</link><description>d</description><language>en</language>",
+        );
+        for t in items {
+            s.push_str(&format!("<item><title>{t}</title><link>https://old.example/{t}</link><description>about {t}</description></item>"));
+        }
+        s + "</channel></rss>"
+    };
+    let run = after("", "text/xml", &rss091(&["a"]), &rss091(&["b", "a"]), "");
+    assert_eq!(run.events("new_entry").len(), 1, "{}", run.stdout);
+    assert_eq!(run.events("new_entry")[0]["title"], "b");
+
+    let rdf = |items: &[&str]| {
+        let mut s = String::from(
+            "<?xml version=\"1.0\"?><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><channel rdf:about=\"https://n.example/\"><title>News</title><link>https://n.example/</link><description>d</description></channel>",
+        );
+        for t in items {
+            s.push_str(&format!("<item rdf:about=\"https://n.example/{t}\"><title>{t}</title><link>https://n.example/{t}</link><description>news {t}</description></item>"));
+        }
+        s + "</rdf:RDF>"
+    };
+    let run = after(
+        "",
+        "application/rdf+xml",
+        &rdf(&["x"]),
+        &rdf(&["y", "x"]),
+        "",
+    );
+    assert_eq!(run.events("new_entry").len(), 1, "{}", run.stdout);
+    assert_eq!(run.events("new_entry")[0]["title"], "y");
+}

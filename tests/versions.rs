@@ -284,3 +284,47 @@ fn issue_3_text_report_for_a_new_version() {
         run.stdout
     );
 }
+
+#[test]
+fn issue_3_github_rate_limit_is_named() {
+    let srv = Server::start();
+    let path = "/repos/acme/sdk/releases?per_page=100";
+    let reset = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .timestamp()
+        .to_string();
+    srv.set(
+        path,
+        Page::html("{\"message\": \"API rate limit exceeded\"}")
+            .status(403)
+            .header("X-RateLimit-Remaining", "0")
+            .header("X-RateLimit-Reset", &reset),
+    );
+    let env = TestEnv::new().watchlist(&watch(
+        "sdk",
+        &format!(
+            "source = \"github\"\nrepo = \"acme/sdk\"\nregistry = \"{}\"",
+            srv.url("")
+        ),
+    ));
+    let run = env.run_env(
+        &["check", "--format", "json"],
+        &[("GITHUB_TOKEN", "t0k3n-value")],
+    );
+    assert_eq!(run.code, 2);
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("rate limit exhausted") && err.contains("GITHUB_TOKEN"),
+        "{err}"
+    );
+    // Reset an hour away is past the Retry-After cap: not waited for, not retried.
+    assert_eq!(srv.seen(path).len(), 1);
+    // The token was sent, and is not in the output.
+    assert_eq!(
+        srv.seen(path)[0].headers["authorization"],
+        "Bearer t0k3n-value"
+    );
+    assert!(!run.stdout.contains("t0k3n-value"));
+}

@@ -170,6 +170,23 @@ impl Fetcher {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(retry::parse_retry_after);
+            // GitHub (and others using its headers): an exhausted rate limit is a 403 or 429
+            // with X-RateLimit-Remaining: 0 and the reset time in X-RateLimit-Reset.
+            if matches!(status.as_u16(), 403 | 429)
+                && header(HeaderName::from_static("x-ratelimit-remaining"), &resp).as_deref()
+                    == Some("0")
+            {
+                let reset = header(HeaderName::from_static("x-ratelimit-reset"), &resp)
+                    .and_then(|r| r.trim().parse::<i64>().ok())
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+                let wait = reset.and_then(|r| (r - chrono::Utc::now()).to_std().ok());
+                return Err(FetchError::Http {
+                    status: status.as_u16(),
+                    reason: "rate limit exhausted".into(),
+                    hint: "the API's rate limit is used up; set GITHUB_TOKEN (or an Authorization header) for a higher limit, or check less often",
+                    retry_after: wait.or(Some(Duration::from_secs(3600))),
+                });
+            }
             return Err(http_error(status, retry_after));
         }
         if resp.content_length().is_some_and(|n| n > req.max_size) {

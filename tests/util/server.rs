@@ -22,6 +22,8 @@ pub struct Page {
     pub delay: Duration,
     /// Answer the next N requests with this status and `Retry-After` (seconds) first.
     pub fail_first: Option<(usize, u16, Option<u64>)>,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Page {
@@ -34,6 +36,7 @@ impl Page {
             last_modified: None,
             delay: Duration::ZERO,
             fail_first: None,
+            headers: Vec::new(),
         }
     }
 
@@ -54,6 +57,11 @@ impl Page {
 
     pub fn status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -211,6 +219,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
         if let Some(lm) = &page.last_modified {
             head.push_str(&format!("Last-Modified: {lm}\r\n"));
+        }
+        for (k, v) in &page.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
         }
         if let Some((_, _, Some(secs))) = page.fail_first
             && status != 200
