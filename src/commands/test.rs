@@ -59,21 +59,58 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         )?;
     }
     let lines = ex.text.lines().count();
-    writeln!(
-        out,
-        "compared as {}: {lines} line{}{}\n",
-        ex.format,
-        if lines == 1 { "" } else { "s" },
-        if w.spec.ignore.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", after deleting {} `ignore` pattern(s)",
-                w.spec.ignore.len()
-            )
+    let plural = |n: usize, what: &str| match (n, what) {
+        (1, _) => format!("1 {what}"),
+        (_, "entry") => format!("{n} entries"),
+        _ => format!("{n} {what}s"),
+    };
+    match ex.format {
+        "feed" => {
+            let entries = crate::extract::feed::from_snapshot(&ex.text).unwrap_or_default();
+            writeln!(
+                out,
+                "compared as a feed: {}\n",
+                plural(entries.len(), "entry")
+            )?;
+            for e in &entries {
+                out.push_str(&e.render());
+                writeln!(out, "identity: {}\n", e.key)?;
+            }
         }
-    )?;
-    out.push_str(&ex.text);
+        "version" => {
+            let versions: Vec<crate::extract::version::Release> = ex
+                .text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            writeln!(
+                out,
+                "compared as versions: {}; latest {}\n",
+                plural(versions.len(), "version"),
+                versions.last().map_or("-", |v| v.version.as_str())
+            )?;
+            for v in &versions {
+                writeln!(out, "{}", v.version)?;
+            }
+        }
+        _ => {
+            writeln!(
+                out,
+                "compared as {}: {}{}\n",
+                ex.format,
+                plural(lines, "line"),
+                if w.spec.ignore.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", after deleting {} `ignore` pattern(s)",
+                        w.spec.ignore.len()
+                    )
+                }
+            )?;
+            out.push_str(&ex.text);
+        }
+    }
     out.push('\n');
     if w.spec.masks.is_empty() {
         out.push_str("masks: off (masks = false)\n");

@@ -109,10 +109,14 @@ pub fn parse(body: &[u8]) -> Result<Vec<FeedEntry>, String> {
             } else if let Some(u) = &enclosure {
                 format!("enclosure:{u}")
             } else {
-                let h = crate::compare::hash(
-                    format!("{title}\u{0}{}", date.as_deref().unwrap_or("")).as_bytes(),
-                );
-                format!("hash:{}", hex(&h[..8]))
+                // Title and date; when a feed gives neither (RSS 0.92 allows it), the text,
+                // or every such item would be the same entry.
+                let basis = if date.is_none() && title == "(untitled)" {
+                    format!("{title}\u{0}{text}")
+                } else {
+                    format!("{title}\u{0}{}", date.as_deref().unwrap_or(""))
+                };
+                format!("hash:{}", hex(&crate::compare::hash(basis.as_bytes())[..8]))
             };
             FeedEntry {
                 key,
@@ -247,6 +251,16 @@ mod tests {
         shuffled.pop();
         let c = compare(&old, &shuffled);
         assert!(c.new.is_empty() && c.updated.is_empty());
+    }
+
+    #[test]
+    fn untitled_undated_items_are_told_apart() {
+        let rss = r#"<rss version="0.92"><channel><title>T</title>
+            <item><description>first</description></item>
+            <item><description>second</description></item></channel></rss>"#;
+        let e = parse(rss.as_bytes()).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_ne!(e[0].key, e[1].key);
     }
 
     #[test]
