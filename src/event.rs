@@ -20,6 +20,8 @@ pub struct Outcome {
     pub keep: u32,
     /// A new set of learned masks for the watch, when this check learned some.
     pub learned: Option<Vec<String>>,
+    /// The expectations' new state and what changed in them, when the watch has `expect`.
+    pub contracts: Option<(crate::contract::State, Vec<crate::contract::Change>)>,
     pub verdict: Verdict,
 }
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod contract;
 pub mod event;
 pub mod extract;
 pub mod fetch;

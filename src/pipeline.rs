@@ -273,7 +273,9 @@ pub async fn run_pass(
     };
     for e in &events {
         match e.kind.as_str() {
-            "changed" | "new_entry" | "entry_updated" | "new_version" => report.changed += 1,
+            "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken" => {
+                report.changed += 1
+            }
             "error" => report.failed += 1,
             _ => {}
         }
@@ -294,6 +296,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         raw_hash: None,
         keep: w.keep,
         learned: None,
+        contracts: None,
         verdict,
     }
 }
@@ -514,6 +517,17 @@ fn judge_body(
             return (o, None);
         }
     };
+    // Contracts hold or not on every successful fetch, changed content or not.
+    let contracts = (!w.expect.is_empty()).then(|| {
+        let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
+        let page = if w.expect.text.is_empty() && w.expect.absent.is_empty() {
+            String::new()
+        } else {
+            extract::page_text(&body, content_type.as_deref())
+        };
+        let previous = state.map(|s| s.contracts.clone()).unwrap_or_default();
+        crate::contract::evaluate(&w.expect, status, &decoded, &page, &previous)
+    });
     let refetch = (w.confirm_refetch
         && ex.format == "html"
         && state.is_some_and(|s| s.content_hash.is_some()))
@@ -529,7 +543,14 @@ fn judge_body(
     );
     let refetch =
         refetch.filter(|_| matches!(verdict, Verdict::Changed { .. } | Verdict::Pending { .. }));
-    (Outcome { verdict, ..base }, refetch)
+    (
+        Outcome {
+            verdict,
+            contracts,
+            ..base
+        },
+        refetch,
+    )
 }
 
 /// Pause before the confirming refetch of a changed page.

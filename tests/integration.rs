@@ -2,6 +2,7 @@
 
 mod util;
 
+mod contracts;
 mod core_pipeline;
 mod feeds;
 mod noise;

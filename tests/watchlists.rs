@@ -193,6 +193,10 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "tags",
         "pattern",
         "pointer",
+        "expect.selectors",
+        "expect.text",
+        "expect.absent",
+        "expect.status",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

@@ -13,6 +13,8 @@ const NOTABLE: &[&str] = &[
     "new_entry",
     "entry_updated",
     "new_version",
+    "contract_broken",
+    "contract_restored",
     "error",
     "selector_missing",
     "selector_restored",

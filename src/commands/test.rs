@@ -149,6 +149,46 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         Some(store) => store.load_states()?.remove(&w.name),
         None => None,
     };
+    if !w.expect.is_empty() {
+        let decoded =
+            crate::extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
+        let page = crate::extract::page_text(&body, content_type.as_deref());
+        let previous = state
+            .as_ref()
+            .map(|s| s.contracts.clone())
+            .unwrap_or_default();
+        let (now, changes) =
+            crate::contract::evaluate(&w.expect, status, &decoded, &page, &previous);
+        out.push_str("expectations:\n");
+        for (label, check) in &now {
+            let count = if label.starts_with("selector") {
+                format!(
+                    " ({} match{})",
+                    check.count,
+                    if check.count == 1 { "" } else { "es" }
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "  {} {label}{count}",
+                if check.ok { "pass" } else { "FAIL" }
+            )?;
+        }
+        for c in changes.iter().filter(|c| c.broken && !c.hints.is_empty()) {
+            writeln!(
+                out,
+                "  hint for {}: maybe {}",
+                c.label,
+                c.hints
+                    .iter()
+                    .map(|h| format!("`{h}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+    }
     if let Some(s) = state.as_ref().filter(|s| !s.learned_masks.is_empty()) {
         out.push_str(
             "learned masks (lines that differed between two immediate fetches; masked when comparing):\n",

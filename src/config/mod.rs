@@ -90,6 +90,7 @@ struct RawWatch {
     every: Option<Spanned<DurationStr>>,
     timezone: Option<Spanned<String>>,
     retries: Option<u32>,
+    expect: Option<RawExpect>,
     // kind = "version"
     source: Option<Spanned<crate::extract::version::Source>>,
     package: Option<Spanned<String>>,
@@ -105,6 +106,16 @@ struct RawWatch {
     match_: Option<Spanned<String>>,
     exclude: Option<Spanned<String>>,
     max_entries: Option<Spanned<u32>>,
+}
+
+/// `expect.selectors`, `expect.text`, `expect.absent`, `expect.status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    selectors: Option<Spanned<OneOrMany<String>>>,
+    text: Option<OneOrMany<String>>,
+    absent: Option<OneOrMany<String>>,
+    status: Option<u16>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -163,6 +174,8 @@ pub struct Watch {
     pub retries: u32,
     /// Feeds: which entries count.
     pub feed: FeedOptions,
+    /// What the integration assumes about the page.
+    pub expect: crate::contract::Expect,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<crate::extract::version::VersionSpec>,
     pub origin: Origin,
@@ -537,6 +550,27 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 Schedule::Every(crate::schedule::DEFAULT_EVERY)
             }
         };
+        let mut expect = crate::contract::Expect::default();
+        if let Some(x) = &w.expect {
+            if let Some(sels) = &x.selectors {
+                for s in sels.get_ref().clone().into_vec() {
+                    match types::parse_selector(&s) {
+                        Ok(sel) => expect.selectors.push((s, sel)),
+                        Err(e) => {
+                            errors.push(at(sels.span(), e));
+                            ok = false;
+                        }
+                    }
+                }
+            }
+            expect.text = x.text.clone().map(OneOrMany::into_vec).unwrap_or_default();
+            expect.absent = x
+                .absent
+                .clone()
+                .map(OneOrMany::into_vec)
+                .unwrap_or_default();
+            expect.status = x.status;
+        }
         let mut regex_at = |r: &Option<Spanned<String>>, ok: &mut bool| match r {
             Some(r) => match regex::Regex::new(r.get_ref()) {
                 Ok(re) => Some(re),
@@ -601,6 +635,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             name,
             url,
             version,
+            expect,
             spec,
             headers: headers.into_iter().collect(),
             timeout: w

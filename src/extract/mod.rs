@@ -252,6 +252,22 @@ pub fn extract(
     })
 }
 
+/// The whole page as readable text (no `select`, `remove` or `ignore`), for `expect.text`
+/// and `expect.absent`.
+pub fn page_text(body: &[u8], content_type: Option<&str>) -> String {
+    let html = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("html"))
+        || decode::sniff_html(body);
+    let Some(text) = decode(body, content_type, html) else {
+        return String::new();
+    };
+    let raw = if html {
+        html::render(&text, &[], &[], &[]).0
+    } else {
+        text.into_owned()
+    };
+    normalise(&raw, &[])
+}
+
 /// Canonical JSON: keys sorted, pretty-printed, optionally narrowed by JSON Pointers.
 fn json_content(text: &str, pointers: &[String]) -> Result<(String, Vec<String>), String> {
     let value: serde_json::Value =

@@ -75,6 +75,8 @@ pub fn label(kind: &str) -> &'static str {
         "noise" => "NOISE",
         "new_entry" => "NEW ENTRY",
         "new_version" => "NEW VERSION",
+        "contract_broken" => "CONTRACT BROKEN",
+        "contract_restored" => "CONTRACT HOLDS",
         "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",
         _ => "EVENT",

@@ -53,6 +53,33 @@ pub(super) fn apply(
         }
     };
     let id = prior.id;
+    if let Some((state, changes)) = &o.contracts {
+        tx.prepare_cached("UPDATE watches SET contracts = ?2 WHERE id = ?1")?
+            .execute(params![
+                id,
+                serde_json::to_string(state).expect("state serialises")
+            ])?;
+        for c in changes {
+            let kind = if c.broken {
+                "contract_broken"
+            } else {
+                "contract_restored"
+            };
+            let mut e = Event::new(kind, &o.name, &o.url, o.at, c.summary.clone())
+                .with("expectation", json!(c.label))
+                .with("before", json!(c.before))
+                .with("now", json!(c.now))
+                .with(
+                    "severity",
+                    json!(if c.broken { "critical" } else { "info" }),
+                );
+            if !c.hints.is_empty() {
+                e = e.with("hints", json!(c.hints));
+            }
+            e.id = Some(insert_event(tx, id, &e, None, None)?);
+            events.push(e);
+        }
+    }
     if let Some(learned) = &o.learned {
         tx.prepare_cached("UPDATE watches SET learned_masks = ?2 WHERE id = ?1")?
             .execute(params![

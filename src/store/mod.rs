@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_noise_confirm.sql"),
     include_str!("migrations/0003_learned_masks.sql"),
     include_str!("migrations/0004_meta.sql"),
+    include_str!("migrations/0005_contracts.sql"),
 ];
 
 /// The schema version this build writes.
@@ -91,6 +92,8 @@ pub struct WatchState {
     pub pending_count: u32,
     /// Line patterns learned from two immediate fetches (see [`crate::learned`]).
     pub learned_masks: Vec<String>,
+    /// The last state of each `expect`ation.
+    pub contracts: crate::contract::State,
 }
 
 /// A stored snapshot's content.
@@ -262,7 +265,7 @@ impl Store {
                         last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
                         last_duration_ms, consecutive_failures, failing_since, last_error,
                         missing_selectors, missing_since, text_hash, pending_hash, pending_count,
-                        learned_masks
+                        learned_masks, contracts
                  FROM watches",
             )
             .map_err(|e| self.classify(e))?;
@@ -303,6 +306,10 @@ impl Store {
                         pending_count: r.get::<_, i64>(21)? as u32,
                         learned_masks: r
                             .get::<_, Option<String>>(22)?
+                            .and_then(|s| serde_json::from_str(&s).ok())
+                            .unwrap_or_default(),
+                        contracts: r
+                            .get::<_, Option<String>>(23)?
                             .and_then(|s| serde_json::from_str(&s).ok())
                             .unwrap_or_default(),
                     },

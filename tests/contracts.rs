@@ -1,0 +1,125 @@
+//! Issue 6: integration contracts on pages (`expect`).
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+const APP: &str = r#"<html><body><h1>Inbox</h1>
+<div id="compose"><button class="send-button primary" data-testid="send">Send</button></div>
+<div id="message-list" data-testid="message-list"><p>3 messages</p></div>
+<a href="/login">Sign in</a></body></html>"#;
+
+fn env_for(srv: &Server) -> TestEnv {
+    TestEnv::new().watchlist(&one_watch(
+        "vendor-app",
+        &srv.url("/inbox"),
+        "select = \"#message-list\"\nexpect.selectors = [\"#compose .send-button\", \"div[data-testid='message-list']\"]\nexpect.text = [\"Sign in\"]\nexpect.absent = [\"Scheduled maintenance\"]\nexpect.status = 200\n",
+    ))
+}
+
+#[test]
+fn issue_6_a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(APP));
+    let env = env_for(&srv);
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.events("contract_broken").len(), 0, "{}", first.stdout);
+    // The selected content does not change; the send button is renamed.
+    srv.set(
+        "/inbox",
+        Page::html(&APP.replace("send-button primary", "send-btn primary")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let broken = run.events("contract_broken");
+    assert_eq!(broken.len(), 1, "{}", run.stdout);
+    assert_eq!(broken[0]["severity"], "critical");
+    assert_eq!(broken[0]["expectation"], "selector `#compose .send-button`");
+    assert_eq!(
+        broken[0]["summary"],
+        "`#compose .send-button` matched 1, now 0; maybe `#compose .send-btn`"
+    );
+    assert_eq!(
+        run.events("changed").len(),
+        0,
+        "the selected part did not change"
+    );
+    let hints = broken[0]["hints"].as_array().unwrap();
+    assert!(
+        hints
+            .iter()
+            .any(|h| h == "#compose button[data-testid='send']"),
+        "{hints:?}"
+    );
+    // Reported once while it stays broken, once when it holds again.
+    let again = env.run(&["check", "--format", "json"]);
+    assert_eq!(again.events("contract_broken").len(), 0, "{}", again.stdout);
+    let text = env.run(&["report"]);
+    assert!(
+        text.stdout.contains("CONTRACT BROKEN vendor-app"),
+        "{}",
+        text.stdout
+    );
+    srv.set("/inbox", Page::html(APP));
+    let back = env.run(&["check", "--format", "json"]);
+    assert_eq!(back.events("contract_restored").len(), 1, "{}", back.stdout);
+}
+
+#[test]
+fn issue_6_text_absent_and_a_broken_contract_at_first_sight() {
+    let srv = Server::start();
+    srv.set(
+        "/inbox",
+        Page::html(
+            &APP.replace("Sign in", "Log in")
+                .replace("3 messages", "Scheduled maintenance at 22:00"),
+        ),
+    );
+    let env = env_for(&srv);
+    let run = env.run(&["check", "--format", "json"]);
+    let labels: Vec<String> = run
+        .events("contract_broken")
+        .iter()
+        .map(|e| e["expectation"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        labels,
+        vec!["text `Sign in`", "absent `Scheduled maintenance`"],
+        "{}",
+        run.stdout
+    );
+    let text = env.run(&["check"]);
+    assert_eq!(text.stdout, "", "already reported: {}", text.stdout);
+}
+
+#[test]
+fn issue_6_test_shows_each_expectation() {
+    let srv = Server::start();
+    srv.set("/inbox", Page::html(&APP.replace("Sign in", "Log in")));
+    let env = env_for(&srv);
+    let run = env.run(&["test", "vendor-app"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for line in [
+        "pass selector `#compose .send-button` (1 match)",
+        "pass selector `div[data-testid='message-list']` (1 match)",
+        "FAIL text `Sign in`",
+        "pass absent `Scheduled maintenance`",
+        "pass status 200",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    assert!(!env.db().exists(), "test writes nothing");
+}
+
+#[test]
+fn issue_6_bad_expectations_are_load_errors() {
+    let env = TestEnv::new().watchlist(&one_watch(
+        "a",
+        "https://example.com/",
+        "expect.selectors = [\"##\"]\nexpect.txt = [\"x\"]",
+    ));
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("did you mean the key `text`?"),
+        "{}",
+        run.stderr
+    );
+}
