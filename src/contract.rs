@@ -176,6 +176,32 @@ pub fn evaluate(
     (state, changes)
 }
 
+/// The script and stylesheet URLs of a page, sorted: a vendor's frontend deploy shows here
+/// (new fingerprinted bundle names) long before its text changes.
+pub fn assets(html: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(
+        "script[src], link[rel~='stylesheet'][href], link[rel='modulepreload'][href], link[rel='preload'][as='script'][href]",
+    )
+    .expect("the asset selector parses");
+    let mut v: Vec<String> = doc
+        .select(&sel)
+        .filter_map(|e| e.value().attr("src").or(e.value().attr("href")))
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// (removed, added) between two asset lists, or `None` when they are the same set.
+pub fn asset_changes(old: &[String], new: &[String]) -> Option<(Vec<String>, Vec<String>)> {
+    let removed: Vec<String> = old.iter().filter(|a| !new.contains(a)).cloned().collect();
+    let added: Vec<String> = new.iter().filter(|a| !old.contains(a)).cloned().collect();
+    (!removed.is_empty() || !added.is_empty()).then_some((removed, added))
+}
+
 fn signature(el: &ElementRef<'_>) -> Signature {
     let v = el.value();
     Signature {

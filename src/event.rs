@@ -22,6 +22,8 @@ pub struct Outcome {
     pub learned: Option<Vec<String>>,
     /// The expectations' new state and what changed in them, when the watch has `expect`.
     pub contracts: Option<(crate::contract::State, Vec<crate::contract::Change>)>,
+    /// `track_assets`: the page's bundles now, and (removed, added) when they changed.
+    pub assets: Option<(Vec<String>, Option<(Vec<String>, Vec<String>)>)>,
     pub verdict: Verdict,
 }
 

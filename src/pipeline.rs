@@ -273,9 +273,8 @@ pub async fn run_pass(
     };
     for e in &events {
         match e.kind.as_str() {
-            "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken" => {
-                report.changed += 1
-            }
+            "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken"
+            | "deploy_detected" => report.changed += 1,
             "error" => report.failed += 1,
             _ => {}
         }
@@ -297,6 +296,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         keep: w.keep,
         learned: None,
         contracts: None,
+        assets: None,
         verdict,
     }
 }
@@ -528,6 +528,14 @@ fn judge_body(
         let previous = state.map(|s| s.contracts.clone()).unwrap_or_default();
         crate::contract::evaluate(&w.expect, status, &decoded, &page, &previous)
     });
+    let assets = (w.track_assets && ex.format == "html").then(|| {
+        let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
+        let now = crate::contract::assets(&decoded);
+        let change = state
+            .and_then(|s| s.assets.as_deref())
+            .and_then(|old| crate::contract::asset_changes(old, &now));
+        (now, change)
+    });
     let refetch = (w.confirm_refetch
         && ex.format == "html"
         && state.is_some_and(|s| s.content_hash.is_some()))
@@ -547,6 +555,7 @@ fn judge_body(
         Outcome {
             verdict,
             contracts,
+            assets,
             ..base
         },
         refetch,

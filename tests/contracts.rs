@@ -123,3 +123,37 @@ fn issue_6_bad_expectations_are_load_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn issue_6_track_assets_reports_a_frontend_deploy() {
+    let page = |js: &str| {
+        format!(
+            "<html><head><script src=\"/static/{js}\"></script><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><p>Inbox</p></body></html>"
+        )
+    };
+    let srv = Server::start();
+    srv.set("/app", Page::html(&page("app.3f2a91.js")));
+    let env = TestEnv::new().watchlist(&one_watch("app", &srv.url("/app"), "track_assets = true"));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        first.events("deploy_detected").len(),
+        0,
+        "first sight is quiet"
+    );
+    srv.set("/app", Page::html(&page("app.9c1d07.js")));
+    let run = env.run(&["check", "--format", "json"]);
+    let d = run.events("deploy_detected");
+    assert_eq!(d.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        d[0]["removed"],
+        serde_json::json!(["/static/app.3f2a91.js"])
+    );
+    assert_eq!(d[0]["added"], serde_json::json!(["/static/app.9c1d07.js"]));
+    assert_eq!(
+        d[0]["summary"],
+        "frontend deploy: 1 asset(s) gone, 1 new (/static/app.3f2a91.js -> /static/app.9c1d07.js)"
+    );
+    assert_eq!(run.events("changed").len(), 0, "the text did not change");
+    let again = env.run(&["check", "--format", "json"]);
+    assert_eq!(again.events("deploy_detected").len(), 0);
+}

@@ -197,6 +197,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "expect.text",
         "expect.absent",
         "expect.status",
+        "track_assets",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

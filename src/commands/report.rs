@@ -14,6 +14,7 @@ const NOTABLE: &[&str] = &[
     "entry_updated",
     "new_version",
     "contract_broken",
+    "deploy_detected",
     "contract_restored",
     "error",
     "selector_missing",

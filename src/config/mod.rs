@@ -91,6 +91,7 @@ struct RawWatch {
     timezone: Option<Spanned<String>>,
     retries: Option<u32>,
     expect: Option<RawExpect>,
+    track_assets: Option<bool>,
     // kind = "version"
     source: Option<Spanned<crate::extract::version::Source>>,
     package: Option<Spanned<String>>,
@@ -176,6 +177,8 @@ pub struct Watch {
     pub feed: FeedOptions,
     /// What the integration assumes about the page.
     pub expect: crate::contract::Expect,
+    /// Report a change in the page's script and stylesheet URLs (a frontend deploy).
+    pub track_assets: bool,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<crate::extract::version::VersionSpec>,
     pub origin: Origin,
@@ -636,6 +639,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             url,
             version,
             expect,
+            track_assets: w.track_assets.unwrap_or(false),
             spec,
             headers: headers.into_iter().collect(),
             timeout: w

@@ -76,6 +76,7 @@ pub fn label(kind: &str) -> &'static str {
         "new_entry" => "NEW ENTRY",
         "new_version" => "NEW VERSION",
         "contract_broken" => "CONTRACT BROKEN",
+        "deploy_detected" => "DEPLOY DETECTED",
         "contract_restored" => "CONTRACT HOLDS",
         "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",

@@ -80,6 +80,46 @@ pub(super) fn apply(
             events.push(e);
         }
     }
+    if let Some((now_assets, change)) = &o.assets {
+        tx.prepare_cached("UPDATE watches SET assets = ?2 WHERE id = ?1")?
+            .execute(params![
+                id,
+                serde_json::to_string(now_assets).expect("strings serialise")
+            ])?;
+        if let Some((removed, added)) = change {
+            let mut e = Event::new(
+                "deploy_detected",
+                &o.name,
+                &o.url,
+                o.at,
+                match (removed.first(), added.first()) {
+                    (Some(r), Some(a)) => format!(
+                        "frontend deploy: {} asset(s) gone, {} new ({r} -> {a})",
+                        removed.len(),
+                        added.len()
+                    ),
+                    _ => format!(
+                        "frontend deploy: {} asset(s) gone, {} new",
+                        removed.len(),
+                        added.len()
+                    ),
+                },
+            )
+            .with("removed", json!(removed))
+            .with("added", json!(added))
+            .with("severity", json!("warning"));
+            let mut diff = String::new();
+            for r in removed {
+                diff.push_str(&format!("-{r}\n"));
+            }
+            for a in added {
+                diff.push_str(&format!("+{a}\n"));
+            }
+            e.diff = Some(diff);
+            e.id = Some(insert_event(tx, id, &e, None, None)?);
+            events.push(e);
+        }
+    }
     if let Some(learned) = &o.learned {
         tx.prepare_cached("UPDATE watches SET learned_masks = ?2 WHERE id = ?1")?
             .execute(params![

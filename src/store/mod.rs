@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_learned_masks.sql"),
     include_str!("migrations/0004_meta.sql"),
     include_str!("migrations/0005_contracts.sql"),
+    include_str!("migrations/0006_assets.sql"),
 ];
 
 /// The schema version this build writes.
@@ -94,6 +95,8 @@ pub struct WatchState {
     pub learned_masks: Vec<String>,
     /// The last state of each `expect`ation.
     pub contracts: crate::contract::State,
+    /// `track_assets`: script and stylesheet URLs at the last check.
+    pub assets: Option<Vec<String>>,
 }
 
 /// A stored snapshot's content.
@@ -265,7 +268,7 @@ impl Store {
                         last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
                         last_duration_ms, consecutive_failures, failing_since, last_error,
                         missing_selectors, missing_since, text_hash, pending_hash, pending_count,
-                        learned_masks, contracts
+                        learned_masks, contracts, assets
                  FROM watches",
             )
             .map_err(|e| self.classify(e))?;
@@ -312,6 +315,9 @@ impl Store {
                             .get::<_, Option<String>>(23)?
                             .and_then(|s| serde_json::from_str(&s).ok())
                             .unwrap_or_default(),
+                        assets: r
+                            .get::<_, Option<String>>(24)?
+                            .and_then(|s| serde_json::from_str(&s).ok()),
                     },
                 ))
             })
