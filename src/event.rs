@@ -5,6 +5,9 @@ use serde_json::{Map, Value, json};
 
 use crate::compare::Hash;
 
+/// Assets (removed, added) in a frontend deploy.
+pub type AssetChange = (Vec<String>, Vec<String>);
+
 /// The result of checking one watch once, before it is stored.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -23,7 +26,7 @@ pub struct Outcome {
     /// The expectations' new state and what changed in them, when the watch has `expect`.
     pub contracts: Option<(crate::contract::State, Vec<crate::contract::Change>)>,
     /// `track_assets`: the page's bundles now, and (removed, added) when they changed.
-    pub assets: Option<(Vec<String>, Option<(Vec<String>, Vec<String>)>)>,
+    pub assets: Option<(Vec<String>, Option<AssetChange>)>,
     pub verdict: Verdict,
 }
 
