@@ -72,6 +72,8 @@ pub enum Verdict {
         added: usize,
         removed: usize,
         previous_snapshot: Option<i64>,
+        /// JSON: structure changes, and value changes at paths both versions have.
+        json: Option<(crate::extract::json::SchemaChanges, Vec<String>)>,
     },
     /// A feed with new or edited entries (after `match` / `exclude`).
     FeedChanged {

@@ -274,7 +274,7 @@ pub async fn run_pass(
     for e in &events {
         match e.kind.as_str() {
             "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken"
-            | "deploy_detected" => report.changed += 1,
+            | "schema_changed" | "deploy_detected" => report.changed += 1,
             "error" => report.failed += 1,
             _ => {}
         }
@@ -749,8 +749,22 @@ fn decide(
         &label(w, previous.as_ref()),
         &label(w, None),
     );
-    let summary = format!("{}{note}", compare::summary(&d, &w.spec.select));
+    let mut summary = format!("{}{note}", compare::summary(&d, &w.spec.select));
+    let json = (ex.format == "json")
+        .then(|| json_changes(old_text, &ex.text))
+        .flatten();
+    if let Some((_, values)) = &json
+        && let Some(first) = values.first()
+    {
+        summary = format!(
+            "{} value{} changed: {first}{}{note}",
+            values.len(),
+            if values.len() == 1 { "" } else { "s" },
+            if values.len() > 1 { ", ..." } else { "" }
+        );
+    }
     Verdict::Changed {
+        json,
         content: ex.text,
         hash,
         text_hash,
@@ -901,6 +915,46 @@ fn decide_version(
 /// The hash that decides "changed": the text with learned, then built-in masks applied.
 fn content_hash(spec: &extract::ExtractSpec, learned: &[regex::Regex], text: &str) -> Hash {
     compare::hash(spec.masked(&learned::apply(learned, text)).as_bytes())
+}
+
+/// JSON: structure changes, and value changes that are not just the structure changing
+/// (a field that appeared or vanished is reported as structure).
+fn json_changes(
+    old: &str,
+    new: &str,
+) -> Option<(crate::extract::json::SchemaChanges, Vec<String>)> {
+    use crate::extract::json;
+    let a: serde_json::Value = serde_json::from_str(old).ok()?;
+    let b: serde_json::Value = serde_json::from_str(new).ok()?;
+    let (sa, sb) = (json::structure(&a), json::structure(&b));
+    let schema = json::schema_changes(&sa, &sb);
+    let general = |p: &str| {
+        let mut out = String::new();
+        let mut depth = 0;
+        for c in p.chars() {
+            match c {
+                '[' => {
+                    depth += 1;
+                    if depth == 1 {
+                        out.push_str("[*]");
+                    }
+                }
+                ']' => depth -= 1,
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let values: Vec<String> = json::value_changes(&a, &b)
+        .into_iter()
+        .filter(|line| {
+            let path = line.trim_start_matches('`').split('`').next().unwrap_or("");
+            let g = general(path);
+            sa.contains_key(&g) && sb.contains_key(&g)
+        })
+        .collect();
+    Some((schema, values))
 }
 
 /// A diff header: the watch and the snapshot's time (now for the new side).

@@ -157,3 +157,86 @@ fn issue_6_track_assets_reports_a_frontend_deploy() {
     let again = env.run(&["check", "--format", "json"]);
     assert_eq!(again.events("deploy_detected").len(), 0);
 }
+
+/// Serves JSON `a`, checks, serves `b`, checks: the second run.
+fn json_two(extra: &str, a: &str, b: &str) -> crate::util::Run {
+    let srv = Server::start();
+    srv.set("/api", Page::html(a).with_type("application/json"));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "api",
+        &srv.url("/api"),
+        &format!("kind = \"json\"\n{extra}"),
+    ));
+    env.run(&["check"]);
+    srv.set("/api", Page::html(b).with_type("application/json"));
+    env.run(&["check", "--format", "json"])
+}
+
+#[test]
+fn issue_6_json_structure_and_values_are_reported_apart() {
+    let a = r#"{"version": 3, "items": [{"id": 1, "price": 10, "note": null}, {"id": 2, "price": 12, "note": "x"}], "legacy": {"a": 1}}"#;
+    let b = r#"{"version": 4, "items": [{"id": 2, "price": "12", "note": "x"}, {"id": 1, "price": "10", "note": null}]}"#;
+    let run = json_two("", a, b);
+    let schema = run.events("schema_changed");
+    assert_eq!(schema.len(), 1, "{}", run.stdout);
+    assert_eq!(schema[0]["severity"], "critical");
+    assert_eq!(
+        schema[0]["removed"],
+        serde_json::json!(["`$.legacy` (object)"])
+    );
+    assert_eq!(
+        schema[0]["retyped"],
+        serde_json::json!(["`$.items[*].price`: number -> string"])
+    );
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    let changes: Vec<&str> = changed[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(changes.contains(&"`$.version`: 3 -> 4"), "{changes:?}");
+    assert!(
+        changes.contains(&"`$.items[id=1].price`: 10 -> \"10\""),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn issue_6_json_reorder_additions_and_ignore_paths() {
+    // Reordering identified objects is not a change.
+    let run = json_two(
+        "",
+        r#"{"items": [{"id": 1, "p": 1}, {"id": 2, "p": 2}]}"#,
+        r#"{"items": [{"id": 2, "p": 2}, {"id": 1, "p": 1}]}"#,
+    );
+    assert_eq!(
+        run.events("changed").len() + run.events("schema_changed").len(),
+        0,
+        "{}",
+        run.stdout
+    );
+    // A new field only: an addition (info), and no value change event.
+    let run = json_two("", r#"{"a": 1}"#, r#"{"a": 1, "b": true}"#);
+    let schema = run.events("schema_changed");
+    assert_eq!(schema.len(), 1, "{}", run.stdout);
+    assert_eq!(schema[0]["severity"], "info");
+    assert_eq!(schema[0]["added"], serde_json::json!(["`$.b` (boolean)"]));
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    // ignore_paths: a ticking generated_at and request ids are not changes.
+    let run = json_two(
+        "ignore_paths = [\"$.meta.generated_at\", \"$..request_id\"]\nmasks = false",
+        r#"{"meta": {"generated_at": "2026-01-01T00:00:00Z"}, "data": [{"request_id": "r1", "v": 1}]}"#,
+        r#"{"meta": {"generated_at": "2026-01-02T00:00:00Z"}, "data": [{"request_id": "r2", "v": 1}]}"#,
+    );
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    // A new element of an identified array is a value change, not a schema change.
+    let run = json_two(
+        "",
+        r#"{"items": [{"id": 1, "p": 1}]}"#,
+        r#"{"items": [{"id": 1, "p": 1}, {"id": 2, "p": 5}]}"#,
+    );
+    assert_eq!(run.events("schema_changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+}

@@ -198,6 +198,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "expect.absent",
         "expect.status",
         "track_assets",
+        "ignore_paths",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

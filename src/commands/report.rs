@@ -15,6 +15,7 @@ const NOTABLE: &[&str] = &[
     "new_version",
     "contract_broken",
     "deploy_detected",
+    "schema_changed",
     "contract_restored",
     "error",
     "selector_missing",

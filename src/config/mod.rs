@@ -92,6 +92,7 @@ struct RawWatch {
     retries: Option<u32>,
     expect: Option<RawExpect>,
     track_assets: Option<bool>,
+    ignore_paths: Option<Spanned<OneOrMany<String>>>,
     // kind = "version"
     source: Option<Spanned<crate::extract::version::Source>>,
     package: Option<Spanned<String>>,
@@ -574,6 +575,19 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .unwrap_or_default();
             expect.status = x.status;
         }
+        let ignore_paths = match &w.ignore_paths {
+            Some(p) => {
+                let list = p.get_ref().clone().into_vec();
+                for path in &list {
+                    if let Err(e) = crate::extract::json::check_path(path) {
+                        errors.push(at(p.span(), e));
+                        ok = false;
+                    }
+                }
+                list
+            }
+            None => Vec::new(),
+        };
         let mut regex_at = |r: &Option<Spanned<String>>, ok: &mut bool| match r {
             Some(r) => match regex::Regex::new(r.get_ref()) {
                 Ok(re) => Some(re),
@@ -628,7 +642,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             headers.insert(k, v.into_inner());
         }
         let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
-            Ok(s) => s.with_masks(masks),
+            Ok(s) => s.with_masks(masks).with_ignore_paths(ignore_paths),
             Err(e) => {
                 errors.push(at(w.name.span(), e));
                 continue;

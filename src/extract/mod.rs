@@ -7,6 +7,7 @@
 mod decode;
 pub mod feed;
 mod html;
+pub mod json;
 pub mod masks;
 pub mod version;
 
@@ -28,6 +29,8 @@ pub struct ExtractSpec {
     pub ignore: Vec<String>,
     /// Built-in volatile masks applied before hashing (never to what is stored or shown).
     pub masks: MaskSet,
+    /// JSON: paths deleted before comparing (`$.meta.generated_at`, `$..request_id`).
+    pub ignore_paths: Vec<String>,
     select_css: Vec<scraper::Selector>,
     remove_css: Vec<scraper::Selector>,
     ignore_re: Vec<regex::Regex>,
@@ -43,6 +46,8 @@ struct SpecRecord {
     ignore: Vec<String>,
     #[serde(default)]
     masks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ignore_paths: Vec<String>,
 }
 
 impl ExtractSpec {
@@ -73,6 +78,7 @@ impl ExtractSpec {
             remove,
             ignore,
             masks: MaskSet::all(),
+            ignore_paths: Vec::new(),
             select_css,
             remove_css,
             ignore_re,
@@ -132,6 +138,7 @@ impl ExtractSpec {
             remove: self.remove.clone(),
             ignore: self.ignore.clone(),
             masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
+            ignore_paths: self.ignore_paths.clone(),
         })
         .expect("spec serialises")
     }
@@ -142,7 +149,12 @@ impl ExtractSpec {
         let masks = MaskSet::from_names(&r.masks).ok()?;
         Self::new(r.kind, r.select, r.remove, r.ignore)
             .ok()
-            .map(|s| s.with_masks(masks))
+            .map(|s| s.with_masks(masks).with_ignore_paths(r.ignore_paths))
+    }
+
+    pub fn with_ignore_paths(mut self, paths: Vec<String>) -> Self {
+        self.ignore_paths = paths;
+        self
     }
 
     pub fn with_masks(mut self, masks: MaskSet) -> Self {
@@ -231,7 +243,7 @@ pub fn extract(
             let (t, m) = html::render(&text, &spec.select_css, &spec.select, &spec.remove_css);
             (t, m, "html")
         }
-        "json" => match json_content(&text, &spec.select) {
+        "json" => match json_content(&text, &spec.select, &spec.ignore_paths) {
             Ok((t, m)) => (t, m, "json"),
             Err(e) if spec.kind == Kind::Json => return Err(ExtractError::InvalidJson(e)),
             // Declared JSON that is not: compare it as text rather than fail the watch.
@@ -269,9 +281,15 @@ pub fn page_text(body: &[u8], content_type: Option<&str>) -> String {
 }
 
 /// Canonical JSON: keys sorted, pretty-printed, optionally narrowed by JSON Pointers.
-fn json_content(text: &str, pointers: &[String]) -> Result<(String, Vec<String>), String> {
-    let value: serde_json::Value =
+fn json_content(
+    text: &str,
+    pointers: &[String],
+    ignore_paths: &[String],
+) -> Result<(String, Vec<String>), String> {
+    let mut value: serde_json::Value =
         serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    json::remove_paths(&mut value, ignore_paths);
+    json::canonicalize(&mut value);
     if pointers.is_empty() {
         return Ok((pretty(&value), Vec::new()));
     }

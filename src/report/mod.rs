@@ -77,6 +77,7 @@ pub fn label(kind: &str) -> &'static str {
         "new_version" => "NEW VERSION",
         "contract_broken" => "CONTRACT BROKEN",
         "deploy_detected" => "DEPLOY DETECTED",
+        "schema_changed" => "SCHEMA CHANGED",
         "contract_restored" => "CONTRACT HOLDS",
         "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",

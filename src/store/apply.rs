@@ -300,6 +300,7 @@ pub(super) fn apply(
             added,
             removed,
             previous_snapshot,
+            json: json_changes,
         } => {
             clear_missing(tx, events)?;
             let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
@@ -307,12 +308,50 @@ pub(super) fn apply(
             set_text_hash(tx, id, text_hash)?;
             tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
                 .execute(params![id, now])?;
-            let mut e = event("changed", summary.clone())
-                .with("added", json!(added))
-                .with("removed", json!(removed));
-            e.diff = Some(diff.clone());
-            e.id = Some(insert_event(tx, id, &e, *previous_snapshot, Some(snap))?);
-            events.push(e);
+            let mut value_change = true;
+            if let Some((schema, values)) = json_changes {
+                value_change = !values.is_empty();
+                if !schema.is_empty() {
+                    let mut lines: Vec<String> = Vec::new();
+                    lines.extend(schema.removed.iter().map(|r| format!("removed {r}")));
+                    lines.extend(schema.retyped.iter().cloned());
+                    lines.extend(schema.added.iter().map(|a| format!("added {a}")));
+                    let mut e = event(
+                        "schema_changed",
+                        format!(
+                            "{} structure change{}: {}",
+                            lines.len(),
+                            if lines.len() == 1 { "" } else { "s" },
+                            lines[0]
+                        ),
+                    )
+                    .with("removed", json!(schema.removed))
+                    .with("added", json!(schema.added))
+                    .with("retyped", json!(schema.retyped))
+                    .with(
+                        "severity",
+                        json!(if schema.breaking() {
+                            "critical"
+                        } else {
+                            "info"
+                        }),
+                    );
+                    e.diff = Some(lines.join("\n") + "\n");
+                    e.id = Some(insert_event(tx, id, &e, *previous_snapshot, Some(snap))?);
+                    events.push(e);
+                }
+            }
+            if value_change {
+                let mut e = event("changed", summary.clone())
+                    .with("added", json!(added))
+                    .with("removed", json!(removed));
+                if let Some((_, values)) = json_changes {
+                    e = e.with("changes", json!(values));
+                }
+                e.diff = Some(diff.clone());
+                e.id = Some(insert_event(tx, id, &e, *previous_snapshot, Some(snap))?);
+                events.push(e);
+            }
             prune(tx, id, o.keep)?;
         }
         Verdict::FeedChanged {

@@ -1,0 +1,356 @@
+//! JSON APIs: what changed in the structure (a field added or removed, a type changed, null
+//! allowed or not) and what changed in the values (`$.version: 3 -> 4`), reported apart.
+//!
+//! Arrays of objects that carry an id-like key (`id`, `key`, `uuid`, `slug`, `name`) are
+//! matched by it, so reordering them is not a change; the structure of an array's elements is
+//! the union over all of them (`$.items[*].price`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+const ID_KEYS: &[&str] = &["id", "uuid", "key", "slug", "name"];
+
+/// The key that identifies the objects of an array, if every element has it.
+fn id_key(items: &[Value]) -> Option<&'static str> {
+    if items.is_empty() || !items.iter().all(Value::is_object) {
+        return None;
+    }
+    ID_KEYS.iter().copied().find(|k| {
+        let ids: Vec<String> = items
+            .iter()
+            .filter_map(|i| {
+                i.get(*k)
+                    .filter(|v| v.is_string() || v.is_number())
+                    .map(Value::to_string)
+            })
+            .collect();
+        ids.len() == items.len() && ids.iter().collect::<BTreeSet<_>>().len() == ids.len()
+    })
+}
+
+/// Sorts arrays of identified objects by their id, recursively: order is not a change.
+pub fn canonicalize(v: &mut Value) {
+    match v {
+        Value::Array(items) => {
+            for i in items.iter_mut() {
+                canonicalize(i);
+            }
+            if let Some(k) = id_key(items) {
+                items.sort_by_key(|i| i[k].to_string());
+            }
+        }
+        Value::Object(map) => {
+            for (_, x) in map.iter_mut() {
+                canonicalize(x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Deletes what `ignore_paths` names: `$.a.b`, `$.items[*].updated`, `$..request_id`.
+pub fn remove_paths(v: &mut Value, paths: &[String]) {
+    for p in paths {
+        let steps = parse_path(p);
+        remove_at(v, &steps);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    AnyIndex,
+    Descend(String),
+}
+
+fn parse_path(p: &str) -> Vec<Step> {
+    let rest = p.trim().trim_start_matches('$');
+    let mut steps = Vec::new();
+    let mut s = rest;
+    while !s.is_empty() {
+        if let Some(r) = s.strip_prefix("..") {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            steps.push(Step::Descend(r[..end].to_string()));
+            s = &r[end..];
+        } else if let Some(r) = s.strip_prefix("[*]") {
+            steps.push(Step::AnyIndex);
+            s = r;
+        } else if let Some(r) = s.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            steps.push(Step::Key(r[..end].to_string()));
+            s = &r[end..];
+        } else if let Some(r) = s.strip_prefix("['") {
+            let end = r.find("']").unwrap_or(r.len());
+            steps.push(Step::Key(r[..end].to_string()));
+            s = r.get(end + 2..).unwrap_or("");
+        } else {
+            break;
+        }
+    }
+    steps
+}
+
+/// Checks an `ignore_paths` entry.
+pub fn check_path(p: &str) -> Result<(), String> {
+    let t = p.trim();
+    if !t.starts_with('$') || (t.len() > 1 && parse_path(t).is_empty()) {
+        return Err(format!(
+            "invalid JSON path `{p}`: write it like \"$.meta.generated_at\", \"$.items[*].updated\" or \"$..request_id\""
+        ));
+    }
+    Ok(())
+}
+
+fn remove_at(v: &mut Value, steps: &[Step]) {
+    let Some((first, rest)) = steps.split_first() else {
+        return;
+    };
+    match first {
+        Step::Key(k) => {
+            if let Value::Object(m) = v {
+                if rest.is_empty() {
+                    m.remove(k);
+                } else if let Some(x) = m.get_mut(k) {
+                    remove_at(x, rest);
+                }
+            }
+        }
+        Step::AnyIndex => {
+            if let Value::Array(items) = v {
+                for i in items {
+                    remove_at(i, rest);
+                }
+            }
+        }
+        Step::Descend(k) => descend(v, k, rest),
+    }
+}
+
+fn descend(v: &mut Value, k: &str, rest: &[Step]) {
+    match v {
+        Value::Object(m) => {
+            if rest.is_empty() {
+                m.remove(k);
+            } else if let Some(x) = m.get_mut(k) {
+                remove_at(x, rest);
+            }
+            for (_, x) in m.iter_mut() {
+                descend(x, k, rest);
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                descend(i, k, rest);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Path -> the types seen there (`$.items[*].price` -> {number}).
+pub type Structure = BTreeMap<String, BTreeSet<&'static str>>;
+
+pub fn structure(v: &Value) -> Structure {
+    let mut out = Structure::new();
+    walk_types(v, "$".to_string(), &mut out);
+    out
+}
+
+fn walk_types(v: &Value, path: String, out: &mut Structure) {
+    out.entry(path.clone()).or_default().insert(type_name(v));
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                walk_types(x, format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                walk_types(i, format!("{path}[*]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Leaf path -> value, with identified array elements addressed by id (`$.items[id=5].price`).
+pub fn leaves(v: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk_leaves(v, "$".to_string(), &mut out);
+    out
+}
+
+fn walk_leaves(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                walk_leaves(x, format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let key = id_key(items);
+            for (i, x) in items.iter().enumerate() {
+                let at = match key {
+                    Some(k) => format!("{path}[{k}={}]", plain(&x[k])),
+                    None => format!("{path}[{i}]"),
+                };
+                walk_leaves(x, at, out);
+            }
+        }
+        other => {
+            out.insert(path, other.to_string());
+        }
+    }
+}
+
+fn plain(v: &Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
+}
+
+/// Structure changes, each a line: "removed `$.a.b` (string)", "`$.x`: number -> string".
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SchemaChanges {
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+    pub retyped: Vec<String>,
+}
+
+impl SchemaChanges {
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty() && self.retyped.is_empty()
+    }
+
+    /// Removals and type changes can break a client; additions do not.
+    pub fn breaking(&self) -> bool {
+        !self.removed.is_empty() || !self.retyped.is_empty()
+    }
+}
+
+fn types(t: &BTreeSet<&'static str>) -> String {
+    t.iter().copied().collect::<Vec<_>>().join(" | ")
+}
+
+pub fn schema_changes(old: &Structure, new: &Structure) -> SchemaChanges {
+    let mut c = SchemaChanges::default();
+    // Only the topmost removed/added path of a subtree is named.
+    let covered = |p: &str, list: &[String]| {
+        list.iter()
+            .any(|q| p.starts_with(q.as_str()) && p[q.len()..].starts_with(['.', '[']))
+    };
+    let mut removed_paths: Vec<String> = Vec::new();
+    for (p, t) in old {
+        match new.get(p) {
+            None if !covered(p, &removed_paths) => {
+                removed_paths.push(p.clone());
+                c.removed.push(format!("`{p}` ({})", types(t)));
+            }
+            Some(n) if n != t => {
+                let (a, b) = (types(t), types(n));
+                let note = match (t.contains("null"), n.contains("null")) {
+                    (true, false) => " (no longer nullable)",
+                    (false, true) => " (now nullable)",
+                    _ => "",
+                };
+                c.retyped.push(format!("`{p}`: {a} -> {b}{note}"));
+            }
+            _ => {}
+        }
+    }
+    let mut added_paths: Vec<String> = Vec::new();
+    for (p, t) in new {
+        if !old.contains_key(p) && !covered(p, &added_paths) {
+            added_paths.push(p.clone());
+            c.added.push(format!("`{p}` ({})", types(t)));
+        }
+    }
+    c
+}
+
+/// Value changes at paths both documents have: "`$.version`: 3 -> 4".
+pub fn value_changes(old: &Value, new: &Value) -> Vec<String> {
+    let (a, b) = (leaves(old), leaves(new));
+    let mut out = Vec::new();
+    for (p, v) in &a {
+        match b.get(p) {
+            Some(w) if w != v => out.push(format!("`{p}`: {v} -> {w}")),
+            None => out.push(format!("`{p}`: {v} -> (gone)")),
+            _ => {}
+        }
+    }
+    for (p, w) in &b {
+        if !a.contains_key(p) {
+            out.push(format!("`{p}`: (new) {w}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reordering_identified_objects_is_not_a_change() {
+        let mut a = json!({"items": [{"id": 1, "p": 2}, {"id": 2, "p": 3}]});
+        let mut b = json!({"items": [{"id": 2, "p": 3}, {"id": 1, "p": 2}]});
+        canonicalize(&mut a);
+        canonicalize(&mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn structure_and_values_apart() {
+        let a =
+            json!({"version": 3, "items": [{"id": 1, "price": 10, "tag": null}], "meta": {"x": 1}});
+        let b = json!({"version": 4, "items": [{"id": 1, "price": "10", "tag": "a"}]});
+        let s = schema_changes(&structure(&a), &structure(&b));
+        assert_eq!(
+            s.removed,
+            vec!["`$.meta` (object)"],
+            "one line for the subtree"
+        );
+        assert_eq!(
+            s.retyped,
+            vec![
+                "`$.items[*].price`: number -> string",
+                "`$.items[*].tag`: null -> string (no longer nullable)"
+            ]
+        );
+        assert!(s.breaking());
+        let v = value_changes(&a, &b);
+        assert!(v.contains(&"`$.version`: 3 -> 4".to_string()), "{v:?}");
+        assert!(
+            v.contains(&"`$.items[id=1].price`: 10 -> \"10\"".to_string()),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn ignore_paths() {
+        let mut v = json!({"meta": {"generated_at": "t", "n": 1}, "items": [{"request_id": "r", "updated": 1, "a": {"request_id": "q"}}]});
+        remove_paths(
+            &mut v,
+            &[
+                "$.meta.generated_at".into(),
+                "$..request_id".into(),
+                "$.items[*].updated".into(),
+            ],
+        );
+        assert_eq!(v, json!({"meta": {"n": 1}, "items": [{"a": {}}]}));
+        assert!(check_path("meta.x").is_err());
+        assert!(check_path("$..request_id").is_ok());
+    }
+}
