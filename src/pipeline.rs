@@ -951,7 +951,11 @@ fn json_changes(
         .filter(|line| {
             let path = line.trim_start_matches('`').split('`').next().unwrap_or("");
             let g = general(path);
-            sa.contains_key(&g) && sb.contains_key(&g)
+            // A change of type is structure; a field that came or went is structure too.
+            match (sa.get(&g), sb.get(&g)) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            }
         })
         .collect();
     Some((schema, values))

@@ -9,7 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-const ID_KEYS: &[&str] = &["id", "uuid", "key", "slug", "name"];
+/// Keys that identify an array's objects, most telling first; one counts only when every
+/// element has it and no two share a value.
+const ID_KEYS: &[&str] = &[
+    "id", "uuid", "key", "slug", "name", "url", "href", "link", "tag", "version", "title",
+];
 
 /// The key that identifies the objects of an array, if every element has it.
 fn id_key(items: &[Value]) -> Option<&'static str> {
@@ -249,7 +253,13 @@ pub fn schema_changes(old: &Structure, new: &Structure) -> SchemaChanges {
         list.iter()
             .any(|q| p.starts_with(q.as_str()) && p[q.len()..].starts_with(['.', '[']))
     };
-    let mut removed_paths: Vec<String> = Vec::new();
+    // A retyped path explains its subtree (an array of types that became a string).
+    let retyped_paths: Vec<String> = old
+        .iter()
+        .filter(|(p, t)| new.get(*p).is_some_and(|n| n != *t))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let mut removed_paths: Vec<String> = retyped_paths.clone();
     for (p, t) in old {
         match new.get(p) {
             None if !covered(p, &removed_paths) => {
@@ -268,7 +278,7 @@ pub fn schema_changes(old: &Structure, new: &Structure) -> SchemaChanges {
             _ => {}
         }
     }
-    let mut added_paths: Vec<String> = Vec::new();
+    let mut added_paths: Vec<String> = retyped_paths;
     for (p, t) in new {
         if !old.contains_key(p) && !covered(p, &added_paths) {
             added_paths.push(p.clone());
@@ -322,6 +332,12 @@ mod tests {
             vec!["`$.meta` (object)"],
             "one line for the subtree"
         );
+        // ["integer", "null"] -> "integer": one retyped line, not its elements too.
+        let n = schema_changes(
+            &structure(&json!({"type": ["integer", "null"]})),
+            &structure(&json!({"type": "integer"})),
+        );
+        assert_eq!((n.removed.len(), n.retyped.len()), (0, 1), "{n:?}");
         assert_eq!(
             s.retyped,
             vec![
