@@ -16,6 +16,8 @@ pub struct Expect {
     pub text: Vec<String>,
     pub absent: Vec<String>,
     pub status: Option<u16>,
+    /// JSON paths that must exist (`$.data[*].id`, `$.pagination.next`).
+    pub paths: Vec<String>,
 }
 
 impl Expect {
@@ -24,6 +26,7 @@ impl Expect {
             && self.text.is_empty()
             && self.absent.is_empty()
             && self.status.is_none()
+            && self.paths.is_empty()
     }
 }
 
@@ -164,6 +167,20 @@ pub fn evaluate(
             format!("the text `{t}` appeared on the page"),
             format!("the text `{t}` is gone from the page again"),
         );
+    }
+    if !expect.paths.is_empty() {
+        let doc: Option<serde_json::Value> = serde_json::from_str(body_text).ok();
+        for p in &expect.paths {
+            let ok = doc
+                .as_ref()
+                .is_some_and(|d| !crate::extract::json::select(d, p).is_empty());
+            flag(
+                format!("path `{p}`"),
+                ok,
+                format!("`{p}` is missing from the document"),
+                format!("`{p}` is back in the document"),
+            );
+        }
     }
     if let Some(want) = expect.status {
         flag(

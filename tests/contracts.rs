@@ -237,3 +237,44 @@ fn issue_6_json_reorder_additions_and_ignore_paths() {
     assert_eq!(run.events("schema_changed").len(), 0, "{}", run.stdout);
     assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
 }
+
+#[test]
+fn issue_6_json_expect_paths_and_jsonpath_select() {
+    let a = r#"{"data": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "pagination": {"next": "/p2"}, "meta": {"t": 1}}"#;
+    let b = r#"{"data": [{"uid": 1, "name": "a"}, {"uid": 2, "name": "b"}], "meta": {"t": 2}}"#;
+    let srv = Server::start();
+    srv.set("/api", Page::html(a).with_type("application/json"));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "api",
+        &srv.url("/api"),
+        "kind = \"json\"\nselect = \"$.data[*]\"\nexpect.paths = [\"$.data[*].id\", \"$.pagination.next\"]",
+    ));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.events("contract_broken").len(), 0, "{}", first.stdout);
+    // `meta` is outside the selection: not a change by itself.
+    srv.set(
+        "/api",
+        Page::html(&a.replace("\"t\": 1", "\"t\": 9")).with_type("application/json"),
+    );
+    let quiet = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        quiet.events("changed").len() + quiet.events("schema_changed").len(),
+        0,
+        "{}",
+        quiet.stdout
+    );
+    srv.set("/api", Page::html(b).with_type("application/json"));
+    let run = env.run(&["check", "--format", "json"]);
+    let broken = run.events("contract_broken");
+    let labels: Vec<&str> = broken
+        .iter()
+        .map(|e| e["expectation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        vec!["path `$.data[*].id`", "path `$.pagination.next`"],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.events("schema_changed").len(), 1, "{}", run.stdout);
+}

@@ -118,6 +118,7 @@ struct RawExpect {
     text: Option<OneOrMany<String>>,
     absent: Option<OneOrMany<String>>,
     status: Option<u16>,
+    paths: Option<Spanned<OneOrMany<String>>>,
 }
 
 /// The file's top level, without `watch` (each watch is read on its own, so that one bad
@@ -574,6 +575,17 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .map(OneOrMany::into_vec)
                 .unwrap_or_default();
             expect.status = x.status;
+            if let Some(paths) = &x.paths {
+                for p in paths.get_ref().clone().into_vec() {
+                    match crate::extract::json::check_path(&p) {
+                        Ok(()) => expect.paths.push(p),
+                        Err(e) => {
+                            errors.push(at(paths.span(), e));
+                            ok = false;
+                        }
+                    }
+                }
+            }
         }
         let ignore_paths = match &w.ignore_paths {
             Some(p) => {

@@ -106,6 +106,52 @@ pub fn check_path(p: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The values a path (`$.data[*].id`, `$..price`) selects.
+pub fn select<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    select_at(v, &parse_path(path), &mut out);
+    out
+}
+
+fn select_at<'a>(v: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+    let Some((first, rest)) = steps.split_first() else {
+        out.push(v);
+        return;
+    };
+    match first {
+        Step::Key(k) => {
+            if let Some(x) = v.get(k) {
+                select_at(x, rest, out);
+            }
+        }
+        Step::AnyIndex => {
+            if let Value::Array(items) = v {
+                for i in items {
+                    select_at(i, rest, out);
+                }
+            }
+        }
+        Step::Descend(k) => {
+            if let Some(x) = v.get(k) {
+                select_at(x, rest, out);
+            }
+            match v {
+                Value::Object(m) => {
+                    for (_, x) in m {
+                        select_at(x, steps, out);
+                    }
+                }
+                Value::Array(items) => {
+                    for x in items {
+                        select_at(x, steps, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 fn remove_at(v: &mut Value, steps: &[Step]) {
     let Some((first, rest)) = steps.split_first() else {
         return;
@@ -352,6 +398,14 @@ mod tests {
             v.contains(&"`$.items[id=1].price`: 10 -> \"10\"".to_string()),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn select_paths() {
+        let v = json!({"data": [{"id": 1}, {"id": 2}], "x": {"id": 3}});
+        assert_eq!(select(&v, "$.data[*].id"), vec![&json!(1), &json!(2)]);
+        assert_eq!(select(&v, "$..id").len(), 3);
+        assert!(select(&v, "$.pagination.next").is_empty());
     }
 
     #[test]

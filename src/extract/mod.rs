@@ -100,9 +100,11 @@ impl ExtractSpec {
             ),
             Kind::Json => {
                 for p in select {
-                    if !(p.is_empty() || p.starts_with('/')) {
+                    if p.starts_with('$') {
+                        json::check_path(p)?;
+                    } else if !(p.is_empty() || p.starts_with('/')) {
                         return Err(format!(
-                            "invalid JSON Pointer `{p}`: it must start with `/`, like \"/data/items\""
+                            "invalid JSON select `{p}`: write a JSON Pointer like \"/data/items\" or a JSONPath like \"$.data[*]\""
                         ));
                     }
                 }
@@ -296,6 +298,25 @@ fn json_content(
     let mut out = String::new();
     let mut missing = Vec::new();
     for p in pointers {
+        if p.starts_with('$') {
+            let found = json::select(&value, p);
+            if found.is_empty() {
+                missing.push(p.clone());
+            } else {
+                let v = if found.len() == 1 {
+                    found[0].clone()
+                } else {
+                    serde_json::Value::Array(found.into_iter().cloned().collect())
+                };
+                if pointers.len() > 1 {
+                    out.push_str(p);
+                    out.push_str(" = ");
+                }
+                out.push_str(&pretty(&v));
+                out.push('\n');
+            }
+            continue;
+        }
         match value.pointer(p) {
             Some(v) if pointers.len() == 1 => out.push_str(&pretty(v)),
             Some(v) => {
