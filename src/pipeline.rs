@@ -927,7 +927,8 @@ fn json_changes(
     let a: serde_json::Value = serde_json::from_str(old).ok()?;
     let b: serde_json::Value = serde_json::from_str(new).ok()?;
     let (sa, sb) = (json::structure(&a), json::structure(&b));
-    let schema = json::schema_changes(&sa, &sb);
+    let mut schema = json::schema_changes(&sa, &sb);
+    schema.api = json::openapi_changes(&a, &b);
     let general = |p: &str| {
         let mut out = String::new();
         let mut depth = 0;

@@ -275,6 +275,141 @@ pub struct SchemaChanges {
     pub removed: Vec<String>,
     pub added: Vec<String>,
     pub retyped: Vec<String>,
+    /// For an OpenAPI document: the changes in API terms.
+    pub api: Option<ApiChanges>,
+}
+
+/// An OpenAPI document's changes: what can break a client, and what was added.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ApiChanges {
+    pub breaking: Vec<String>,
+    pub additions: Vec<String>,
+}
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
+
+/// OpenAPI (or Swagger) changes: removed operations, removed or renamed schema properties,
+/// narrowed types (a type dropped from a list, `nullable` removed, enum values removed) as
+/// breaking; new operations and properties as additions. `None` for other documents.
+pub fn openapi_changes(old: &Value, new: &Value) -> Option<ApiChanges> {
+    let is_api = |v: &Value| v.get("openapi").is_some() || v.get("swagger").is_some();
+    if !is_api(old) || !is_api(new) {
+        return None;
+    }
+    let mut c = ApiChanges::default();
+    let ops = |v: &Value| -> BTreeSet<(String, String)> {
+        v["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(p, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(m, _)| METHODS.contains(&m.as_str()))
+                    .map(move |(m, _)| (p.clone(), m.clone()))
+            })
+            .collect()
+    };
+    let (oa, ob) = (ops(old), ops(new));
+    for (p, m) in oa.difference(&ob) {
+        c.breaking
+            .push(format!("removed operation {} {p}", m.to_uppercase()));
+    }
+    for (p, m) in ob.difference(&oa) {
+        c.additions
+            .push(format!("new operation {} {p}", m.to_uppercase()));
+    }
+    let schemas = |v: &Value| -> BTreeMap<String, Value> {
+        let s = v
+            .pointer("/components/schemas")
+            .or_else(|| v.get("definitions"))
+            .and_then(Value::as_object);
+        s.map(|m| m.iter().map(|(k, x)| (k.clone(), x.clone())).collect())
+            .unwrap_or_default()
+    };
+    let (sa, sb) = (schemas(old), schemas(new));
+    for (name, a) in &sa {
+        let Some(b) = sb.get(name) else {
+            c.breaking.push(format!("removed schema {name}"));
+            continue;
+        };
+        let props = |s: &Value| -> BTreeMap<String, Value> {
+            s["properties"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, x)| (k.clone(), x.clone())).collect())
+                .unwrap_or_default()
+        };
+        let (pa, pb) = (props(a), props(b));
+        let gone: Vec<&String> = pa.keys().filter(|k| !pb.contains_key(*k)).collect();
+        let new_props: Vec<&String> = pb.keys().filter(|k| !pa.contains_key(*k)).collect();
+        for g in &gone {
+            // A property gone and one new with the same definition: probably a rename.
+            match new_props.iter().find(|n| pb[n.as_str()] == pa[g.as_str()]) {
+                Some(n) => c
+                    .breaking
+                    .push(format!("renamed property {name}.{g} -> {name}.{n}")),
+                None => c.breaking.push(format!("removed property {name}.{g}")),
+            }
+        }
+        for n in &new_props {
+            if !gone.iter().any(|g| pa[g.as_str()] == pb[n.as_str()]) {
+                c.additions.push(format!("new property {name}.{n}"));
+            }
+        }
+        for (k, x) in &pa {
+            if let Some(y) = pb.get(k)
+                && let Some(why) = narrowed(x, y)
+            {
+                c.breaking.push(format!("narrowed {name}.{k}: {why}"));
+            }
+        }
+    }
+    for name in sb.keys().filter(|k| !sa.contains_key(*k)) {
+        c.additions.push(format!("new schema {name}"));
+    }
+    Some(c)
+}
+
+/// Why a property's type accepts less than before, if it does.
+fn narrowed(a: &Value, b: &Value) -> Option<String> {
+    let types = |v: &Value| -> BTreeSet<String> {
+        match &v["type"] {
+            Value::String(s) => [s.clone()].into(),
+            Value::Array(t) => t
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => BTreeSet::new(),
+        }
+    };
+    let (ta, tb) = (types(a), types(b));
+    if !ta.is_empty() && !tb.is_empty() && !ta.is_subset(&tb) {
+        let lost: Vec<&String> = ta.difference(&tb).collect();
+        let show = |t: &BTreeSet<String>| t.iter().cloned().collect::<Vec<_>>().join(" | ");
+        let note = if lost.iter().any(|t| *t == "null") {
+            " (no longer nullable)"
+        } else {
+            ""
+        };
+        return Some(format!("{} -> {}{note}", show(&ta), show(&tb)));
+    }
+    if a["nullable"] == Value::Bool(true) && b["nullable"] != Value::Bool(true) {
+        return Some("no longer nullable".into());
+    }
+    if let (Some(ea), Some(eb)) = (a["enum"].as_array(), b["enum"].as_array()) {
+        let gone: Vec<String> = ea
+            .iter()
+            .filter(|x| !eb.contains(x))
+            .map(Value::to_string)
+            .collect();
+        if !gone.is_empty() {
+            return Some(format!("enum values removed: {}", gone.join(", ")));
+        }
+    }
+    None
 }
 
 impl SchemaChanges {
@@ -284,7 +419,10 @@ impl SchemaChanges {
 
     /// Removals and type changes can break a client; additions do not.
     pub fn breaking(&self) -> bool {
-        !self.removed.is_empty() || !self.retyped.is_empty()
+        match &self.api {
+            Some(api) => !api.breaking.is_empty(),
+            None => !self.removed.is_empty() || !self.retyped.is_empty(),
+        }
     }
 }
 
@@ -398,6 +536,33 @@ mod tests {
             v.contains(&"`$.items[id=1].price`: 10 -> \"10\"".to_string()),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn openapi_in_api_terms() {
+        let a = json!({"openapi": "3.1.0", "paths": {"/users/{id}": {"get": {}, "delete": {}}},
+            "components": {"schemas": {"User": {"properties": {
+                "name": {"type": "string"}, "nick": {"type": ["string", "null"]},
+                "role": {"type": "string", "enum": ["admin", "user"]}}}}}});
+        let b = json!({"openapi": "3.1.0", "paths": {"/users/{id}": {"get": {}}, "/users": {"post": {}}},
+            "components": {"schemas": {"User": {"properties": {
+                "full_name": {"type": "string"}, "nick": {"type": "string"},
+                "role": {"type": "string", "enum": ["user"]}, "email": {"type": "string", "format": "email"}}}}}});
+        let c = openapi_changes(&a, &b).unwrap();
+        assert_eq!(
+            c.breaking,
+            vec![
+                "removed operation DELETE /users/{id}",
+                "renamed property User.name -> User.full_name",
+                "narrowed User.nick: null | string -> string (no longer nullable)",
+                "narrowed User.role: enum values removed: \"admin\"",
+            ]
+        );
+        assert_eq!(
+            c.additions,
+            vec!["new operation POST /users", "new property User.email"]
+        );
+        assert!(openapi_changes(&json!({"a": 1}), &json!({"a": 2})).is_none());
     }
 
     #[test]

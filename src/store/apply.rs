@@ -313,9 +313,18 @@ pub(super) fn apply(
                 value_change = !values.is_empty();
                 if !schema.is_empty() {
                     let mut lines: Vec<String> = Vec::new();
-                    lines.extend(schema.removed.iter().map(|r| format!("removed {r}")));
-                    lines.extend(schema.retyped.iter().cloned());
-                    lines.extend(schema.added.iter().map(|a| format!("added {a}")));
+                    match &schema.api {
+                        // An OpenAPI document: in API terms, breaking first.
+                        Some(api) if !(api.breaking.is_empty() && api.additions.is_empty()) => {
+                            lines.extend(api.breaking.iter().map(|b| format!("breaking: {b}")));
+                            lines.extend(api.additions.iter().map(|a| format!("addition: {a}")));
+                        }
+                        _ => {
+                            lines.extend(schema.removed.iter().map(|r| format!("removed {r}")));
+                            lines.extend(schema.retyped.iter().cloned());
+                            lines.extend(schema.added.iter().map(|a| format!("added {a}")));
+                        }
+                    }
                     let mut e = event(
                         "schema_changed",
                         format!(
@@ -328,6 +337,11 @@ pub(super) fn apply(
                     .with("removed", json!(schema.removed))
                     .with("added", json!(schema.added))
                     .with("retyped", json!(schema.retyped))
+                    .with("breaking", json!(schema.api.as_ref().map(|a| &a.breaking)))
+                    .with(
+                        "additions",
+                        json!(schema.api.as_ref().map(|a| &a.additions)),
+                    )
                     .with(
                         "severity",
                         json!(if schema.breaking() {
