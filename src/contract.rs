@@ -356,7 +356,8 @@ fn similarity(old: &Signature, c: &Signature) -> f64 {
         add(
             c.id.as_deref()
                 .map_or(0.0, |id| strsim::normalized_levenshtein(oid, id)),
-            2.0,
+            // The same id on another element (an iframe that became a div) is strong evidence.
+            3.0,
         );
     }
     if !old.classes.is_empty() {
