@@ -46,6 +46,14 @@ pub enum Command {
     List(ListArgs),
     /// Read past changes back from the database
     Report(ReportArgs),
+    /// What happened, in order: changes, failures, recoveries, contract breaks
+    Timeline(TimelineArgs),
+    /// Print a stored snapshot (the newest by default)
+    Show(ShowArgs),
+    /// Diff two stored snapshots of a watch (the last two by default)
+    Diff(DiffArgs),
+    /// Prune snapshots to each watch's keep / keep_for and compact the database
+    Gc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +158,43 @@ pub struct ReportArgs {
     /// Include every event (baselines, recoveries), not only changes and problems
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimelineFormat {
+    Markdown,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// How far back, like 2d, 12h or 30m
+    #[arg(long, default_value = "2d", value_parser = parse_since)]
+    pub since: std::time::Duration,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = TimelineFormat::Markdown)]
+    pub format: TimelineFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The watch
+    pub name: String,
+    /// The snapshot id (`forewarn diff` and `report --format json` show ids)
+    pub id: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The watch
+    pub name: String,
+    /// The older snapshot id [default: the one before the newest]
+    #[arg(long)]
+    pub from: Option<i64>,
+    /// The newer snapshot id [default: the newest]
+    #[arg(long)]
+    pub to: Option<i64>,
 }
 
 fn parse_since(s: &str) -> Result<std::time::Duration, String> {

@@ -21,6 +21,8 @@ pub struct Outcome {
     pub last_modified: Option<String>,
     pub raw_hash: Option<Hash>,
     pub keep: u32,
+    /// Snapshots older than this are pruned too (the newest is always kept).
+    pub keep_for: Option<std::time::Duration>,
     /// A new set of learned masks for the watch, when this check learned some.
     pub learned: Option<Vec<String>>,
     /// The expectations' new state and what changed in them, when the watch has `expect`.

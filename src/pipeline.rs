@@ -294,6 +294,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         last_modified: None,
         raw_hash: None,
         keep: w.keep,
+        keep_for: w.keep_for,
         learned: None,
         contracts: None,
         assets: None,

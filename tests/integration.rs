@@ -5,6 +5,7 @@ mod util;
 mod contracts;
 mod core_pipeline;
 mod feeds;
+mod history;
 mod noise;
 mod scheduler;
 mod versions;

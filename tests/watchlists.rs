@@ -199,6 +199,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "expect.status",
         "track_assets",
         "ignore_paths",
+        "keep_for",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }

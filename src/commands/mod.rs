@@ -3,6 +3,7 @@
 mod add;
 mod check;
 mod due_gate;
+mod history;
 mod list;
 mod report;
 mod test;
@@ -29,6 +30,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Test(args) => test::run(&db, &cli.watchlists, args),
         Command::List(args) => list::run(&db, &cli.watchlists, args),
         Command::Report(args) => report::run(&db, &cli.watchlists, args),
+        Command::Timeline(args) => history::timeline(&db, args),
+        Command::Show(args) => history::show(&db, args),
+        Command::Diff(args) => history::diff(&db, args),
+        Command::Gc => history::gc(&db, &cli.watchlists),
     }
 }
 

@@ -62,6 +62,7 @@ struct RawDefaults {
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
     confirm_refetch: Option<bool>,
+    keep_for: Option<DurationStr>,
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
     max_size: Option<ByteSize>,
@@ -82,6 +83,7 @@ struct RawWatch {
     headers: Option<BTreeMap<String, Spanned<String>>>,
     timeout: Option<DurationStr>,
     keep: Option<Spanned<u32>>,
+    keep_for: Option<DurationStr>,
     max_size: Option<ByteSize>,
     masks: Option<Spanned<MasksSetting>>,
     confirm: Option<Spanned<u32>>,
@@ -165,6 +167,8 @@ pub struct Watch {
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
     pub keep: u32,
+    /// Snapshots older than this are pruned (the newest always stays).
+    pub keep_for: Option<Duration>,
     pub max_size: u64,
     /// Consecutive checks a change must be seen on before it is reported.
     pub confirm: u32,
@@ -673,6 +677,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .or(defaults.timeout)
                 .map_or(DEFAULT_TIMEOUT, |d| d.0),
             keep,
+            keep_for: w.keep_for.or(defaults.keep_for).map(|d| d.0),
             max_size: w
                 .max_size
                 .or(defaults.max_size)

@@ -288,7 +288,7 @@ pub(super) fn apply(
             }
             e.id = Some(insert_event(tx, id, &e, None, Some(snap))?);
             events.push(e);
-            prune(tx, id, o.keep)?;
+            prune(tx, id, o.keep, o.keep_for, now)?;
         }
         Verdict::Changed {
             content,
@@ -366,7 +366,7 @@ pub(super) fn apply(
                 e.id = Some(insert_event(tx, id, &e, *previous_snapshot, Some(snap))?);
                 events.push(e);
             }
-            prune(tx, id, o.keep)?;
+            prune(tx, id, o.keep, o.keep_for, now)?;
         }
         Verdict::FeedChanged {
             content,
@@ -411,7 +411,7 @@ pub(super) fn apply(
                 e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
                 events.push(e);
             }
-            prune(tx, id, o.keep)?;
+            prune(tx, id, o.keep, o.keep_for, now)?;
         }
         Verdict::NewVersion {
             content,
@@ -464,7 +464,7 @@ pub(super) fn apply(
             e.diff = None;
             e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
             events.push(e);
-            prune(tx, id, o.keep)?;
+            prune(tx, id, o.keep, o.keep_for, now)?;
         }
         Verdict::SelectorMissing { selectors } => {
             let list = serde_json::to_string(selectors).expect("strings serialise");
@@ -603,11 +603,29 @@ fn insert_event(
 }
 
 /// Keeps the newest `keep` snapshots of a watch.
-fn prune(tx: &Transaction<'_>, watch_id: i64, keep: u32) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM snapshots WHERE watch_id = ?1 AND id <= (
-             SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-    )?
-    .execute(params![watch_id, keep])?;
-    Ok(())
+/// Keeps the newest `keep` snapshots of a watch, and of those only the ones younger than
+/// `keep_for`; the newest one always stays (it is what the next check compares with).
+pub(super) fn prune(
+    tx: &Transaction<'_>,
+    watch_id: i64,
+    keep: u32,
+    keep_for: Option<std::time::Duration>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let mut n = tx
+        .prepare_cached(
+            "DELETE FROM snapshots WHERE watch_id = ?1 AND id <= (
+                 SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        )?
+        .execute(params![watch_id, keep])?;
+    if let Some(age) = keep_for {
+        let cutoff = now - age.as_millis() as i64;
+        n += tx
+            .prepare_cached(
+                "DELETE FROM snapshots WHERE watch_id = ?1 AND taken_at < ?2
+                 AND id != (SELECT max(id) FROM snapshots WHERE watch_id = ?1)",
+            )?
+            .execute(params![watch_id, cutoff])?;
+    }
+    Ok(n)
 }

@@ -325,6 +325,57 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
     }
 
+    /// A watch's snapshots, oldest first: (id, taken at, size in bytes).
+    pub fn snapshots_of(&self, watch: &str) -> Result<Vec<(i64, DateTime<Utc>, i64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.id, s.taken_at, s.size FROM snapshots s JOIN watches w ON w.id = s.watch_id
+                 WHERE w.name = ?1 ORDER BY s.id",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([watch], |r| {
+                Ok((r.get(0)?, from_millis(r.get(1)?), r.get(2)?))
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// Prunes every named watch's snapshots to its `keep` / `keep_for`, then gives the space
+    /// back to the file system. Returns the snapshots deleted and the bytes freed.
+    pub fn gc(
+        &mut self,
+        retention: &[(String, u32, Option<std::time::Duration>)],
+    ) -> Result<(usize, u64), StoreError> {
+        let path = self.path.clone();
+        let sql = |e: rusqlite::Error| StoreError::Sql {
+            path: path.clone(),
+            source: e,
+        };
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let before = size(&self.path);
+        let now = Utc::now().timestamp_millis();
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut deleted = 0;
+        for (name, keep, keep_for) in retention {
+            let id: Option<i64> = tx
+                .query_row("SELECT id FROM watches WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sql)?;
+            if let Some(id) = id {
+                deleted += apply::prune(&tx, id, *keep, *keep_for, now).map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)?;
+        self.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
+            .map_err(sql)?;
+        Ok((deleted, before.saturating_sub(size(&self.path))))
+    }
+
     /// A value from the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.conn

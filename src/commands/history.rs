@@ -1,0 +1,192 @@
+//! History: `timeline`, `show`, `diff` between any two snapshots, and `gc`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::Exit;
+use crate::UsageError;
+use crate::cli::{DiffArgs, ShowArgs, TimelineArgs, TimelineFormat};
+use crate::compare;
+use crate::event::rfc3339;
+use crate::report::{label, when};
+use crate::store::{EventFilter, Store, lock};
+
+fn open(db: &Path) -> anyhow::Result<Store> {
+    Store::open_read_only(db)?.ok_or_else(|| {
+        UsageError(format!(
+            "no database at {} yet: run `forewarn check` first",
+            db.display()
+        ))
+        .into()
+    })
+}
+
+/// Ids of a watch's snapshots, or a usage error naming the watch.
+fn snapshot_ids(
+    store: &Store,
+    name: &str,
+) -> anyhow::Result<Vec<(i64, chrono::DateTime<chrono::Utc>, i64)>> {
+    let snaps = store.snapshots_of(name)?;
+    if snaps.is_empty() {
+        return Err(UsageError(format!(
+            "no snapshots of `{name}`: check the name with `forewarn list`, or run `forewarn check`"
+        ))
+        .into());
+    }
+    Ok(snaps)
+}
+
+pub fn show(db: &Path, args: ShowArgs) -> anyhow::Result<Exit> {
+    let store = open(db)?;
+    let snaps = snapshot_ids(&store, &args.name)?;
+    let id = match args.id {
+        Some(id) if snaps.iter().any(|s| s.0 == id) => id,
+        Some(id) => {
+            return Err(UsageError(format!(
+                "`{}` has no snapshot {id}; it has {}",
+                args.name,
+                snaps
+                    .iter()
+                    .map(|s| s.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+        None => snaps.last().expect("not empty").0,
+    };
+    let snap = store.snapshot(id)?.expect("listed above");
+    print!("{}", snap.content);
+    Ok(Exit::Ok)
+}
+
+pub fn diff(db: &Path, args: DiffArgs) -> anyhow::Result<Exit> {
+    let store = open(db)?;
+    let snaps = snapshot_ids(&store, &args.name)?;
+    let pick = |id: Option<i64>, default: Option<i64>| -> anyhow::Result<i64> {
+        match id.or(default) {
+            Some(id) if snaps.iter().any(|s| s.0 == id) => Ok(id),
+            Some(id) => Err(UsageError(format!(
+                "`{}` has no snapshot {id}; it has {}",
+                args.name,
+                snaps
+                    .iter()
+                    .map(|s| s.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into()),
+            None => Err(UsageError(format!(
+                "`{}` has one snapshot only: nothing to diff yet",
+                args.name
+            ))
+            .into()),
+        }
+    };
+    let newest = snaps.last().map(|s| s.0);
+    let before_newest = snaps.len().checked_sub(2).map(|i| snaps[i].0);
+    let to = pick(args.to, newest)?;
+    let from = pick(
+        args.from,
+        if args.to.is_some() {
+            snaps.iter().rev().find(|s| s.0 < to).map(|s| s.0)
+        } else {
+            before_newest
+        },
+    )?;
+    let (a, b) = (
+        store.snapshot(from)?.expect("listed"),
+        store.snapshot(to)?.expect("listed"),
+    );
+    let d = compare::diff(
+        &a.content,
+        &b.content,
+        &format!("{} #{from} {}", args.name, rfc3339(a.taken_at)),
+        &format!("{} #{to} {}", args.name, rfc3339(b.taken_at)),
+    );
+    if d.unified.is_empty() {
+        println!("snapshots {from} and {to} of `{}` are identical", args.name);
+    } else {
+        println!("{}", compare::summary(&d, &[]));
+        print!("{}", d.unified);
+    }
+    Ok(Exit::Ok)
+}
+
+pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
+    let Some(store) = Store::open_read_only(db)? else {
+        eprintln!(
+            "no database at {} yet: run `forewarn check` first",
+            db.display()
+        );
+        return Ok(Exit::Ok);
+    };
+    let since = crate::schedule::now() - chrono::Duration::from_std(args.since)?;
+    let events: Vec<_> = store
+        .events(&EventFilter {
+            since: Some(since),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|e| e.kind != "baseline" && e.kind != "noise")
+        .collect();
+    let mut out = String::new();
+    match args.format {
+        TimelineFormat::Json => {
+            for e in &events {
+                writeln!(out, "{}", e.to_json())?;
+            }
+        }
+        TimelineFormat::Text => {
+            for e in &events {
+                writeln!(
+                    out,
+                    "{}  {:<16} {:<20} {}",
+                    when(e.at),
+                    label(&e.kind),
+                    e.watch,
+                    e.summary
+                )?;
+            }
+        }
+        TimelineFormat::Markdown => {
+            writeln!(out, "## Timeline since {}\n", when(since))?;
+            writeln!(out, "| time (UTC) | watch | what | details |")?;
+            writeln!(out, "|---|---|---|---|")?;
+            for e in &events {
+                let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+                writeln!(
+                    out,
+                    "| {} | `{}` | {} | {} |",
+                    e.at.format("%Y-%m-%d %H:%M:%S"),
+                    cell(&e.watch),
+                    label(&e.kind),
+                    cell(&e.summary)
+                )?;
+            }
+            if events.is_empty() {
+                writeln!(out, "| | | | nothing happened |")?;
+            }
+        }
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+pub fn gc(db: &Path, watchlists: &[PathBuf]) -> anyhow::Result<Exit> {
+    let config = super::load_config(watchlists)?;
+    let _lock = lock::acquire(db, "gc", std::time::Duration::from_secs(5))?;
+    let mut store = Store::open(db)?;
+    let retention: Vec<_> = config
+        .watches
+        .iter()
+        .map(|w| (w.name.clone(), w.keep, w.keep_for))
+        .collect();
+    let (deleted, freed) = store.gc(&retention)?;
+    println!(
+        "gc: {deleted} snapshot{} deleted, {} freed",
+        if deleted == 1 { "" } else { "s" },
+        crate::fetch::human_size(freed)
+    );
+    Ok(Exit::Ok)
+}

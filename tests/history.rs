@@ -1,0 +1,126 @@
+//! Issue 7 (part): history commands, retention and the timeline.
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+fn three_versions(extra: &str) -> (Server, TestEnv) {
+    let srv = Server::start();
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), extra));
+    for (i, (v, at)) in [
+        ("one", "2026-11-01T10:00:00Z"),
+        ("two", "2026-11-10T10:00:00Z"),
+        ("three", "2026-11-20T10:00:00Z"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        srv.set("/p", Page::html(&format!("<p>{v}</p><p>version {i}</p>")));
+        let run = env.run_env(&["check"], &[("FOREWARN_NOW", at)]);
+        assert!(run.code == 0, "{run:?}");
+    }
+    (srv, env)
+}
+
+#[test]
+fn issue_7_show_and_diff_any_two_snapshots() {
+    let (_srv, env) = three_versions("confirm_refetch = false");
+    let show = env.run(&["show", "p"]);
+    assert_eq!(show.stdout, "three\nversion 2\n");
+    let first = env.run(&["show", "p", "1"]);
+    assert_eq!(first.stdout, "one\nversion 0\n");
+    let last_two = env.run(&["diff", "p"]);
+    assert!(
+        last_two.stdout.contains("--- p #2 2026-11-10T10:00:00Z"),
+        "{}",
+        last_two.stdout
+    );
+    assert!(
+        last_two
+            .stdout
+            .contains("-two\n-version 1\n+three\n+version 2"),
+        "{}",
+        last_two.stdout
+    );
+    let span = env.run(&["diff", "p", "--from", "1", "--to", "3"]);
+    assert!(
+        span.stdout.contains("-one\n-version 0\n+three\n+version 2"),
+        "{}",
+        span.stdout
+    );
+    let bad = env.run(&["diff", "p", "--from", "99"]);
+    assert_eq!(bad.code, 3);
+    assert!(
+        bad.stderr.contains("has no snapshot 99; it has 1, 2, 3"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn issue_7_keep_for_and_gc() {
+    let (_srv, env) = three_versions("confirm_refetch = false\nkeep_for = \"15d\"");
+    // Pruned after each pass, by the pass's clock: the 2026-11-01 snapshot is older than 15 days.
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 2);
+    env.file(
+        "watchlists/main.toml",
+        &env.read("watchlists/main.toml")
+            .replace("keep_for = \"15d\"", "keep = 1"),
+    );
+    let gc = env.run(&["gc"]);
+    assert_eq!(gc.code, 0, "{gc:?}");
+    assert!(
+        gc.stdout.starts_with("gc: 1 snapshot deleted"),
+        "{}",
+        gc.stdout
+    );
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 1);
+    assert_eq!(
+        env.run(&["show", "p"]).stdout,
+        "three\nversion 2\n",
+        "the newest always stays"
+    );
+}
+
+#[test]
+fn issue_7_timeline_in_order_for_a_postmortem() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>a</p>"));
+    let env = TestEnv::new().watchlist(&one_watch("a", &srv.url("/a"), "confirm_refetch = false"));
+    let at = |t: &str, args: &[&str]| env.run_env(args, &[("FOREWARN_NOW", t)]);
+    at("2026-11-21T09:00:00Z", &["check"]);
+    srv.set("/a", Page::html("down").status(503));
+    at("2026-11-21T09:15:00Z", &["check"]);
+    srv.set("/a", Page::html("<p>a2</p>"));
+    at("2026-11-21T09:30:00Z", &["check"]);
+    let md = at("2026-11-21T10:00:00Z", &["timeline", "--since", "2h"]);
+    let rows: Vec<&str> = md
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("| 2026"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{}", md.stdout);
+    assert!(
+        rows[0].contains("09:15:00") && rows[0].contains("FAILED"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains("09:30:00") && rows[1].contains("RECOVERED"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains("09:30:00") && rows[2].contains("CHANGED"),
+        "{}",
+        rows[2]
+    );
+    let json = at(
+        "2026-11-21T10:00:00Z",
+        &["timeline", "--since", "2h", "--format", "json"],
+    );
+    assert_eq!(json.json().len(), 3);
+    let text = at(
+        "2026-11-21T10:00:00Z",
+        &["timeline", "--since", "20m", "--format", "text"],
+    );
+    assert_eq!(text.stdout.lines().count(), 0, "{}", text.stdout);
+}
