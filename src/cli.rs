@@ -67,6 +67,8 @@ pub enum ReportFormat {
     Text,
     Markdown,
     Json,
+    /// One self-contained HTML file (inline CSS, no script, no remote resource)
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +160,9 @@ pub struct ReportArgs {
     /// Include every event (baselines, recoveries), not only changes and problems
     #[arg(long)]
     pub all: bool,
+    /// Write the report to this file instead of stdout
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

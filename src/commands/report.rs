@@ -54,6 +54,17 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
     let events = store.events(&filter)?;
     let out = match args.format {
         ReportFormat::Json => report::render(&report::Json, &events),
+        ReportFormat::Html => report::html::render(
+            &events,
+            &format!(
+                "forewarn report{} since {}",
+                args.name
+                    .as_deref()
+                    .map(|n| format!(" for {n}"))
+                    .unwrap_or_default(),
+                report::when(since)
+            ),
+        ),
         _ if events.is_empty() => format!(
             "no changes{} since {}\n",
             args.name
@@ -72,6 +83,14 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
             s
         }
     };
-    print!("{out}");
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, &out).map_err(|e| {
+                anyhow::anyhow!("cannot write the report to {}: {e}", path.display())
+            })?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => print!("{out}"),
+    }
     Ok(Exit::Ok)
 }
