@@ -603,9 +603,7 @@ fn relearn(
     }
     let res = learned::compile(&all);
     let hash = content_hash(&w.spec, &res, first);
-    let previous = state
-        .last_snapshot_id
-        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
+    let previous = previous_snapshot(Some(state), reader);
     o.learned = Some(all);
     if previous
         .as_ref()
@@ -667,11 +665,7 @@ fn decide(
             reason: None,
         };
     };
-    let previous = || {
-        state
-            .last_snapshot_id
-            .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten())
-    };
+    let previous = || previous_snapshot(Some(state), reader);
     if old_hash == hash {
         if state.text_hash.is_none_or(|t| t == text_hash) {
             return Verdict::Unchanged { text_hash };
@@ -807,9 +801,7 @@ fn decide_feed(
     if state.content_hash == Some(hash) {
         return Verdict::Unchanged { text_hash };
     }
-    let previous = state
-        .last_snapshot_id
-        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten());
+    let previous = previous_snapshot(Some(state), reader);
     let Some(old) = previous
         .as_ref()
         .and_then(|s| feed::from_snapshot(&s.content))
@@ -879,9 +871,7 @@ fn decide_version(
     if state.content_hash == Some(hash) {
         return Verdict::Unchanged { text_hash };
     }
-    let old = state
-        .last_snapshot_id
-        .and_then(|id| reader.lock().ok()?.snapshot(id).ok().flatten())
+    let old = previous_snapshot(Some(state), reader)
         .map(|s| parse(&s.content))
         .unwrap_or_default();
     let (Some(old_latest), Some(latest)) = (old.last(), releases.last()) else {
@@ -961,6 +951,15 @@ fn json_changes(
         })
         .collect();
     Some((schema, values))
+}
+
+/// The snapshot a watch's stored content came from, through the pass's read connection.
+fn previous_snapshot(
+    state: Option<&WatchState>,
+    reader: &Mutex<Store>,
+) -> Option<crate::store::Snapshot> {
+    let id = state?.last_snapshot_id?;
+    reader.lock().ok()?.snapshot(id).ok().flatten()
 }
 
 /// A diff header: the watch and the snapshot's time (now for the new side).

@@ -275,9 +275,7 @@ pub(super) fn apply(
             reason,
         } => {
             clear_missing(tx, events)?;
-            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
-            set_content(tx, id, hash, spec, snap)?;
-            set_text_hash(tx, id, text_hash)?;
+            let snap = store_content(tx, id, o, content, hash, text_hash, spec, false)?;
             let summary = match reason {
                 Some(r) => format!("new baseline: {r}"),
                 None => "first sight: baseline stored".to_string(),
@@ -303,11 +301,7 @@ pub(super) fn apply(
             json: json_changes,
         } => {
             clear_missing(tx, events)?;
-            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
-            set_content(tx, id, hash, spec, snap)?;
-            set_text_hash(tx, id, text_hash)?;
-            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            let snap = store_content(tx, id, o, content, hash, text_hash, spec, true)?;
             let mut value_change = true;
             if let Some((schema, values)) = json_changes {
                 value_change = !values.is_empty();
@@ -381,11 +375,7 @@ pub(super) fn apply(
             let previous: Option<i64> = tx
                 .prepare_cached("SELECT last_snapshot_id FROM watches WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))?;
-            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
-            set_content(tx, id, hash, spec, snap)?;
-            set_text_hash(tx, id, text_hash)?;
-            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            let snap = store_content(tx, id, o, content, hash, text_hash, spec, true)?;
             let n = new.len();
             for (i, entry) in new.iter().enumerate() {
                 let mut summary = entry.title.clone();
@@ -426,11 +416,7 @@ pub(super) fn apply(
             let previous: Option<i64> = tx
                 .prepare_cached("SELECT last_snapshot_id FROM watches WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))?;
-            let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
-            set_content(tx, id, hash, spec, snap)?;
-            set_text_hash(tx, id, text_hash)?;
-            tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            let snap = store_content(tx, id, o, content, hash, text_hash, spec, true)?;
             let notes: Option<String> = new.notes.as_deref().map(|n| {
                 let lines: Vec<&str> = n
                     .lines()
@@ -497,6 +483,29 @@ fn quote_list(items: &[String]) -> String {
         .map(|s| format!("`{s}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A new snapshot becomes the watch's content (and, for a change, its last change).
+#[allow(clippy::too_many_arguments)]
+fn store_content(
+    tx: &Transaction<'_>,
+    id: i64,
+    o: &Outcome,
+    content: &str,
+    hash: &crate::compare::Hash,
+    text_hash: &crate::compare::Hash,
+    spec: &str,
+    is_change: bool,
+) -> rusqlite::Result<i64> {
+    let now = o.at.timestamp_millis();
+    let snap = super::insert_snapshot(tx, id, now, content, hash, o.raw_hash.as_ref())?;
+    set_content(tx, id, hash, spec, snap)?;
+    set_text_hash(tx, id, text_hash)?;
+    if is_change {
+        tx.prepare_cached("UPDATE watches SET last_change_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now])?;
+    }
+    Ok(snap)
 }
 
 fn set_content(
