@@ -6,6 +6,7 @@ mod contracts;
 mod core_pipeline;
 mod feeds;
 mod history;
+mod hostile;
 mod html_report;
 mod noise;
 mod scheduler;

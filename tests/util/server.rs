@@ -24,6 +24,11 @@ pub struct Page {
     pub fail_first: Option<(usize, u16, Option<u64>)>,
     /// Extra response headers.
     pub headers: Vec<(String, String)>,
+    /// Send these bytes as the whole response (status line, headers, body), then close:
+    /// for servers that break HTTP on purpose.
+    pub raw: Option<Vec<u8>>,
+    /// With `raw`: pause this long between bytes (a body that trickles).
+    pub trickle: Option<Duration>,
 }
 
 impl Page {
@@ -37,6 +42,8 @@ impl Page {
             delay: Duration::ZERO,
             fail_first: None,
             headers: Vec::new(),
+            raw: None,
+            trickle: None,
         }
     }
 
@@ -57,6 +64,25 @@ impl Page {
 
     pub fn status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+
+    /// A response written byte for byte, then the connection is closed.
+    pub fn raw(bytes: &[u8]) -> Self {
+        Page {
+            raw: Some(bytes.to_vec()),
+            ..Page::html("")
+        }
+    }
+
+    /// A body of arbitrary bytes (not necessarily UTF-8).
+    pub fn raw_body(mut self, bytes: &[u8]) -> Self {
+        self.body = bytes.to_vec();
+        self
+    }
+
+    pub fn trickle(mut self, every: Duration) -> Self {
+        self.trickle = Some(every);
         self
     }
 
@@ -192,6 +218,30 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         if !page.delay.is_zero() {
             thread::sleep(page.delay);
         }
+        if let Some(raw) = &page.raw {
+            state.lock().unwrap().seen.push(Seen {
+                path: path.clone(),
+                headers: headers.clone(),
+                status: 0,
+            });
+            match page.trickle {
+                Some(every) => {
+                    for b in raw {
+                        if out.write_all(&[*b]).and_then(|_| out.flush()).is_err() {
+                            break;
+                        }
+                        thread::sleep(every);
+                    }
+                }
+                None => {
+                    let _ = out.write_all(raw);
+                }
+            }
+            state.lock().unwrap().active -= 1;
+            let _ = out.flush();
+            let _ = out.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         // 304 only when the validator the client sent matches the current one exactly.
         let inm_ok = match (&page.etag, headers.get("if-none-match")) {
             (Some(e), Some(sent)) => e == sent,
@@ -234,9 +284,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         let body = if not_modified {
             Vec::new()
         } else {
-            String::from_utf8_lossy(&page.body)
-                .replace("{{N}}", &serial)
-                .into_bytes()
+            match std::str::from_utf8(&page.body) {
+                Ok(text) => text.replace("{{N}}", &serial).into_bytes(),
+                Err(_) => page.body.clone(),
+            }
         };
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
         out.write_all(head.as_bytes())?;

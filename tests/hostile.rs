@@ -1,0 +1,162 @@
+//! Issue 8 (part): hostile and broken servers. Each gives a clear outcome for its watch, and
+//! the rest of the run goes on.
+
+use std::time::Duration;
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+/// One broken watch beside a healthy one: the broken one's error, or `None` when it passed.
+fn outcome(page: Page, extra: &str) -> (Option<String>, crate::util::Run) {
+    let srv = Server::start();
+    srv.set("/bad", page);
+    srv.set("/ok", Page::html("<p>fine</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("bad", &srv.url("/bad"), &format!("retries = 0\n{extra}")),
+        one_watch("ok", &srv.url("/ok"), "")
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    assert!(
+        run.events("baseline").iter().any(|e| e["watch"] == "ok"),
+        "the rest of the run goes on: {}",
+        run.stdout
+    );
+    let err = run
+        .events("error")
+        .first()
+        .map(|e| e["error"].as_str().unwrap().to_string());
+    (err, run)
+}
+
+#[test]
+fn issue_8_compression_bomb_is_stopped_at_the_cap() {
+    let bomb = zstd::bulk::compress(&vec![b'a'; 64 * 1024 * 1024], 19).unwrap();
+    assert!(bomb.len() < 64 * 1024, "a real bomb: {} bytes", bomb.len());
+    let mut raw = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: zstd\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&bomb);
+    let (err, _) = outcome(Page::raw(&raw), "max_size = \"1MiB\"");
+    let err = err.expect("a failure");
+    assert!(err.contains("larger than the 1 MiB cap"), "{err}");
+}
+
+#[test]
+fn issue_8_redirect_loops_and_chains_are_bounded() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("").status(302).header("Location", "/b"));
+    srv.set("/b", Page::html("").status(302).header("Location", "/a"));
+    let env = TestEnv::new().watchlist(&one_watch("loop", &srv.url("/a"), "retries = 0"));
+    let run = env.run(&["check", "--format", "json"]);
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("redirects (or a redirect loop)"), "{err}");
+    assert!(
+        srv.seen("/a").len() <= 6,
+        "bounded: {}",
+        srv.seen("/a").len()
+    );
+}
+
+#[test]
+fn issue_8_broken_bodies_are_clear_failures() {
+    for (what, raw) in [
+        (
+            "connection reset mid-body (Content-Length longer than the body)",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n<p>only part".to_vec(),
+        ),
+        (
+            "truncated chunked body",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n<p>sixteen bytes\r\n".to_vec(),
+        ),
+    ] {
+        let (err, _) = outcome(Page::raw(&raw), "");
+        let err = err.unwrap_or_else(|| panic!("{what}: no failure"));
+        assert!(err.contains("broke off"), "{what}: {err}");
+    }
+}
+
+#[test]
+fn issue_8_a_body_that_trickles_times_out() {
+    let mut raw =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 400\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'x', 400));
+    let (err, _) = outcome(
+        Page::raw(&raw).trickle(Duration::from_millis(20)),
+        "timeout = \"1s\"",
+    );
+    let err = err.expect("a failure");
+    assert!(err.contains("timed out after 1s"), "{err}");
+}
+
+#[test]
+fn issue_8_binary_and_odd_encodings() {
+    let (err, _) = outcome(
+        Page::html("")
+            .with_type("text/plain")
+            .raw_body(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0"),
+        "",
+    );
+    assert!(err.expect("binary is refused").contains("binary"));
+    // Invalid UTF-8 without a declared charset: read, not a crash.
+    let (err, run) = outcome(
+        Page::html("")
+            .with_type("text/plain")
+            .raw_body(b"caf\xe9 \xff\xfe ok"),
+        "",
+    );
+    assert_eq!(err, None, "{}", run.stdout);
+}
+
+#[test]
+fn issue_8_charsets_from_the_header_and_from_a_meta_tag() {
+    let srv = Server::start();
+    srv.set(
+        "/latin",
+        Page::html("")
+            .with_type("text/html; charset=windows-1252")
+            .raw_body(b"<p>caf\xe9 cr\xe8me</p>"),
+    );
+    let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(
+        "<html><head><meta charset=\"Shift_JIS\"></head><body><p>日本語のページ</p></body></html>",
+    );
+    srv.set(
+        "/sjis",
+        Page::html("").with_type("text/html").raw_body(&sjis),
+    );
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("latin", &srv.url("/latin"), ""),
+        one_watch("sjis", &srv.url("/sjis"), "")
+    ));
+    assert!(env.run(&["test", "latin"]).stdout.contains("café crème"));
+    assert!(env.run(&["test", "sjis"]).stdout.contains("日本語のページ"));
+}
+
+#[test]
+fn issue_8_ipv6_loopback() {
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        panic!("this machine has no IPv6 loopback; the test needs one");
+    };
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<p>over IPv6</p>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let env = TestEnv::new().watchlist(&one_watch("v6", &format!("http://[::1]:{port}/"), ""));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("baseline").len(), 1, "{run:?}");
+}
