@@ -38,9 +38,7 @@ pub enum Verdict {
     /// 304: unchanged, verified now.
     NotModified,
     /// 200 with the same content as stored.
-    Unchanged {
-        text_hash: Hash,
-    },
+    Unchanged { text_hash: Hash },
     /// The text changed, but only in masked (volatile) fragments: recorded, never notified.
     Noise {
         /// A new content hash, when newly learned masks changed what the content hashes to.
@@ -51,11 +49,7 @@ pub enum Verdict {
         masks: Vec<String>,
     },
     /// A change seen on `count` consecutive checks, not yet the `of` that `confirm` asks for.
-    Pending {
-        hash: Hash,
-        count: u32,
-        of: u32,
-    },
+    Pending { hash: Hash, count: u32, of: u32 },
     /// First sight, or new settings on unchanged upstream content: stored quietly.
     Baseline {
         content: String,
@@ -102,11 +96,11 @@ pub enum Verdict {
         skipped: Vec<String>,
     },
     /// `select` entries that matched nothing. No snapshot is taken.
-    SelectorMissing {
-        selectors: Vec<String>,
-    },
+    SelectorMissing { selectors: Vec<String> },
     Failed {
         error: String,
+        /// A 200 that is really a block or captcha page: reported as `blocked`.
+        blocked: bool,
     },
 }
 

@@ -66,7 +66,10 @@ impl CheckLine {
             Verdict::FeedChanged { .. } => ("new_entries", None),
             Verdict::NewVersion { .. } => ("new_version", None),
             Verdict::SelectorMissing { .. } => ("selector_missing", None),
-            Verdict::Failed { error } => ("failed", Some(error.clone())),
+            Verdict::Failed { error, blocked } => (
+                if *blocked { "blocked" } else { "failed" },
+                Some(error.clone()),
+            ),
         };
         CheckLine {
             watch: o.name.clone(),
@@ -275,7 +278,7 @@ pub async fn run_pass(
         match e.kind.as_str() {
             "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken"
             | "schema_changed" | "deploy_detected" => report.changed += 1,
-            "error" => report.failed += 1,
+            "error" | "blocked" => report.failed += 1,
             _ => {}
         }
     }
@@ -305,7 +308,14 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
 fn failed(w: &Watch, status: Option<u16>, duration_ms: u64, error: String) -> Outcome {
     Outcome {
         status,
-        ..outcome(w, duration_ms, Verdict::Failed { error })
+        ..outcome(
+            w,
+            duration_ms,
+            Verdict::Failed {
+                error,
+                blocked: false,
+            },
+        )
     }
 }
 
@@ -512,12 +522,27 @@ fn judge_body(
         Ok(ex) => ex,
         Err(error) => {
             let o = Outcome {
-                verdict: Verdict::Failed { error },
+                verdict: Verdict::Failed {
+                    error,
+                    blocked: false,
+                },
                 ..base
             };
             return (o, None);
         }
     };
+    if let Some(phrase) = blocked_page(w, &ex) {
+        let o = Outcome {
+            verdict: Verdict::Failed {
+                error: format!(
+                    "blocked: the server answered with a block or captcha page (\"{phrase}\"), not the page; the last good snapshot is kept. Check less often, or set `headers` the site accepts"
+                ),
+                blocked: true,
+            },
+            ..base
+        };
+        return (o, None);
+    }
     // Contracts hold or not on every successful fetch, changed content or not.
     let contracts = (!w.expect.is_empty()).then(|| {
         let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
@@ -561,6 +586,33 @@ fn judge_body(
         },
         refetch,
     )
+}
+
+/// Phrases of block, challenge and captcha pages that answer 200.
+const BLOCK_PHRASES: &[&str] = &[
+    "access denied",
+    "attention required",
+    "just a moment...",
+    "checking your browser",
+    "verify you are human",
+    "verify you are a human",
+    "are you a robot",
+    "complete the captcha",
+    "enable javascript and cookies to continue",
+    "request blocked",
+    "unusual traffic from your computer",
+    "pardon our interruption",
+];
+
+/// The block phrase a short whole-page extract carries, if it looks like a block page. A
+/// `select`ed part is the user's choice and never second-guessed; a long page that merely
+/// mentions a captcha is a page.
+fn blocked_page(w: &Watch, ex: &Extracted) -> Option<&'static str> {
+    if !w.spec.select.is_empty() || ex.format != "html" || ex.text.len() > 3000 {
+        return None;
+    }
+    let lower = ex.text.to_lowercase();
+    BLOCK_PHRASES.iter().copied().find(|p| lower.contains(p))
 }
 
 /// Pause before the confirming refetch of a changed page.

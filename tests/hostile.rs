@@ -160,3 +160,44 @@ fn issue_8_ipv6_loopback() {
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("baseline").len(), 1, "{run:?}");
 }
+
+#[test]
+fn issue_8_a_block_page_is_blocked_not_a_change() {
+    let srv = Server::start();
+    srv.set("/p", Page::html("<h1>Pricing</h1><p>Pro: $10</p>"));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    env.run(&["check"]);
+    srv.set(
+        "/p",
+        Page::html("<title>Just a moment...</title><h1>Checking your browser before accessing the site</h1>"),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let blocked = run.events("blocked");
+    assert_eq!(blocked.len(), 1, "{}", run.stdout);
+    assert!(
+        blocked[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("blocked:")
+    );
+    assert_eq!(run.events("changed").len(), 0);
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM snapshots"),
+        1,
+        "no snapshot of the block page"
+    );
+    // Back to the real page: a recovery, not a change.
+    srv.set("/p", Page::html("<h1>Pricing</h1><p>Pro: $10</p>"));
+    let back = env.run(&["check", "--format", "json"]);
+    assert_eq!(back.events("recovered").len(), 1, "{}", back.stdout);
+    assert_eq!(back.events("changed").len(), 0);
+    // A long article that mentions a captcha is a page, and so is a selected part.
+    let article = format!(
+        "<h1>How we built our captcha</h1>{}",
+        "<p>Complete the captcha research notes.</p>".repeat(100)
+    );
+    srv.set("/p", Page::html(&article));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("blocked").len(), 0, "{}", run.stdout);
+}

@@ -18,6 +18,7 @@ const NOTABLE: &[&str] = &[
     "schema_changed",
     "contract_restored",
     "error",
+    "blocked",
     "selector_missing",
     "selector_restored",
     "recovered",

@@ -69,6 +69,7 @@ pub fn label(kind: &str) -> &'static str {
     match kind {
         "changed" => "CHANGED",
         "error" => "FAILED",
+        "blocked" => "BLOCKED",
         "selector_missing" => "SELECTOR MISSING",
         "selector_restored" => "SELECTOR BACK",
         "recovered" => "RECOVERED",

@@ -16,7 +16,7 @@ impl Format for Text {
         }
         out.push('\n');
         let detail = match e.kind.as_str() {
-            "error" => {
+            "error" | "blocked" => {
                 let n = e
                     .detail
                     .get("consecutive_failures")

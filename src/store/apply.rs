@@ -129,7 +129,7 @@ pub(super) fn apply(
     }
     let event = |kind: &str, summary: String| Event::new(kind, &o.name, &o.url, o.at, summary);
 
-    if let Verdict::Failed { error } = &o.verdict {
+    if let Verdict::Failed { error, blocked } = &o.verdict {
         let failures = prior.failures + 1;
         tx.prepare_cached(
             "UPDATE watches SET last_check_at = ?2, last_status = ?3, last_duration_ms = ?4,
@@ -146,7 +146,7 @@ pub(super) fn apply(
             error
         ])?;
         let since = prior.failing_since.unwrap_or(now);
-        let mut e = event("error", error.clone())
+        let mut e = event(if *blocked { "blocked" } else { "error" }, error.clone())
             .with("error", json!(error))
             .with("consecutive_failures", json!(failures))
             .with(
