@@ -5,6 +5,7 @@ mod util;
 mod contracts;
 mod core_pipeline;
 mod feeds;
+mod fuzz;
 mod history;
 mod hostile;
 mod html_report;
