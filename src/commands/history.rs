@@ -36,23 +36,24 @@ fn snapshot_ids(
     Ok(snaps)
 }
 
+type Snaps = [(i64, chrono::DateTime<chrono::Utc>, i64)];
+
+/// A usage error for a snapshot id the watch does not have, listing the ones it has.
+fn no_such_snapshot(name: &str, id: i64, snaps: &Snaps) -> anyhow::Error {
+    let ids: Vec<String> = snaps.iter().map(|s| s.0.to_string()).collect();
+    UsageError(format!(
+        "`{name}` has no snapshot {id}; it has {}",
+        ids.join(", ")
+    ))
+    .into()
+}
+
 pub fn show(db: &Path, args: ShowArgs) -> anyhow::Result<Exit> {
     let store = open(db)?;
     let snaps = snapshot_ids(&store, &args.name)?;
     let id = match args.id {
         Some(id) if snaps.iter().any(|s| s.0 == id) => id,
-        Some(id) => {
-            return Err(UsageError(format!(
-                "`{}` has no snapshot {id}; it has {}",
-                args.name,
-                snaps
-                    .iter()
-                    .map(|s| s.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .into());
-        }
+        Some(id) => return Err(no_such_snapshot(&args.name, id, &snaps)),
         None => snaps.last().expect("not empty").0,
     };
     let snap = store.snapshot(id)?.expect("listed above");
@@ -66,16 +67,7 @@ pub fn diff(db: &Path, args: DiffArgs) -> anyhow::Result<Exit> {
     let pick = |id: Option<i64>, default: Option<i64>| -> anyhow::Result<i64> {
         match id.or(default) {
             Some(id) if snaps.iter().any(|s| s.0 == id) => Ok(id),
-            Some(id) => Err(UsageError(format!(
-                "`{}` has no snapshot {id}; it has {}",
-                args.name,
-                snaps
-                    .iter()
-                    .map(|s| s.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .into()),
+            Some(id) => Err(no_such_snapshot(&args.name, id, &snaps)),
             None => Err(UsageError(format!(
                 "`{}` has one snapshot only: nothing to diff yet",
                 args.name
