@@ -847,12 +847,11 @@ fn decide_feed(
         spec: spec.clone(),
         reason,
     };
-    let Some(state) = state.filter(|s| s.content_hash.is_some()) else {
-        return baseline(None);
+    let state = match settled(state, hash) {
+        Settled::FirstSight => return baseline(None),
+        Settled::Same => return Verdict::Unchanged { text_hash },
+        Settled::Compare(state) => state,
     };
-    if state.content_hash == Some(hash) {
-        return Verdict::Unchanged { text_hash };
-    }
     let previous = previous_snapshot(Some(state), reader);
     let Some(old) = previous
         .as_ref()
@@ -917,12 +916,11 @@ fn decide_version(
         spec: spec.clone(),
         reason,
     };
-    let Some(state) = state.filter(|s| s.content_hash.is_some()) else {
-        return baseline(None);
+    let state = match settled(state, hash) {
+        Settled::FirstSight => return baseline(None),
+        Settled::Same => return Verdict::Unchanged { text_hash },
+        Settled::Compare(state) => state,
     };
-    if state.content_hash == Some(hash) {
-        return Verdict::Unchanged { text_hash };
-    }
     let old = previous_snapshot(Some(state), reader)
         .map(|s| parse(&s.content))
         .unwrap_or_default();
@@ -952,6 +950,24 @@ fn decide_version(
         bump: bump(&old_latest.version, &latest.version),
         new: latest.clone(),
         skipped,
+    }
+}
+
+/// Where an entry- or version-level comparison stands before comparing anything.
+enum Settled<'a> {
+    /// Nothing stored yet: store a baseline.
+    FirstSight,
+    /// The same content as stored.
+    Same,
+    /// Different content: compare with this state.
+    Compare(&'a WatchState),
+}
+
+fn settled(state: Option<&WatchState>, hash: Hash) -> Settled<'_> {
+    match state.filter(|s| s.content_hash.is_some()) {
+        None => Settled::FirstSight,
+        Some(s) if s.content_hash == Some(hash) => Settled::Same,
+        Some(s) => Settled::Compare(s),
     }
 }
 
