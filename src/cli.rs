@@ -54,6 +54,29 @@ pub enum Command {
     Diff(DiffArgs),
     /// Prune snapshots to each watch's keep / keep_for and compact the database
     Gc,
+    /// Notification channels: send a test message, show delivery state, retry failures
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a sample message through a channel and say exactly what went wrong if it fails
+    Test {
+        /// The channel, as declared in [channels.NAME]
+        channel: String,
+    },
+    /// Each channel: delivered, pending and failed notifications, and the last error
+    Status {
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
+    /// Queue the notifications that failed for good (or one channel's) for another try, and
+    /// deliver what is due now
+    Retry {
+        /// Only this channel
+        channel: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,6 +115,13 @@ pub struct CheckArgs {
     /// Requests in flight at once to one host
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub per_host: u16,
+    /// Do not send notifications now: they stay queued for the next run
+    #[arg(long)]
+    pub no_notify: bool,
+    /// How long to spend delivering notifications before exiting (what is left stays
+    /// queued for the next run)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_since)]
+    pub notify_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -29,6 +29,8 @@ pub struct Outcome {
     pub contracts: Option<(crate::contract::State, Vec<crate::contract::Change>)>,
     /// `track_assets`: the page's bundles now, and (removed, added) when they changed.
     pub assets: Option<(Vec<String>, Option<AssetChange>)>,
+    /// Where the watch's events are notified, and how loud they are.
+    pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
     pub verdict: Verdict,
 }
 
@@ -164,4 +166,63 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// How loud an event is: a watch's `severity`, raised by what the event says (a broken
+/// contract, a removed JSON field, a major version), filtered by a channel's `min_severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "info" => Some(Severity::Info),
+            "warning" | "warn" => Some(Severity::Warning),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        }
+    }
+
+    /// The event's own severity: what it says in `severity`, else what its kind implies.
+    pub fn of_event(e: &Event) -> Severity {
+        if let Some(s) = e.detail.get("severity").and_then(Value::as_str)
+            && let Some(s) = Severity::parse(s)
+        {
+            return s;
+        }
+        match e.kind.as_str() {
+            "contract_broken" => Severity::Critical,
+            "selector_missing" | "failing" | "deploy_detected" => Severity::Warning,
+            _ => Severity::Info,
+        }
+    }
+}
+
+impl TryFrom<String> for Severity {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Severity::parse(&s).ok_or_else(|| {
+            format!("unknown severity `{s}`: use \"info\", \"warning\" or \"critical\"")
+        })
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -13,6 +13,7 @@ pub mod event;
 pub mod extract;
 pub mod fetch;
 pub mod learned;
+pub mod notify;
 pub mod paths;
 pub mod pipeline;
 pub mod report;

@@ -301,6 +301,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         learned: None,
         contracts: None,
         assets: None,
+        alert: w.alert.clone(),
         verdict,
     }
 }

@@ -50,7 +50,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         ))
         .into());
     }
-    check_watches(db, &config, watches, &args)
+    Ok(check_watches(db, &config, watches, &args)?.0)
 }
 
 fn print_empty_summary(args: &CheckArgs) {
@@ -93,9 +93,10 @@ fn check_due(
         })
         .collect();
     drop(states);
-    let exit = if due.is_empty() {
+    let (exit, delivery) = if due.is_empty() {
         print_empty_summary(args);
-        Exit::Ok
+        // Nothing to fetch, but a retry or a closing batch window may be due.
+        (Exit::Ok, deliver_only(db, config, args)?)
     } else {
         check_watches(db, config, due, args)?
     };
@@ -116,6 +117,10 @@ fn check_due(
                 )
             })
             .min();
+        let next = match (next, delivery.and_then(|d| d.next_due)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(next) = next {
             due_gate::record(&store, watchlists, next);
         }
@@ -123,13 +128,37 @@ fn check_due(
     Ok(exit)
 }
 
-/// One pass over `watches`, holding the database lock, and its report.
+/// Delivers queued notifications without a pass (`check --due` with nothing due).
+fn deliver_only(
+    db: &Path,
+    config: &crate::config::Config,
+    args: &CheckArgs,
+) -> anyhow::Result<Option<crate::notify::Delivery>> {
+    if args.no_notify || config.channels.is_empty() {
+        return Ok(None);
+    }
+    let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
+    let mut store = Store::open(db)?;
+    let rt = super::runtime()?;
+    let d = rt.block_on(super::notify::deliver_after_pass(
+        &mut store,
+        config,
+        args.notify_timeout,
+    ));
+    if let Some(d) = &d {
+        super::notify::print_delivery(d);
+    }
+    Ok(d)
+}
+
+/// One pass over `watches`, holding the database lock, its report, and the delivery of what
+/// it queued (within `--notify-timeout`, so cron mode really notifies).
 fn check_watches(
     db: &Path,
     config: &crate::config::Config,
     watches: Vec<crate::config::Watch>,
     args: &CheckArgs,
-) -> anyhow::Result<Exit> {
+) -> anyhow::Result<(Exit, Option<crate::notify::Delivery>)> {
     let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
     let store = Store::open(db)?;
     let limits = Limits {
@@ -140,7 +169,7 @@ fn check_watches(
         progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
     };
     let rt = super::runtime()?;
-    let (pass, store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
+    let (pass, mut store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
     // A pass moves due times (a recovery ends a backoff): the next `--due` recomputes.
     due_gate::clear(&store);
     if let Some(url) = &config.heartbeat_url {
@@ -196,14 +225,29 @@ fn check_watches(
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
+    drop(stdout);
 
-    Ok(if pass.failed > 0 {
+    let delivery = if args.no_notify {
+        None
+    } else {
+        rt.block_on(super::notify::deliver_after_pass(
+            &mut store,
+            config,
+            args.notify_timeout,
+        ))
+    };
+    if let Some(d) = &delivery {
+        super::notify::print_delivery(d);
+    }
+
+    let exit = if pass.failed > 0 {
         Exit::WatchesFailed
     } else if args.fail_on_change && pass.changed > 0 {
         Exit::ChangesFound
     } else {
         Exit::Ok
-    })
+    };
+    Ok((exit, delivery))
 }
 
 fn describe_files(files: &[PathBuf]) -> String {

@@ -5,6 +5,7 @@ mod check;
 mod due_gate;
 mod history;
 mod list;
+mod notify;
 mod report;
 mod test;
 mod watch;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Show(args) => history::show(&db, args),
         Command::Diff(args) => history::diff(&db, args),
         Command::Gc => history::gc(&db, &cli.watchlists),
+        Command::Notify(cmd) => notify::run(&db, &cli.watchlists, cmd),
     }
 }
 

@@ -145,7 +145,13 @@ async fn daemon(
         "forewarn watch started",
         json!({"watches": config.watches.len(), "pid": std::process::id()}),
     );
+    crate::notify::keep_desktop_actions(true);
+    // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
+    let mut outbox_due: Option<chrono::DateTime<Utc>> = Some(Utc::now());
     loop {
+        if outbox_due.is_some_and(|t| t <= Utc::now()) {
+            outbox_due = deliver(store.as_mut().expect("store is back"), &config, log).await;
+        }
         let states = store.as_ref().expect("store is back").load_states()?;
         let now = Utc::now();
         let mut due: Vec<Watch> = Vec::new();
@@ -168,6 +174,9 @@ async fn daemon(
             }
         }
         drop(states);
+        if let Some(t) = outbox_due {
+            wake = wake.min(t);
+        }
 
         if !due.is_empty() {
             let limits = Limits {
@@ -179,7 +188,11 @@ async fn daemon(
             let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits);
             tokio::pin!(pass);
             let stop = tokio::select! {
-                r = &mut pass => { finish(r, &mut store, &config, log).await?; None }
+                r = &mut pass => {
+                    finish(r, &mut store, &config, log).await?;
+                    outbox_due = Some(Utc::now());
+                    None
+                }
                 _ = sigterm.recv() => Some("SIGTERM"),
                 _ = sigint.recv() => Some("SIGINT"),
             };
@@ -231,6 +244,29 @@ async fn daemon(
             seen = stamps(watchlists, &config);
         }
     }
+}
+
+/// Sends what is due; returns when to come back for the rest.
+async fn deliver(store: &mut Store, config: &Config, log: &Log) -> Option<chrono::DateTime<Utc>> {
+    let d = super::notify::deliver_after_pass(store, config, Duration::from_secs(60)).await?;
+    for (channel, n) in &d.sent {
+        log.line("info", "notified", json!({"channel": channel, "events": n}));
+    }
+    for (channel, err) in &d.failures {
+        log.line(
+            "warn",
+            "notification failed; it stays queued and is retried",
+            json!({"channel": channel, "error": err}),
+        );
+    }
+    if d.given_up > 0 {
+        log.line(
+            "error",
+            "notifications given up after repeated failures (`forewarn notify retry` queues them again)",
+            json!({"count": d.given_up}),
+        );
+    }
+    d.next_due
 }
 
 /// After a pass: the store back, one log line per check, changes on stdout, the heartbeat.

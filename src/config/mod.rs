@@ -5,6 +5,7 @@
 //! names, selectors that depend on the watch's kind). Every problem names its file, line and
 //! column; all problems are collected before anything is fetched.
 
+mod channels;
 mod diagnostic;
 pub mod types;
 
@@ -68,6 +69,10 @@ struct RawDefaults {
     max_size: Option<ByteSize>,
     headers: Option<BTreeMap<String, Spanned<String>>>,
     ignore: Option<Spanned<OneOrMany<String>>>,
+    notify: Option<Spanned<OneOrMany<String>>>,
+    severity: Option<crate::event::Severity>,
+    failures_before_alert: Option<Spanned<u32>>,
+    remind_every: Option<DurationStr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +115,10 @@ struct RawWatch {
     match_: Option<Spanned<String>>,
     exclude: Option<Spanned<String>>,
     max_entries: Option<Spanned<u32>>,
+    notify: Option<Spanned<OneOrMany<String>>>,
+    severity: Option<crate::event::Severity>,
+    failures_before_alert: Option<Spanned<u32>>,
+    remind_every: Option<DurationStr>,
 }
 
 /// `expect.selectors`, `expect.text`, `expect.absent`, `expect.status`.
@@ -131,6 +140,7 @@ struct RawFile {
     defaults: Option<RawDefaults>,
     hosts: Option<BTreeMap<String, RawHost>>,
     heartbeat_url: Option<Spanned<UrlTemplate>>,
+    channels: Option<BTreeMap<String, Spanned<channels::RawChannel>>>,
 }
 
 /// `[hosts."api.github.com"]`: politeness towards one host.
@@ -187,6 +197,8 @@ pub struct Watch {
     pub track_assets: bool,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<crate::extract::version::VersionSpec>,
+    /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
+    pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
     pub origin: Origin,
 }
 
@@ -229,6 +241,10 @@ pub struct Config {
     pub hosts: HashMap<String, HostSettings>,
     /// Pinged after every pass, so a dead crawler is noticed too.
     pub heartbeat_url: Option<UrlTemplate>,
+    /// `[channels.NAME]` from every file.
+    pub channels: BTreeMap<String, crate::notify::Channel>,
+    /// `notify` entries to check once every file is read: (channel name, where it was written).
+    unresolved: Vec<(String, ConfigError)>,
 }
 
 impl Config {
@@ -317,6 +333,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
         }
     }
     check_unique_names(&config.watches, &mut errors);
+    resolve_notify(&mut config, &mut errors);
     config.files = files;
     if errors.is_empty() {
         Ok(config)
@@ -387,6 +404,34 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             ));
         } else {
             config.heartbeat_url = Some(hb.into_inner());
+        }
+    }
+    for (name, raw_channel) in raw.channels.into_iter().flatten() {
+        let span = raw_channel.span();
+        let line = src[..span.start.min(src.len())].matches('\n').count() + 1;
+        if let Some(first) = config.channels.get(&name) {
+            errors.push(ConfigError::at(
+                file,
+                src,
+                Some(span),
+                format!(
+                    "duplicate channel `{name}` (first declared at {}:{}): channel names are global across watchlists",
+                    first.origin.file.display(),
+                    first.origin.line
+                ),
+            ));
+            continue;
+        }
+        if let Some(c) = channels::resolve(
+            &name,
+            raw_channel.into_inner(),
+            span,
+            file,
+            src,
+            line,
+            errors,
+        ) {
+            config.channels.insert(name, c);
         }
     }
     let mut raw_watches = Vec::new();
@@ -466,8 +511,38 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     {
         errors.push(at(k.span(), "`keep` must be at least 1".into()));
     }
+    if let Some(f) = &defaults.failures_before_alert
+        && *f.get_ref() == 0
+    {
+        errors.push(at(
+            f.span(),
+            "`failures_before_alert` must be at least 1".into(),
+        ));
+    }
+    // Channel names are checked once every file is read (a channel may be declared later).
+    // The first place each name appears in this file is enough (and keeps a 100,000-watch
+    // file from computing 100,000 error positions).
+    let mut noted = std::collections::HashSet::new();
+    let mut note_channels = |list: &Spanned<OneOrMany<String>>| -> Vec<String> {
+        let names = list.get_ref().clone().into_vec();
+        for n in &names {
+            if noted.insert(n.clone()) {
+                config
+                    .unresolved
+                    .push((n.clone(), at(list.span(), String::new())));
+            }
+        }
+        names
+    };
+    let default_notify = defaults.notify.as_ref().map(&mut note_channels);
+    let mut watch_notify = Vec::new();
+    for w in &raw_watches {
+        watch_notify.push(w.notify.as_ref().map(&mut note_channels));
+    }
+    let mut watch_notify = watch_notify.into_iter();
     let out = &mut config.watches;
     for w in raw_watches {
+        let notify = watch_notify.next().flatten();
         let name = w.name.get_ref().trim().to_string();
         if name.is_empty() || name.chars().any(char::is_control) {
             errors.push(at(
@@ -636,6 +711,22 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             },
             None => Vec::new(),
         };
+        let failures_before_alert = match w
+            .failures_before_alert
+            .as_ref()
+            .or(defaults.failures_before_alert.as_ref())
+        {
+            Some(f) if *f.get_ref() == 0 => {
+                errors.push(at(
+                    f.span(),
+                    "`failures_before_alert` must be at least 1".into(),
+                ));
+                ok = false;
+                3
+            }
+            Some(f) => *f.get_ref(),
+            None => 3,
+        };
         if !ok {
             continue;
         }
@@ -688,6 +779,18 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .or(defaults.confirm_refetch)
                 .unwrap_or(true),
             timing: Timing { schedule, zone },
+            alert: std::sync::Arc::new(crate::notify::AlertPolicy {
+                // Names for now; `resolve_notify` adds each channel's `min_severity`.
+                targets: notify
+                    .or_else(|| default_notify.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|n| (n, crate::event::Severity::Info))
+                    .collect(),
+                severity: w.severity.or(defaults.severity).unwrap_or_default(),
+                failures_before_alert,
+                remind_every: w.remind_every.or(defaults.remind_every).map(|d| d.0),
+            }),
             retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
             feed,
             origin: Origin {
@@ -855,6 +958,50 @@ fn check_regexes(list: &OneOrMany<String>) -> Result<Vec<String>, String> {
         RegexStr::try_from(r.clone())?;
     }
     Ok(list)
+}
+
+/// Every `notify` entry must name a declared channel; each watch's targets get the
+/// channel's `min_severity`.
+fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
+    let mut reported = std::collections::HashSet::new();
+    for (name, mut err) in std::mem::take(&mut config.unresolved) {
+        if config.channels.contains_key(&name) {
+            continue;
+        }
+        if !reported.insert((name.clone(), err.file.clone(), err.line)) {
+            continue;
+        }
+        err.message = format!("`notify` names `{name}`, but no [channels.{name}] is declared");
+        err.hint = Some(
+            match closest(&name, config.channels.keys().map(String::as_str)) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if config.channels.is_empty() => format!(
+                    "declare it in a watchlist or in forewarn.toml beside the watchlists: [channels.{name}] type = \"desktop\""
+                ),
+                None => format!(
+                    "declared channels: {}",
+                    config
+                        .channels
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        );
+        errors.push(err);
+    }
+    for w in &mut config.watches {
+        let targets: Vec<(String, crate::event::Severity)> = w
+            .alert
+            .targets
+            .iter()
+            .filter_map(|(n, _)| config.channels.get(n).map(|c| (n.clone(), c.min_severity)))
+            .collect();
+        if targets != w.alert.targets {
+            std::sync::Arc::make_mut(&mut w.alert).targets = targets;
+        }
+    }
 }
 
 fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {

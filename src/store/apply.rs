@@ -11,9 +11,30 @@ struct Prior {
     failing_since: Option<i64>,
     last_error: Option<String>,
     missing: Option<String>,
+    failing_alerted_at: Option<i64>,
 }
 
+/// Writes one outcome, and queues a notification for each stored event the watch routes
+/// somewhere: the event and its outbox rows commit together.
 pub(super) fn apply(
+    tx: &Transaction<'_>,
+    o: &Outcome,
+    events: &mut Vec<Event>,
+) -> rusqlite::Result<()> {
+    let start = events.len();
+    apply_outcome(tx, o, events)?;
+    if !o.alert.targets.is_empty() {
+        let now = crate::schedule::now().timestamp_millis();
+        for e in &events[start..] {
+            if e.id.is_some() && crate::notify::notifiable(e) {
+                super::outbox::enqueue(tx, e, &o.alert, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_outcome(
     tx: &Transaction<'_>,
     o: &Outcome,
     events: &mut Vec<Event>,
@@ -21,7 +42,8 @@ pub(super) fn apply(
     let now = o.at.timestamp_millis();
     let prior = tx
         .prepare_cached(
-            "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors
+            "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
+                    failing_alerted_at
              FROM watches WHERE name = ?1",
         )?
         .query_row([&o.name], |r| {
@@ -31,6 +53,7 @@ pub(super) fn apply(
                 failing_since: r.get(2)?,
                 last_error: r.get(3)?,
                 missing: r.get(4)?,
+                failing_alerted_at: r.get(5)?,
             })
         })
         .optional()?;
@@ -49,6 +72,7 @@ pub(super) fn apply(
                 failing_since: None,
                 last_error: None,
                 missing: None,
+                failing_alerted_at: None,
             }
         }
     };
@@ -161,7 +185,36 @@ pub(super) fn apply(
         if failures == 1 {
             e.id = Some(insert_event(tx, id, &e, None, None)?);
         }
+        // One `failing` alert after `failures_before_alert` checks in a row, then reminders
+        // every `remind_every` if asked for; never one per failed check.
+        let alert = match prior.failing_alerted_at {
+            None => failures >= i64::from(o.alert.failures_before_alert.max(1)),
+            Some(last) => o
+                .alert
+                .remind_every
+                .is_some_and(|r| now - last >= r.as_millis() as i64),
+        };
+        let failing = alert.then(|| {
+            let since_t = crate::event::from_millis(since);
+            event(
+                "failing",
+                format!(
+                    "failing for {failures} checks in a row (since {}): {error}",
+                    crate::event::rfc3339(since_t)
+                ),
+            )
+            .with("error", json!(error))
+            .with("consecutive_failures", json!(failures))
+            .with("failing_since", json!(crate::event::rfc3339(since_t)))
+            .with("reminder", json!(prior.failing_alerted_at.is_some()))
+        });
         events.push(e);
+        if let Some(mut f) = failing {
+            tx.prepare_cached("UPDATE watches SET failing_alerted_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+            f.id = Some(insert_event(tx, id, &f, None, None)?);
+            events.push(f);
+        }
         return Ok(());
     }
 
@@ -201,7 +254,12 @@ pub(super) fn apply(
                 if prior.failures == 1 { "" } else { "s" }
             ),
         )
-        .with("consecutive_failures", json!(prior.failures));
+        .with("consecutive_failures", json!(prior.failures))
+        .with("alerted", json!(prior.failing_alerted_at.is_some()));
+        if prior.failing_alerted_at.is_some() {
+            tx.prepare_cached("UPDATE watches SET failing_alerted_at = NULL WHERE id = ?1")?
+                .execute([id])?;
+        }
         if let Some(err) = &prior.last_error {
             e = e.with("last_error", json!(err));
         }

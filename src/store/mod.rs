@@ -6,6 +6,9 @@
 
 mod apply;
 pub mod lock;
+mod outbox;
+
+pub use outbox::{Delivery, OutboxStats, Queued};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_meta.sql"),
     include_str!("migrations/0005_contracts.sql"),
     include_str!("migrations/0006_assets.sql"),
+    include_str!("migrations/0007_outbox.sql"),
 ];
 
 /// The schema version this build writes.
@@ -524,6 +528,13 @@ fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
     })
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Sql {
+        path: path.to_path_buf(),
+        source: e,
+    }
 }
 
 fn tracing_note(msg: &str) {

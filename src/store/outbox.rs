@@ -1,0 +1,318 @@
+//! The notification outbox: rows written with their events, claimed and marked by the
+//! sender. See [`crate::notify`] for the delivery side.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
+
+use super::{Store, StoreError};
+use crate::event::{Event, Severity, from_millis};
+use crate::notify::AlertPolicy;
+
+/// A pending notification: one event for one channel.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub id: i64,
+    pub channel: String,
+    pub severity: Severity,
+    pub created_at: i64,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub event: Event,
+}
+
+/// Delivery state of one channel, or of one watch's notifications.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    /// The newest error of a row not yet delivered.
+    pub last_error: Option<String>,
+}
+
+/// One notification of one event, for reports and the timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub event_id: i64,
+    pub channel: String,
+    pub state: String,
+    pub attempts: u32,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Queues `e` (already inserted, with its id) for each channel the watch routes to whose
+/// `min_severity` it reaches. Same transaction as the event: both or neither.
+pub(super) fn enqueue(
+    tx: &Transaction<'_>,
+    e: &Event,
+    policy: &AlertPolicy,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let Some(event_id) = e.id else {
+        return Ok(());
+    };
+    let severity = Severity::of_event(e).max(policy.severity);
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+    )?;
+    for (channel, min) in &policy.targets {
+        if severity >= *min {
+            stmt.execute(params![event_id, channel, severity.as_str(), now])?;
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Claims left by a process that died mid-delivery go back to pending.
+    pub fn outbox_release_stale(&self, claimed_before: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'pending', claimed_at = NULL, claimed_by = NULL
+                 WHERE state = 'sending' AND claimed_at < ?1",
+                [claimed_before],
+            )
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Every pending row with its event, oldest first.
+    pub fn outbox_pending(&self) -> Result<Vec<Queued>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.id, o.channel, o.severity, o.created_at, o.attempts, o.next_attempt_at,
+                        e.id, e.kind, w.name, w.url, e.at, e.summary, e.diff, e.detail
+                 FROM outbox o JOIN events e ON e.id = o.event_id
+                 JOIN watches w ON w.id = e.watch_id
+                 WHERE o.state = 'pending' ORDER BY o.id",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let detail: Option<String> = r.get(13)?;
+                Ok(Queued {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    severity: Severity::parse(&r.get::<_, String>(2)?).unwrap_or_default(),
+                    created_at: r.get(3)?,
+                    attempts: r.get(4)?,
+                    next_attempt_at: r.get(5)?,
+                    event: Event {
+                        id: Some(r.get(6)?),
+                        kind: r.get(7)?,
+                        watch: r.get(8)?,
+                        url: r.get(9)?,
+                        at: from_millis(r.get(10)?),
+                        summary: r.get(11)?,
+                        diff: r.get(12)?,
+                        detail: detail
+                            .and_then(|d| serde_json::from_str(&d).ok())
+                            .unwrap_or_default(),
+                    },
+                })
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// Claims rows for sending; returns the ids this process got (another process may have
+    /// claimed or delivered some meanwhile).
+    pub fn outbox_claim(&mut self, ids: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
+        let pid = std::process::id() as i64;
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| super::sql_error(&path, e))?;
+        let mut got = Vec::new();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'sending', claimed_at = ?2, claimed_by = ?3
+                     WHERE id = ?1 AND state = 'pending'",
+                )
+                .map_err(|e| super::sql_error(&path, e))?;
+            for id in ids {
+                if stmt
+                    .execute(params![id, now, pid])
+                    .map_err(|e| super::sql_error(&path, e))?
+                    == 1
+                {
+                    got.push(*id);
+                }
+            }
+        }
+        tx.commit().map_err(|e| super::sql_error(&path, e))?;
+        Ok(got)
+    }
+
+    pub fn outbox_delivered(
+        &mut self,
+        ids: &[i64],
+        now: i64,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.each(
+            ids,
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?2, message = ?3,
+                    attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL,
+                    last_error = NULL
+             WHERE id = ?1",
+            |stmt, id| stmt.execute(params![id, now, message]),
+        )
+    }
+
+    /// A failed attempt: back to pending until `next_attempt_at`, or `failed` for good when
+    /// `next` is `None`.
+    pub fn outbox_failed(
+        &mut self,
+        ids: &[i64],
+        _now: i64,
+        error: &str,
+        next: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.each(
+            ids,
+            "UPDATE outbox SET state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+                    next_attempt_at = coalesce(?3, next_attempt_at), last_error = ?2,
+                    attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL
+             WHERE id = ?1",
+            |stmt, id| stmt.execute(params![id, error, next]),
+        )
+    }
+
+    fn each(
+        &mut self,
+        ids: &[i64],
+        sql: &str,
+        mut f: impl FnMut(&mut rusqlite::CachedStatement<'_>, i64) -> rusqlite::Result<usize>,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| super::sql_error(&path, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached(sql)
+                .map_err(|e| super::sql_error(&path, e))?;
+            for id in ids {
+                f(&mut stmt, *id).map_err(|e| super::sql_error(&path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| super::sql_error(&path, e))
+    }
+
+    /// Rows not delivered yet (and not given up).
+    pub fn outbox_count_pending(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The earliest time a pending row may be sent (its window may hold it longer).
+    pub fn outbox_next_attempt(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|t| t.map(from_millis))
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Delivery counts per channel.
+    pub fn outbox_by_channel(&self) -> Result<Vec<(String, OutboxStats)>, StoreError> {
+        self.outbox_stats("o.channel").map(|m| {
+            let mut v: Vec<_> = m.into_iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        })
+    }
+
+    /// Delivery counts per watch.
+    pub fn outbox_by_watch(&self) -> Result<HashMap<String, OutboxStats>, StoreError> {
+        self.outbox_stats("w.name")
+    }
+
+    fn outbox_stats(&self, key: &str) -> Result<HashMap<String, OutboxStats>, StoreError> {
+        let sql = format!(
+            "SELECT {key},
+                    sum(o.state IN ('pending', 'sending')), sum(o.state = 'delivered'),
+                    sum(o.state = 'failed'), max(o.delivered_at),
+                    (SELECT o2.last_error FROM outbox o2 JOIN events e2 ON e2.id = o2.event_id
+                     JOIN watches w2 ON w2.id = e2.watch_id
+                     WHERE {key2} = {key} AND o2.state != 'delivered' AND o2.last_error IS NOT NULL
+                     ORDER BY o2.id DESC LIMIT 1)
+             FROM outbox o JOIN events e ON e.id = o.event_id JOIN watches w ON w.id = e.watch_id
+             GROUP BY {key}",
+            key2 = key.replace("o.", "o2.").replace("w.", "w2."),
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    OutboxStats {
+                        pending: r.get::<_, i64>(1)? as u64,
+                        delivered: r.get::<_, i64>(2)? as u64,
+                        failed: r.get::<_, i64>(3)? as u64,
+                        last_delivered_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+                        last_error: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// Every notification of the events with these ids.
+    pub fn deliveries(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Delivery>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT o.event_id, o.channel, o.state, o.attempts, o.delivered_at, o.last_error
+                 FROM outbox o JOIN events e ON e.id = o.event_id
+                 WHERE e.at >= ?1 ORDER BY o.event_id, o.channel",
+            )
+            .map_err(|e| self.classify(e))?;
+        let since = since.map_or(i64::MIN, |s| s.timestamp_millis());
+        let rows = stmt
+            .query_map([since], |r| {
+                Ok(Delivery {
+                    event_id: r.get(0)?,
+                    channel: r.get(1)?,
+                    state: r.get(2)?,
+                    attempts: r.get(3)?,
+                    delivered_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+                    last_error: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+}
+
+impl Store {
+    /// Failed rows (of one channel, or all) go back to pending, due now. Returns how many.
+    pub fn outbox_retry(&self, channel: Option<&str>, now: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1
+                 WHERE state = 'failed' AND (?2 IS NULL OR channel = ?2)",
+                params![now, channel],
+            )
+            .map_err(|e| self.classify(e))
+    }
+}
