@@ -10,6 +10,7 @@ mod history;
 mod hostile;
 mod html_report;
 mod noise;
+mod notify;
 mod scheduler;
 mod versions;
 mod watchlists;

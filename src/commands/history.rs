@@ -122,6 +122,35 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         .into_iter()
         .filter(|e| e.kind != "baseline" && e.kind != "noise")
         .collect();
+    // Notifications sent, when and where: one line per delivery, at its time.
+    let mut events = events;
+    let mut sent = Vec::new();
+    for d in store.deliveries(Some(since))? {
+        let (Some(at), Some(e)) = (
+            d.delivered_at,
+            events.iter().find(|e| e.id == Some(d.event_id)),
+        ) else {
+            continue;
+        };
+        sent.push(
+            crate::event::Event::new(
+                "notified",
+                &e.watch,
+                &e.url,
+                at,
+                format!(
+                    "notified {}: {} ({})",
+                    d.channel,
+                    crate::notify::render::label(&e.kind),
+                    e.summary
+                ),
+            )
+            .with("channel", serde_json::json!(d.channel))
+            .with("event_id", serde_json::json!(d.event_id)),
+        );
+    }
+    events.extend(sent);
+    events.sort_by_key(|e| e.at);
     let mut out = String::new();
     match args.format {
         TimelineFormat::Json => {

@@ -13,8 +13,8 @@ use crate::store::{Store, WatchState};
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<Exit> {
     let config = super::load_config(watchlists)?;
-    let states = match Store::open_read_only(db)? {
-        Some(s) => s.load_states()?,
+    let (states, notified) = match Store::open_read_only(db)? {
+        Some(s) => (s.load_states()?, s.outbox_by_watch()?),
         None => Default::default(),
     };
     let now = crate::schedule::now();
@@ -23,7 +23,15 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
     for w in &config.watches {
         let s = states.get(&w.name);
         if args.format == CheckFormat::Json {
-            json_lines.push_str(&watch_json(&w.name, &w.url.display(), s).to_string());
+            let mut v = watch_json(&w.name, &w.url.display(), s);
+            if let Some(n) = notified.get(&w.name) {
+                v["notifications"] = json!({
+                    "delivered": n.delivered, "pending": n.pending, "failed": n.failed,
+                    "last_delivered": n.last_delivered_at.map(rfc3339),
+                    "last_error": n.last_error,
+                });
+            }
+            json_lines.push_str(&v.to_string());
             json_lines.push('\n');
             continue;
         }
@@ -36,6 +44,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             s.and_then(|s| s.last_duration_ms)
                 .map_or("-".into(), |d| format!("{d} ms")),
             validators(s).to_string(),
+            notified.get(&w.name).map_or("-".into(), notified_text),
             w.url.display(),
         ]);
     }
@@ -50,6 +59,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         "LAST CHANGE",
         "RESPONSE",
         "VALIDATORS",
+        "NOTIFIED",
         "URL",
     ]
     .map(String::from);
@@ -74,6 +84,25 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
     }
     print!("{out}");
     Ok(Exit::Ok)
+}
+
+/// "3 sent, 1 pending, 1 failed".
+fn notified_text(n: &crate::store::OutboxStats) -> String {
+    let mut parts = Vec::new();
+    if n.delivered > 0 {
+        parts.push(format!("{} sent", n.delivered));
+    }
+    if n.pending > 0 {
+        parts.push(format!("{} pending", n.pending));
+    }
+    if n.failed > 0 {
+        parts.push(format!("{} failed", n.failed));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn state_text(s: Option<&WatchState>, now: chrono::DateTime<Utc>) -> String {

@@ -22,7 +22,38 @@ const NOTABLE: &[&str] = &[
     "selector_missing",
     "selector_restored",
     "recovered",
+    "failing",
 ];
+
+/// Adds each event's notifications (channel, state, attempts, when, last error) as its
+/// `notifications` detail, so every format can show what was delivered, pending or failed.
+pub(super) fn attach_deliveries(
+    store: &Store,
+    events: &mut [crate::event::Event],
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let mut by_event: std::collections::HashMap<i64, Vec<serde_json::Value>> =
+        std::collections::HashMap::new();
+    for d in store.deliveries(Some(since))? {
+        by_event
+            .entry(d.event_id)
+            .or_default()
+            .push(serde_json::json!({
+                "channel": d.channel,
+                "state": d.state,
+                "attempts": d.attempts,
+                "delivered_at": d.delivered_at.map(crate::event::rfc3339),
+                "last_error": d.last_error,
+            }));
+    }
+    for e in events {
+        if let Some(list) = e.id.and_then(|id| by_event.remove(&id)) {
+            e.detail
+                .insert("notifications".into(), serde_json::Value::Array(list));
+        }
+    }
+    Ok(())
+}
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Result<Exit> {
     let since = crate::schedule::now() - chrono::Duration::from_std(args.since)?;
@@ -52,7 +83,8 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
             NOTABLE.iter().map(|s| s.to_string()).collect()
         },
     };
-    let events = store.events(&filter)?;
+    let mut events = store.events(&filter)?;
+    attach_deliveries(&store, &mut events, since)?;
     let out = match args.format {
         ReportFormat::Json => report::render(&report::Json, &events),
         ReportFormat::Html => report::html::render(

@@ -274,7 +274,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
     };
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for root in roots {
+    for root in roots.clone() {
         if root.is_dir() {
             match std::fs::read_dir(&root) {
                 Ok(rd) => {
@@ -301,10 +301,43 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
             ));
         }
     }
+    // `forewarn.toml` beside the watchlists (next to a watchlist folder, or in the folder of
+    // a watchlist file): channels and hosts shared by every watchlist.
+    let mut extra = Vec::new();
+    for root in &roots {
+        let dir = if root.is_dir() {
+            root.parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+        } else {
+            root.parent()
+        };
+        if let Some(dir) = dir {
+            let shared = dir.join(SHARED_FILE);
+            if shared.is_file() && !files.iter().chain(&extra).any(|f| same_file(f, &shared)) {
+                extra.push(shared);
+            }
+        }
+    }
+    files.extend(extra);
     if errors.is_empty() {
         Ok(files)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+/// The shared settings file looked for beside the watchlists.
+pub const SHARED_FILE: &str = "forewarn.toml";
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
     }
 }
 

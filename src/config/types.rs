@@ -179,7 +179,19 @@ impl UrlTemplate {
 
 pub fn validate_url_template(s: &str) -> Result<url::Url, String> {
     // Variables are checked for syntax here and expanded at run time; a placeholder stands in.
-    let probe = substitute_vars(s, |_| Some("x".to_string()))?;
+    // A URL that starts with a variable (`url = "${HOOK_URL}"`) gets its scheme and host from
+    // the environment: only the syntax can be checked now.
+    let mut first = true;
+    let starts_with_var = s.trim_start().starts_with("${");
+    let probe = substitute_vars(s, |_| {
+        let v = if first && starts_with_var {
+            "https://from-environment.invalid"
+        } else {
+            "x"
+        };
+        first = false;
+        Some(v.to_string())
+    })?;
     let url = url::Url::parse(&probe).map_err(|e| {
         format!("invalid URL `{s}`: {e}; write a full URL like \"https://example.com/page\"")
     })?;
@@ -287,6 +299,9 @@ mod tests {
     fn url_templates() {
         assert!(validate_url_template("https://example.com/${PATH}?t=${TOKEN}").is_ok());
         assert!(validate_url_template("ftp://example.com/").is_err());
+        assert!(validate_url_template("${HOOK_URL}").is_ok());
+        assert!(validate_url_template("${HOOK_URL}/path?x=${Y}").is_ok());
+        assert!(validate_url_template("${HOOK_URL").is_err());
         assert!(validate_url_template("not a url").is_err());
         assert!(validate_url_template("https://example.com/${BAD-NAME}").is_err());
         assert!(validate_url_template("https://example.com/${OPEN").is_err());

@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(1), 30_000);
+        assert!((30_000..34_000).contains(&backoff(1)));
         assert!(backoff(2) >= 60_000 && backoff(2) < 70_000);
         assert!(backoff(30) <= 3_960_000);
     }

@@ -63,12 +63,18 @@ pub fn title(msg: &Message) -> String {
     }
 }
 
-/// The first `n` lines of an event's diff, and how many were left out.
+/// The first `n` lines of an event's diff, and how many were left out. The file header lines
+/// are dropped; a glance (`n` of [`DIGEST_DIFF_LINES`] or fewer) shows only the changed lines.
 pub fn diff_head(e: &Event, n: usize) -> (Vec<&str>, usize) {
     let Some(d) = &e.diff else {
         return (Vec::new(), 0);
     };
-    let lines: Vec<&str> = d.lines().collect();
+    let glance = n <= DIGEST_DIFF_LINES;
+    let lines: Vec<&str> = d
+        .lines()
+        .filter(|l| !(l.starts_with("--- ") || l.starts_with("+++ ")))
+        .filter(|l| !glance || l.starts_with('+') || l.starts_with('-'))
+        .collect();
     let shown = lines.len().min(n);
     (lines[..shown].to_vec(), lines.len() - shown)
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::Message;
-use super::render::{self, DIFF_LINES};
+use super::render;
 use crate::config::UrlTemplate;
 use crate::config::types::expand_env;
 
@@ -16,6 +16,8 @@ use crate::config::types::expand_env;
 /// `content` over 2,000.
 const SLACK_LIMIT: usize = 3_900;
 const DISCORD_LIMIT: usize = 2_000;
+/// Chat messages carry as much of the diff as the service takes, then say where the rest is.
+const CHAT_DIFF_LINES: usize = 1_000;
 
 /// The generic webhook: forewarn's JSON document, signed with HMAC-SHA256 when `secret` is
 /// set (`X-Forewarn-Signature: sha256=<hex>` over the exact body bytes).
@@ -57,7 +59,7 @@ pub async fn send_slack(url: &UrlTemplate, msg: &Message, timeout: Duration) -> 
     let text = format!(
         "*{}*\n{}",
         slack_escape(&render::title(msg)),
-        slack_escape(&render::text(msg, DIFF_LINES))
+        slack_escape(&render::text(msg, CHAT_DIFF_LINES))
     );
     let text = render::cut(&text, SLACK_LIMIT, "Slack");
     let body = json!({"text": text, "unfurl_links": false, "unfurl_media": false});
@@ -72,7 +74,7 @@ pub async fn send_discord(
     let text = format!(
         "**{}**\n{}",
         render::title(msg),
-        render::text(msg, DIFF_LINES)
+        render::text(msg, CHAT_DIFF_LINES)
     );
     let text = render::cut(&text, DISCORD_LIMIT, "Discord");
     // Mentions in third-party text must not ping anyone.

@@ -124,6 +124,9 @@ fn section(e: &Event, out: &mut String) {
             escape(&text)
         ));
     }
+    if let Some(n) = super::notified_line(e) {
+        items.push_str(&format!("<li><b>notified</b>: {}</li>", escape(&n)));
+    }
     if !items.is_empty() {
         out.push_str(&format!("<ul class=\"facts\">{items}</ul>\n"));
     }

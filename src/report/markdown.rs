@@ -19,6 +19,9 @@ impl Format for Markdown {
             e.summary,
             e.url
         ));
+        if let Some(n) = super::notified_line(e) {
+            out.push_str(&format!("Notified: {n}\n\n"));
+        }
         if let Some(d) = shown_diff(e) {
             // A fence longer than any backtick run inside keeps the diff intact.
             let run = d.split(|c: char| c != '`').map(str::len).max().unwrap_or(0);

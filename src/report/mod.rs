@@ -51,6 +51,48 @@ pub fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// Where an event was notified, from its `notifications` detail (attached by `report`):
+/// "ok (delivered 2026-11-21 09:30 UTC), down (pending, 2 attempts: HTTP 500)".
+pub fn notified_line(e: &Event) -> Option<String> {
+    let list = e.detail.get("notifications")?.as_array()?;
+    if list.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = list
+        .iter()
+        .map(|n| {
+            let channel = n["channel"].as_str().unwrap_or("?");
+            let state = n["state"].as_str().unwrap_or("?");
+            match state {
+                "delivered" => format!(
+                    "{channel} (delivered{})",
+                    n["delivered_at"]
+                        .as_str()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| format!(" {}", when(t.with_timezone(&Utc))))
+                        .unwrap_or_default()
+                ),
+                _ => {
+                    let attempts = n["attempts"].as_u64().unwrap_or(0);
+                    let mut s = format!("{channel} ({state}");
+                    if attempts > 0 {
+                        s.push_str(&format!(
+                            ", {attempts} attempt{}",
+                            if attempts == 1 { "" } else { "s" }
+                        ));
+                    }
+                    if let Some(err) = n["last_error"].as_str() {
+                        s.push_str(&format!(": {err}"));
+                    }
+                    s.push(')');
+                    s
+                }
+            }
+        })
+        .collect();
+    Some(parts.join(", "))
+}
+
 /// The diff cut to [`DIFF_LINES`], with a note on where to read the rest.
 fn shown_diff(e: &Event) -> Option<String> {
     let d = e.diff.as_deref()?;
@@ -83,6 +125,9 @@ pub fn label(kind: &str) -> &'static str {
         "contract_restored" => "CONTRACT HOLDS",
         "entry_updated" => "ENTRY UPDATED",
         "pending" => "PENDING",
+        "failing" => "FAILING",
+        "notified" => "NOTIFIED",
+        "test" => "TEST",
         _ => "EVENT",
     }
 }

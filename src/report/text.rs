@@ -42,6 +42,9 @@ impl Format for Text {
                 out.push_str(&format!("  {v}\n"));
             }
         }
+        if let Some(n) = super::notified_line(e) {
+            out.push_str(&format!("  notified: {n}\n"));
+        }
         if let Some(d) = shown_diff(e) {
             for line in d.lines() {
                 out.push_str("  ");

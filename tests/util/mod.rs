@@ -1,6 +1,8 @@
 //! The test builder: a temp dir with a watchlist and a database, and the real binary.
 
+pub mod dbus;
 pub mod server;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

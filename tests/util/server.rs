@@ -109,6 +109,15 @@ pub struct Seen {
     pub headers: HashMap<String, String>,
     /// What the server answered.
     pub status: u16,
+    /// The request body (webhook deliveries).
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON: {e}: {}", String::from_utf8_lossy(&self.body)))
+    }
 }
 
 #[derive(Default)]
@@ -190,6 +199,14 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
             }
         }
+        let mut body = vec![
+            0u8;
+            headers
+                .get("content-length")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        ];
+        std::io::Read::read_exact(&mut reader, &mut body)?;
         let page = {
             let mut st = state.lock().unwrap();
             st.active += 1;
@@ -223,6 +240,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 path: path.clone(),
                 headers: headers.clone(),
                 status: 0,
+                body: body.clone(),
             });
             match page.trickle {
                 Some(every) => {
@@ -258,6 +276,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             path: path.clone(),
             headers: headers.clone(),
             status,
+            body: body.clone(),
         });
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: {}\r\n",
