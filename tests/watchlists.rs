@@ -200,6 +200,21 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "track_assets",
         "ignore_paths",
         "keep_for",
+        "notify",
+        "severity",
+        "failures_before_alert",
+        "remind_every",
+        "[channels.",
+        "min_severity",
+        "batch",
+        "immediate",
+        "secret",
+        "type = \"desktop\"",
+        "type = \"slack\"",
+        "type = \"webhook\"",
+        "type = \"email\"",
+        "type = \"command\"",
+        "ca_file",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }
