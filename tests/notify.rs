@@ -776,3 +776,67 @@ fn issue_4_report_and_timeline_show_what_was_delivered_pending_and_failed() {
     let status = env.run(&["notify", "status"]);
     assert!(status.stdout.contains("HTTP 500"), "{}", status.stdout);
 }
+
+#[test]
+fn issue_4_watch_delivers_after_each_pass_and_sends_what_an_earlier_run_left() {
+    use crate::scheduler::Daemon;
+    use std::time::Duration;
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/hook", Page::html("ok"));
+    srv.set("/p0", page("v1"));
+    srv.set("/p1", page("v1"));
+    let toml = format!(
+        "[defaults]\nnotify = [\"hook\"]\n[channels.hook]\ntype = \"webhook\"\nurl = \"{}\"\n{}",
+        hook.url("/hook"),
+        watches(&srv, 2, "every = \"1s\"")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    env.run(&["check"]);
+    // An earlier run detected a change and stopped before delivering it.
+    srv.set("/p0", page("v2"));
+    env.run(&["check", "--no-notify"]);
+    assert!(hook.seen("/hook").is_empty());
+    let mut d = Daemon::start(&env);
+    d.wait_for("\"message\":\"notified\"", Duration::from_secs(10));
+    let first = hook.seen("/hook");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].json()["events"][0]["watch"], "w00");
+    // A change while it runs: delivered after the pass that found it.
+    srv.set("/p1", page("v2"));
+    let start = std::time::Instant::now();
+    while hook.seen("/hook").len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", d.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(hook.seen("/hook")[1].json()["events"][0]["watch"], "w01");
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(10)), 0);
+    assert_eq!(hook.seen("/hook").len(), 2, "each event once");
+}
+
+#[test]
+fn issue_4_check_due_sends_a_retry_that_came_due_with_no_watch_due() {
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/hook", Page::html("down").fail_first(1, 502, None));
+    srv.set("/p0", page("v1"));
+    let toml = format!(
+        "[defaults]\nnotify = [\"hook\"]\n[channels.hook]\ntype = \"webhook\"\nurl = \"{}\"\n{}",
+        hook.url("/hook"),
+        watches(&srv, 1, "every = \"1h\"")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    let at = |t: &str| env.run_env(&["check", "--due"], &[("FOREWARN_NOW", t)]);
+    at("2026-03-02T10:00:00Z");
+    srv.set("/p0", page("v2"));
+    at("2026-03-02T11:00:01Z");
+    assert_eq!(hook.seen("/hook").len(), 1, "tried once, failed");
+    // Half an hour later no watch is due, but the retry is.
+    let run = at("2026-03-02T11:30:00Z");
+    assert_eq!(run.stderr, "");
+    let posts = hook.seen("/hook");
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[1].status, 200);
+    assert_eq!(srv.seen("/p0").len(), 2, "nothing fetched for it");
+}

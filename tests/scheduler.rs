@@ -206,13 +206,13 @@ fn issue_5_per_host_concurrency_is_limited() {
 }
 
 /// `forewarn watch` in the background, logging JSON to a file.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: std::path::PathBuf,
 }
 
 impl Daemon {
-    fn start(env: &TestEnv) -> Daemon {
+    pub(crate) fn start(env: &TestEnv) -> Daemon {
         let log = env.path().join("watch.log");
         let child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
             .args(["watch", "--log-format", "json"])
@@ -228,12 +228,12 @@ impl Daemon {
         Daemon { child, log }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the log contains `needle`.
-    fn wait_for(&self, needle: &str, within: Duration) -> String {
+    pub(crate) fn wait_for(&self, needle: &str, within: Duration) -> String {
         let start = Instant::now();
         loop {
             let log = self.log();
@@ -245,7 +245,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{sig}"), &self.child.id().to_string()])
             .status()
@@ -254,7 +254,7 @@ impl Daemon {
         assert!(ok);
     }
 
-    fn wait_exit(&mut self, within: Duration) -> i32 {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> i32 {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

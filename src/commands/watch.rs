@@ -203,7 +203,18 @@ async fn daemon(
                     json!({"signal": sig}),
                 );
                 match tokio::time::timeout(SHUTDOWN_WAIT, pass).await {
-                    Ok(r) => finish(r, &mut store, &config, log).await?,
+                    Ok(r) => {
+                        finish(r, &mut store, &config, log).await?;
+                        // What the last pass found goes out before we stop (briefly: what
+                        // does not make it stays queued for the next start).
+                        if let Some(s) = store.as_mut() {
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                deliver(s, &config, log),
+                            )
+                            .await;
+                        }
+                    }
                     Err(_) => log.line(
                         "warn",
                         "gave up waiting for the checks in flight; their results are not stored and will be found again",

@@ -316,3 +316,118 @@ impl Store {
             .map_err(|e| self.classify(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Outcome, Verdict};
+    use std::sync::Arc;
+
+    fn outcome(policy: &Arc<AlertPolicy>, kind: Verdict) -> Outcome {
+        Outcome {
+            name: "w".into(),
+            url: "http://x/".into(),
+            at: chrono::Utc::now(),
+            duration_ms: 1,
+            status: Some(200),
+            etag: None,
+            last_modified: None,
+            raw_hash: None,
+            keep: 5,
+            keep_for: None,
+            learned: None,
+            contracts: None,
+            assets: None,
+            alert: policy.clone(),
+            verdict: kind,
+        }
+    }
+
+    fn changed(text: &str) -> Verdict {
+        let h = crate::compare::hash(text.as_bytes());
+        Verdict::Changed {
+            content: text.into(),
+            hash: h,
+            text_hash: h,
+            spec: "s".into(),
+            summary: "+1 -1 line".into(),
+            diff: "-a\n+b\n".into(),
+            added: 1,
+            removed: 1,
+            previous_snapshot: None,
+            json: None,
+        }
+    }
+
+    #[test]
+    fn a_row_is_claimed_by_one_process_only_and_delivered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut a = Store::open(&path).unwrap();
+        let mut b = Store::open(&path).unwrap();
+        let policy = Arc::new(AlertPolicy {
+            targets: vec![
+                ("chat".into(), Severity::Info),
+                ("pager".into(), Severity::Critical),
+            ],
+            ..AlertPolicy::default()
+        });
+        a.apply_batch(&[outcome(&policy, changed("one"))]).unwrap();
+        let pending = a.outbox_pending().unwrap();
+        assert_eq!(pending.len(), 1, "below the pager's min_severity");
+        assert_eq!(pending[0].channel, "chat");
+        let ids = vec![pending[0].id];
+        assert_eq!(a.outbox_claim(&ids, 1).unwrap(), ids);
+        assert!(
+            b.outbox_claim(&ids, 1).unwrap().is_empty(),
+            "already claimed"
+        );
+        a.outbox_delivered(&ids, 2, "m").unwrap();
+        assert!(
+            b.outbox_claim(&ids, 3).unwrap().is_empty(),
+            "already delivered"
+        );
+        assert!(b.outbox_pending().unwrap().is_empty());
+        // A claim abandoned by a dead process goes back to pending; a delivered row never.
+        a.apply_batch(&[outcome(&policy, changed("two"))]).unwrap();
+        let id = a.outbox_pending().unwrap()[0].id;
+        a.outbox_claim(&[id], 100).unwrap();
+        assert_eq!(b.outbox_release_stale(50).unwrap(), 0);
+        assert_eq!(b.outbox_release_stale(101).unwrap(), 1);
+        assert_eq!(b.outbox_pending().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_event_and_its_outbox_rows_commit_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        let policy = Arc::new(AlertPolicy {
+            targets: vec![("chat".into(), Severity::Info)],
+            ..AlertPolicy::default()
+        });
+        s.apply_batch(&[outcome(&policy, changed("one"))]).unwrap();
+        let n = |s: &Store, sql: &str| -> i64 {
+            s.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(
+            n(&s, "SELECT count(*) FROM events WHERE kind = 'changed'"),
+            1
+        );
+        assert_eq!(n(&s, "SELECT count(*) FROM outbox"), 1);
+        // A batch whose outbox write fails writes no event either.
+        let bad = outcome(&policy, changed("two"));
+        s.connection()
+            .execute_batch(
+                "CREATE TRIGGER no_empty BEFORE INSERT ON outbox
+                 BEGIN SELECT RAISE(ABORT, 'disk full, say'); END;",
+            )
+            .unwrap();
+        assert!(s.apply_batch(&[bad]).is_err());
+        assert_eq!(
+            n(&s, "SELECT count(*) FROM events WHERE kind = 'changed'"),
+            1
+        );
+        assert_eq!(n(&s, "SELECT count(*) FROM outbox"), 1);
+    }
+}
