@@ -840,3 +840,44 @@ fn issue_4_check_due_sends_a_retry_that_came_due_with_no_watch_due() {
     assert_eq!(posts[1].status, 200);
     assert_eq!(srv.seen("/p0").len(), 2, "nothing fetched for it");
 }
+
+#[test]
+fn issue_4_email_with_starttls_to_a_relay_with_its_own_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl (Debian's ca-certificates brings it)")
+        .success();
+    assert!(ok);
+    let smtp = SmtpServer::start(Some((&cert, &key)));
+    let env = TestEnv::new().watchlist(&format!(
+        "[channels.trusted]\ntype = \"email\"\nhost = \"localhost\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\nfrom = \"a@example.com\"\nto = \"b@example.com\"\n\
+         [channels.untrusted]\ntype = \"email\"\nhost = \"localhost\"\nport = {port}\nfrom = \"a@example.com\"\nto = \"b@example.com\"\n\
+         [[watch]]\nname = \"x\"\nurl = \"http://127.0.0.1:1/\"\n",
+        cert.display(),
+        port = smtp.port
+    ));
+    let run = env.run(&["notify", "test", "trusted"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(smtp.messages().len(), 1);
+    let run = env.run(&["notify", "test", "untrusted"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("set `ca_file`"), "{}", run.stderr);
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "nothing sent over an untrusted connection"
+    );
+}

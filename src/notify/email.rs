@@ -74,7 +74,9 @@ pub async fn send(t: &EmailTarget, msg: &Message, timeout: Duration) -> Result<(
             }
             cause = c.source();
         }
-        if t.tls == Tls::Starttls && m.to_ascii_lowercase().contains("starttls") {
+        if m.contains("certificate") {
+            m.push_str(" (the server's certificate is not trusted for this host name: for a relay with an internal CA, set `ca_file` to its PEM file)");
+        } else if t.tls == Tls::Starttls && m.to_ascii_lowercase().contains("starttls") {
             m.push_str(" (the server may not offer STARTTLS: set tls = \"tls\" for port 465, or tls = \"none\" for a local relay)");
         }
         m
