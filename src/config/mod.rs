@@ -573,6 +573,10 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         watch_notify.push(w.notify.as_ref().map(&mut note_channels));
     }
     let mut watch_notify = watch_notify.into_iter();
+    let mut policies: HashMap<
+        crate::notify::AlertPolicy,
+        std::sync::Arc<crate::notify::AlertPolicy>,
+    > = HashMap::new();
     let out = &mut config.watches;
     for w in raw_watches {
         let notify = watch_notify.next().flatten();
@@ -812,18 +816,25 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 .or(defaults.confirm_refetch)
                 .unwrap_or(true),
             timing: Timing { schedule, zone },
-            alert: std::sync::Arc::new(crate::notify::AlertPolicy {
-                // Names for now; `resolve_notify` adds each channel's `min_severity`.
-                targets: notify
-                    .or_else(|| default_notify.clone())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|n| (n, crate::event::Severity::Info))
-                    .collect(),
-                severity: w.severity.or(defaults.severity).unwrap_or_default(),
-                failures_before_alert,
-                remind_every: w.remind_every.or(defaults.remind_every).map(|d| d.0),
-            }),
+            // One shared policy per distinct setting, not one allocation per watch.
+            alert: {
+                let policy = crate::notify::AlertPolicy {
+                    // Names for now; `resolve_notify` adds each channel's `min_severity`.
+                    targets: notify
+                        .or_else(|| default_notify.clone())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|n| (n, crate::event::Severity::Info))
+                        .collect(),
+                    severity: w.severity.or(defaults.severity).unwrap_or_default(),
+                    failures_before_alert,
+                    remind_every: w.remind_every.or(defaults.remind_every).map(|d| d.0),
+                };
+                policies
+                    .entry(policy.clone())
+                    .or_insert_with(|| std::sync::Arc::new(policy))
+                    .clone()
+            },
             retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
             feed,
             origin: Origin {
@@ -1024,16 +1035,27 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
         );
         errors.push(err);
     }
+    let mut resolved: HashMap<
+        crate::notify::AlertPolicy,
+        std::sync::Arc<crate::notify::AlertPolicy>,
+    > = HashMap::new();
     for w in &mut config.watches {
-        let targets: Vec<(String, crate::event::Severity)> = w
-            .alert
-            .targets
-            .iter()
-            .filter_map(|(n, _)| config.channels.get(n).map(|c| (n.clone(), c.min_severity)))
-            .collect();
-        if targets != w.alert.targets {
-            std::sync::Arc::make_mut(&mut w.alert).targets = targets;
+        if w.alert.targets.is_empty() {
+            continue;
         }
+        let channels = &config.channels;
+        w.alert = resolved
+            .entry((*w.alert).clone())
+            .or_insert_with(|| {
+                let mut p = (*w.alert).clone();
+                p.targets = p
+                    .targets
+                    .iter()
+                    .filter_map(|(n, _)| channels.get(n).map(|c| (n.clone(), c.min_severity)))
+                    .collect();
+                std::sync::Arc::new(p)
+            })
+            .clone();
     }
 }
 

@@ -116,7 +116,7 @@ pub enum Tls {
 
 /// How a watch's events are routed: `notify`, `severity`, `failures_before_alert`,
 /// `remind_every`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AlertPolicy {
     /// (channel, its `min_severity`), resolved when the watchlists load.
     pub targets: Vec<(String, Severity)>,
