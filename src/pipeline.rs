@@ -454,6 +454,7 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         last_modified: usable.and_then(|s| s.last_modified.clone()),
         timeout: w.timeout,
         max_size: w.max_size,
+        insecure: w.insecure,
     })
 }
 

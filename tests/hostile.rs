@@ -201,3 +201,21 @@ fn issue_8_a_block_page_is_blocked_not_a_change() {
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("blocked").len(), 0, "{}", run.stdout);
 }
+
+#[test]
+fn issue_8_a_self_signed_certificate_is_a_clear_error_unless_insecure() {
+    let https =
+        crate::util::tls::HttpsServer::start("<html><body><p>internal v1</p></body></html>");
+    let url = format!("https://127.0.0.1:{}/", https.port);
+    let env = TestEnv::new().watchlist(&one_watch("internal", &url, "retries = 0"));
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stdout.contains("FAILED internal"), "{}", run.stdout);
+    assert!(run.stdout.contains("TLS error"), "{}", run.stdout);
+    assert!(run.stdout.contains("`insecure = true`"), "{}", run.stdout);
+    let env =
+        TestEnv::new().watchlist(&one_watch("internal", &url, "retries = 0\ninsecure = true"));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
+}

@@ -4,6 +4,7 @@ mod util;
 
 mod contracts;
 mod core_pipeline;
+mod crash;
 mod feeds;
 mod fuzz;
 mod history;

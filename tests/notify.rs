@@ -844,23 +844,7 @@ fn issue_4_check_due_sends_a_retry_that_came_due_with_no_watch_due() {
 #[test]
 fn issue_4_email_with_starttls_to_a_relay_with_its_own_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        ])
-        .args(["-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (Debian's ca-certificates brings it)")
-        .success();
-    assert!(ok);
+    let (cert, key) = crate::util::tls::self_signed(dir.path());
     let smtp = SmtpServer::start(Some((&cert, &key)));
     let env = TestEnv::new().watchlist(&format!(
         "[channels.trusted]\ntype = \"email\"\nhost = \"localhost\"\nport = {port}\ntls = \"starttls\"\nca_file = \"{}\"\nfrom = \"a@example.com\"\nto = \"b@example.com\"\n\

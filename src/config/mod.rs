@@ -99,6 +99,7 @@ struct RawWatch {
     retries: Option<u32>,
     expect: Option<RawExpect>,
     track_assets: Option<bool>,
+    insecure: Option<bool>,
     ignore_paths: Option<Spanned<OneOrMany<String>>>,
     // kind = "version"
     source: Option<Spanned<crate::extract::version::Source>>,
@@ -195,6 +196,8 @@ pub struct Watch {
     pub expect: crate::contract::Expect,
     /// Report a change in the page's script and stylesheet URLs (a frontend deploy).
     pub track_assets: bool,
+    /// Accept any TLS certificate (a self-signed internal server). Off by default.
+    pub insecure: bool,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<crate::extract::version::VersionSpec>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
@@ -798,6 +801,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             version,
             expect,
             track_assets: w.track_assets.unwrap_or(false),
+            insecure: w.insecure.unwrap_or(false),
             spec,
             headers: headers.into_iter().collect(),
             timeout: w

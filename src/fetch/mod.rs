@@ -32,6 +32,8 @@ pub struct FetchRequest {
     pub last_modified: Option<String>,
     pub timeout: Duration,
     pub max_size: u64,
+    /// `insecure = true`: accept any TLS certificate (self-signed, expired, wrong name).
+    pub insecure: bool,
 }
 
 /// What the server answered.
@@ -58,7 +60,7 @@ pub enum FetchError {
     #[error("could not connect ({0}): the server may be down; forewarn will try again next run")]
     Connect(String),
     #[error(
-        "TLS error ({0}): the certificate is not trusted or the handshake failed; check the URL's scheme and the server's certificate"
+        "TLS error ({0}): the certificate is not trusted or the handshake failed; check the URL's scheme and the server's certificate (for a server you control with a self-signed certificate, `insecure = true` on the watch skips verification)"
     )]
     Tls(String),
     #[error("timed out after {}: the server is slow; raise `timeout` for this watch if that is normal", humantime::format_duration(*.0))]
@@ -112,11 +114,23 @@ pub fn human_size(n: u64) -> String {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    per_host: usize,
+    /// Built on first use by a watch with `insecure = true`.
+    insecure: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
 }
 
 impl Fetcher {
     pub fn new(per_host: usize) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
+        Ok(Fetcher {
+            client: Self::build(per_host, false)?,
+            per_host,
+            insecure: Default::default(),
+        })
+    }
+
+    fn build(per_host: usize, insecure: bool) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(insecure)
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
@@ -124,8 +138,7 @@ impl Fetcher {
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
-        Ok(Fetcher { client })
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
     }
 
     /// One GET, conditional when validators are given. The body is streamed and stopped at
@@ -142,8 +155,15 @@ impl Fetcher {
         {
             headers.insert(IF_MODIFIED_SINCE, v);
         }
-        let send = self
-            .client
+        let client = if req.insecure {
+            self.insecure
+                .get_or_init(|| Self::build(self.per_host, true))
+                .as_ref()
+                .map_err(|e| FetchError::Request(e.clone()))?
+        } else {
+            &self.client
+        };
+        let send = client
             .get(req.url.clone())
             .headers(headers)
             .timeout(req.timeout)

@@ -64,6 +64,13 @@ pub enum StoreError {
         "the database {path} is locked by another process: wait for it to finish, or stop the other forewarn"
     )]
     Locked { path: PathBuf },
+    #[error(
+        "the disk holding {path} is full ({source}): this run's results were not written and the database is intact. Free some space and run again; the changes will be found again"
+    )]
+    DiskFull {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("database error in {path}: {source}")]
     Sql {
         path: PathBuf,
@@ -250,17 +257,7 @@ impl Store {
     }
 
     fn classify(&self, e: rusqlite::Error) -> StoreError {
-        use rusqlite::ffi::ErrorCode;
-        match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
-                path: self.path.clone(),
-                source: e,
-            },
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
-                path: self.path.clone(),
-            },
-            _ => self.sql(e),
-        }
+        sql_error(&self.path, e)
     }
 
     /// Every watch the store knows, by name.
@@ -477,10 +474,7 @@ impl Store {
         outcomes: &[crate::event::Outcome],
     ) -> Result<Vec<Event>, StoreError> {
         let path = self.path.clone();
-        let classify = |e: rusqlite::Error| StoreError::Sql {
-            path: path.clone(),
-            source: e,
-        };
+        let classify = |e: rusqlite::Error| sql_error(&path, e);
         let tx = self.conn.transaction().map_err(classify)?;
         let mut events = Vec::new();
         for o in outcomes {
@@ -530,11 +524,41 @@ fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
     })
 }
 
+/// A SQLite error, named for what the user can do about it.
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    StoreError::Sql {
-        path: path.to_path_buf(),
-        source: e,
+    use rusqlite::ffi::ErrorCode;
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt { path, source: e }
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path },
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull { path, source: e },
+        // A write that failed with ENOSPC often surfaces as an I/O error (growing the WAL or
+        // its shared memory): ask the file system.
+        Some(ErrorCode::SystemIoFailure) if disk_nearly_full(&path) => {
+            StoreError::DiskFull { path, source: e }
+        }
+        _ => StoreError::Sql { path, source: e },
     }
+}
+
+/// Less than 1 MiB free on the file system holding `path`.
+fn disk_nearly_full(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 1024 * 1024
 }
 
 fn tracing_note(msg: &str) {

@@ -3,6 +3,7 @@
 pub mod dbus;
 pub mod server;
 pub mod smtp;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
