@@ -74,7 +74,7 @@ pub fn evaluate(
     page_text: &str,
     previous: &State,
 ) -> (State, Vec<Change>) {
-    let doc = (!expect.selectors.is_empty()).then(|| Html::parse_document(body_text));
+    let doc = (!expect.selectors.is_empty()).then(|| crate::extract::html::parse(body_text));
     let mut state = State::new();
     let mut changes = Vec::new();
     for (text, sel) in &expect.selectors {
@@ -196,7 +196,7 @@ pub fn evaluate(
 /// The script and stylesheet URLs of a page, sorted: a vendor's frontend deploy shows here
 /// (new fingerprinted bundle names) long before its text changes.
 pub fn assets(html: &str) -> Vec<String> {
-    let doc = Html::parse_document(html);
+    let doc = crate::extract::html::parse(html);
     let sel = Selector::parse(
         "script[src], link[rel~='stylesheet'][href], link[rel='modulepreload'][href], link[rel='preload'][as='script'][href]",
     )

@@ -219,3 +219,22 @@ fn issue_8_a_self_signed_certificate_is_a_clear_error_unless_insecure() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
 }
+
+#[test]
+fn issue_8_a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
+    let n = 100_000;
+    let body = format!(
+        "<html><body>{}<b>deep core</b>{}<p>after</p></body></html>",
+        "<div><span>".repeat(n / 2),
+        "</span></div>".repeat(n / 2)
+    );
+    let (err, run) = outcome(Page::html(&body), "");
+    assert_eq!(err, None, "{run:?}");
+    let srv = Server::start();
+    srv.set("/deep", Page::html(&body));
+    let env = TestEnv::new().watchlist(&one_watch("deep", &srv.url("/deep"), ""));
+    let test = env.run(&["test", "deep"]);
+    assert_eq!(test.code, 0, "{test:?}");
+    assert!(test.stdout.contains("deep core"), "the text is kept");
+    assert!(test.stdout.contains("after"));
+}

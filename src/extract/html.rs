@@ -8,6 +8,14 @@ use ego_tree::NodeId;
 use ego_tree::iter::Edge;
 use scraper::{Html, Node, Selector};
 
+/// Parses a page, with element nesting capped first (see [`super::nesting`]).
+pub fn parse(source: &str) -> Html {
+    Html::parse_document(&super::nesting::cap_depth(
+        source,
+        super::nesting::MAX_DEPTH,
+    ))
+}
+
 /// Renders the selected parts of a page (the whole body when `select` is empty), without the
 /// parts matched by `remove`. Returns the text and the selectors that matched nothing.
 pub fn render(
@@ -16,7 +24,7 @@ pub fn render(
     select_text: &[String],
     remove: &[Selector],
 ) -> (String, Vec<String>) {
-    let doc = Html::parse_document(source);
+    let doc = parse(source);
     let removed: HashSet<NodeId> = remove
         .iter()
         .flat_map(|sel| doc.select(sel).map(|e| e.id()))

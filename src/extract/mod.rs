@@ -6,9 +6,10 @@
 
 mod decode;
 pub mod feed;
-mod html;
+pub mod html;
 pub mod json;
 pub mod masks;
+mod nesting;
 pub mod version;
 
 use serde::{Deserialize, Serialize};
