@@ -49,8 +49,8 @@ fn scan<'a>(html: &'a str, mut f: impl FnMut(&Tag<'a>) -> bool) {
     while let Some(off) = memchr(b'<', &bytes[i..]) {
         let start = i + off;
         let rest = &html[start..];
-        if rest.starts_with("<!--") {
-            i = rest[4..]
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            i = comment
                 .find("-->")
                 .map_or(bytes.len(), |e| start + 4 + e + 3);
             continue;
