@@ -865,3 +865,60 @@ fn issue_4_email_with_starttls_to_a_relay_with_its_own_ca() {
         "nothing sent over an untrusted connection"
     );
 }
+
+#[test]
+fn issue_8_secrets_never_reach_notifications_or_delivery_errors() {
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/hooks/h00k-s3cr3t", Page::html("ok"));
+    hook.set("/down/h00k-s3cr3t", Page::html("no").status(500));
+    srv.set("/p?key=k3y-s3cr3t", page("v1").status(500));
+    let toml = format!(
+        "[defaults]\nnotify = [\"hook\", \"down\"]\nfailures_before_alert = 1\n\
+         [channels.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{0}/hooks/${{HOOK_TOKEN}}\"\nsecret = \"${{SIGNING}}\"\n\
+         [channels.down]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{0}/down/${{HOOK_TOKEN}}\"\n\
+         [[watch]]\nname = \"private\"\nurl = \"{1}\"\nretries = 0\nheaders = {{ Authorization = \"Bearer ${{TOKEN}}\" }}\n",
+        hook.port,
+        srv.url("/p?key=${API_KEY}")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    let secrets = [
+        ("API_KEY", "k3y-s3cr3t"),
+        ("TOKEN", "t0ken-s3cr3t"),
+        ("HOOK_TOKEN", "h00k-s3cr3t"),
+        ("SIGNING", "s1gn-s3cr3t"),
+    ];
+    let run = env.run_env(&["check"], &secrets);
+    assert_eq!(run.code, 2);
+    let posts = hook.seen("/hooks/h00k-s3cr3t");
+    assert_eq!(posts.len(), 1, "{}", run.stderr);
+    assert_eq!(posts[0].json()["events"][0]["event"], "failing");
+    let status = env.run_env(&["notify", "status"], &secrets);
+    let timeline = env.run_env(&["timeline", "--format", "json"], &secrets);
+    let report = env.run_env(&["report", "--all"], &secrets);
+    let db = std::fs::read(env.db()).unwrap();
+    let wal = std::fs::read(env.path().join("forewarn.db-wal")).unwrap_or_default();
+    for (_, secret) in secrets {
+        for text in [
+            &run.stdout,
+            &run.stderr,
+            &status.stdout,
+            &timeline.stdout,
+            &report.stdout,
+            &String::from_utf8_lossy(&posts[0].body).into_owned(),
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        for bytes in [&db, &wal] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in the database"
+            );
+        }
+    }
+    assert!(
+        run.stderr.contains("notification to `down` failed"),
+        "{}",
+        run.stderr
+    );
+}
