@@ -215,6 +215,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
         "type = \"email\"",
         "type = \"command\"",
         "ca_file",
+        "insecure",
     ] {
         assert!(example.contains(key), "example.toml lacks `{key}`");
     }
