@@ -238,3 +238,22 @@ fn issue_8_a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
     assert!(test.stdout.contains("deep core"), "the text is kept");
     assert!(test.stdout.contains("after"));
 }
+
+#[test]
+fn issue_8_a_gzip_bomb_is_stopped_at_the_cap_too() {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "head -c 67108864 /dev/zero | gzip -9 -c"])
+        .output()
+        .expect("gzip");
+    let bomb = out.stdout;
+    assert!(bomb.len() < 100 * 1024, "a real bomb: {} bytes", bomb.len());
+    let mut raw = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&bomb);
+    let (err, _) = outcome(Page::raw(&raw), "max_size = \"1MiB\"");
+    let err = err.expect("a failure");
+    assert!(err.contains("larger than the 1 MiB cap"), "{err}");
+}
