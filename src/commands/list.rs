@@ -52,36 +52,19 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         print!("{json_lines}");
         return Ok(Exit::Ok);
     }
-    let header = [
-        "NAME",
-        "STATE",
-        "LAST CHECK",
-        "LAST CHANGE",
-        "RESPONSE",
-        "VALIDATORS",
-        "NOTIFIED",
-        "URL",
-    ]
-    .map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let out = super::table(
+        &[
+            "NAME",
+            "STATE",
+            "LAST CHECK",
+            "LAST CHANGE",
+            "RESPONSE",
+            "VALIDATORS",
+            "NOTIFIED",
+            "URL",
+        ],
+        &rows,
+    );
     print!("{out}");
     Ok(Exit::Ok)
 }

@@ -107,7 +107,7 @@ fn status(db: &Path, config: &Config, format: CheckFormat) -> anyhow::Result<Exi
         }
     }
     if format == CheckFormat::Text {
-        out = table(
+        out = super::table(
             &[
                 "CHANNEL",
                 "TYPE",
@@ -122,31 +122,6 @@ fn status(db: &Path, config: &Config, format: CheckFormat) -> anyhow::Result<Exi
     }
     print!("{out}");
     Ok(Exit::Ok)
-}
-
-/// Columns padded to their widest cell; the last column is not padded.
-pub(super) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = header.map(|h| h.chars().count());
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header: [String; N] = header.map(String::from);
-    for r in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn retry(db: &Path, config: &Config, only: Option<&str>) -> anyhow::Result<Exit> {

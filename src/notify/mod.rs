@@ -188,9 +188,6 @@ impl Message {
 /// What one delivery round did.
 #[derive(Debug, Default)]
 pub struct Delivery {
-    /// Messages sent, and the events they carried.
-    pub messages: usize,
-    pub events: usize,
     /// (channel, events) for each message sent.
     pub sent: Vec<(String, usize)>,
     /// (channel, error) for each message that failed this round.
@@ -247,8 +244,6 @@ pub async fn deliver(
         match result {
             Ok(()) => {
                 store.outbox_delivered(&ids, done_ms, &msg.id)?;
-                report.messages += 1;
-                report.events += ids.len();
                 report.sent.push((channel.name.clone(), ids.len()));
             }
             Err(err) => {
@@ -261,7 +256,7 @@ pub async fn deliver(
                         report.next_due = DateTime::from_timestamp_millis(n);
                     }
                 }
-                store.outbox_failed(&ids, done_ms, &err, next)?;
+                store.outbox_failed(&ids, &err, next)?;
                 report.failures.push((channel.name.clone(), err));
             }
         }

@@ -172,7 +172,6 @@ impl Store {
     pub fn outbox_failed(
         &mut self,
         ids: &[i64],
-        _now: i64,
         error: &str,
         next: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -217,18 +216,6 @@ impl Store {
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as usize)
-            .map_err(|e| self.classify(e))
-    }
-
-    /// The earliest time a pending row may be sent (its window may hold it longer).
-    pub fn outbox_next_attempt(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map(|t| t.map(from_millis))
             .map_err(|e| self.classify(e))
     }
 
