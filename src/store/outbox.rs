@@ -68,16 +68,55 @@ pub(super) fn enqueue(
     Ok(())
 }
 
+/// Whether a process with this id exists (signal 0 checks without sending anything).
+fn process_alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for the process; it has no other effect.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 impl Store {
-    /// Claims left by a process that died mid-delivery go back to pending.
+    /// Claims left by a process that died mid-delivery go back to pending: at once when the
+    /// claiming process is gone, else once the claim is older than `claimed_before` (a hung
+    /// process, or a reused pid).
     pub fn outbox_release_stale(&self, claimed_before: i64) -> Result<usize, StoreError> {
-        self.conn
+        let pids: Vec<i64> = self
+            .conn
+            .prepare("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending'")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get::<_, Option<i64>>(0))?
+                    .filter_map(|r| r.transpose())
+                    .collect()
+            })
+            .map_err(|e| self.classify(e))?;
+        let mut released = 0;
+        for pid in pids {
+            if !process_alive(pid) {
+                released += self
+                    .conn
+                    .execute(
+                        "UPDATE outbox SET state = 'pending', claimed_at = NULL, claimed_by = NULL
+                         WHERE state = 'sending' AND claimed_by = ?1",
+                        [pid],
+                    )
+                    .map_err(|e| self.classify(e))?;
+            }
+        }
+        released += self
+            .conn
             .execute(
                 "UPDATE outbox SET state = 'pending', claimed_at = NULL, claimed_by = NULL
                  WHERE state = 'sending' AND claimed_at < ?1",
                 [claimed_before],
             )
-            .map_err(|e| self.classify(e))
+            .map_err(|e| self.classify(e))?;
+        Ok(released)
     }
 
     /// Every pending row with its event, oldest first.
@@ -379,9 +418,22 @@ mod tests {
         a.apply_batch(&[outcome(&policy, changed("two"))]).unwrap();
         let id = a.outbox_pending().unwrap()[0].id;
         a.outbox_claim(&[id], 100).unwrap();
-        assert_eq!(b.outbox_release_stale(50).unwrap(), 0);
-        assert_eq!(b.outbox_release_stale(101).unwrap(), 1);
+        assert_eq!(
+            b.outbox_release_stale(50).unwrap(),
+            0,
+            "its claimant is alive"
+        );
+        assert_eq!(b.outbox_release_stale(101).unwrap(), 1, "an old claim");
         assert_eq!(b.outbox_pending().unwrap().len(), 1);
+        // A claim by a process that no longer exists is released at once.
+        a.outbox_claim(&[id], 200).unwrap();
+        b.connection()
+            .execute(
+                "UPDATE outbox SET claimed_by = 2147483000 WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        assert_eq!(b.outbox_release_stale(0).unwrap(), 1, "a dead claimant");
     }
 
     #[test]
