@@ -274,14 +274,18 @@ pub async fn run_pass(
         duration: started.elapsed(),
         ..Default::default()
     };
+    // Watches, not events: a feed with three new entries is one changed watch.
+    let mut changed: Vec<&str> = Vec::new();
     for e in &events {
         match e.kind.as_str() {
             "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken"
-            | "schema_changed" | "deploy_detected" => report.changed += 1,
+            | "schema_changed" | "deploy_detected" => changed.push(&e.watch),
             "error" | "blocked" => report.failed += 1,
             _ => {}
         }
     }
+    changed.dedup();
+    report.changed = changed.len();
     report.events = events;
     Ok((report, store))
 }

@@ -110,7 +110,22 @@ fn issue_3_new_entries_in_every_dialect() {
             new[0]
         );
         assert!(new[0]["link"].as_str().unwrap().contains("2.0"), "{name}");
-        assert_eq!(run.events("changed").len(), 0, "{name}");
+        // One watch-level `changed` line naming the entry, never a diff of the XML.
+        let changed = run.events("changed");
+        assert_eq!(changed.len(), 1, "{name}: {}", run.stdout);
+        assert_eq!(
+            changed[0]["kinds"],
+            serde_json::json!(["new_entry"]),
+            "{name}"
+        );
+        assert_eq!(
+            changed[0]["events"],
+            serde_json::json!([new[0]["id"]]),
+            "{name}"
+        );
+        assert_eq!(changed[0]["summary"], "1 new entry: 2.0", "{name}");
+        assert!(changed[0].get("diff").is_none(), "{name}: {}", changed[0]);
+        assert_eq!(run.events("summary")[0]["changed"], 1, "{name}");
     }
 }
 

@@ -179,7 +179,7 @@ fn check_watches(
     let mut out = String::new();
     match args.format {
         CheckFormat::Json => {
-            out = report::render(&report::Json, &pass.events);
+            out = report::render(&report::Json, &report::check_lines(&pass.events));
             let summary = serde_json::json!({
                 "event": "summary",
                 "checked": pass.checked,

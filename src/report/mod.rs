@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::event::Event;
 
-pub use json::Json;
+pub use json::{Json, check_lines};
 pub use markdown::Markdown;
 pub use text::Text;
 
