@@ -45,7 +45,109 @@ fn bench(name: &str, bytes: usize, mut f: impl FnMut()) {
     println!("{name:<40} {per:>12.2?}/iter  {mbps:>8.1} MB/s  ({n} iterations)");
 }
 
+/// `FOREWARN_BENCH_DIR=DIR cargo bench`: the per-page work of a cold pass (extract, mask, hash,
+/// compress the snapshot) over every file under DIR, one stage at a time, single-threaded.
+/// Point it at a mirror of the pages you watch to see where the time goes on them.
+fn corpus(dir: &std::path::Path) {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir)
+            .expect("readable bench dir")
+            .flatten()
+        {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files.sort();
+    let docs: Vec<(Vec<u8>, &'static str)> = files
+        .iter()
+        .map(|p| {
+            let ct = match p.extension().and_then(|e| e.to_str()) {
+                Some("json") => "application/json",
+                Some("rss" | "atom" | "xml") => "application/xml",
+                Some("txt") => "text/plain",
+                _ => "text/html; charset=utf-8",
+            };
+            (std::fs::read(p).expect("readable file"), ct)
+        })
+        .collect();
+    let bytes: usize = docs.iter().map(|d| d.0.len()).sum();
+    println!(
+        "{} files, {:.1} MB under {}",
+        docs.len(),
+        bytes as f64 / 1e6,
+        dir.display()
+    );
+    let spec = ExtractSpec::new(Kind::Auto, vec![], vec![], vec![]).unwrap();
+    let stage = |name: &str, bytes: usize, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        let t = start.elapsed();
+        println!(
+            "{name:<28} {:>9.1?} total  {:>8.1} us/doc  {:>7.1} MB/s",
+            t,
+            t.as_secs_f64() * 1e6 / docs.len() as f64,
+            bytes as f64 / t.as_secs_f64() / 1e6
+        );
+    };
+    let mut texts = Vec::new();
+    stage("hash raw body", bytes, &mut || {
+        for (b, _) in &docs {
+            black_box(compare::hash(b));
+        }
+    });
+    stage("extract", bytes, &mut || {
+        texts = docs
+            .iter()
+            .map(|(b, ct)| {
+                extract(&spec, b, Some(ct))
+                    .map(|e| e.text)
+                    .unwrap_or_default()
+            })
+            .collect();
+    });
+    let text_bytes: usize = texts.iter().map(String::len).sum();
+    println!("extracted text: {:.1} MB", text_bytes as f64 / 1e6);
+    stage("mask", text_bytes, &mut || {
+        for t in &texts {
+            black_box(spec.masked(t));
+        }
+    });
+    if let Ok(only) = std::env::var("FOREWARN_BENCH_MASKS") {
+        let names: Vec<String> = only.split(',').map(str::to_string).collect();
+        let set = forewarn::extract::MaskSet::from_names(&names).expect("known masks");
+        stage(&format!("mask {only}"), text_bytes, &mut || {
+            for t in &texts {
+                black_box(set.apply(t));
+            }
+        });
+    }
+    stage("hash text", text_bytes, &mut || {
+        for t in &texts {
+            black_box(compare::hash(t.as_bytes()));
+        }
+    });
+    let mut stored = 0;
+    stage("compress snapshot", text_bytes, &mut || {
+        stored = texts
+            .iter()
+            .map(|t| forewarn::store::encode_content(t).1.len())
+            .sum();
+    });
+    println!("stored snapshots: {:.1} MB", stored as f64 / 1e6);
+}
+
 fn main() {
+    if let Some(dir) = std::env::var_os("FOREWARN_BENCH_DIR") {
+        corpus(std::path::Path::new(&dir));
+        return;
+    }
     let spec = ExtractSpec::new(Kind::Auto, vec![], vec![], vec![]).unwrap();
     let select = ExtractSpec::new(
         Kind::Auto,

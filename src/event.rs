@@ -32,6 +32,29 @@ pub struct Outcome {
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
     pub verdict: Verdict,
+    /// The verdict's content as it will be stored (encoding, bytes): compressed on the judging
+    /// thread by [`Outcome::encode`], so the single database writer does not have to.
+    pub stored: Option<(i64, Vec<u8>)>,
+}
+
+impl Outcome {
+    /// Compresses the content the verdict stores, if any (see `stored`).
+    pub fn encode(&mut self) {
+        self.stored = self.verdict.content().map(crate::store::encode_content);
+    }
+}
+
+impl Verdict {
+    /// The content this verdict stores as a snapshot, if it stores one.
+    pub fn content(&self) -> Option<&str> {
+        match self {
+            Verdict::Baseline { content, .. }
+            | Verdict::Changed { content, .. }
+            | Verdict::FeedChanged { content, .. }
+            | Verdict::NewVersion { content, .. } => Some(content),
+            _ => None,
+        }
+    }
 }
 
 /// What a check decided.

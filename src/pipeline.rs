@@ -189,7 +189,10 @@ pub async fn run_pass(
                     let fetched = fetched.expect("matched Ok");
                     let judged = tokio::task::spawn_blocking(move || {
                         let w = &all[idx];
-                        judge_body(w, known.get(&w.name), fetched, &db, duration_ms)
+                        let (mut o, refetch) =
+                            judge_body(w, known.get(&w.name), fetched, &db, duration_ms);
+                        o.encode();
+                        (o, refetch)
                     })
                     .await;
                     match judged {
@@ -215,7 +218,16 @@ pub async fn run_pass(
                                     let fallback = o.clone();
                                     tokio::task::spawn_blocking(move || {
                                         let w = &watches[idx];
-                                        relearn(w, states.get(&w.name), o, &first, second, &reader)
+                                        let mut o = relearn(
+                                            w,
+                                            states.get(&w.name),
+                                            o,
+                                            &first,
+                                            second,
+                                            &reader,
+                                        );
+                                        o.encode();
+                                        o
                                     })
                                     .await
                                     .unwrap_or(fallback)
@@ -307,6 +319,7 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         assets: None,
         alert: w.alert.clone(),
         verdict,
+        stored: None,
     }
 }
 

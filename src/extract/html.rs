@@ -289,19 +289,43 @@ impl Renderer {
             }
             return;
         }
-        // Collapse whitespace as a browser does; normalisation trims the ends later.
+        // Collapse whitespace as a browser does; normalisation trims the ends later. Runs of
+        // text are copied whole: this loop sees every byte of every page's text.
         let mut last_space = self.line.ends_with(' ');
-        for c in t.chars() {
-            if c.is_whitespace() {
-                if !last_space {
-                    self.line.push(' ');
-                    last_space = true;
-                }
+        if super::single_spaced(t) {
+            // The common case, found with SIMD scans: copy it whole.
+            let t = if last_space {
+                t.strip_prefix(' ').unwrap_or(t)
             } else {
-                self.line.push(c);
+                t
+            };
+            self.line.push_str(t);
+            return;
+        }
+        let (mut i, mut run) = (0, 0);
+        let bytes = t.as_bytes();
+        while i < bytes.len() {
+            if super::CLASS[bytes[i] as usize] == super::OTHER {
+                i += 1;
+                continue;
+            }
+            let ws = super::whitespace_at(t, i);
+            if ws == 0 {
+                i += 1;
+                continue;
+            }
+            if run < i {
+                self.line.push_str(&t[run..i]);
                 last_space = false;
             }
+            if !last_space {
+                self.line.push(' ');
+                last_space = true;
+            }
+            i += ws;
+            run = i;
         }
+        self.line.push_str(&t[run..]);
     }
 
     fn flush(&mut self) {
@@ -355,6 +379,16 @@ mod tests {
         let src = "<div>".repeat(10_000) + "deep" + &"</div>".repeat(10_000);
         let (t, _) = r(&src, &[], &[]);
         assert_eq!(t, "deep\n");
+    }
+
+    #[test]
+    fn whitespace_collapses_across_text_nodes_and_unicode_spaces() {
+        let (t, _) = r(
+            "<p>a\u{a0}\u{2009} b \t<b> c</b>\n<i>d</i>\u{3000}— caf\u{e9}\u{201d}</p>",
+            &[],
+            &[],
+        );
+        assert_eq!(t, "a b c d — caf\u{e9}\u{201d}\n");
     }
 
     #[test]

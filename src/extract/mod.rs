@@ -258,7 +258,7 @@ pub fn extract(
         // Already canonical; its indentation is what makes a JSON diff readable.
         normalise_json(&raw, &spec.ignore_re)
     } else {
-        normalise(&raw, &spec.ignore_re)
+        normalise_owned(raw, &spec.ignore_re)
     };
     Ok(Extracted {
         text,
@@ -358,11 +358,114 @@ fn normalise_json(text: &str, ignore: &[regex::Regex]) -> String {
     out
 }
 
+/// Byte classes for whitespace scans: most text is ASCII, and only a few lead bytes can start a
+/// Unicode space (U+0085, U+00A0, U+1680, U+2000-U+205F, U+3000).
+pub(crate) const OTHER: u8 = 0;
+const SPACE: u8 = 1;
+const ASCII_WS: u8 = 2;
+const MAYBE_WS: u8 = 3;
+pub(crate) static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    t[b' ' as usize] = SPACE;
+    t[b'\t' as usize] = ASCII_WS;
+    t[b'\n' as usize] = ASCII_WS;
+    t[0x0b] = ASCII_WS;
+    t[0x0c] = ASCII_WS;
+    t[b'\r' as usize] = ASCII_WS;
+    t[0xC2] = MAYBE_WS;
+    t[0xE1] = MAYBE_WS;
+    t[0xE2] = MAYBE_WS;
+    t[0xE3] = MAYBE_WS;
+    t
+};
+
+/// The length of the whitespace character at byte `i` of `s` (a char boundary), 0 if none.
+#[inline(always)]
+pub(crate) fn whitespace_at(s: &str, i: usize) -> usize {
+    match CLASS[s.as_bytes()[i] as usize] {
+        SPACE | ASCII_WS => 1,
+        MAYBE_WS => s[i..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+            .map_or(0, char::len_utf8),
+        _ => 0,
+    }
+}
+
+/// Whether a line is already normal: not empty, no whitespace at either end, no whitespace but
+/// single spaces. One pass over bytes; only a byte that may start a Unicode space is decoded.
+fn is_normal(line: &str) -> bool {
+    let b = line.as_bytes();
+    if b.first().is_none_or(|&c| c == b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut space = false;
+    for (i, &c) in b.iter().enumerate() {
+        match CLASS[c as usize] {
+            OTHER => space = false,
+            SPACE if !space => space = true,
+            MAYBE_WS if whitespace_at(line, i) == 0 => space = false,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether the only whitespace in `text` is single ASCII spaces (a few SIMD scans).
+pub(crate) fn single_spaced(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr3(b'\t', b'\r', b'\n', b).is_none()
+        && memchr::memchr2(0x0b, 0x0c, b).is_none()
+        && memchr::memmem::find(b, b"  ").is_none()
+        && memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b)
+            .chain(memchr::memchr_iter(0xE3, b))
+            .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
+}
+
+/// Whether the whole text is already normal (see [`normalise`]): a few SIMD scans instead of a
+/// pass per line, and no copy. Rendered pages almost always are.
+fn already_normal(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.is_empty() {
+        return true;
+    }
+    use memchr::memmem::find;
+    b.last() == Some(&b'\n')
+        && b[0] != b' '
+        && b[0] != b'\n'
+        && memchr::memchr3(b'\t', b'\r', 0x0b, b).is_none()
+        && memchr::memchr(0x0c, b).is_none()
+        && find(b, b"  ").is_none()
+        && find(b, b" \n").is_none()
+        && find(b, b"\n ").is_none()
+        && find(b, b"\n\n").is_none()
+        && memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b)
+            .chain(memchr::memchr_iter(0xE3, b))
+            .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
+}
+
+/// [`normalise`] for a text the caller owns: returned as it is when already normal.
+pub fn normalise_owned(text: String, ignore: &[regex::Regex]) -> String {
+    if ignore.is_empty() && already_normal(&text) {
+        return text;
+    }
+    normalise(&text, ignore)
+}
+
 /// Deletes `ignore` matches, collapses runs of whitespace, trims lines and drops empty ones.
 pub fn normalise(text: &str, ignore: &[regex::Regex]) -> String {
     let text = apply_ignore(text, ignore);
+    if already_normal(&text) {
+        return text.into_owned();
+    }
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
+        if is_normal(line) {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
         let mut wrote = false;
         for word in line.split_whitespace() {
             if wrote {
@@ -402,6 +505,46 @@ mod tests {
         let e = extract(&s, br#"{"data":{"version":3}}"#, None).unwrap();
         assert_eq!(e.text, "/data/version = 3\n");
         assert_eq!(e.missing, vec!["/nope"]);
+    }
+
+    #[test]
+    fn normalise_fast_path_agrees_with_the_slow_one() {
+        let slow = |t: &str| {
+            let mut out = String::new();
+            for line in t.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                if !words.is_empty() {
+                    out.push_str(&words.join(" "));
+                    out.push('\n');
+                }
+            }
+            out
+        };
+        for t in [
+            "a b\n",
+            " a\n",
+            "a \n",
+            "a  b\n",
+            "a\tb\n",
+            "a\u{a0}b\n",
+            "a\u{2009}b\n",
+            "a\u{3000}\n",
+            "\u{85}a\n",
+            "caf\u{e9} \u{2014} \u{201c}q\u{201d} \u{a9}\n",
+            "a\r\nb\n\n\n c \n",
+            "",
+            "   \n",
+            "a b\nc \u{2014} d\n",
+            "a\n\nb\n",
+            "a\n b\n",
+            "a\nb",
+            "\na\n",
+            "a\x0cb\n",
+        ] {
+            assert_eq!(normalise(t, &[]), slow(t), "{t:?}");
+            assert_eq!(normalise_owned(t.to_string(), &[]), slow(t), "{t:?}");
+            assert_eq!(already_normal(t), slow(t) == t, "{t:?}");
+        }
     }
 
     #[test]

@@ -46,12 +46,11 @@ struct Tag<'a> {
 fn scan<'a>(html: &'a str, mut f: impl FnMut(&Tag<'a>) -> bool) {
     let bytes = html.as_bytes();
     let mut i = 0;
-    while let Some(off) = memchr(b'<', &bytes[i..]) {
+    while let Some(off) = memchr::memchr(b'<', &bytes[i..]) {
         let start = i + off;
         let rest = &html[start..];
         if let Some(comment) = rest.strip_prefix("<!--") {
-            i = comment
-                .find("-->")
+            i = memchr::memmem::find(comment.as_bytes(), b"-->")
                 .map_or(bytes.len(), |e| start + 4 + e + 3);
             continue;
         }
@@ -71,15 +70,23 @@ fn scan<'a>(html: &'a str, mut f: impl FnMut(&Tag<'a>) -> bool) {
         }
         // The tag ends at the first `>` outside a quoted attribute value.
         let mut j = name_start + name_len;
-        let mut quote = None;
-        while j < bytes.len() {
-            match (quote, bytes[j]) {
-                (None, b'"' | b'\'') => quote = Some(bytes[j]),
-                (Some(q), c) if c == q => quote = None,
-                (None, b'>') => break,
-                _ => {}
+        loop {
+            let Some(k) = memchr::memchr3(b'>', b'"', b'\'', &bytes[j..]) else {
+                j = bytes.len();
+                break;
+            };
+            j += k;
+            if bytes[j] == b'>' {
+                break;
             }
-            j += 1;
+            // Skip the quoted value; an unclosed quote runs to the end.
+            match memchr::memchr(bytes[j], &bytes[j + 1..]) {
+                Some(e) => j += 1 + e + 1,
+                None => {
+                    j = bytes.len();
+                    break;
+                }
+            }
         }
         let end = (j + 1).min(bytes.len());
         let name = &html[name_start..name_start + name_len];
@@ -96,22 +103,23 @@ fn scan<'a>(html: &'a str, mut f: impl FnMut(&Tag<'a>) -> bool) {
         i = end;
         if !closing && RAW_TEXT.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             // Skip to the matching end tag.
-            let lower_end = format!("</{}", name.to_ascii_lowercase());
-            i = find_ci(&html[i..], &lower_end).map_or(bytes.len(), |p| i + p);
+            i = end_tag(&bytes[i..], name.as_bytes()).map_or(bytes.len(), |p| i + p);
         }
     }
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
-}
-
-/// Case-insensitive find of an ASCII needle.
-fn find_ci(hay: &str, needle: &str) -> Option<usize> {
-    let n = needle.as_bytes();
-    hay.as_bytes()
-        .windows(n.len())
-        .position(|w| w.eq_ignore_ascii_case(n))
+/// Where `</name` (any case) starts in `hay`.
+fn end_tag(hay: &[u8], name: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(k) = memchr::memmem::find(&hay[from..], b"</") {
+        let at = from + k;
+        let after = &hay[at + 2..];
+        if after.len() >= name.len() && after[..name.len()].eq_ignore_ascii_case(name) {
+            return Some(at);
+        }
+        from = at + 2;
+    }
+    None
 }
 
 fn counted(t: &Tag<'_>) -> bool {
@@ -168,7 +176,7 @@ pub fn cap_depth(html: &str, max: usize) -> Cow<'_, str> {
 }
 
 fn bytecount(hay: &[u8], needle: u8) -> usize {
-    hay.iter().filter(|b| **b == needle).count()
+    memchr::memchr_iter(needle, hay).count()
 }
 
 #[cfg(test)]

@@ -366,6 +366,7 @@ mod tests {
             assets: None,
             alert: policy.clone(),
             verdict: kind,
+            stored: None,
         }
     }
 
