@@ -319,7 +319,7 @@ pub(super) fn resolve(
         immediate: raw.immediate,
         timeout: raw.timeout.map_or(default_timeout, |d| d.0),
         origin: Origin {
-            file: file.to_path_buf(),
+            file: file.into(),
             line,
         },
     })

@@ -164,7 +164,8 @@ pub struct HostSettings {
 /// Where a watch was declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    pub file: PathBuf,
+    /// Shared by every watch of the file.
+    pub file: std::sync::Arc<Path>,
     pub line: usize,
 }
 
@@ -173,7 +174,8 @@ pub struct Origin {
 pub struct Watch {
     pub name: String,
     pub url: UrlTemplate,
-    pub spec: ExtractSpec,
+    /// Shared by the watches of a file that extract the same way (most use the defaults).
+    pub spec: std::sync::Arc<ExtractSpec>,
     /// Header names and value templates (`${VAR}` expanded at run time).
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
@@ -191,15 +193,15 @@ pub struct Watch {
     /// Retries of a failed request within one check (timeouts, 5xx, 429, resets).
     pub retries: u32,
     /// Feeds: which entries count.
-    pub feed: FeedOptions,
+    pub feed: std::sync::Arc<FeedOptions>,
     /// What the integration assumes about the page.
-    pub expect: crate::contract::Expect,
+    pub expect: std::sync::Arc<crate::contract::Expect>,
     /// Report a change in the page's script and stylesheet URLs (a frontend deploy).
     pub track_assets: bool,
     /// Accept any TLS certificate (a self-signed internal server). Off by default.
     pub insecure: bool,
     /// `kind = "version"`: where versions come from and which count.
-    pub version: Option<crate::extract::version::VersionSpec>,
+    pub version: Option<Box<crate::extract::version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
     pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
     pub origin: Origin,
@@ -225,6 +227,10 @@ impl Default for FeedOptions {
 }
 
 impl FeedOptions {
+    fn is_default(&self) -> bool {
+        self.match_title.is_none() && self.exclude_title.is_none() && self.max_entries == 10
+    }
+
     /// Whether an entry with this title is reported.
     pub fn wants(&self, title: &str) -> bool {
         self.match_title.as_ref().is_none_or(|r| r.is_match(title))
@@ -391,9 +397,17 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         ));
         return;
     }
-    let toml_error =
-        |e: toml::de::Error| ConfigError::at(file, src, e.span(), e.message().to_string());
-    let mut root = match toml::de::DeTable::parse(src) {
+    // Spans in a [[watch]] parsed on its own start at its first byte: `base` shifts them.
+    let base = std::cell::Cell::new(0usize);
+    let shift = |span: std::ops::Range<usize>| span.start + base.get()..span.end + base.get();
+    let toml_error = |e: toml::de::Error| {
+        ConfigError::at(file, src, e.span().map(shift), e.message().to_string())
+    };
+    // A large watchlist is parsed one [[watch]] at a time when its layout allows (see
+    // `watch_chunks`): the parse tree of a 100,000-watch file is 150 MB, of one watch 1 KB.
+    let chunks = watch_chunks(src);
+    let head = chunks.as_ref().map_or(src, |c| &src[..c[0].start]);
+    let mut root = match toml::de::DeTable::parse(head) {
         Ok(r) => r,
         Err(e) => {
             errors.push(toml_error(e));
@@ -470,18 +484,13 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             config.channels.insert(name, c);
         }
     }
-    let mut raw_watches = Vec::new();
+    // Each [[watch]] is deserialized and resolved in turn, and its parse tree dropped: a
+    // 100,000-watch file never holds two forms of every watch at once.
+    let mut items = Vec::new();
     if let Some(item) = watch_item {
         let span = item.span();
         match item.into_inner() {
-            toml::de::DeValue::Array(items) => {
-                for v in items.iter() {
-                    match RawWatch::deserialize(toml::de::ValueDeserializer::from(v.clone())) {
-                        Ok(w) => raw_watches.push(w),
-                        Err(e) => errors.push(toml_error(e)),
-                    }
-                }
-            }
+            toml::de::DeValue::Array(array) => items = array.into_iter().collect(),
             _ => errors.push(ConfigError::at(
                 file,
                 src,
@@ -493,9 +502,10 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     let defaults = raw.defaults.unwrap_or_default();
     // 1-based line of a byte offset, by binary search over the line starts (O(log n) a watch).
     let newlines: Vec<usize> = src.match_indices('\n').map(|(i, _)| i).collect();
-    let line_of = |offset: usize| newlines.partition_point(|&nl| nl < offset) + 1;
-    let at =
-        |span: std::ops::Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
+    let line_of = |offset: usize| newlines.partition_point(|&nl| nl < offset + base.get()) + 1;
+    let at = |span: std::ops::Range<usize>, msg: String| {
+        ConfigError::at(file, src, Some(shift(span)), msg)
+    };
     let check_headers = |headers: &BTreeMap<String, Spanned<String>>,
                          errors: &mut Vec<ConfigError>| {
         for (name, value) in headers {
@@ -559,30 +569,53 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     // The first place each name appears in this file is enough (and keeps a 100,000-watch
     // file from computing 100,000 error positions).
     let mut noted = std::collections::HashSet::new();
+    let mut unresolved = Vec::new();
     let mut note_channels = |list: &Spanned<OneOrMany<String>>| -> Vec<String> {
         let names = list.get_ref().clone().into_vec();
         for n in &names {
             if noted.insert(n.clone()) {
-                config
-                    .unresolved
-                    .push((n.clone(), at(list.span(), String::new())));
+                unresolved.push((n.clone(), at(list.span(), String::new())));
             }
         }
         names
     };
     let default_notify = defaults.notify.as_ref().map(&mut note_channels);
-    let mut watch_notify = Vec::new();
-    for w in &raw_watches {
-        watch_notify.push(w.notify.as_ref().map(&mut note_channels));
-    }
-    let mut watch_notify = watch_notify.into_iter();
     let mut policies: HashMap<
         crate::notify::AlertPolicy,
         std::sync::Arc<crate::notify::AlertPolicy>,
     > = HashMap::new();
+    // Shared parts: one allocation per distinct value, not one per watch.
+    let mut shared_specs: HashMap<String, std::sync::Arc<ExtractSpec>> = HashMap::new();
+    let no_expect = std::sync::Arc::new(crate::contract::Expect::default());
+    let default_feed = std::sync::Arc::new(FeedOptions::default());
+    let origin_file: std::sync::Arc<Path> = file.into();
     let out = &mut config.watches;
-    for w in raw_watches {
-        let notify = watch_notify.next().flatten();
+    let items: Box<dyn Iterator<Item = (toml::Spanned<toml::de::DeValue<'_>>, usize)>> =
+        match chunks {
+            Some(chunks) => {
+                out.reserve(chunks.len());
+                Box::new(chunks.into_iter().flat_map(|range| {
+                    let start = range.start;
+                    watch_items(&src[range])
+                        .into_iter()
+                        .map(move |v| (v, start))
+                }))
+            }
+            None => {
+                out.reserve(items.len());
+                Box::new(items.into_iter().map(|v| (v, 0)))
+            }
+        };
+    for (item, item_base) in items {
+        base.set(item_base);
+        let w = match RawWatch::deserialize(toml::de::ValueDeserializer::from(item)) {
+            Ok(w) => w,
+            Err(e) => {
+                errors.push(toml_error(e));
+                continue;
+            }
+        };
+        let notify = w.notify.as_ref().map(&mut note_channels);
         let name = w.name.get_ref().trim().to_string();
         if name.is_empty() || name.chars().any(char::is_control) {
             errors.push(at(
@@ -789,16 +822,26 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
             headers.insert(k, v.into_inner());
         }
         let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
-            Ok(s) => s.with_masks(masks).with_ignore_paths(ignore_paths),
+            Ok(s) => {
+                let s = s.with_masks(masks).with_ignore_paths(ignore_paths);
+                shared_specs
+                    .entry(s.fingerprint())
+                    .or_insert_with(|| std::sync::Arc::new(s))
+                    .clone()
+            }
             Err(e) => {
                 errors.push(at(w.name.span(), e));
                 continue;
             }
         };
+        let expect = if expect.is_empty() {
+            no_expect.clone()
+        } else {
+            std::sync::Arc::new(expect)
+        };
         out.push(Watch {
             name,
             url,
-            version,
             expect,
             track_assets: w.track_assets.unwrap_or(false),
             insecure: w.insecure.unwrap_or(false),
@@ -840,12 +883,73 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                     .clone()
             },
             retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
-            feed,
+            feed: if feed.is_default() {
+                default_feed.clone()
+            } else {
+                std::sync::Arc::new(feed)
+            },
+            version: version.map(Box::new),
             origin: Origin {
-                file: file.to_path_buf(),
+                file: origin_file.clone(),
                 line,
             },
         });
+    }
+    config.unresolved.extend(unresolved);
+}
+
+/// The byte ranges of a watchlist's [[watch]] tables, each from its `[[watch]]` line to the
+/// next, when every one of them parses on its own as a document holding only that watch and
+/// the text before the first holds no `watch`. Then parsing them one at a time means the same
+/// as parsing the whole file. `None` (parse the whole file) otherwise: a table after the
+/// watches (`[defaults]` at the end), `[[watch]]` inside a multi-line string, a syntax error
+/// (reported by the whole-file parse, with its position).
+fn watch_chunks(src: &str) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        let t = line.trim();
+        let t = t.split_once('#').map_or(t, |(code, _)| code.trim_end());
+        if let Some(inner) = t.strip_prefix("[[").and_then(|t| t.strip_suffix("]]"))
+            && inner.trim() == "watch"
+        {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    let first = *starts.first()?;
+    let head = toml::de::DeTable::parse(&src[..first]).ok()?;
+    if head.get_ref().contains_key("watch") {
+        return None;
+    }
+    let ranges: Vec<_> = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&src.len()]))
+        .map(|(&a, &b)| a..b)
+        .collect();
+    for r in &ranges {
+        let chunk = toml::de::DeTable::parse(&src[r.clone()]).ok()?;
+        let t = chunk.get_ref();
+        if t.len() != 1
+            || !matches!(
+                t.get("watch").map(|v| v.get_ref()),
+                Some(toml::de::DeValue::Array(_))
+            )
+        {
+            return None;
+        }
+    }
+    Some(ranges)
+}
+
+/// The [[watch]] items of a chunk that [`watch_chunks`] checked.
+fn watch_items(chunk: &str) -> Vec<toml::Spanned<toml::de::DeValue<'_>>> {
+    match toml::de::DeTable::parse(chunk).map(|mut t| t.get_mut().remove("watch")) {
+        Ok(Some(v)) => match v.into_inner() {
+            toml::de::DeValue::Array(a) => a.into_iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
     }
 }
 
@@ -1134,6 +1238,62 @@ headers = { "X-B" = "${TOKEN}" }
         );
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].line, Some(2));
+    }
+
+    /// A file with several watches, one with a subtable and one with two mistakes.
+    const CHUNKY: &str = r##"# head
+[defaults]
+timeout = "5s"
+
+[[watch]]
+name = "a"
+url = "https://e.com/a"
+[watch.expect]
+selectors = ["#app"]
+
+[[watch]]   # a comment
+name = "b"
+url = "https://e.com/b"
+selct = "#x"
+
+  [[ watch ]]
+name = "c"
+url = "https://e.com/c"
+keep = 0
+"##;
+
+    #[test]
+    fn watches_parsed_one_at_a_time_mean_what_the_whole_file_means() {
+        assert_eq!(watch_chunks(CHUNKY).map(|c| c.len()), Some(3));
+        let (w, e) = parse(CHUNKY);
+        // The same file with a table after the watches is parsed whole.
+        let whole = format!("{CHUNKY}\n[hosts.\"e.com\"]\nconcurrency = 1\n");
+        assert!(watch_chunks(&whole).is_none());
+        let (w2, e2) = parse(&whole);
+        for (w, e) in [(&w, &e), (&w2, &e2)] {
+            let names: Vec<_> = w.iter().map(|w| (w.name.as_str(), w.origin.line)).collect();
+            assert_eq!(names, [("a", 6)]);
+            assert_eq!(w[0].timeout, Duration::from_secs(5));
+            assert!(!w[0].expect.is_empty());
+            let at: Vec<_> = e.iter().map(|e| (e.line, e.column)).collect();
+            assert_eq!(at, [(Some(14), Some(1)), (Some(19), Some(8))], "{e:?}");
+            assert!(e[0].message.contains("selct"), "{}", e[0]);
+            assert!(e[0].snippet.as_ref().unwrap().0.starts_with("selct"));
+        }
+    }
+
+    #[test]
+    fn what_chunks_cannot_mean_is_parsed_whole() {
+        // `[[watch]]` inside a multi-line string: a chunk would not parse alone.
+        let src = "[[watch]]\nname = \"a\"\nurl = \"https://e.com/\"\nheaders = { X = \"\"\"\n[[watch]]\n\"\"\" }\n";
+        assert!(watch_chunks(src).is_none());
+        // A syntax error is reported by the whole-file parse, at its place.
+        let (_, e) = parse("[[watch]]\nname = \"a\"\n[[watch]]\nname = = 1\n");
+        assert_eq!(e[0].line, Some(4), "{e:?}");
+        // Watches written as an inline array before any [[watch]] line.
+        let (w, e) = parse("watch = [{ name = \"a\", url = \"https://e.com/\" }]\n");
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

@@ -139,7 +139,8 @@ pub fn names() -> Vec<&'static str> {
 /// number of masks; the capture engine runs only where something matched).
 #[derive(Clone)]
 pub struct MaskSet {
-    names: Vec<&'static str>,
+    /// Shared: every watch with the same masks holds the same two pointers.
+    names: Arc<[&'static str]>,
     re: Arc<OnceLock<Arc<Regex>>>,
 }
 
@@ -164,7 +165,7 @@ static COMBINED: LazyLock<Mutex<HashMap<Vec<&'static str>, Arc<Regex>>>> =
 impl MaskSet {
     fn new(names: Vec<&'static str>) -> Self {
         MaskSet {
-            names,
+            names: names.into(),
             re: Arc::new(OnceLock::new()),
         }
     }
@@ -177,7 +178,7 @@ impl MaskSet {
         let re = self.re.get_or_init(|| {
             let mut cache = COMBINED.lock().unwrap_or_else(|e| e.into_inner());
             cache
-                .entry(self.names.clone())
+                .entry(self.names.to_vec())
                 .or_insert_with(|| {
                     let alternatives = BUILTIN
                         .iter()

@@ -399,7 +399,7 @@ mod tests {
             immediate,
             timeout: Duration::from_secs(5),
             origin: Origin {
-                file: "x.toml".into(),
+                file: std::path::Path::new("x.toml").into(),
                 line: 1,
             },
         }
