@@ -76,7 +76,7 @@ fn check_due(
         .map(|w| (w.name.clone(), w.timing.clone()))
         .collect();
     let states = match Store::open_read_only(db)? {
-        Some(s) => s.load_states()?,
+        Some(s) => s.load_schedules()?,
         None => Default::default(),
     };
     let now = schedule::now();
@@ -84,12 +84,7 @@ fn check_due(
         .into_iter()
         .filter(|w| {
             let s = states.get(&w.name);
-            schedule::is_due(
-                &w.timing,
-                s.and_then(|s| s.last_check_at),
-                s.map_or(0, |s| s.consecutive_failures),
-                now,
-            )
+            schedule::is_due(&w.timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
         })
         .collect();
     drop(states);
@@ -103,18 +98,13 @@ fn check_due(
     // Only when every watch was considered: with --only the gate would not cover the rest.
     if args.only.is_empty() {
         let store = Store::open(db)?;
-        let states = store.load_states()?;
+        let states = store.load_schedules()?;
         let now = schedule::now();
         let next = timings
             .iter()
             .map(|(name, timing)| {
                 let s = states.get(name);
-                schedule::due_for_cron(
-                    timing,
-                    s.and_then(|s| s.last_check_at),
-                    s.map_or(0, |s| s.consecutive_failures),
-                    now,
-                )
+                schedule::due_for_cron(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
             })
             .min();
         let next = match (next, delivery.and_then(|d| d.next_due)) {

@@ -152,16 +152,13 @@ async fn daemon(
         if outbox_due.is_some_and(|t| t <= Utc::now()) {
             outbox_due = deliver(store.as_mut().expect("store is back"), &config, log).await;
         }
-        let states = store.as_ref().expect("store is back").load_states()?;
+        let states = store.as_ref().expect("store is back").load_schedules()?;
         let now = Utc::now();
         let mut due: Vec<Watch> = Vec::new();
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
         for w in &config.watches {
             let s = states.get(&w.name);
-            let at = w.timing.due(
-                s.and_then(|s| s.last_check_at),
-                s.map_or(0, |s| s.consecutive_failures),
-            );
+            let at = w.timing.due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
             let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
                 at
             } else {

@@ -127,6 +127,65 @@ pub struct EventFilter {
     pub kinds: Vec<String>,
 }
 
+const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, raw_hash, spec,
+    last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
+    last_duration_ms, consecutive_failures, failing_since, last_error,
+    missing_selectors, missing_since, text_hash, pending_hash, pending_count,
+    learned_masks, contracts, assets";
+
+/// A watch's last check and its consecutive failures: what deciding "due" needs.
+pub type ScheduleState = (Option<DateTime<Utc>>, u32);
+
+/// One row of [`STATE_COLUMNS`]: the watch's name and its state.
+fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)> {
+    let hash = |i: usize| -> rusqlite::Result<Option<Hash>> {
+        Ok(r.get::<_, Option<Vec<u8>>>(i)?
+            .and_then(|v| <Hash>::try_from(v.as_slice()).ok()))
+    };
+    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(from_millis))
+    };
+    Ok((
+        r.get::<_, String>(1)?,
+        WatchState {
+            id: r.get(0)?,
+            url: r.get(2)?,
+            etag: r.get(3)?,
+            last_modified: r.get(4)?,
+            content_hash: hash(5)?,
+            raw_hash: hash(6)?,
+            spec: r.get(7)?,
+            last_snapshot_id: r.get(8)?,
+            last_check_at: time(9)?,
+            last_ok_at: time(10)?,
+            last_change_at: time(11)?,
+            last_status: r.get::<_, Option<i64>>(12)?.map(|s| s as u16),
+            last_duration_ms: r.get::<_, Option<i64>>(13)?.map(|d| d as u64),
+            consecutive_failures: r.get::<_, i64>(14)? as u32,
+            failing_since: time(15)?,
+            last_error: r.get(16)?,
+            missing_selectors: r
+                .get::<_, Option<String>>(17)?
+                .and_then(|s| serde_json::from_str(&s).ok()),
+            missing_since: time(18)?,
+            text_hash: hash(19)?,
+            pending_hash: hash(20)?,
+            pending_count: r.get::<_, i64>(21)? as u32,
+            learned_masks: r
+                .get::<_, Option<String>>(22)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            contracts: r
+                .get::<_, Option<String>>(23)?
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
+            assets: r
+                .get::<_, Option<String>>(24)?
+                .and_then(|s| serde_json::from_str(&s).ok()),
+        },
+    ))
+}
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -264,66 +323,59 @@ impl Store {
     pub fn load_states(&self) -> Result<HashMap<String, WatchState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, name, url, etag, last_modified, content_hash, raw_hash, spec,
-                        last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
-                        last_duration_ms, consecutive_failures, failing_since, last_error,
-                        missing_selectors, missing_since, text_hash, pending_hash, pending_count,
-                        learned_masks, contracts, assets
-                 FROM watches",
-            )
+            .prepare(&format!("SELECT {STATE_COLUMNS} FROM watches"))
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], state_of_row)
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// What scheduling needs of each watch: (last check, consecutive failures), by name. Light
+    /// enough for `check --due`, which cron starts every few minutes.
+    pub fn load_schedules(&self) -> Result<HashMap<String, ScheduleState>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, last_check_at, consecutive_failures FROM watches")
             .map_err(|e| self.classify(e))?;
         let rows = stmt
             .query_map([], |r| {
-                let hash = |i: usize| -> rusqlite::Result<Option<Hash>> {
-                    Ok(r.get::<_, Option<Vec<u8>>>(i)?
-                        .and_then(|v| <Hash>::try_from(v.as_slice()).ok()))
-                };
-                let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                    Ok(r.get::<_, Option<i64>>(i)?.map(from_millis))
-                };
                 Ok((
-                    r.get::<_, String>(1)?,
-                    WatchState {
-                        id: r.get(0)?,
-                        url: r.get(2)?,
-                        etag: r.get(3)?,
-                        last_modified: r.get(4)?,
-                        content_hash: hash(5)?,
-                        raw_hash: hash(6)?,
-                        spec: r.get(7)?,
-                        last_snapshot_id: r.get(8)?,
-                        last_check_at: time(9)?,
-                        last_ok_at: time(10)?,
-                        last_change_at: time(11)?,
-                        last_status: r.get::<_, Option<i64>>(12)?.map(|s| s as u16),
-                        last_duration_ms: r.get::<_, Option<i64>>(13)?.map(|d| d as u64),
-                        consecutive_failures: r.get::<_, i64>(14)? as u32,
-                        failing_since: time(15)?,
-                        last_error: r.get(16)?,
-                        missing_selectors: r
-                            .get::<_, Option<String>>(17)?
-                            .and_then(|s| serde_json::from_str(&s).ok()),
-                        missing_since: time(18)?,
-                        text_hash: hash(19)?,
-                        pending_hash: hash(20)?,
-                        pending_count: r.get::<_, i64>(21)? as u32,
-                        learned_masks: r
-                            .get::<_, Option<String>>(22)?
-                            .and_then(|s| serde_json::from_str(&s).ok())
-                            .unwrap_or_default(),
-                        contracts: r
-                            .get::<_, Option<String>>(23)?
-                            .and_then(|s| serde_json::from_str(&s).ok())
-                            .unwrap_or_default(),
-                        assets: r
-                            .get::<_, Option<String>>(24)?
-                            .and_then(|s| serde_json::from_str(&s).ok()),
-                    },
+                    r.get::<_, String>(0)?,
+                    (
+                        r.get::<_, Option<i64>>(1)?.map(from_millis),
+                        r.get::<_, i64>(2)? as u32,
+                    ),
                 ))
             })
             .map_err(|e| self.classify(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
+    /// The states of these watches only (those never checked have none): a pass loads them a
+    /// group at a time, so its memory does not grow with the number of watches.
+    pub fn load_states_of(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, WatchState>, StoreError> {
+        let mut out = HashMap::with_capacity(names.len());
+        for part in names.chunks(500) {
+            let marks = vec!["?"; part.len()].join(",");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {STATE_COLUMNS} FROM watches WHERE name IN ({marks})"
+                ))
+                .map_err(|e| self.classify(e))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(part), state_of_row)
+                .map_err(|e| self.classify(e))?;
+            for row in rows {
+                let (name, state) = row.map_err(|e| self.classify(e))?;
+                out.insert(name, state);
+            }
+        }
+        Ok(out)
     }
 
     /// A watch's snapshots, oldest first: (id, taken at, size in bytes).
@@ -653,6 +705,34 @@ mod tests {
         let err = Store::open(&path).err().unwrap();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), junk);
+    }
+
+    #[test]
+    fn states_load_for_the_named_watches_only_in_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        for i in 0..1200 {
+            s.conn
+                .execute(
+                    "INSERT INTO watches (name, url, created_at, etag, consecutive_failures)
+                     VALUES (?1, 'http://127.0.0.1/', 0, ?2, ?3)",
+                    params![format!("w{i}"), format!("\"e{i}\""), i % 3],
+                )
+                .unwrap();
+        }
+        // More names than one statement's group of 500, and one that was never checked.
+        let names: Vec<String> = (0..1100).step_by(2).map(|i| format!("w{i}")).collect();
+        let mut asked: Vec<&str> = names.iter().map(String::as_str).collect();
+        asked.push("never-checked");
+        let states = s.load_states_of(&asked).unwrap();
+        assert_eq!(states.len(), 550);
+        assert_eq!(states["w1098"].etag.as_deref(), Some("\"e1098\""));
+        assert!(!states.contains_key("w1"));
+        let all = s.load_states().unwrap();
+        assert_eq!(all["w1098"].etag, states["w1098"].etag);
+        let schedules = s.load_schedules().unwrap();
+        assert_eq!(schedules.len(), 1200);
+        assert_eq!(schedules["w5"], (None, 2));
     }
 
     #[test]
