@@ -742,19 +742,51 @@ fn decide(
         return decide_version(w, state, ex, reader);
     }
     let text_hash = compare::hash(ex.text.as_bytes());
-    let learned = learned::compile(state.map_or(&[][..], |s| &s.learned_masks));
-    let hash = content_hash(&w.spec, &learned, &ex.text);
     let spec = w.spec.fingerprint();
-    let Some((state, old_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
+    // The very text stored, under the same settings: unchanged, without masking it again (a
+    // rotated ETag, a file rewritten byte for byte).
+    if state.is_some_and(|s| {
+        s.content_hash.is_some()
+            && s.text_hash == Some(text_hash)
+            && s.spec.as_deref() == Some(spec.as_str())
+    }) {
+        return Verdict::Unchanged { text_hash };
+    }
+    let Some((state, stored_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
+        // First sight stores the text's own hash: the masked one is taken from the snapshot
+        // when a later text differs (below), so a cold pass never runs the masks.
         return Verdict::Baseline {
             content: ex.text,
-            hash,
+            hash: text_hash,
             text_hash,
             spec,
             reason: None,
         };
     };
-    let previous = || previous_snapshot(Some(state), reader);
+    let learned = learned::compile(&state.learned_masks);
+    let hash = content_hash(&w.spec, &learned, &ex.text);
+    let mut read_before = None;
+    let old_hash = if state.text_hash == Some(stored_hash) {
+        // Stored unmasked (first sight), or masks that hid nothing: mask the stored text now,
+        // under the settings it was extracted with.
+        let old_spec = match state.spec.as_deref() {
+            Some(s) if s != spec => extract::ExtractSpec::from_fingerprint(s),
+            _ => None,
+        };
+        let old = previous_snapshot(Some(state), reader);
+        let h = old.as_ref().map_or(stored_hash, |o| {
+            content_hash(old_spec.as_ref().unwrap_or(&w.spec), &learned, &o.content)
+        });
+        read_before = Some(old);
+        h
+    } else {
+        stored_hash
+    };
+    let mut previous = || {
+        read_before
+            .take()
+            .unwrap_or_else(|| previous_snapshot(Some(state), reader))
+    };
     if old_hash == hash {
         if state.text_hash.is_none_or(|t| t == text_hash) {
             return Verdict::Unchanged { text_hash };
@@ -770,7 +802,8 @@ fn decide(
         );
         let masks = changed_masks(&w.spec.masks, old_text, &ex.text);
         return Verdict::Noise {
-            hash: None,
+            // The masked hash, now known: the stored one may have been the old text's own.
+            hash: Some(hash),
             text_hash,
             summary: format!(
                 "only volatile fragments changed ({}); not a change",

@@ -284,3 +284,45 @@ fn issue_10_identity_of_selected_elements_is_compared() {
     assert!(diff.contains("-[div#compose.box.primary]"), "{diff}");
     assert!(diff.contains("+[div#compose-v2.box.primary]"), "{diff}");
 }
+
+/// First sight stores the text's own hash; the masked one is taken from the stored snapshot when
+/// a later text differs. Across a run of checks, churn stays noise and a real edit is reported
+/// once, whichever hash was stored before it.
+#[test]
+fn issue_10_churn_after_churn_after_first_sight_and_then_an_edit() {
+    let srv = Server::start();
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    let steps = [
+        (
+            "first sight",
+            page("2026-11-20T10:00:00Z", "<p>v1</p>"),
+            "baseline",
+        ),
+        ("churn", page("2026-11-20T11:00:00Z", "<p>v1</p>"), "noise"),
+        (
+            "churn again",
+            page("2026-11-20T12:00:00Z", "<p>v1</p>"),
+            "noise",
+        ),
+        ("same bytes", page("2026-11-20T12:00:00Z", "<p>v1</p>"), ""),
+        ("edit", page("2026-11-20T13:00:00Z", "<p>v2</p>"), "changed"),
+        (
+            "churn after the edit",
+            page("2026-11-20T14:00:00Z", "<p>v2</p>"),
+            "noise",
+        ),
+    ];
+    for (what, body, expected) in steps {
+        srv.set("/p", Page::html(&body));
+        let run = env.run(&["check", "--format", "json"]);
+        assert_eq!(run.code, 0, "{what}: {run:?}");
+        let kinds: Vec<String> = run
+            .json()
+            .iter()
+            .map(|l| l["event"].as_str().unwrap_or_default().to_string())
+            .filter(|k| k != "summary")
+            .collect();
+        let expected: Vec<&str> = [expected].into_iter().filter(|e| !e.is_empty()).collect();
+        assert_eq!(kinds, expected, "{what}: {}", run.stdout);
+    }
+}
