@@ -169,7 +169,19 @@ fn check_watches(
     let mut out = String::new();
     match args.format {
         CheckFormat::Json => {
-            out = report::render(&report::Json, &report::check_lines(&pass.events));
+            // Written as they are rendered: a first pass over 100,000 watches prints 100,000
+            // lines, and holding them all again as text would double the memory.
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut written = Ok(());
+            report::check_lines(&pass.events, |e| {
+                if written.is_ok() {
+                    written = serde_json::to_writer(&mut w, &e.to_json())
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| w.write_all(b"\n"));
+                }
+            });
+            written?;
+            w.flush()?;
             let summary = serde_json::json!({
                 "event": "summary",
                 "checked": pass.checked,
