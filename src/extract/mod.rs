@@ -412,15 +412,22 @@ fn is_normal(line: &str) -> bool {
     true
 }
 
+/// Whether `text` has no non-ASCII whitespace: only the lead bytes that may start one are
+/// decoded.
+fn no_unicode_space(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b)
+        .chain(memchr::memchr_iter(0xE3, b))
+        .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
+}
+
 /// Whether the only whitespace in `text` is single ASCII spaces (a few SIMD scans).
 pub(crate) fn single_spaced(text: &str) -> bool {
     let b = text.as_bytes();
     memchr::memchr3(b'\t', b'\r', b'\n', b).is_none()
         && memchr::memchr2(0x0b, 0x0c, b).is_none()
         && memchr::memmem::find(b, b"  ").is_none()
-        && memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b)
-            .chain(memchr::memchr_iter(0xE3, b))
-            .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
+        && no_unicode_space(text)
 }
 
 /// Whether the whole text is already normal (see [`normalise`]): a few SIMD scans instead of a
@@ -440,25 +447,32 @@ fn already_normal(text: &str) -> bool {
         && find(b, b" \n").is_none()
         && find(b, b"\n ").is_none()
         && find(b, b"\n\n").is_none()
-        && memchr::memchr3_iter(0xC2, 0xE1, 0xE2, b)
-            .chain(memchr::memchr_iter(0xE3, b))
-            .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
+        && no_unicode_space(text)
 }
 
 /// [`normalise`] for a text the caller owns: returned as it is when already normal.
 pub fn normalise_owned(text: String, ignore: &[regex::Regex]) -> String {
-    if ignore.is_empty() && already_normal(&text) {
-        return text;
+    match apply_ignore(&text, ignore) {
+        std::borrow::Cow::Borrowed(_) if already_normal(&text) => text,
+        std::borrow::Cow::Borrowed(t) => normalise_lines(t),
+        std::borrow::Cow::Owned(t) => normalise_text(std::borrow::Cow::Owned(t)),
     }
-    normalise(&text, ignore)
 }
 
 /// Deletes `ignore` matches, collapses runs of whitespace, trims lines and drops empty ones.
 pub fn normalise(text: &str, ignore: &[regex::Regex]) -> String {
-    let text = apply_ignore(text, ignore);
+    normalise_text(apply_ignore(text, ignore))
+}
+
+fn normalise_text(text: std::borrow::Cow<'_, str>) -> String {
     if already_normal(&text) {
         return text.into_owned();
     }
+    normalise_lines(&text)
+}
+
+/// The line-by-line normalisation, for a text that is not already normal.
+fn normalise_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         if is_normal(line) {
