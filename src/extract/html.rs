@@ -24,7 +24,25 @@ pub fn render(
     select_text: &[String],
     remove: &[Selector],
 ) -> (String, Vec<String>) {
-    let doc = parse(source);
+    let source = super::nesting::cap_depth(source, super::nesting::MAX_DEPTH);
+    if select.is_empty() && remove.is_empty() {
+        // The whole page: rendered from the token stream when the page is well-formed enough
+        // for that to give the same text as the tree (nearly always), without building it.
+        if let Some(text) = super::html_stream::render(&source) {
+            return (text, Vec::new());
+        }
+    }
+    render_tree(&source, select, select_text, remove)
+}
+
+/// [`render`] from the page's tree: any page, and `select`/`remove`.
+pub(super) fn render_tree(
+    source: &str,
+    select: &[Selector],
+    select_text: &[String],
+    remove: &[Selector],
+) -> (String, Vec<String>) {
+    let doc = Html::parse_document(source);
     let removed: HashSet<NodeId> = remove
         .iter()
         .flat_map(|sel| doc.select(sel).map(|e| e.id()))
@@ -89,8 +107,8 @@ fn generated_class(c: &str) -> bool {
 }
 
 #[derive(Default)]
-struct Renderer {
-    text: String,
+pub(super) struct Renderer {
+    pub(super) text: String,
     line: String,
     /// Length of the line's marker ("- ", "## "), so a marker alone is not a line.
     marker: usize,
@@ -101,7 +119,7 @@ struct Renderer {
     links: Vec<(usize, usize)>,
 }
 
-fn is_block(name: &str) -> bool {
+pub(super) fn is_block(name: &str) -> bool {
     matches!(
         name,
         "address"
@@ -151,7 +169,7 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-fn is_skipped(name: &str) -> bool {
+pub(super) fn is_skipped(name: &str) -> bool {
     matches!(
         name,
         "head" | "script" | "style" | "noscript" | "template" | "svg" | "math" | "input" | "iframe"
@@ -178,7 +196,7 @@ impl Renderer {
                                 skipping = Some(node.id());
                                 continue;
                             }
-                            self.open(name, el);
+                            self.open(name, el.attr("alt"));
                         }
                         _ => {}
                     }
@@ -191,14 +209,15 @@ impl Renderer {
                         continue;
                     }
                     if let Node::Element(el) = node.value() {
-                        self.close(el.name(), el);
+                        self.close(el.name(), el.attr("href"));
                     }
                 }
             }
         }
     }
 
-    fn open(&mut self, name: &str, el: &scraper::node::Element) {
+    /// An element opens. `alt` is its `alt` attribute (only `<img>`'s is used).
+    pub(super) fn open(&mut self, name: &str, alt: Option<&str>) {
         if name == "br" {
             self.flush();
             return;
@@ -224,7 +243,7 @@ impl Renderer {
             "a" => self.links.push((self.line.len(), self.flushes)),
             "button" | "label" | "select" | "textarea" => self.line.push(' '),
             "img" => {
-                if let Some(alt) = el.attr("alt").map(str::trim).filter(|a| !a.is_empty()) {
+                if let Some(alt) = alt.map(str::trim).filter(|a| !a.is_empty()) {
                     self.line.push_str(" [image: ");
                     self.line.push_str(alt);
                     self.line.push_str("] ");
@@ -234,10 +253,11 @@ impl Renderer {
         }
     }
 
-    fn close(&mut self, name: &str, el: &scraper::node::Element) {
+    /// An element closes. `href` is its `href` attribute (only `<a>`'s is used).
+    pub(super) fn close(&mut self, name: &str, href: Option<&str>) {
         if name == "a" {
             let open = self.links.pop();
-            if let Some(href) = el.attr("href").map(str::trim)
+            if let Some(href) = href.map(str::trim)
                 && !(href.is_empty() || href.starts_with('#') || href.starts_with("javascript:"))
             {
                 self.link(open, href);
@@ -276,7 +296,7 @@ impl Renderer {
         }
     }
 
-    fn push_text(&mut self, t: &str) {
+    pub(super) fn push_text(&mut self, t: &str) {
         if self.pre > 0 {
             // Keep the code block's lines; each becomes a line of its own.
             let mut parts = t.split('\n');
@@ -328,7 +348,7 @@ impl Renderer {
         self.line.push_str(&t[run..]);
     }
 
-    fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         let body = self.line.get(self.marker..).unwrap_or("");
         if !body.trim().is_empty() {
             self.text.push_str(self.line.trim());
