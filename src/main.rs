@@ -5,6 +5,7 @@ use forewarn::cli::Cli;
 use forewarn::{Exit, exit_for};
 
 fn main() -> ExitCode {
+    forewarn::tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

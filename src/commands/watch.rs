@@ -187,6 +187,7 @@ async fn daemon(
             let stop = tokio::select! {
                 r = &mut pass => {
                     finish(r, &mut store, &config, log).await?;
+                    crate::release_memory();
                     outbox_due = Some(Utc::now());
                     None
                 }

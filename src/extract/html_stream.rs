@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 
+use html5ever::TokenizerResult;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
@@ -27,7 +28,10 @@ pub(super) fn render(source: &str) -> Option<String> {
     let tok = Tokenizer::new(sink, TokenizerOpts::default());
     let queue = BufferQueue::default();
     queue.push_back(StrTendril::from_slice(source));
-    let _ = tok.feed(&queue);
+    // The sink stops the tokenizer when it gives up.
+    if let TokenizerResult::Script(()) = tok.feed(&queue) {
+        return None;
+    }
     tok.end();
     let state = tok.sink.0.into_inner();
     if state.bail {
@@ -84,8 +88,15 @@ impl TokenSink for Sink {
 
     fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
         let mut st = self.0.borrow_mut();
+        // Once it gives up, the sink stops the tokenizer (as a script would) at the next tag:
+        // the tokenizer accepts that answer for tags only.
+        let stop = if matches!(token, Token::TagToken(_)) {
+            TokenSinkResult::Script(())
+        } else {
+            TokenSinkResult::Continue
+        };
         if st.bail {
-            return TokenSinkResult::Continue;
+            return stop;
         }
         let ignore_lf = std::mem::take(&mut st.ignore_lf);
         let result = match token {
@@ -113,10 +124,14 @@ impl TokenSink for Sink {
                 Ok(TokenSinkResult::Continue)
             }
         };
-        result.unwrap_or_else(|()| {
-            st.bail = true;
-            TokenSinkResult::Continue
-        })
+        match result {
+            Ok(r) if !st.bail => r,
+            // The tree builder will read the page again.
+            _ => {
+                st.bail = true;
+                stop
+            }
+        }
     }
 
     fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
@@ -542,6 +557,8 @@ impl State {
         // Table structure: only the elements that belong where they are.
         let top = self.top().unwrap_or("");
         let in_table = top == "table";
+        // In a `<colgroup>`, even a script or style ends it.
+        let in_colgroup = top == "colgroup";
         let allowed = match top {
             "table" => Some(matches!(
                 name,
@@ -565,7 +582,7 @@ impl State {
                 self.push(tag.name, None, false, false);
                 return Ok(TokenSinkResult::Continue);
             }
-            Some(false) if !matches!(name, "script" | "style") => return Err(()),
+            Some(false) if in_colgroup || !matches!(name, "script" | "style") => return Err(()),
             _ => {}
         }
         if unsupported(name) {
