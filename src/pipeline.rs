@@ -212,7 +212,12 @@ pub async fn run_pass(
                         let w = &all[idx];
                         let (mut o, refetch) =
                             judge_body(w, known.get(&w.name), fetched, &db, duration_ms);
-                        o.encode();
+                        // A change to confirm is judged again after the refetch: compressing
+                        // this one would be wasted (the writer compresses it if the refetch
+                        // fails).
+                        if refetch.is_none() {
+                            o.encode();
+                        }
                         (o, refetch)
                     })
                     .await;

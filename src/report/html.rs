@@ -103,7 +103,7 @@ fn section(e: &Event, out: &mut String) {
     };
     let mut items = String::new();
     for key in facts {
-        let Some(v) = e.detail.get(*key) else {
+        let Some(v) = e.detail.get(key) else {
             continue;
         };
         let text = match v {

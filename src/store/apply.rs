@@ -637,7 +637,7 @@ fn record_noise(
                 o.at.timestamp_millis(),
                 e.summary,
                 e.diff,
-                serde_json::Value::Object(e.detail.clone()).to_string()
+                serde_json::to_string(&e.detail).unwrap_or_default()
             ])?;
             e.id = Some(id);
         }
@@ -656,7 +656,7 @@ fn insert_event(
     let detail = if e.detail.is_empty() {
         None
     } else {
-        Some(serde_json::Value::Object(e.detail.clone()).to_string())
+        Some(serde_json::to_string(&e.detail).unwrap_or_default())
     };
     tx.prepare_cached(
         "INSERT INTO events (watch_id, at, kind, summary, diff, detail, from_snapshot, to_snapshot)
