@@ -31,6 +31,9 @@ pub struct Limits {
     pub hosts: HashMap<String, HostSettings>,
     /// Show a progress bar on stderr (only ever on an interactive terminal).
     pub progress: bool,
+    /// Keep a [`CheckLine`] per check in the report (the daemon logs them; `check` does not
+    /// need 100,000 of them).
+    pub log_checks: bool,
 }
 
 impl Default for Limits {
@@ -40,6 +43,7 @@ impl Default for Limits {
             per_host: 4,
             hosts: HashMap::new(),
             progress: false,
+            log_checks: true,
         }
     }
 }
@@ -84,7 +88,7 @@ impl CheckLine {
 /// What a pass did.
 #[derive(Debug, Default)]
 pub struct PassReport {
-    /// Every check, in the order they finished.
+    /// Every check, in the order they finished (when [`Limits::log_checks`]).
     pub checks: Vec<CheckLine>,
     /// Events in watchlist order.
     pub events: Vec<Event>,
@@ -126,11 +130,13 @@ pub async fn run_pass(
         bar
     });
     let writer_bar = bar.clone();
-    type Written = (Store, Result<Vec<Event>, StoreError>, Vec<CheckLine>);
+    let log_checks = limits.log_checks;
+    type Written = (Store, Result<Vec<Event>, StoreError>, Vec<CheckLine>, usize);
     let writer = std::thread::spawn(move || -> Written {
         let mut store = store;
         let mut events = Vec::new();
         let mut checks = Vec::new();
+        let mut not_modified = 0;
         let mut pending = Vec::with_capacity(BATCH);
         while let Some(o) = rx.blocking_recv() {
             pending.push(o);
@@ -140,17 +146,23 @@ pub async fn run_pass(
                     Err(_) => break,
                 }
             }
-            checks.extend(pending.iter().map(CheckLine::of));
+            not_modified += pending
+                .iter()
+                .filter(|o| matches!(o.verdict, Verdict::NotModified))
+                .count();
+            if log_checks {
+                checks.extend(pending.iter().map(CheckLine::of));
+            }
             if let Some(b) = &writer_bar {
                 b.inc(pending.len() as u64);
             }
             match store.apply_batch(&pending) {
                 Ok(ev) => events.extend(ev),
-                Err(e) => return (store, Err(e), checks),
+                Err(e) => return (store, Err(e), checks, not_modified),
             }
             pending.clear();
         }
-        (store, Ok(events), checks)
+        (store, Ok(events), checks, not_modified)
     });
 
     let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
@@ -289,7 +301,7 @@ pub async fn run_pass(
     drop(tx);
     while tasks.join_next().await.is_some() {}
 
-    let (store, events, checks) = tokio::task::spawn_blocking(move || writer.join())
+    let (store, events, checks, not_modified) = tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
     if let Some(b) = bar {
@@ -304,10 +316,7 @@ pub async fn run_pass(
     events.sort_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
     let mut report = PassReport {
         checked: watches.len(),
-        not_modified: checks
-            .iter()
-            .filter(|c| c.outcome == "not_modified")
-            .count(),
+        not_modified,
         checks,
         duration: started.elapsed(),
         ..Default::default()

@@ -157,6 +157,7 @@ fn check_watches(
         hosts: config.hosts.clone(),
         // Many watches, a person watching: never when piped or under cron.
         progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
+        log_checks: false,
     };
     let rt = super::runtime()?;
     let (pass, mut store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;

@@ -181,6 +181,7 @@ async fn daemon(
                 per_host: args.per_host as usize,
                 hosts: config.hosts.clone(),
                 progress: false,
+                log_checks: true,
             };
             let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits);
             tokio::pin!(pass);
