@@ -162,6 +162,8 @@ impl Detail {
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
+                // Most events have one or two fields: no room for four (Vec's first growth).
+                self.0.reserve_exact(1);
                 self.0.insert(i, (key, value));
                 None
             }

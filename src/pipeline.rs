@@ -313,7 +313,9 @@ pub async fn run_pass(
         .enumerate()
         .map(|(i, w)| (w.name.as_str(), i))
         .collect();
-    events.sort_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
+    // Unstable, so no scratch copy of the events (9 MB at 100,000). The key is still total: a
+    // watch has one outcome a pass, and of its events only one goes unstored (no id).
+    events.sort_unstable_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
     let mut report = PassReport {
         checked: watches.len(),
         not_modified,
