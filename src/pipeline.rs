@@ -31,9 +31,6 @@ pub struct Limits {
     pub hosts: HashMap<String, HostSettings>,
     /// Show a progress bar on stderr (only ever on an interactive terminal).
     pub progress: bool,
-    /// Keep a [`CheckLine`] per check in the report (the daemon logs them; `check` does not
-    /// need 100,000 of them).
-    pub log_checks: bool,
 }
 
 impl Default for Limits {
@@ -43,55 +40,75 @@ impl Default for Limits {
             per_host: 4,
             hosts: HashMap::new(),
             progress: false,
-            log_checks: true,
         }
     }
 }
 
-/// One check, for the daemon's log: watch, outcome, status, time taken.
-#[derive(Debug, Clone)]
-pub struct CheckLine {
-    pub watch: String,
-    pub outcome: &'static str,
-    pub status: Option<u16>,
-    pub duration_ms: u64,
-    pub error: Option<String>,
+/// Where a pass's results go: each check is handed over on the database writer's thread as
+/// soon as its batch is committed, so a pass holds no result longer than a batch, whatever the
+/// number of watches (a first pass over 100,000 pages has 100,000 `baseline` events).
+pub trait Sink: Send + 'static {
+    /// One check: the watch's position in the list given to [`run_pass`], what the check
+    /// found, and the events it stored or reported (in the order they happened). Checks come
+    /// in the order they finished.
+    fn check(&mut self, position: usize, outcome: &Outcome, events: &[Event]);
+    /// After each committed batch of checks.
+    fn committed(&mut self) {}
 }
 
-impl CheckLine {
-    fn of(o: &Outcome) -> Self {
-        let (outcome, error) = match &o.verdict {
-            Verdict::NotModified => ("not_modified", None),
-            Verdict::Unchanged { .. } => ("unchanged", None),
-            Verdict::Noise { .. } => ("noise", None),
-            Verdict::Pending { .. } => ("pending", None),
-            Verdict::Baseline { .. } => ("baseline", None),
-            Verdict::Changed { .. } => ("changed", None),
-            Verdict::FeedChanged { .. } => ("new_entries", None),
-            Verdict::NewVersion { .. } => ("new_version", None),
-            Verdict::SelectorMissing { .. } => ("selector_missing", None),
-            Verdict::Failed { error, blocked } => (
-                if *blocked { "blocked" } else { "failed" },
-                Some(error.clone()),
-            ),
-        };
-        CheckLine {
-            watch: o.name.clone(),
-            outcome,
-            status: o.status,
-            duration_ms: o.duration_ms,
-            error,
-        }
+/// Discards everything: for callers that need only the counts and the store.
+impl Sink for () {
+    fn check(&mut self, _: usize, _: &Outcome, _: &[Event]) {}
+}
+
+/// A [`Sink`] that keeps the events the text report shows (see
+/// [`crate::report::is_quiet`]), to be listed in watchlist order when the pass ends.
+#[derive(Debug, Default)]
+pub struct Shown {
+    events: Vec<(usize, Event)>,
+}
+
+impl Shown {
+    /// The kept events, in watchlist order (a watch's own in the order they happened).
+    pub fn into_events(mut self) -> Vec<Event> {
+        self.events.sort_by_key(|(position, _)| *position);
+        self.events.into_iter().map(|(_, e)| e).collect()
     }
 }
 
-/// What a pass did.
+impl Sink for Shown {
+    fn check(&mut self, position: usize, _: &Outcome, events: &[Event]) {
+        self.events.extend(
+            events
+                .iter()
+                .filter(|e| !crate::report::is_quiet(&e.kind))
+                .map(|e| (position, e.clone())),
+        );
+    }
+}
+
+/// What a check came to, in a word (`not_modified`, `changed`, `failed`...), and its error.
+pub fn check_outcome(o: &Outcome) -> (&'static str, Option<&str>) {
+    match &o.verdict {
+        Verdict::NotModified => ("not_modified", None),
+        Verdict::Unchanged { .. } => ("unchanged", None),
+        Verdict::Noise { .. } => ("noise", None),
+        Verdict::Pending { .. } => ("pending", None),
+        Verdict::Baseline { .. } => ("baseline", None),
+        Verdict::Changed { .. } => ("changed", None),
+        Verdict::FeedChanged { .. } => ("new_entries", None),
+        Verdict::NewVersion { .. } => ("new_version", None),
+        Verdict::SelectorMissing { .. } => ("selector_missing", None),
+        Verdict::Failed { error, blocked } => (
+            if *blocked { "blocked" } else { "failed" },
+            Some(error.as_str()),
+        ),
+    }
+}
+
+/// What a pass did: its counts (the results went to its [`Sink`]).
 #[derive(Debug, Default)]
 pub struct PassReport {
-    /// Every check, in the order they finished (when [`Limits::log_checks`]).
-    pub checks: Vec<CheckLine>,
-    /// Events in watchlist order.
-    pub events: Vec<Event>,
     pub checked: usize,
     pub changed: usize,
     pub failed: usize,
@@ -105,12 +122,25 @@ const BATCH: usize = 512;
 /// Watches whose stored state is loaded at once.
 const STATE_GROUP: usize = 1024;
 
-/// Checks every watch once and stores what it finds.
-pub async fn run_pass(
+/// Event kinds that say a watch changed: a feed with three new entries is one changed watch.
+const CHANGE_KINDS: &[&str] = &[
+    "changed",
+    "new_entry",
+    "entry_updated",
+    "new_version",
+    "contract_broken",
+    "schema_changed",
+    "deploy_detected",
+];
+
+/// Checks every watch once, stores what it finds and hands each result to `sink` once it is
+/// committed; returns the counts, the store and the sink.
+pub async fn run_pass<S: Sink>(
     watches: Vec<Watch>,
     store: Store,
     limits: Limits,
-) -> Result<(PassReport, Store), anyhow::Error> {
+    sink: S,
+) -> Result<(PassReport, Store, S), anyhow::Error> {
     let started = Instant::now();
     let reader = Arc::new(Mutex::new(
         Store::open_read_only(store.path())?
@@ -118,7 +148,7 @@ pub async fn run_pass(
     ));
     let fetcher = Fetcher::new(limits.per_host).map_err(anyhow::Error::msg)?;
 
-    let (tx, mut rx) = mpsc::channel::<Outcome>(BATCH);
+    let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(BATCH);
     let bar = limits.progress.then(|| {
         let bar = indicatif::ProgressBar::new(watches.len() as u64);
         bar.set_style(
@@ -130,39 +160,56 @@ pub async fn run_pass(
         bar
     });
     let writer_bar = bar.clone();
-    let log_checks = limits.log_checks;
-    type Written = (Store, Result<Vec<Event>, StoreError>, Vec<CheckLine>, usize);
-    let writer = std::thread::spawn(move || -> Written {
-        let mut store = store;
-        let mut events = Vec::new();
-        let mut checks = Vec::new();
-        let mut not_modified = 0;
+    type Written<S> = (Store, S, Result<PassReport, StoreError>);
+    let writer = std::thread::spawn(move || -> Written<S> {
+        let (mut store, mut sink) = (store, sink);
+        let mut report = PassReport::default();
+        let mut positions = Vec::with_capacity(BATCH);
         let mut pending = Vec::with_capacity(BATCH);
-        while let Some(o) = rx.blocking_recv() {
+        while let Some((position, o)) = rx.blocking_recv() {
+            positions.push(position);
             pending.push(o);
             while pending.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(o) => pending.push(o),
+                    Ok((position, o)) => {
+                        positions.push(position);
+                        pending.push(o);
+                    }
                     Err(_) => break,
                 }
-            }
-            not_modified += pending
-                .iter()
-                .filter(|o| matches!(o.verdict, Verdict::NotModified))
-                .count();
-            if log_checks {
-                checks.extend(pending.iter().map(CheckLine::of));
             }
             if let Some(b) = &writer_bar {
                 b.inc(pending.len() as u64);
             }
-            match store.apply_batch(&pending) {
-                Ok(ev) => events.extend(ev),
-                Err(e) => return (store, Err(e), checks, not_modified),
+            let events = match store.apply_batch(&pending) {
+                Ok(ev) => ev,
+                Err(e) => return (store, sink, Err(e)),
+            };
+            // A batch's events come check by check; each check's events name its watch.
+            let mut rest = events.as_slice();
+            for (&position, o) in positions.iter().zip(&pending) {
+                let n = rest.iter().take_while(|e| e.watch == o.name).count();
+                let (own, next) = rest.split_at(n);
+                rest = next;
+                report.checked += 1;
+                if matches!(o.verdict, Verdict::NotModified) {
+                    report.not_modified += 1;
+                }
+                if own.iter().any(|e| CHANGE_KINDS.contains(&e.kind.as_str())) {
+                    report.changed += 1;
+                }
+                report.failed += own
+                    .iter()
+                    .filter(|e| matches!(e.kind.as_str(), "error" | "blocked"))
+                    .count();
+                sink.check(position, o, own);
             }
+            debug_assert!(rest.is_empty(), "events of no check in the batch");
+            sink.committed();
+            positions.clear();
             pending.clear();
         }
-        (store, Ok(events), checks, not_modified)
+        (store, sink, Ok(report))
     });
 
     let global = Arc::new(Semaphore::new(limits.concurrency.max(1)));
@@ -211,7 +258,9 @@ pub async fn run_pass(
             let state = states.get(&w.name);
             let start = Instant::now();
             let fetched = match request_for(w, state) {
-                Ok(req) => fetch_with_retries(&fetcher, &req, &host, &global, w.retries).await,
+                Ok(req) => {
+                    fetch_with_retries(&fetcher, &req, &host, &global, w.settings.retries).await
+                }
                 Err(e) => Err((None, e)),
             };
             let duration_ms = start.elapsed().as_millis() as u64;
@@ -293,7 +342,7 @@ pub async fn run_pass(
                 Err((status, e)) => failed(w, status, duration_ms, e),
             };
             outcome.at = crate::schedule::now();
-            let _ = tx.send(outcome).await;
+            let _ = tx.send((idx, outcome)).await;
         });
         // Reap finished tasks as we go so the set stays small.
         while tasks.try_join_next().is_some() {}
@@ -301,42 +350,17 @@ pub async fn run_pass(
     drop(tx);
     while tasks.join_next().await.is_some() {}
 
-    let (store, events, checks, not_modified) = tokio::task::spawn_blocking(move || writer.join())
+    let (store, sink, report) = tokio::task::spawn_blocking(move || writer.join())
         .await?
         .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut events = events?;
-    let order: HashMap<&str, usize> = watches
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.name.as_str(), i))
-        .collect();
-    // Unstable, so no scratch copy of the events (9 MB at 100,000). The key is still total: a
-    // watch has one outcome a pass, and of its events only one goes unstored (no id).
-    events.sort_unstable_by_key(|e| (order.get(e.watch.as_str()).copied(), e.id));
-    let mut report = PassReport {
-        checked: watches.len(),
-        not_modified,
-        checks,
+    let report = PassReport {
         duration: started.elapsed(),
-        ..Default::default()
+        ..report?
     };
-    // Watches, not events: a feed with three new entries is one changed watch.
-    let mut changed: Vec<&str> = Vec::new();
-    for e in &events {
-        match e.kind.as_str() {
-            "changed" | "new_entry" | "entry_updated" | "new_version" | "contract_broken"
-            | "schema_changed" | "deploy_detected" => changed.push(&e.watch),
-            "error" | "blocked" => report.failed += 1,
-            _ => {}
-        }
-    }
-    changed.dedup();
-    report.changed = changed.len();
-    report.events = events;
-    Ok((report, store))
+    Ok((report, store, sink))
 }
 
 fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
@@ -349,12 +373,12 @@ fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
         etag: None,
         last_modified: None,
         raw_hash: None,
-        keep: w.keep,
-        keep_for: w.keep_for,
+        keep: w.settings.keep,
+        keep_for: w.settings.keep_for,
         learned: None,
         contracts: None,
         assets: None,
-        alert: w.alert.clone(),
+        alert: w.settings.alert.clone(),
         verdict,
         stored: None,
     }
@@ -475,7 +499,7 @@ fn interleave_hosts(watches: &[Watch]) -> Vec<usize> {
 pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest, String> {
     let url = w.url.expand()?;
     let mut headers = HeaderMap::new();
-    for (name, value) in &w.headers {
+    for (name, value) in &w.settings.headers {
         let value = expand_env(value)?;
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("invalid header name `{name}`"))?;
@@ -485,7 +509,8 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         headers.insert(name, value);
     }
     // GitHub's API: its JSON media type, and ${GITHUB_TOKEN} when set (higher rate limits).
-    if w.version
+    if w.settings
+        .version
         .as_ref()
         .is_some_and(|v| v.source == crate::extract::version::Source::Github)
     {
@@ -506,9 +531,9 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         headers,
         etag: usable.and_then(|s| s.etag.clone()),
         last_modified: usable.and_then(|s| s.last_modified.clone()),
-        timeout: w.timeout,
-        max_size: w.max_size,
-        insecure: w.insecure,
+        timeout: w.settings.timeout,
+        max_size: w.settings.max_size,
+        insecure: w.settings.insecure,
     })
 }
 
@@ -522,7 +547,7 @@ pub fn extract_body(
     if body.is_empty() {
         return Err("the server answered 200 with an empty body: the last good snapshot is kept; if the page is really empty now, check it in a browser".into());
     }
-    if let Some(v) = &w.version {
+    if let Some(v) = &w.settings.version {
         let releases = v.releases(body)?;
         if releases.is_empty() {
             return Err(format!(
@@ -544,7 +569,7 @@ pub fn extract_body(
             missing: Vec::new(),
         });
     }
-    extract::extract(&w.spec, body, content_type).map_err(|e| e.to_string())
+    extract::extract(&w.settings.spec, body, content_type).map_err(|e| e.to_string())
 }
 
 /// Decides what a 200 means for a watch: baseline, unchanged, changed or missing selector.
@@ -600,17 +625,17 @@ fn judge_body(
         return (o, None);
     }
     // Contracts hold or not on every successful fetch, changed content or not.
-    let contracts = (!w.expect.is_empty()).then(|| {
+    let contracts = (!w.settings.expect.is_empty()).then(|| {
         let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
-        let page = if w.expect.text.is_empty() && w.expect.absent.is_empty() {
+        let page = if w.settings.expect.text.is_empty() && w.settings.expect.absent.is_empty() {
             String::new()
         } else {
             extract::page_text(&body, content_type.as_deref())
         };
         let previous = state.map(|s| s.contracts.clone()).unwrap_or_default();
-        crate::contract::evaluate(&w.expect, status, &decoded, &page, &previous)
+        crate::contract::evaluate(&w.settings.expect, status, &decoded, &page, &previous)
     });
-    let assets = (w.track_assets && ex.format == "html").then(|| {
+    let assets = (w.settings.track_assets && ex.format == "html").then(|| {
         let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
         let now = crate::contract::assets(&decoded);
         let change = state
@@ -618,7 +643,7 @@ fn judge_body(
             .and_then(|old| crate::contract::asset_changes(old, &now));
         (now, change)
     });
-    let refetch = (w.confirm_refetch
+    let refetch = (w.settings.confirm_refetch
         && ex.format == "html"
         && state.is_some_and(|s| s.content_hash.is_some()))
     .then(|| ex.text.clone());
@@ -664,7 +689,7 @@ const BLOCK_PHRASES: &[&str] = &[
 /// `select`ed part is the user's choice and never second-guessed; a long page that merely
 /// mentions a captcha is a page.
 fn blocked_page(w: &Watch, ex: &Extracted) -> Option<&'static str> {
-    if !w.spec.select.is_empty() || ex.format != "html" || ex.text.len() > 3000 {
+    if !w.settings.spec.select.is_empty() || ex.format != "html" || ex.text.len() > 3000 {
         return None;
     }
     let lower = ex.text.to_lowercase();
@@ -710,12 +735,12 @@ fn relearn(
         all.drain(..all.len() - learned::MAX_LEARNED);
     }
     let res = learned::compile(&all);
-    let hash = content_hash(&w.spec, &res, first);
+    let hash = content_hash(&w.settings.spec, &res, first);
     let previous = previous_snapshot(Some(state), reader);
     o.learned = Some(all);
     if previous
         .as_ref()
-        .is_some_and(|s| content_hash(&w.spec, &res, &s.content) == hash)
+        .is_some_and(|s| content_hash(&w.settings.spec, &res, &s.content) == hash)
     {
         let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
         let d = compare::diff(
@@ -761,7 +786,7 @@ fn decide(
         return decide_version(w, state, ex, reader);
     }
     let text_hash = compare::hash(ex.text.as_bytes());
-    let spec = w.spec.fingerprint();
+    let spec = w.settings.spec.fingerprint();
     // The very text stored, under the same settings: unchanged, without masking it again (a
     // rotated ETag, a file rewritten byte for byte).
     if state.is_some_and(|s| {
@@ -783,7 +808,7 @@ fn decide(
         };
     };
     let learned = learned::compile(&state.learned_masks);
-    let hash = content_hash(&w.spec, &learned, &ex.text);
+    let hash = content_hash(&w.settings.spec, &learned, &ex.text);
     let mut read_before = None;
     let old_hash = if state.text_hash == Some(stored_hash) {
         // Stored unmasked (first sight), or masks that hid nothing: mask the stored text now,
@@ -794,7 +819,11 @@ fn decide(
         };
         let old = previous_snapshot(Some(state), reader);
         let h = old.as_ref().map_or(stored_hash, |o| {
-            content_hash(old_spec.as_ref().unwrap_or(&w.spec), &learned, &o.content)
+            content_hash(
+                old_spec.as_ref().unwrap_or(&w.settings.spec),
+                &learned,
+                &o.content,
+            )
         });
         read_before = Some(old);
         h
@@ -819,7 +848,7 @@ fn decide(
             &label(w, previous.as_ref()),
             &label(w, None),
         );
-        let masks = changed_masks(&w.spec.masks, old_text, &ex.text);
+        let masks = changed_masks(&w.settings.spec.masks, old_text, &ex.text);
         return Verdict::Noise {
             // The masked hash, now known: the stored one may have been the old text's own.
             hash: Some(hash),
@@ -862,18 +891,18 @@ fn decide(
             };
         }
         note = " (the watch's settings changed too)";
-    } else if w.confirm > 1 {
+    } else if w.settings.confirm > 1 {
         // Persistence: a change must be seen on `confirm` consecutive checks.
         let count = if state.pending_hash == Some(hash) {
             state.pending_count + 1
         } else {
             1
         };
-        if count < w.confirm {
+        if count < w.settings.confirm {
             return Verdict::Pending {
                 hash,
                 count,
-                of: w.confirm,
+                of: w.settings.confirm,
             };
         }
     }
@@ -885,7 +914,7 @@ fn decide(
         &label(w, previous.as_ref()),
         &label(w, None),
     );
-    let mut summary = format!("{}{note}", compare::summary(&d, &w.spec.select));
+    let mut summary = format!("{}{note}", compare::summary(&d, &w.settings.spec.select));
     let json = (ex.format == "json")
         .then(|| json_changes(old_text, &ex.text))
         .flatten();
@@ -928,7 +957,7 @@ fn decide_feed(
     let mut sorted = entries.clone();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let hash = compare::hash(feed::to_snapshot(&sorted).as_bytes());
-    let spec = w.spec.fingerprint();
+    let spec = w.settings.spec.fingerprint();
     let baseline = |reason: Option<String>| Verdict::Baseline {
         content: ex.text.clone(),
         hash,
@@ -952,12 +981,12 @@ fn decide_feed(
     let mut new: Vec<_> = changes
         .new
         .into_iter()
-        .filter(|e| w.feed.wants(&e.title))
+        .filter(|e| w.settings.feed.wants(&e.title))
         .collect();
     let updated: Vec<_> = changes
         .updated
         .into_iter()
-        .filter(|(_, e)| w.feed.wants(&e.title))
+        .filter(|(_, e)| w.settings.feed.wants(&e.title))
         .map(|(before, after)| {
             let d = compare::diff(&before.render(), &after.render(), "before", "after");
             (after, d.unified)
@@ -967,8 +996,8 @@ fn decide_feed(
         // Only the window moved, or only entries that `match` / `exclude` leave out.
         return Verdict::Unchanged { text_hash };
     }
-    let more = new.len().saturating_sub(w.feed.max_entries);
-    new.truncate(w.feed.max_entries);
+    let more = new.len().saturating_sub(w.settings.feed.max_entries);
+    new.truncate(w.settings.feed.max_entries);
     Verdict::FeedChanged {
         content: ex.text,
         hash,
@@ -997,7 +1026,7 @@ fn decide_version(
     let releases = parse(&ex.text);
     let text_hash = compare::hash(ex.text.as_bytes());
     let hash = text_hash;
-    let spec = w.spec.fingerprint();
+    let spec = w.settings.spec.fingerprint();
     let baseline = |reason: Option<String>| Verdict::Baseline {
         content: ex.text.clone(),
         hash,

@@ -25,7 +25,7 @@ pub enum Schedule {
 }
 
 /// Where cron expressions are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Zone {
     #[default]
     Local,

@@ -533,3 +533,78 @@ fn issue_2_emptied_selection_is_a_change_and_empty_body_a_failure() {
     env.run(&["check"]);
     assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 2);
 }
+
+/// Results are handed on batch by batch as they are committed (a pass holds none of them):
+/// across several batches every watch is still reported once, the text report still lists
+/// changes in watchlist order, and the counts add up.
+#[test]
+fn issue_9_a_pass_over_many_batches_reports_every_watch_once() {
+    const WATCHES: usize = 1_100;
+    let srv = Server::start();
+    let page = |i: usize, v: u32| Page::html(&format!("<main><p>page {i} version {v}</p></main>"));
+    let mut toml = String::from("[defaults]\nconfirm_refetch = false\n");
+    for i in 0..WATCHES {
+        srv.set(&format!("/p{i}"), page(i, 1));
+        // Names that sort against the watchlist's order, so the order seen is the list's.
+        toml.push_str(&format!(
+            "[[watch]]\nname = \"w{:04}\"\nurl = \"{}\"\n",
+            WATCHES - i,
+            srv.url(&format!("/p{i}"))
+        ));
+    }
+    let env = TestEnv::new().watchlist(&toml);
+
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let lines = first.json();
+    let mut names: Vec<&str> = lines
+        .iter()
+        .filter(|e| e["event"] == "baseline")
+        .map(|e| e["watch"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), WATCHES);
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), WATCHES, "each watch once");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["event"], "summary", "the summary comes last");
+    assert_eq!(summary["checked"], WATCHES);
+    assert_eq!(summary["changed"], 0);
+
+    for i in [1_050, 7, 640] {
+        srv.set(&format!("/p{i}"), page(i, 2));
+    }
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let at = |name: &str| {
+        run.stdout
+            .find(&format!("CHANGED {name} "))
+            .unwrap_or_else(|| panic!("{name} missing from {}", run.stdout))
+    };
+    let (a, b, c) = (at("w1093"), at("w0460"), at("w0050"));
+    assert!(a < b && b < c, "watchlist order: {}", run.stdout);
+    assert!(
+        run.stdout.contains("3 changed, 0 failed, 1100 checked"),
+        "{}",
+        run.stdout
+    );
+
+    for i in [3, 900] {
+        srv.set(&format!("/p{i}"), page(i, 3));
+    }
+    let run = env.run(&["check", "--format", "json"]);
+    let mut changed: Vec<_> = run
+        .events("changed")
+        .iter()
+        .map(|e| e["watch"].as_str().unwrap().to_owned())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["w0200", "w1097"]);
+    assert_eq!(
+        run.json().len(),
+        3,
+        "quiet checks print nothing: {}",
+        run.stdout
+    );
+    assert_eq!(run.events("summary")[0]["changed"], 2);
+}

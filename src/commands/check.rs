@@ -6,17 +6,13 @@ use std::path::{Path, PathBuf};
 use super::due_gate;
 use crate::Exit;
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::pipeline::{self, Limits};
+use crate::pipeline::{self, Limits, Shown, Sink};
 use crate::report::{self, Format};
 use crate::schedule;
 use crate::store::{Store, lock};
 
 /// How long `check` waits for another forewarn (say `watch`) to release the database.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Events the text report leaves out: first sight, noise, and changes awaiting confirmation.
-/// JSON Lines carries them all.
-const QUIET: &[&str] = &["baseline", "noise", "pending"];
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result<Exit> {
     // Cron starts `check --due` every few minutes: most runs end here, in a few milliseconds.
@@ -73,7 +69,7 @@ fn check_due(
 ) -> anyhow::Result<Exit> {
     let timings: Vec<(String, schedule::Timing)> = watches
         .iter()
-        .map(|w| (w.name.clone(), w.timing.clone()))
+        .map(|w| (w.name.clone(), w.settings.timing.clone()))
         .collect();
     let states = match Store::open_read_only(db)? {
         Some(s) => s.load_schedules()?,
@@ -84,7 +80,12 @@ fn check_due(
         .into_iter()
         .filter(|w| {
             let s = states.get(&w.name);
-            schedule::is_due(&w.timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
+            schedule::is_due(
+                &w.settings.timing,
+                s.and_then(|s| s.0),
+                s.map_or(0, |s| s.1),
+                now,
+            )
         })
         .collect();
     drop(states);
@@ -157,10 +158,27 @@ fn check_watches(
         hosts: config.hosts.clone(),
         // Many watches, a person watching: never when piped or under cron.
         progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
-        log_checks: false,
     };
     let rt = super::runtime()?;
-    let (pass, mut store) = rt.block_on(pipeline::run_pass(watches, store, limits))?;
+    let (pass, mut store, shown) = match args.format {
+        CheckFormat::Json => {
+            let sink = JsonLines {
+                out: std::io::BufWriter::new(std::io::stdout()),
+                failed: None,
+            };
+            let (pass, store, sink) =
+                rt.block_on(pipeline::run_pass(watches, store, limits, sink))?;
+            if let Some(e) = sink.failed {
+                return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
+            }
+            (pass, store, Vec::new())
+        }
+        CheckFormat::Text => {
+            let (pass, store, shown) =
+                rt.block_on(pipeline::run_pass(watches, store, limits, Shown::default()))?;
+            (pass, store, shown.into_events())
+        }
+    };
     // A pass moves due times (a recovery ends a backoff): the next `--due` recomputes.
     due_gate::clear(&store);
     if let Some(url) = &config.heartbeat_url {
@@ -170,19 +188,6 @@ fn check_watches(
     let mut out = String::new();
     match args.format {
         CheckFormat::Json => {
-            // Written as they are rendered: a first pass over 100,000 watches prints 100,000
-            // lines, and holding them all again as text would double the memory.
-            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut written = Ok(());
-            report::check_lines(&pass.events, |e| {
-                if written.is_ok() {
-                    written = serde_json::to_writer(&mut w, &e.to_json())
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| w.write_all(b"\n"));
-                }
-            });
-            written?;
-            w.flush()?;
             let summary = serde_json::json!({
                 "event": "summary",
                 "checked": pass.checked,
@@ -195,12 +200,6 @@ fn check_watches(
             out.push('\n');
         }
         CheckFormat::Text => {
-            let shown: Vec<_> = pass
-                .events
-                .iter()
-                .filter(|e| !QUIET.contains(&e.kind.as_str()))
-                .cloned()
-                .collect();
             if !shown.is_empty() {
                 let text = report::Text { with_time: false };
                 text.header(&shown, &mut out);
@@ -251,6 +250,38 @@ fn check_watches(
         Exit::Ok
     };
     Ok((exit, delivery))
+}
+
+/// `check --format json`: each check's lines are printed as soon as its batch is committed, in
+/// the order the checks finished, so a pass over 100,000 watches holds none of them (and a
+/// script reading the pipe sees them come).
+struct JsonLines {
+    out: std::io::BufWriter<std::io::Stdout>,
+    /// The first write that failed (a closed pipe): the pass goes on, storing what it finds.
+    failed: Option<std::io::Error>,
+}
+
+impl JsonLines {
+    fn write(&mut self, e: &crate::event::Event) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, &e.to_json())?;
+        self.out.write_all(b"\n")
+    }
+}
+
+impl Sink for JsonLines {
+    fn check(&mut self, _: usize, _: &crate::event::Outcome, events: &[crate::event::Event]) {
+        report::check_lines(events, |e| {
+            if self.failed.is_none() {
+                self.failed = self.write(e).err();
+            }
+        });
+    }
+
+    fn committed(&mut self) {
+        if self.failed.is_none() {
+            self.failed = self.out.flush().err();
+        }
+    }
 }
 
 fn describe_files(files: &[PathBuf]) -> String {

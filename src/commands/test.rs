@@ -99,12 +99,12 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
                 "compared as {}: {}{}\n",
                 ex.format,
                 plural(lines, "line"),
-                if w.spec.ignore.is_empty() {
+                if w.settings.spec.ignore.is_empty() {
                     String::new()
                 } else {
                     format!(
                         ", after deleting {} `ignore` pattern(s)",
-                        w.spec.ignore.len()
+                        w.settings.spec.ignore.len()
                     )
                 }
             )?;
@@ -112,15 +112,15 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         }
     }
     out.push('\n');
-    if w.spec.masks.is_empty() {
+    if w.settings.spec.masks.is_empty() {
         out.push_str("masks: off (masks = false)\n");
     } else {
-        let found = w.spec.masks.explain(&ex.text);
+        let found = w.settings.spec.masks.explain(&ex.text);
         if found.is_empty() {
             writeln!(
                 out,
                 "masks: none of {} matched",
-                w.spec.masks.names().join(", ")
+                w.settings.spec.masks.names().join(", ")
             )?;
         } else {
             out.push_str(
@@ -149,7 +149,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         Some(store) => store.load_states()?.remove(&w.name),
         None => None,
     };
-    if !w.expect.is_empty() {
+    if !w.settings.expect.is_empty() {
         let decoded =
             crate::extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
         let page = crate::extract::page_text(&body, content_type.as_deref());
@@ -158,7 +158,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             .map(|s| s.contracts.clone())
             .unwrap_or_default();
         let (now, changes) =
-            crate::contract::evaluate(&w.expect, status, &decoded, &page, &previous);
+            crate::contract::evaluate(&w.settings.expect, status, &decoded, &page, &previous);
         out.push_str("expectations:\n");
         for (label, check) in &now {
             let count = if label.starts_with("selector") {
@@ -224,7 +224,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
                 &format!("{} {}", w.name, rfc3339(s.taken_at)),
                 &format!("{} now", w.name),
             );
-            if w.spec.masked(&s.content) == w.spec.masked(&ex.text) {
+            if w.settings.spec.masked(&s.content) == w.settings.spec.masked(&ex.text) {
                 writeln!(
                     out,
                     "differs from the stored snapshot of {} only in masked fragments: `check` records this as noise, not a change\n",
@@ -235,7 +235,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
                     out,
                     "differs from the stored snapshot of {}: {}\n",
                     rfc3339(s.taken_at),
-                    compare::summary(&d, &w.spec.select)
+                    compare::summary(&d, &w.settings.spec.select)
                 )?;
             }
             out.push_str(&d.unified);

@@ -20,7 +20,7 @@ use crate::Exit;
 use crate::cli::{LogFormat, WatchArgs};
 use crate::config::{self, Config, Watch};
 use crate::event::rfc3339;
-use crate::pipeline::{self, Limits, PassReport};
+use crate::pipeline::{self, Limits, PassReport, Shown, Sink};
 use crate::report::{self, Format};
 use crate::store::{Store, lock};
 
@@ -39,6 +39,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: WatchArgs) -> anyhow::Result
     super::runtime()?.block_on(daemon(store, watchlists, config, &args, &log))
 }
 
+#[derive(Debug, Clone, Copy)]
 struct Log {
     json: bool,
 }
@@ -72,42 +73,52 @@ impl Log {
     }
 
     /// One line per check: watch, outcome, status, time taken.
-    fn pass(&self, pass: &PassReport) {
-        for c in &pass.checks {
-            let level = if c.outcome == "failed" {
-                "warn"
-            } else {
-                "info"
-            };
-            if self.json {
-                self.line(
-                    level,
-                    "check",
-                    json!({
-                        "watch": c.watch,
-                        "outcome": c.outcome,
-                        "status": c.status,
-                        "duration_ms": c.duration_ms,
-                        "error": c.error,
-                    }),
-                );
-            } else {
-                let status = c.status.map(|s| format!("HTTP {s}, ")).unwrap_or_default();
-                let error = c
-                    .error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default();
-                self.line(
-                    level,
-                    &format!(
-                        "{}: {} ({status}{} ms){error}",
-                        c.watch, c.outcome, c.duration_ms
-                    ),
-                    json!({}),
-                );
-            }
+    fn check(&self, o: &crate::event::Outcome) {
+        let (outcome, error) = pipeline::check_outcome(o);
+        let level = if error.is_some() { "warn" } else { "info" };
+        if self.json {
+            self.line(
+                level,
+                "check",
+                json!({
+                    "watch": o.name,
+                    "outcome": outcome,
+                    "status": o.status,
+                    "duration_ms": o.duration_ms,
+                    "error": error,
+                }),
+            );
+        } else {
+            let status = o.status.map(|s| format!("HTTP {s}, ")).unwrap_or_default();
+            let error = error.map(|e| format!(": {e}")).unwrap_or_default();
+            self.line(
+                level,
+                &format!(
+                    "{}: {outcome} ({status}{} ms){error}",
+                    o.name, o.duration_ms
+                ),
+                json!({}),
+            );
         }
+    }
+}
+
+/// A daemon pass: a log line per check as it is committed; the changes, in watchlist order,
+/// when the pass ends.
+struct PassLog {
+    log: Log,
+    shown: Shown,
+}
+
+impl Sink for PassLog {
+    fn check(
+        &mut self,
+        position: usize,
+        o: &crate::event::Outcome,
+        events: &[crate::event::Event],
+    ) {
+        self.log.check(o);
+        self.shown.check(position, o, events);
     }
 }
 
@@ -158,11 +169,15 @@ async fn daemon(
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
         for w in &config.watches {
             let s = states.get(&w.name);
-            let at = w.timing.due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
+            let at = w
+                .settings
+                .timing
+                .due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
             let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
                 at
             } else {
-                at + chrono::Duration::from_std(w.timing.jitter(&w.name, at)).unwrap_or_default()
+                at + chrono::Duration::from_std(w.settings.timing.jitter(&w.name, at))
+                    .unwrap_or_default()
             };
             if at <= now {
                 due.push(w.clone());
@@ -181,13 +196,16 @@ async fn daemon(
                 per_host: args.per_host as usize,
                 hosts: config.hosts.clone(),
                 progress: false,
-                log_checks: true,
             };
-            let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits);
+            let sink = PassLog {
+                log: *log,
+                shown: Shown::default(),
+            };
+            let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits, sink);
             tokio::pin!(pass);
             let stop = tokio::select! {
                 r = &mut pass => {
-                    finish(r, &mut store, &config, log).await?;
+                    finish(r, &mut store, &config).await?;
                     crate::release_memory();
                     outbox_due = Some(Utc::now());
                     None
@@ -203,7 +221,7 @@ async fn daemon(
                 );
                 match tokio::time::timeout(SHUTDOWN_WAIT, pass).await {
                     Ok(r) => {
-                        finish(r, &mut store, &config, log).await?;
+                        finish(r, &mut store, &config).await?;
                         // What the last pass found goes out before we stop (briefly: what
                         // does not make it stays queued for the next start).
                         if let Some(s) = store.as_mut() {
@@ -279,23 +297,17 @@ async fn deliver(store: &mut Store, config: &Config, log: &Log) -> Option<chrono
     d.next_due
 }
 
-/// After a pass: the store back, one log line per check, changes on stdout, the heartbeat.
+/// After a pass: the store back, its changes on stdout (each check was logged as it was
+/// committed), the heartbeat.
 async fn finish(
-    result: anyhow::Result<(PassReport, Store)>,
+    result: anyhow::Result<(PassReport, Store, PassLog)>,
     store: &mut Option<Store>,
     config: &Config,
-    log: &Log,
 ) -> anyhow::Result<()> {
-    let (pass, s) = result?;
+    let (_, s, sink) = result?;
     super::due_gate::clear(&s);
     *store = Some(s);
-    log.pass(&pass);
-    let shown: Vec<_> = pass
-        .events
-        .iter()
-        .filter(|e| !matches!(e.kind.as_str(), "baseline" | "noise" | "pending"))
-        .cloned()
-        .collect();
+    let shown = sink.shown.into_events();
     if !shown.is_empty() {
         let mut out = String::new();
         let text = report::Text { with_time: true };

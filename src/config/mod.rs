@@ -174,6 +174,16 @@ pub struct Origin {
 pub struct Watch {
     pub name: String,
     pub url: UrlTemplate,
+    pub origin: Origin,
+    /// How it is fetched, judged and reported: one shared copy for the watches of a file that
+    /// come to the same settings (most use the file's defaults), so a watch in a 100,000-watch
+    /// list costs its name, URL and origin.
+    pub settings: std::sync::Arc<WatchSettings>,
+}
+
+/// A watch's settings, with its file's defaults applied.
+#[derive(Debug, Clone)]
+pub struct WatchSettings {
     /// Shared by the watches of a file that extract the same way (most use the defaults).
     pub spec: std::sync::Arc<ExtractSpec>,
     /// Header names and value templates (`${VAR}` expanded at run time).
@@ -204,7 +214,62 @@ pub struct Watch {
     pub version: Option<Box<crate::extract::version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
     pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
-    pub origin: Origin,
+}
+
+/// What makes two watches' settings the same when neither has a feed filter, an expectation
+/// or a version source of its own (those are compared by their shared copies).
+#[derive(PartialEq, Eq, Hash)]
+struct SettingsKey {
+    spec: *const ExtractSpec,
+    alert: *const crate::notify::AlertPolicy,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    keep: u32,
+    keep_for: Option<Duration>,
+    max_size: u64,
+    confirm: u32,
+    confirm_refetch: bool,
+    /// A cron expression, or how often.
+    schedule: (String, Duration),
+    zone: Zone,
+    retries: u32,
+    track_assets: bool,
+    insecure: bool,
+}
+
+impl SettingsKey {
+    /// `None` when the settings are the watch's own (a feed filter, an expectation, a version).
+    fn of(
+        s: &WatchSettings,
+        default_feed: &FeedOptions,
+        no_expect: &crate::contract::Expect,
+    ) -> Option<Self> {
+        if s.version.is_some()
+            || !std::ptr::eq(&*s.feed, default_feed)
+            || !std::ptr::eq(&*s.expect, no_expect)
+        {
+            return None;
+        }
+        Some(SettingsKey {
+            spec: std::sync::Arc::as_ptr(&s.spec),
+            alert: std::sync::Arc::as_ptr(&s.alert),
+            headers: s.headers.clone(),
+            timeout: s.timeout,
+            keep: s.keep,
+            keep_for: s.keep_for,
+            max_size: s.max_size,
+            confirm: s.confirm,
+            confirm_refetch: s.confirm_refetch,
+            schedule: match &s.timing.schedule {
+                Schedule::Cron { text, .. } => (text.clone(), Duration::ZERO),
+                Schedule::Every(d) => (String::new(), *d),
+            },
+            zone: s.timing.zone,
+            retries: s.retries,
+            track_assets: s.track_assets,
+            insecure: s.insecure,
+        })
+    }
 }
 
 /// Feed options: `match` / `exclude` regexes on entry titles, and a cap on entries reported
@@ -406,7 +471,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     // A large watchlist is parsed one [[watch]] at a time when its layout allows (see
     // `watch_chunks`): the parse tree of a 100,000-watch file is 150 MB, of one watch 1 KB.
     let chunks = watch_chunks(src);
-    let head = chunks.as_ref().map_or(src, |c| &src[..c[0].start]);
+    let head = chunks.as_ref().map_or(src, |c| &src[..c[0]]);
     let mut root = match toml::de::DeTable::parse(head) {
         Ok(r) => r,
         Err(e) => {
@@ -500,9 +565,22 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         }
     }
     let defaults = raw.defaults.unwrap_or_default();
-    // 1-based line of a byte offset, by binary search over the line starts (O(log n) a watch).
-    let newlines: Vec<usize> = src.match_indices('\n').map(|(i, _)| i).collect();
-    let line_of = |offset: usize| newlines.partition_point(|&nl| nl < offset + base.get()) + 1;
+    // 1-based line of a byte offset. Watches come in file order, so the newlines are counted
+    // on from the previous watch's (a line index of a 100,000-watch file would be 4 MB).
+    let counted = std::cell::Cell::new((0usize, 1usize));
+    let line_of = |offset: usize| {
+        let offset = (offset + base.get()).min(src.len());
+        let (mut from, mut line) = counted.get();
+        if offset < from {
+            (from, line) = (0, 1);
+        }
+        line += src.as_bytes()[from..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted.set((offset, line));
+        line
+    };
     let at = |span: std::ops::Range<usize>, msg: String| {
         ConfigError::at(file, src, Some(shift(span)), msg)
     };
@@ -588,15 +666,17 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     let mut shared_specs: HashMap<String, std::sync::Arc<ExtractSpec>> = HashMap::new();
     let no_expect = std::sync::Arc::new(crate::contract::Expect::default());
     let default_feed = std::sync::Arc::new(FeedOptions::default());
+    let mut shared_settings: HashMap<SettingsKey, std::sync::Arc<WatchSettings>> = HashMap::new();
     let origin_file: std::sync::Arc<Path> = file.into();
     let out = &mut config.watches;
     let items: Box<dyn Iterator<Item = (toml::Spanned<toml::de::DeValue<'_>>, usize)>> =
         match chunks {
-            Some(chunks) => {
-                out.reserve(chunks.len());
-                Box::new(chunks.into_iter().flat_map(|range| {
-                    let start = range.start;
-                    watch_items(&src[range])
+            Some(starts) => {
+                out.reserve(starts.len());
+                let n = starts.len();
+                Box::new((0..n).flat_map(move |i| {
+                    let (start, end) = (starts[i], starts.get(i + 1).map_or(src.len(), |&e| e));
+                    watch_items(&src[start..end])
                         .into_iter()
                         .map(move |v| (v, start))
                 }))
@@ -839,9 +919,7 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         } else {
             std::sync::Arc::new(expect)
         };
-        out.push(Watch {
-            name,
-            url,
+        let settings = WatchSettings {
             expect,
             track_assets: w.track_assets.unwrap_or(false),
             insecure: w.insecure.unwrap_or(false),
@@ -889,22 +967,34 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
                 std::sync::Arc::new(feed)
             },
             version: version.map(Box::new),
+        };
+        let settings = match SettingsKey::of(&settings, &default_feed, &no_expect) {
+            Some(key) => shared_settings
+                .entry(key)
+                .or_insert_with(|| std::sync::Arc::new(settings))
+                .clone(),
+            None => std::sync::Arc::new(settings),
+        };
+        out.push(Watch {
+            name,
+            url,
             origin: Origin {
                 file: origin_file.clone(),
                 line,
             },
+            settings,
         });
     }
     config.unresolved.extend(unresolved);
 }
 
-/// The byte ranges of a watchlist's [[watch]] tables, each from its `[[watch]]` line to the
+/// Where a watchlist's [[watch]] tables start, each running from its `[[watch]]` line to the
 /// next, when every one of them parses on its own as a document holding only that watch and
 /// the text before the first holds no `watch`. Then parsing them one at a time means the same
 /// as parsing the whole file. `None` (parse the whole file) otherwise: a table after the
 /// watches (`[defaults]` at the end), `[[watch]]` inside a multi-line string, a syntax error
 /// (reported by the whole-file parse, with its position).
-fn watch_chunks(src: &str) -> Option<Vec<std::ops::Range<usize>>> {
+fn watch_chunks(src: &str) -> Option<Vec<usize>> {
     let mut starts = Vec::new();
     let mut offset = 0;
     for line in src.split_inclusive('\n') {
@@ -922,13 +1012,8 @@ fn watch_chunks(src: &str) -> Option<Vec<std::ops::Range<usize>>> {
     if head.get_ref().contains_key("watch") {
         return None;
     }
-    let ranges: Vec<_> = starts
-        .iter()
-        .zip(starts.iter().skip(1).chain([&src.len()]))
-        .map(|(&a, &b)| a..b)
-        .collect();
-    for r in &ranges {
-        let chunk = toml::de::DeTable::parse(&src[r.clone()]).ok()?;
+    for (&a, &b) in starts.iter().zip(starts.iter().skip(1).chain([&src.len()])) {
+        let chunk = toml::de::DeTable::parse(&src[a..b]).ok()?;
         let t = chunk.get_ref();
         if t.len() != 1
             || !matches!(
@@ -939,7 +1024,7 @@ fn watch_chunks(src: &str) -> Option<Vec<std::ops::Range<usize>>> {
             return None;
         }
     }
-    Some(ranges)
+    Some(starts)
 }
 
 /// The [[watch]] items of a chunk that [`watch_chunks`] checked.
@@ -1147,15 +1232,22 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
         crate::notify::AlertPolicy,
         std::sync::Arc<crate::notify::AlertPolicy>,
     > = HashMap::new();
+    // Each shared copy of settings is resolved once, and stays shared.
+    let mut settings: HashMap<*const WatchSettings, std::sync::Arc<WatchSettings>> = HashMap::new();
     for w in &mut config.watches {
-        if w.alert.targets.is_empty() {
+        if w.settings.alert.targets.is_empty() {
+            continue;
+        }
+        if let Some(s) = settings.get(&std::sync::Arc::as_ptr(&w.settings)) {
+            w.settings = s.clone();
             continue;
         }
         let channels = &config.channels;
-        w.alert = resolved
-            .entry((*w.alert).clone())
+        let alert = &w.settings.alert;
+        let alert = resolved
+            .entry((**alert).clone())
             .or_insert_with(|| {
-                let mut p = (*w.alert).clone();
+                let mut p = (**alert).clone();
                 p.targets = p
                     .targets
                     .iter()
@@ -1164,6 +1256,12 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
                 std::sync::Arc::new(p)
             })
             .clone();
+        let old = std::sync::Arc::as_ptr(&w.settings);
+        w.settings = std::sync::Arc::new(WatchSettings {
+            alert,
+            ..(*w.settings).clone()
+        });
+        settings.insert(old, w.settings.clone());
     }
 }
 
@@ -1218,8 +1316,8 @@ headers = { "X-B" = "${TOKEN}" }
 "##,
         );
         assert!(e.is_empty(), "{e:?}");
-        assert_eq!(w[0].timeout, Duration::from_secs(5));
-        assert_eq!(w[0].headers.len(), 2);
+        assert_eq!(w[0].settings.timeout, Duration::from_secs(5));
+        assert_eq!(w[0].settings.headers.len(), 2);
         assert_eq!(w[0].origin.line, 6);
     }
 
@@ -1273,12 +1371,53 @@ keep = 0
         for (w, e) in [(&w, &e), (&w2, &e2)] {
             let names: Vec<_> = w.iter().map(|w| (w.name.as_str(), w.origin.line)).collect();
             assert_eq!(names, [("a", 6)]);
-            assert_eq!(w[0].timeout, Duration::from_secs(5));
-            assert!(!w[0].expect.is_empty());
+            assert_eq!(w[0].settings.timeout, Duration::from_secs(5));
+            assert!(!w[0].settings.expect.is_empty());
             let at: Vec<_> = e.iter().map(|e| (e.line, e.column)).collect();
             assert_eq!(at, [(Some(14), Some(1)), (Some(19), Some(8))], "{e:?}");
             assert!(e[0].message.contains("selct"), "{}", e[0]);
             assert!(e[0].snippet.as_ref().unwrap().0.starts_with("selct"));
+        }
+    }
+
+    #[test]
+    fn watches_with_the_same_settings_share_one_copy() {
+        let mut src = String::from(
+            "[defaults]\ntimeout = \"5s\"\nnotify = [\"me\"]\n[channels.me]\ntype = \"command\"\ncommand = \"true\"\n",
+        );
+        for i in 0..6 {
+            let own = match i {
+                2 => "timeout = \"9s\"\n",
+                4 => "expect = { text = \"Sign in\" }\n",
+                _ => "",
+            };
+            src.push_str(&format!(
+                "\n[[watch]]\nname = \"w{i}\"\nurl = \"https://example.com/{i}\"\n{own}"
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.toml");
+        std::fs::write(&file, &src).unwrap();
+        for src in [
+            src.clone(),
+            format!("{src}\n[hosts.\"e.com\"]\nconcurrency = 1\n"),
+        ] {
+            std::fs::write(&file, &src).unwrap();
+            let c = load(std::slice::from_ref(&file)).unwrap();
+            let w = &c.watches;
+            let shared =
+                |a: usize, b: usize| std::sync::Arc::ptr_eq(&w[a].settings, &w[b].settings);
+            assert!(shared(0, 1) && shared(0, 3) && shared(0, 5));
+            assert!(!shared(0, 2), "its own timeout");
+            assert!(!shared(0, 4), "its own expectation");
+            assert_eq!(w[2].settings.timeout, Duration::from_secs(9));
+            assert_eq!(w[5].settings.timeout, Duration::from_secs(5));
+            // Channels resolved once per copy, and still shared.
+            for w in w {
+                assert_eq!(w.settings.alert.targets.len(), 1, "{}", w.name);
+            }
+            let lines: Vec<_> = w.iter().map(|w| w.origin.line).collect();
+            assert_eq!(lines, [9, 13, 17, 22, 26, 31]);
         }
     }
 

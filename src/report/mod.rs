@@ -14,6 +14,12 @@ pub use json::{Json, check_lines};
 pub use markdown::Markdown;
 pub use text::Text;
 
+/// Events the text reports of `check` and `watch` leave out: first sight, noise, and changes
+/// awaiting confirmation. JSON Lines carry them all.
+pub fn is_quiet(kind: &str) -> bool {
+    matches!(kind, "baseline" | "noise" | "pending")
+}
+
 /// Diff lines shown per event in text and Markdown before the rest is summarised.
 pub const DIFF_LINES: usize = 300;
 
