@@ -226,11 +226,11 @@ pub async fn run_pass<S: Sink>(
     let mut tasks = tokio::task::JoinSet::new();
 
     let order = interleave_hosts(&watches);
-    let mut states: Arc<HashMap<String, WatchState>> = Arc::default();
+    let mut states: HashMap<String, WatchState> = HashMap::new();
     for (pos, &idx) in order.iter().enumerate() {
         if pos % STATE_GROUP == 0 {
-            // The stored states of the next group of watches: only a few groups are alive at
-            // once (the tasks in flight hold theirs), whatever the number of watches.
+            // The stored states of the next group of watches; each task takes its own, so a
+            // slow check holds its state, not its group's.
             let names: Vec<&str> = order[pos..(pos + STATE_GROUP).min(order.len())]
                 .iter()
                 .map(|&i| watches[i].name.as_str())
@@ -239,14 +239,14 @@ pub async fn run_pass<S: Sink>(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .load_states_of(&names)?;
-            states = Arc::new(loaded);
+            states = loaded;
         }
         let (host, port) = host_of(&watches[idx]);
         let host = hosts.get(&host, port);
         let slot = slots.clone().acquire_owned().await?;
-        let (watches, states, reader, fetcher, global, cpu, tx) = (
+        let state: Option<Arc<WatchState>> = states.remove(&watches[idx].name).map(Arc::new);
+        let (watches, reader, fetcher, global, cpu, tx) = (
             watches.clone(),
-            states.clone(),
             reader.clone(),
             fetcher.clone(),
             global.clone(),
@@ -255,9 +255,8 @@ pub async fn run_pass<S: Sink>(
         );
         tasks.spawn(async move {
             let w = &watches[idx];
-            let state = states.get(&w.name);
             let start = Instant::now();
-            let fetched = match request_for(w, state) {
+            let fetched = match request_for(w, state.as_deref()) {
                 Ok(req) => {
                     fetch_with_retries(&fetcher, &req, &host, &global, w.settings.retries).await
                 }
@@ -267,12 +266,12 @@ pub async fn run_pass<S: Sink>(
             let mut outcome = match fetched {
                 Ok(Fetched::Body { .. }) => {
                     let _c = cpu.acquire().await;
-                    let (all, known, db) = (watches.clone(), states.clone(), reader.clone());
+                    let (all, known, db) = (watches.clone(), state.clone(), reader.clone());
                     let fetched = fetched.expect("matched Ok");
                     let judged = tokio::task::spawn_blocking(move || {
                         let w = &all[idx];
                         let (mut o, refetch) =
-                            judge_body(w, known.get(&w.name), fetched, &db, duration_ms);
+                            judge_body(w, known.as_deref(), fetched, &db, duration_ms);
                         // A change to confirm is judged again after the refetch: compressing
                         // this one would be wasted (the writer compresses it if the refetch
                         // fails).
@@ -301,13 +300,13 @@ pub async fn run_pass<S: Sink>(
                             match second {
                                 Some(second @ Fetched::Body { .. }) => {
                                     let _c = cpu.acquire().await;
-                                    let (watches, states) = (watches.clone(), states.clone());
+                                    let (watches, state) = (watches.clone(), state.clone());
                                     let fallback = o.clone();
                                     tokio::task::spawn_blocking(move || {
                                         let w = &watches[idx];
                                         let mut o = relearn(
                                             w,
-                                            states.get(&w.name),
+                                            state.as_deref(),
                                             o,
                                             &first,
                                             second,
