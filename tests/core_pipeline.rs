@@ -607,4 +607,22 @@ fn issue_9_a_pass_over_many_batches_reports_every_watch_once() {
         run.stdout
     );
     assert_eq!(run.events("summary")[0]["changed"], 2);
+
+    // `list` reads the states a group at a time: every watch once, in watchlist order, in
+    // one table whose columns line up across groups.
+    let list = env.run(&["list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(lines.len(), WATCHES + 1);
+    let url_at = lines[0].find("URL").unwrap();
+    for (i, line) in lines[1..].iter().enumerate() {
+        assert!(line.starts_with(&format!("w{:04} ", WATCHES - i)), "{line}");
+        assert_eq!(line.find("http://"), Some(url_at), "{line}");
+        assert!(line.contains(" ok "), "{line}");
+    }
+    let list = env.run(&["list", "--format", "json"]);
+    let rows = list.json();
+    assert_eq!(rows.len(), WATCHES);
+    assert!(rows.iter().all(|r| r["state"] == "ok"));
+    assert_eq!(rows[WATCHES - 1]["watch"], "w0001");
 }

@@ -1,5 +1,7 @@
 //! `forewarn list`: each watch's last check, last change, state and validators.
 
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
@@ -7,36 +9,69 @@ use serde_json::json;
 
 use crate::Exit;
 use crate::cli::{CheckFormat, ListArgs};
+use crate::config::Watch;
 use crate::event::rfc3339;
 use crate::report::ago;
 use crate::store::{Store, WatchState};
 
+/// Watches whose stored states are read at once: `list` over 100,000 watches holds one group.
+const GROUP: usize = 1024;
+
+const HEADER: [&str; 8] = [
+    "NAME",
+    "STATE",
+    "LAST CHECK",
+    "LAST CHANGE",
+    "RESPONSE",
+    "VALIDATORS",
+    "NOTIFIED",
+    "URL",
+];
+
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<Exit> {
     let config = super::load_config(watchlists)?;
-    let (states, notified) = match Store::open_read_only(db)? {
-        Some(s) => (s.load_states()?, s.outbox_by_watch()?),
-        None => Default::default(),
+    let store = Store::open_read_only(db)?;
+    let notified = match &store {
+        Some(s) => s.outbox_by_watch()?,
+        None => HashMap::new(),
+    };
+    // Each group's stored states, in watchlist order.
+    let groups = || {
+        config.watches.chunks(GROUP).map(|group| {
+            let states = match &store {
+                Some(s) => {
+                    let names: Vec<&str> = group.iter().map(|w| w.name.as_str()).collect();
+                    s.load_states_of(&names)?
+                }
+                None => HashMap::new(),
+            };
+            Ok::<_, anyhow::Error>((group, states))
+        })
     };
     let now = crate::schedule::now();
-    let mut rows = Vec::new();
-    let mut json_lines = String::new();
-    for w in &config.watches {
-        let s = states.get(&w.name);
-        if args.format == CheckFormat::Json {
-            let mut v = watch_json(&w.name, &w.url.display(), s);
-            if let Some(n) = notified.get(&w.name) {
-                v["notifications"] = json!({
-                    "delivered": n.delivered, "pending": n.pending, "failed": n.failed,
-                    "last_delivered": n.last_delivered_at.map(rfc3339),
-                    "last_error": n.last_error,
-                });
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.format == CheckFormat::Json {
+        for g in groups() {
+            let (group, states) = g?;
+            for w in group {
+                let mut v = watch_json(&w.name, &w.url.display(), states.get(&w.name));
+                if let Some(n) = notified.get(&w.name) {
+                    v["notifications"] = json!({
+                        "delivered": n.delivered, "pending": n.pending, "failed": n.failed,
+                        "last_delivered": n.last_delivered_at.map(rfc3339),
+                        "last_error": n.last_error,
+                    });
+                }
+                writeln!(stdout, "{v}")?;
             }
-            json_lines.push_str(&v.to_string());
-            json_lines.push('\n');
-            continue;
         }
+        stdout.flush()?;
+        return Ok(Exit::Ok);
+    }
+    // A table: one round over the groups measures the columns, a second prints the rows.
+    let row = |w: &Watch, s: Option<&WatchState>| -> [String; 8] {
         let t = |v: Option<chrono::DateTime<Utc>>| v.map_or("never".into(), |t| ago(t, now));
-        rows.push([
+        [
             w.name.clone(),
             state_text(s, now),
             t(s.and_then(|s| s.last_check_at)),
@@ -46,26 +81,27 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             validators(s).to_string(),
             notified.get(&w.name).map_or("-".into(), notified_text),
             w.url.display(),
-        ]);
+        ]
+    };
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for g in groups() {
+        let (group, states) = g?;
+        for w in group {
+            super::widen(&mut widths, &row(w, states.get(&w.name)));
+        }
     }
-    if args.format == CheckFormat::Json {
-        print!("{json_lines}");
-        return Ok(Exit::Ok);
+    let mut line = String::new();
+    super::table_line(&HEADER.map(String::from), &widths, &mut line);
+    stdout.write_all(line.as_bytes())?;
+    for g in groups() {
+        let (group, states) = g?;
+        for w in group {
+            line.clear();
+            super::table_line(&row(w, states.get(&w.name)), &widths, &mut line);
+            stdout.write_all(line.as_bytes())?;
+        }
     }
-    let out = super::table(
-        &[
-            "NAME",
-            "STATE",
-            "LAST CHECK",
-            "LAST CHANGE",
-            "RESPONSE",
-            "VALIDATORS",
-            "NOTIFIED",
-            "URL",
-        ],
-        &rows,
-    );
-    print!("{out}");
+    stdout.flush()?;
     Ok(Exit::Ok)
 }
 

@@ -84,25 +84,35 @@ async fn heartbeat(url: &crate::config::UrlTemplate) {
 fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());
     for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+        widen(&mut widths, r);
     }
     let mut out = String::new();
-    let header: [String; N] = header.map(String::from);
-    for r in std::iter::once(&header).chain(rows) {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    table_line(&header.map(String::from), &widths, &mut out);
+    for r in rows {
+        table_line(r, &widths, &mut out);
     }
     out
+}
+
+/// Widens a table's columns to fit a row.
+fn widen<const N: usize>(widths: &mut [usize; N], row: &[String; N]) {
+    for (w, c) in widths.iter_mut().zip(row) {
+        *w = (*w).max(c.chars().count());
+    }
+}
+
+/// One row of a table: each cell padded to its column's width, the last as it is.
+fn table_line<const N: usize>(row: &[String; N], widths: &[usize; N], out: &mut String) {
+    let start = out.len();
+    for (i, c) in row.iter().enumerate() {
+        if i + 1 == N {
+            out.push_str(c);
+        } else {
+            out.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+    }
+    out.truncate(start + out[start..].trim_end().len());
+    out.push('\n');
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
