@@ -173,10 +173,17 @@ pub fn due_for_cron(
 /// The current time, or `FOREWARN_NOW` (RFC 3339) when set: an injected clock for tests and
 /// for asking "what would be due at ...".
 pub fn now() -> DateTime<Utc> {
-    std::env::var("FOREWARN_NOW")
-        .ok()
-        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
-        .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    // Read once: the environment's lock, taken on every check, had the threads of a pass
+    // waking each other up.
+    static INJECTED: std::sync::OnceLock<Option<DateTime<Utc>>> = std::sync::OnceLock::new();
+    INJECTED
+        .get_or_init(|| {
+            std::env::var("FOREWARN_NOW")
+                .ok()
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.with_timezone(&Utc))
+        })
+        .unwrap_or_else(Utc::now)
 }
 
 #[cfg(test)]
