@@ -56,11 +56,6 @@ pub trait Sink: Send + 'static {
     fn committed(&mut self) {}
 }
 
-/// Discards everything: for callers that need only the counts and the store.
-impl Sink for () {
-    fn check(&mut self, _: usize, _: &Outcome, _: &[Event]) {}
-}
-
 /// A [`Sink`] that keeps the events the text report shows (see
 /// [`crate::report::is_quiet`]), to be listed in watchlist order when the pass ends.
 #[derive(Debug, Default)]

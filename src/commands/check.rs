@@ -160,7 +160,7 @@ fn check_watches(
         progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
     };
     let rt = super::runtime()?;
-    let (pass, mut store, shown) = match args.format {
+    let (pass, mut store, shown, unwritten) = match args.format {
         CheckFormat::Json => {
             let sink = JsonLines {
                 out: std::io::BufWriter::new(std::io::stdout()),
@@ -168,15 +168,12 @@ fn check_watches(
             };
             let (pass, store, sink) =
                 rt.block_on(pipeline::run_pass(watches, store, limits, sink))?;
-            if let Some(e) = sink.failed {
-                return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
-            }
-            (pass, store, Vec::new())
+            (pass, store, Vec::new(), sink.failed)
         }
         CheckFormat::Text => {
             let (pass, store, shown) =
                 rt.block_on(pipeline::run_pass(watches, store, limits, Shown::default()))?;
-            (pass, store, shown.into_events())
+            (pass, store, shown.into_events(), None)
         }
     };
     // A pass moves due times (a recovery ends a backoff): the next `--due` recomputes.
@@ -188,6 +185,10 @@ fn check_watches(
     let mut out = String::new();
     match args.format {
         CheckFormat::Json => {
+            // After the due gate and the heartbeat, as when the lines were printed at the end.
+            if let Some(e) = unwritten {
+                return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
+            }
             let summary = serde_json::json!({
                 "event": "summary",
                 "checked": pass.checked,
