@@ -32,26 +32,50 @@ pub struct Outcome {
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
     pub verdict: Verdict,
-    /// The verdict's content as it will be stored (encoding, bytes): compressed on the judging
-    /// thread by [`Outcome::encode`], so the single database writer does not have to.
-    pub stored: Option<(i64, Vec<u8>)>,
+    /// The verdict's content as it will be stored: compressed on the judging thread by
+    /// [`Outcome::encode`], so the single database writer does not have to.
+    pub stored: Option<Stored>,
+}
+
+/// A snapshot's text, compressed for the database.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// 0: the text as is; 1: zstd.
+    pub encoding: i64,
+    pub bytes: Vec<u8>,
+    /// The text's length in bytes.
+    pub size: usize,
+    /// The content hash of the verdict it was taken from.
+    pub hash: Hash,
 }
 
 impl Outcome {
-    /// Compresses the content the verdict stores, if any (see `stored`).
+    /// Compresses the content the verdict stores, if any, into `stored`, and lets go of the
+    /// text: the verdict's `content` is left empty. Outcomes wait in the queue to the database
+    /// writer (up to two batches of them in a cold pass) with their compressed bytes only, a
+    /// third of the text or less.
     pub fn encode(&mut self) {
-        self.stored = self.verdict.content().map(crate::store::encode_content);
+        if let Some((content, hash)) = self.verdict.content_mut() {
+            let text = std::mem::take(content);
+            let (encoding, bytes) = crate::store::encode_content(&text);
+            self.stored = Some(Stored {
+                encoding,
+                bytes,
+                size: text.len(),
+                hash: *hash,
+            });
+        }
     }
 }
 
 impl Verdict {
-    /// The content this verdict stores as a snapshot, if it stores one.
-    pub fn content(&self) -> Option<&str> {
+    /// The content this verdict stores as a snapshot, and its hash, if it stores one.
+    fn content_mut(&mut self) -> Option<(&mut String, &Hash)> {
         match self {
-            Verdict::Baseline { content, .. }
-            | Verdict::Changed { content, .. }
-            | Verdict::FeedChanged { content, .. }
-            | Verdict::NewVersion { content, .. } => Some(content),
+            Verdict::Baseline { content, hash, .. }
+            | Verdict::Changed { content, hash, .. }
+            | Verdict::FeedChanged { content, hash, .. }
+            | Verdict::NewVersion { content, hash, .. } => Some((content, hash)),
             _ => None,
         }
     }

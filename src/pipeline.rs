@@ -228,7 +228,7 @@ pub async fn run_pass<S: Sink>(
             // slow check holds its state, not its group's.
             let names: Vec<&str> = order[pos..(pos + STATE_GROUP).min(order.len())]
                 .iter()
-                .map(|&i| watches[i].name.as_str())
+                .map(|&i| watches[i].name())
                 .collect();
             let loaded = reader
                 .lock()
@@ -239,7 +239,7 @@ pub async fn run_pass<S: Sink>(
         let (host, port) = host_of(&watches[idx]);
         let host = hosts.get(&host, port);
         let slot = slots.clone().acquire_owned().await?;
-        let state: Option<Arc<WatchState>> = states.remove(&watches[idx].name).map(Arc::new);
+        let state: Option<Arc<WatchState>> = states.remove(watches[idx].name()).map(Arc::new);
         let (watches, reader, fetcher, global, cpu, tx) = (
             watches.clone(),
             reader.clone(),
@@ -359,8 +359,8 @@ pub async fn run_pass<S: Sink>(
 
 fn outcome(w: &Watch, duration_ms: u64, verdict: Verdict) -> Outcome {
     Outcome {
-        name: w.name.clone(),
-        url: w.url.display(),
+        name: w.name().to_string(),
+        url: w.url_display(),
         at: crate::schedule::now(),
         duration_ms,
         status: None,
@@ -454,7 +454,7 @@ async fn fetch_with_retries(
 
 /// Host and port (when not the scheme's default): the key for per-host limits.
 fn host_of(w: &Watch) -> (String, Option<u16>) {
-    crate::config::types::validate_url_template(w.url.template())
+    crate::config::types::validate_url_template(w.url())
         .map(|u| (u.host_str().unwrap_or("").to_ascii_lowercase(), u.port()))
         .unwrap_or_default()
 }
@@ -491,7 +491,7 @@ fn interleave_hosts(watches: &[Watch]) -> Vec<usize> {
 
 /// The request for a watch: URL and headers expanded, stored validators attached.
 pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest, String> {
-    let url = w.url.expand()?;
+    let url = w.expand_url()?;
     let mut headers = HeaderMap::new();
     for (name, value) in &w.settings.headers {
         let value = expand_env(value)?;
@@ -1145,8 +1145,8 @@ fn previous_snapshot(
 /// A diff header: the watch and the snapshot's time (now for the new side).
 fn label(w: &Watch, snapshot: Option<&crate::store::Snapshot>) -> String {
     match snapshot {
-        Some(s) => format!("{} {}", w.name, rfc3339(s.taken_at)),
-        None => format!("{} {}", w.name, rfc3339(crate::schedule::now())),
+        Some(s) => format!("{} {}", w.name(), rfc3339(s.taken_at)),
+        None => format!("{} {}", w.name(), rfc3339(crate::schedule::now())),
     }
 }
 

@@ -55,8 +55,8 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
             if let Some(w) = existing.find(&n) {
                 return Err(UsageError(format!(
                     "a watch named `{n}` already exists ({}:{}): pick another --name",
-                    w.origin.file.display(),
-                    w.origin.line
+                    w.origin().file.display(),
+                    w.origin().line
                 ))
                 .into());
             }

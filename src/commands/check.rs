@@ -29,7 +29,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
             let w = super::find_watch(&config, name)?;
             if !picked
                 .iter()
-                .any(|p: &crate::config::Watch| p.name == w.name)
+                .any(|p: &crate::config::Watch| p.name() == w.name())
             {
                 picked.push(w.clone());
             }
@@ -69,7 +69,7 @@ fn check_due(
 ) -> anyhow::Result<Exit> {
     let timings: Vec<(String, schedule::Timing)> = watches
         .iter()
-        .map(|w| (w.name.clone(), w.settings.timing.clone()))
+        .map(|w| (w.name().to_string(), w.settings.timing.clone()))
         .collect();
     let states = match Store::open_read_only(db)? {
         Some(s) => s.load_schedules()?,
@@ -79,7 +79,7 @@ fn check_due(
     let due: Vec<_> = watches
         .into_iter()
         .filter(|w| {
-            let s = states.get(&w.name);
+            let s = states.get(w.name());
             schedule::is_due(
                 &w.settings.timing,
                 s.and_then(|s| s.0),

@@ -201,7 +201,7 @@ pub fn gc(db: &Path, watchlists: &[PathBuf]) -> anyhow::Result<Exit> {
     let retention: Vec<_> = config
         .watches
         .iter()
-        .map(|w| (w.name.clone(), w.settings.keep, w.settings.keep_for))
+        .map(|w| (w.name().to_string(), w.settings.keep, w.settings.keep_for))
         .collect();
     let (deleted, freed) = store.gc(&retention)?;
     println!(

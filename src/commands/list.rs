@@ -40,7 +40,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         config.watches.chunks(GROUP).map(|group| {
             let states = match &store {
                 Some(s) => {
-                    let names: Vec<&str> = group.iter().map(|w| w.name.as_str()).collect();
+                    let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
                     s.load_states_of(&names)?
                 }
                 None => HashMap::new(),
@@ -54,8 +54,8 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         for g in groups() {
             let (group, states) = g?;
             for w in group {
-                let mut v = watch_json(&w.name, &w.url.display(), states.get(&w.name));
-                if let Some(n) = notified.get(&w.name) {
+                let mut v = watch_json(w.name(), &w.url_display(), states.get(w.name()));
+                if let Some(n) = notified.get(w.name()) {
                     v["notifications"] = json!({
                         "delivered": n.delivered, "pending": n.pending, "failed": n.failed,
                         "last_delivered": n.last_delivered_at.map(rfc3339),
@@ -72,22 +72,22 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
     let row = |w: &Watch, s: Option<&WatchState>| -> [String; 8] {
         let t = |v: Option<chrono::DateTime<Utc>>| v.map_or("never".into(), |t| ago(t, now));
         [
-            w.name.clone(),
+            w.name().to_string(),
             state_text(s, now),
             t(s.and_then(|s| s.last_check_at)),
             t(s.and_then(|s| s.last_change_at)),
             s.and_then(|s| s.last_duration_ms)
                 .map_or("-".into(), |d| format!("{d} ms")),
             validators(s).to_string(),
-            notified.get(&w.name).map_or("-".into(), notified_text),
-            w.url.display(),
+            notified.get(w.name()).map_or("-".into(), notified_text),
+            w.url_display(),
         ]
     };
     let mut widths = HEADER.map(|h| h.chars().count());
     for g in groups() {
         let (group, states) = g?;
         for w in group {
-            super::widen(&mut widths, &row(w, states.get(&w.name)));
+            super::widen(&mut widths, &row(w, states.get(w.name())));
         }
     }
     let mut line = String::new();
@@ -97,7 +97,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         let (group, states) = g?;
         for w in group {
             line.clear();
-            super::table_line(&row(w, states.get(&w.name)), &widths, &mut line);
+            super::table_line(&row(w, states.get(w.name())), &widths, &mut line);
             stdout.write_all(line.as_bytes())?;
         }
     }

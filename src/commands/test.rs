@@ -16,7 +16,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     let config = super::load_config(watchlists)?;
     let w = super::find_watch(&config, &args.name)?;
     let mut out = String::new();
-    writeln!(out, "{} ({})", w.name, w.url.display())?;
+    writeln!(out, "{} ({})", w.name(), w.url_display())?;
     let fetched = super::runtime()?.block_on(pipeline::fetch_once(w));
     let (body, content_type, status, took) = match fetched {
         Ok((
@@ -146,7 +146,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         }
     }
     let state = match Store::open_read_only(db)? {
-        Some(store) => store.load_states()?.remove(&w.name),
+        Some(store) => store.load_states()?.remove(w.name()),
         None => None,
     };
     if !w.settings.expect.is_empty() {
@@ -202,7 +202,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     let previous = match Store::open_read_only(db)? {
         Some(store) => {
             let states = store.load_states()?;
-            match states.get(&w.name).and_then(|s| s.last_snapshot_id) {
+            match states.get(w.name()).and_then(|s| s.last_snapshot_id) {
                 Some(id) => store.snapshot(id)?,
                 None => None,
             }
@@ -221,8 +221,8 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             let d = compare::diff(
                 &s.content,
                 &ex.text,
-                &format!("{} {}", w.name, rfc3339(s.taken_at)),
-                &format!("{} now", w.name),
+                &format!("{} {}", w.name(), rfc3339(s.taken_at)),
+                &format!("{} now", w.name()),
             );
             if w.settings.spec.masked(&s.content) == w.settings.spec.masked(&ex.text) {
                 writeln!(

@@ -168,7 +168,7 @@ async fn daemon(
         let mut due: Vec<Watch> = Vec::new();
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
         for w in &config.watches {
-            let s = states.get(&w.name);
+            let s = states.get(w.name());
             let at = w
                 .settings
                 .timing
@@ -176,7 +176,7 @@ async fn daemon(
             let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
                 at
             } else {
-                at + chrono::Duration::from_std(w.settings.timing.jitter(&w.name, at))
+                at + chrono::Duration::from_std(w.settings.timing.jitter(w.name(), at))
                     .unwrap_or_default()
             };
             if at <= now {

@@ -170,20 +170,73 @@ pub struct Origin {
 }
 
 /// One watch, validated and with its file's defaults applied.
+///
+/// A watch of a 100,000-watch list costs 32 bytes and one allocation for its name and URL:
+/// everything else is in its [`WatchSettings`], shared by the watches of a file that come to
+/// the same settings (most use the file's defaults).
 #[derive(Debug, Clone)]
 pub struct Watch {
-    pub name: String,
-    pub url: UrlTemplate,
-    pub origin: Origin,
-    /// How it is fetched, judged and reported: one shared copy for the watches of a file that
-    /// come to the same settings (most use the file's defaults), so a watch in a 100,000-watch
-    /// list costs its name, URL and origin.
+    /// The name, then the URL template.
+    text: Box<str>,
+    name_len: u32,
+    /// The 1-based line of its `name` (the file is in its settings).
+    line: u32,
+    /// How it is fetched, judged and reported.
     pub settings: std::sync::Arc<WatchSettings>,
+}
+
+impl Watch {
+    pub fn new(
+        name: &str,
+        url: &str,
+        line: usize,
+        settings: std::sync::Arc<WatchSettings>,
+    ) -> Self {
+        let mut text = String::with_capacity(name.len() + url.len());
+        text.push_str(name);
+        text.push_str(url);
+        Watch {
+            text: text.into_boxed_str(),
+            // A watchlist is read whole into memory: neither comes near 4 GB.
+            name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            settings,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.text[..self.name_len as usize]
+    }
+
+    /// The URL template as written (`${VAR}` not expanded).
+    pub fn url(&self) -> &str {
+        &self.text[self.name_len as usize..]
+    }
+
+    /// The URL as shown and stored (see [`UrlTemplate::display`]).
+    pub fn url_display(&self) -> String {
+        types::redact_userinfo(self.url())
+    }
+
+    /// The URL to fetch (see [`UrlTemplate::expand`]).
+    pub fn expand_url(&self) -> Result<url::Url, String> {
+        types::expand_url(self.url())
+    }
+
+    /// Where it was declared.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            file: self.settings.file.clone(),
+            line: self.line as usize,
+        }
+    }
 }
 
 /// A watch's settings, with its file's defaults applied.
 #[derive(Debug, Clone)]
 pub struct WatchSettings {
+    /// The watchlist file the watch is in.
+    pub file: std::sync::Arc<Path>,
     /// Shared by the watches of a file that extract the same way (most use the defaults).
     pub spec: std::sync::Arc<ExtractSpec>,
     /// Header names and value templates (`${VAR}` expanded at run time).
@@ -323,13 +376,13 @@ pub struct Config {
 
 impl Config {
     pub fn find(&self, name: &str) -> Option<&Watch> {
-        self.watches.iter().find(|w| w.name == name)
+        self.watches.iter().find(|w| w.name() == name)
     }
 
     /// Error text for a name that matches no watch, with a suggestion.
     pub fn unknown_watch(&self, name: &str) -> String {
         let mut msg = format!("no watch named `{name}` in the watchlists");
-        if let Some(best) = closest(name, self.watches.iter().map(|w| w.name.as_str())) {
+        if let Some(best) = closest(name, self.watches.iter().map(|w| w.name())) {
             msg.push_str(&format!("; did you mean `{best}`?"));
         } else {
             msg.push_str("; `forewarn list` shows the watches");
@@ -430,13 +483,12 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     let mut config = Config::default();
     let mut errors = Vec::new();
     for file in &files {
-        match std::fs::read_to_string(file) {
-            Ok(src) => parse_file(file, &src, &mut config, &mut errors),
-            Err(e) => errors.push(ConfigError::whole_file(
+        if let Err(e) = read_watchlist(file, &mut config, &mut errors) {
+            errors.push(ConfigError::whole_file(
                 file,
                 format!("cannot read the watchlist: {e}"),
                 None,
-            )),
+            ));
         }
     }
     check_unique_names(&config.watches, &mut errors);
@@ -449,8 +501,192 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     }
 }
 
+/// Reads one watchlist file, appending its watches and its problems. The file is read a
+/// [[watch]] at a time when its layout allows (see [`Chunks`]): a 100,000-watch list is never
+/// held whole, as text or as a parse tree (150 MB; one watch's is 1 KB).
+fn read_watchlist(
+    file: &Path,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> std::io::Result<()> {
+    let reader = std::io::BufReader::with_capacity(64 * 1024, std::fs::File::open(file)?);
+    match parse_streamed(file, reader, config, errors) {
+        Err(Stop::Io(e)) => Err(e),
+        Err(Stop::Whole) => {
+            let src = std::fs::read_to_string(file)?;
+            parse_whole(file, &src, config, errors);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// Parses one watchlist file's text, appending its watches and its problems.
 pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<ConfigError>) {
+    match parse_streamed(file, src.as_bytes(), config, errors) {
+        Ok(()) => {}
+        // Reading from memory fails only on a layout that needs the whole text.
+        Err(Stop::Whole | Stop::Io(_)) => parse_whole(file, src, config, errors),
+    }
+}
+
+/// Why a watchlist could not be read a [[watch]] at a time.
+enum Stop {
+    /// Its layout needs a whole-file parse (see [`Chunks`]). What it added is undone.
+    Whole,
+    Io(std::io::Error),
+}
+
+/// One `[[watch]]` table's text: from its `[[watch]]` line to the next.
+struct Chunk {
+    text: String,
+    /// Lines of the file before it.
+    lines_before: usize,
+}
+
+/// A watchlist read a line at a time: the head (the text before the first `[[watch]]` line),
+/// then one [`Chunk`] per `[[watch]]`.
+///
+/// Parsing the chunks one by one means the same as parsing the whole file when each parses
+/// on its own as a document holding only its watch and the head holds no `watch`. Otherwise
+/// (a table after the watches, a `[[watch]]` line inside a multi-line string, a syntax error)
+/// the caller undoes what it added and parses the whole file, which reports any error with
+/// its position.
+struct Chunks<R> {
+    reader: R,
+    /// The `[[watch]]` line that starts the next chunk, and its 0-based line number.
+    next: Option<(String, usize)>,
+    line: usize,
+}
+
+impl<R: std::io::BufRead> Chunks<R> {
+    /// Reads the head.
+    fn open(mut reader: R) -> std::io::Result<(String, Self)> {
+        let mut head = String::new();
+        let mut line = 0;
+        loop {
+            let mut l = String::new();
+            if reader.read_line(&mut l)? == 0 {
+                return Ok((
+                    head,
+                    Chunks {
+                        reader,
+                        next: None,
+                        line,
+                    },
+                ));
+            }
+            if is_watch_header(&l) {
+                let next = Some((l, line));
+                line += 1;
+                return Ok((head, Chunks { reader, next, line }));
+            }
+            head.push_str(&l);
+            line += 1;
+        }
+    }
+
+    fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
+        let Some((mut text, lines_before)) = self.next.take() else {
+            return Ok(None);
+        };
+        loop {
+            let mut l = String::new();
+            if self.reader.read_line(&mut l)? == 0 {
+                break;
+            }
+            if is_watch_header(&l) {
+                self.next = Some((l, self.line));
+                self.line += 1;
+                break;
+            }
+            text.push_str(&l);
+            self.line += 1;
+        }
+        Ok(Some(Chunk { text, lines_before }))
+    }
+}
+
+/// A `[[watch]]` line (comments and spaces aside).
+fn is_watch_header(line: &str) -> bool {
+    let t = line.trim();
+    let t = t.split_once('#').map_or(t, |(code, _)| code.trim_end());
+    t.strip_prefix("[[")
+        .and_then(|t| t.strip_suffix("]]"))
+        .is_some_and(|inner| inner.trim() == "watch")
+}
+
+/// The [[watch]] items of a chunk, when it holds nothing else.
+fn chunk_items(chunk: &str) -> Option<Vec<toml::Spanned<toml::de::DeValue<'_>>>> {
+    let mut t = toml::de::DeTable::parse(chunk).ok()?;
+    if t.get_ref().len() != 1 {
+        return None;
+    }
+    match t.get_mut().remove("watch").map(|v| v.into_inner()) {
+        Some(toml::de::DeValue::Array(a)) => Some(a.into_iter().collect()),
+        _ => None,
+    }
+}
+
+/// What a file adds to a [`Config`], to take back when it has to be parsed again whole.
+struct Undo {
+    watches: usize,
+    errors: usize,
+    unresolved: usize,
+    hosts: HashMap<String, HostSettings>,
+    heartbeat_url: Option<UrlTemplate>,
+    channels: BTreeMap<String, crate::notify::Channel>,
+}
+
+impl Undo {
+    fn of(config: &Config, errors: &[ConfigError]) -> Self {
+        Undo {
+            watches: config.watches.len(),
+            errors: errors.len(),
+            unresolved: config.unresolved.len(),
+            hosts: config.hosts.clone(),
+            heartbeat_url: config.heartbeat_url.clone(),
+            channels: config.channels.clone(),
+        }
+    }
+
+    fn undo(self, config: &mut Config, errors: &mut Vec<ConfigError>) {
+        config.watches.truncate(self.watches);
+        errors.truncate(self.errors);
+        config.unresolved.truncate(self.unresolved);
+        config.hosts = self.hosts;
+        config.heartbeat_url = self.heartbeat_url;
+        config.channels = self.channels;
+    }
+}
+
+/// Parses a watchlist a [[watch]] at a time; [`Stop::Whole`] (with everything it added
+/// undone) when the layout needs a whole-file parse.
+fn parse_streamed<R: std::io::BufRead>(
+    file: &Path,
+    reader: R,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> Result<(), Stop> {
+    let (head, mut chunks) = Chunks::open(reader).map_err(Stop::Io)?;
+    if chunks.next.is_none() {
+        // No [[watch]] line: the head is the whole file.
+        parse_whole(file, &head, config, errors);
+        return Ok(());
+    }
+    let undo = Undo::of(config, errors);
+    let mut next = || chunks.next_chunk();
+    match parse_with(file, &head, Some(&mut next), config, errors) {
+        Ok(()) => Ok(()),
+        Err(stop) => {
+            undo.undo(config, errors);
+            Err(stop)
+        }
+    }
+}
+
+/// Parses a watchlist's whole text at once.
+fn parse_whole(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<ConfigError>) {
     if src
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
@@ -462,29 +698,42 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         ));
         return;
     }
-    // Spans in a [[watch]] parsed on its own start at its first byte: `base` shifts them.
-    let base = std::cell::Cell::new(0usize);
-    let shift = |span: std::ops::Range<usize>| span.start + base.get()..span.end + base.get();
-    let toml_error = |e: toml::de::Error| {
-        ConfigError::at(file, src, e.span().map(shift), e.message().to_string())
-    };
-    // A large watchlist is parsed one [[watch]] at a time when its layout allows (see
-    // `watch_chunks`): the parse tree of a 100,000-watch file is 150 MB, of one watch 1 KB.
-    let chunks = watch_chunks(src);
-    let head = chunks.as_ref().map_or(src, |c| &src[..c[0]]);
-    let mut root = match toml::de::DeTable::parse(head) {
+    let _ = parse_with(file, src, None, config, errors);
+}
+
+type NextChunk<'a> = &'a mut dyn FnMut() -> std::io::Result<Option<Chunk>>;
+
+/// Parses a watchlist: `src` is the whole text, or with `chunks` the head before the first
+/// `[[watch]]` line, the watches coming from `chunks` one at a time. With `chunks`, a layout
+/// that needs a whole-file parse stops it with [`Stop::Whole`] (the caller undoes what it added).
+fn parse_with(
+    file: &Path,
+    src: &str,
+    mut chunks: Option<NextChunk<'_>>,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> Result<(), Stop> {
+    let streamed = chunks.is_some();
+    let toml_error =
+        |e: toml::de::Error| ConfigError::at(file, src, e.span(), e.message().to_string());
+    let mut root = match toml::de::DeTable::parse(src) {
         Ok(r) => r,
+        Err(_) if streamed => return Err(Stop::Whole),
         Err(e) => {
             errors.push(toml_error(e));
-            return;
+            return Ok(());
         }
     };
     let watch_item = root.get_mut().remove("watch");
+    if streamed && watch_item.is_some() {
+        return Err(Stop::Whole);
+    }
     let raw = match RawFile::deserialize(toml::de::Deserializer::from(root)) {
         Ok(r) => r,
+        Err(_) if streamed => return Err(Stop::Whole),
         Err(e) => {
             errors.push(toml_error(e));
-            return;
+            return Ok(());
         }
     };
     for (host, h) in raw.hosts.into_iter().flatten() {
@@ -565,25 +814,36 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
         }
     }
     let defaults = raw.defaults.unwrap_or_default();
+    // The text the spans being resolved are in: the whole file or its head, then each
+    // streamed [[watch]] chunk; and the lines of the file before it.
+    let ctx = std::cell::RefCell::new((std::borrow::Cow::Borrowed(src), 0usize));
     // 1-based line of a byte offset. Watches come in file order, so the newlines are counted
     // on from the previous watch's (a line index of a 100,000-watch file would be 4 MB).
     let counted = std::cell::Cell::new((0usize, 1usize));
     let line_of = |offset: usize| {
-        let offset = (offset + base.get()).min(src.len());
+        let c = ctx.borrow();
+        let offset = offset.min(c.0.len());
         let (mut from, mut line) = counted.get();
         if offset < from {
-            (from, line) = (0, 1);
+            (from, line) = (0, 1 + c.1);
         }
-        line += src.as_bytes()[from..offset]
+        line += c.0.as_bytes()[from..offset]
             .iter()
             .filter(|&&b| b == b'\n')
             .count();
         counted.set((offset, line));
         line
     };
-    let at = |span: std::ops::Range<usize>, msg: String| {
-        ConfigError::at(file, src, Some(shift(span)), msg)
+    let at_opt = |span: Option<std::ops::Range<usize>>, msg: String| {
+        let c = ctx.borrow();
+        let mut e = ConfigError::at(file, &c.0, span, msg);
+        if let Some(l) = e.line.as_mut() {
+            *l += c.1;
+        }
+        e
     };
+    let at = |span: std::ops::Range<usize>, msg: String| at_opt(Some(span), msg);
+    let watch_error = |e: toml::de::Error| at_opt(e.span(), e.message().to_string());
     let check_headers = |headers: &BTreeMap<String, Spanned<String>>,
                          errors: &mut Vec<ConfigError>| {
         for (name, value) in headers {
@@ -669,373 +929,321 @@ pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<
     let mut shared_settings: HashMap<SettingsKey, std::sync::Arc<WatchSettings>> = HashMap::new();
     let origin_file: std::sync::Arc<Path> = file.into();
     let out = &mut config.watches;
-    let items: Box<dyn Iterator<Item = (toml::Spanned<toml::de::DeValue<'_>>, usize)>> =
-        match chunks {
-            Some(starts) => {
-                out.reserve(starts.len());
-                let n = starts.len();
-                Box::new((0..n).flat_map(move |i| {
-                    let (start, end) = (starts[i], starts.get(i + 1).map_or(src.len(), |&e| e));
-                    watch_items(&src[start..end])
-                        .into_iter()
-                        .map(move |v| (v, start))
-                }))
-            }
-            None => {
-                out.reserve(items.len());
-                Box::new(items.into_iter().map(|v| (v, 0)))
-            }
-        };
-    for (item, item_base) in items {
-        base.set(item_base);
-        let w = match RawWatch::deserialize(toml::de::ValueDeserializer::from(item)) {
-            Ok(w) => w,
-            Err(e) => {
-                errors.push(toml_error(e));
-                continue;
-            }
-        };
-        let notify = w.notify.as_ref().map(&mut note_channels);
-        let name = w.name.get_ref().trim().to_string();
-        if name.is_empty() || name.chars().any(char::is_control) {
-            errors.push(at(
-                w.name.span(),
-                "a watch name must be a non-empty line of text".into(),
-            ));
-            continue;
+    out.reserve(items.len());
+    let mut whole_items = Some(items);
+    loop {
+        if let Some(next) = chunks.as_mut() {
+            let Some(chunk) = next().map_err(Stop::Io)? else {
+                break;
+            };
+            counted.set((0, 1 + chunk.lines_before));
+            *ctx.borrow_mut() = (std::borrow::Cow::Owned(chunk.text), chunk.lines_before);
         }
-        let line = line_of(w.name.span().start);
-        let mut ok = true;
-        if let Some(h) = &w.headers {
-            let before = errors.len();
-            check_headers(h, errors);
-            ok &= errors.len() == before;
-        }
-        let select = match &w.select {
-            Some(s) => match ExtractSpec::check_select(w.kind, &s.get_ref().clone().into_vec()) {
-                Ok(v) => v,
-                Err(e) => {
-                    errors.push(at(s.span(), e));
-                    ok = false;
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
-        let remove = match &w.remove {
-            Some(s) => match ExtractSpec::check_remove(w.kind, &s.get_ref().clone().into_vec()) {
-                Ok(v) => v,
-                Err(e) => {
-                    errors.push(at(s.span(), e));
-                    ok = false;
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
-        let keep = match w.keep.as_ref().or(defaults.keep.as_ref()) {
-            Some(k) if *k.get_ref() == 0 => {
-                errors.push(at(k.span(), "`keep` must be at least 1".into()));
-                ok = false;
-                DEFAULT_KEEP
-            }
-            Some(k) => *k.get_ref(),
-            None => DEFAULT_KEEP,
-        };
-        let confirm = match w.confirm.as_ref().or(defaults.confirm.as_ref()) {
-            Some(c) if *c.get_ref() == 0 => {
-                errors.push(at(
-                    c.span(),
-                    "`confirm` must be at least 1 (1 reports a change at once)".into(),
-                ));
-                ok = false;
-                1
-            }
-            Some(c) => *c.get_ref(),
-            None => 1,
-        };
-        let masks = match &w.masks {
-            Some(m) => match masks_of(m.get_ref()) {
-                Ok(m) => m,
-                Err(e) => {
-                    errors.push(at(m.span(), e));
-                    ok = false;
-                    MaskSet::none()
-                }
-            },
-            None => default_masks.clone(),
-        };
-        let zone = match &w.timezone {
-            Some(z) => match zone_of(z.get_ref()) {
-                Ok(z) => z,
-                Err(e) => {
-                    errors.push(at(z.span(), e));
-                    ok = false;
-                    Zone::Local
-                }
-            },
-            None => default_zone,
-        };
-        let schedule = match schedule_of(w.schedule.as_ref(), w.every.as_ref()) {
-            Ok(Some(s)) => s,
-            Ok(None) => default_schedule
-                .clone()
-                .unwrap_or(Schedule::Every(crate::schedule::DEFAULT_EVERY)),
-            Err((span, e)) => {
-                errors.push(at(span, e));
-                ok = false;
-                Schedule::Every(crate::schedule::DEFAULT_EVERY)
-            }
-        };
-        let mut expect = crate::contract::Expect::default();
-        if let Some(x) = &w.expect {
-            if let Some(sels) = &x.selectors {
-                for s in sels.get_ref().clone().into_vec() {
-                    match types::parse_selector(&s) {
-                        Ok(sel) => expect.selectors.push((s, sel)),
-                        Err(e) => {
-                            errors.push(at(sels.span(), e));
-                            ok = false;
-                        }
-                    }
-                }
-            }
-            expect.text = x.text.clone().map(OneOrMany::into_vec).unwrap_or_default();
-            expect.absent = x
-                .absent
-                .clone()
-                .map(OneOrMany::into_vec)
-                .unwrap_or_default();
-            expect.status = x.status;
-            if let Some(paths) = &x.paths {
-                for p in paths.get_ref().clone().into_vec() {
-                    match crate::extract::json::check_path(&p) {
-                        Ok(()) => expect.paths.push(p),
-                        Err(e) => {
-                            errors.push(at(paths.span(), e));
-                            ok = false;
-                        }
-                    }
-                }
-            }
-        }
-        let ignore_paths = match &w.ignore_paths {
-            Some(p) => {
-                let list = p.get_ref().clone().into_vec();
-                for path in &list {
-                    if let Err(e) = crate::extract::json::check_path(path) {
-                        errors.push(at(p.span(), e));
-                        ok = false;
-                    }
-                }
-                list
-            }
-            None => Vec::new(),
-        };
-        let mut regex_at = |r: &Option<Spanned<String>>, ok: &mut bool| match r {
-            Some(r) => match regex::Regex::new(r.get_ref()) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    errors.push(at(r.span(), format!("invalid regex: {e}")));
-                    *ok = false;
-                    None
-                }
-            },
-            None => None,
-        };
-        let include_re = regex_at(&w.include, &mut ok);
-        let pattern_re = regex_at(&w.pattern, &mut ok);
-        let feed = FeedOptions {
-            match_title: regex_at(&w.match_, &mut ok),
-            exclude_title: regex_at(&w.exclude, &mut ok),
-            max_entries: w
-                .max_entries
-                .as_ref()
-                .map_or(10, |m| (*m.get_ref()).max(1) as usize),
-        };
-        let own_ignore = match &w.ignore {
-            Some(i) => match check_regexes(i.get_ref()) {
-                Ok(v) => v,
-                Err(e) => {
-                    errors.push(at(i.span(), e));
-                    ok = false;
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
-        let failures_before_alert = match w
-            .failures_before_alert
-            .as_ref()
-            .or(defaults.failures_before_alert.as_ref())
-        {
-            Some(f) if *f.get_ref() == 0 => {
-                errors.push(at(
-                    f.span(),
-                    "`failures_before_alert` must be at least 1".into(),
-                ));
-                ok = false;
-                3
-            }
-            Some(f) => *f.get_ref(),
-            None => 3,
-        };
-        if !ok {
-            continue;
-        }
-        let (url, version) = match resolve_source(&w, &feed, include_re, pattern_re) {
-            Ok(r) => r,
-            Err((span, e)) => {
-                errors.push(at(span.unwrap_or_else(|| w.name.span()), e));
-                continue;
-            }
-        };
-        let mut ignore = default_ignore.clone();
-        ignore.extend(own_ignore);
-        let mut headers: BTreeMap<String, String> = defaults
-            .headers
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect();
-        for (k, v) in w.headers.into_iter().flatten() {
-            headers.insert(k, v.into_inner());
-        }
-        let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
-            Ok(s) => {
-                let s = s.with_masks(masks).with_ignore_paths(ignore_paths);
-                shared_specs
-                    .entry(s.fingerprint())
-                    .or_insert_with(|| std::sync::Arc::new(s))
-                    .clone()
-            }
-            Err(e) => {
-                errors.push(at(w.name.span(), e));
-                continue;
-            }
-        };
-        let expect = if expect.is_empty() {
-            no_expect.clone()
+        let text = ctx.borrow();
+        let items = if streamed {
+            chunk_items(&text.0).ok_or(Stop::Whole)?
         } else {
-            std::sync::Arc::new(expect)
+            match whole_items.take() {
+                Some(items) => items,
+                None => break,
+            }
         };
-        let settings = WatchSettings {
-            expect,
-            track_assets: w.track_assets.unwrap_or(false),
-            insecure: w.insecure.unwrap_or(false),
-            spec,
-            headers: headers.into_iter().collect(),
-            timeout: w
-                .timeout
-                .or(defaults.timeout)
-                .map_or(DEFAULT_TIMEOUT, |d| d.0),
-            keep,
-            keep_for: w.keep_for.or(defaults.keep_for).map(|d| d.0),
-            max_size: w
-                .max_size
-                .or(defaults.max_size)
-                .map_or(DEFAULT_MAX_SIZE, |s| s.0),
-            confirm,
-            confirm_refetch: w
-                .confirm_refetch
-                .or(defaults.confirm_refetch)
-                .unwrap_or(true),
-            timing: Timing { schedule, zone },
-            // One shared policy per distinct setting, not one allocation per watch.
-            alert: {
-                let policy = crate::notify::AlertPolicy {
-                    // Names for now; `resolve_notify` adds each channel's `min_severity`.
-                    targets: notify
-                        .or_else(|| default_notify.clone())
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|n| (n, crate::event::Severity::Info))
-                        .collect(),
-                    severity: w.severity.or(defaults.severity).unwrap_or_default(),
-                    failures_before_alert,
-                    remind_every: w.remind_every.or(defaults.remind_every).map(|d| d.0),
-                };
-                policies
-                    .entry(policy.clone())
-                    .or_insert_with(|| std::sync::Arc::new(policy))
+        for item in items {
+            let w = match RawWatch::deserialize(toml::de::ValueDeserializer::from(item)) {
+                Ok(w) => w,
+                Err(e) => {
+                    errors.push(watch_error(e));
+                    continue;
+                }
+            };
+            let notify = w.notify.as_ref().map(&mut note_channels);
+            let name = w.name.get_ref().trim();
+            if name.is_empty() || name.chars().any(char::is_control) {
+                errors.push(at(
+                    w.name.span(),
+                    "a watch name must be a non-empty line of text".into(),
+                ));
+                continue;
+            }
+            let line = line_of(w.name.span().start);
+            let mut ok = true;
+            if let Some(h) = &w.headers {
+                let before = errors.len();
+                check_headers(h, errors);
+                ok &= errors.len() == before;
+            }
+            let select = match &w.select {
+                Some(s) => match ExtractSpec::check_select(w.kind, &s.get_ref().clone().into_vec())
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(at(s.span(), e));
+                        ok = false;
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let remove = match &w.remove {
+                Some(s) => match ExtractSpec::check_remove(w.kind, &s.get_ref().clone().into_vec())
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(at(s.span(), e));
+                        ok = false;
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let keep = match w.keep.as_ref().or(defaults.keep.as_ref()) {
+                Some(k) if *k.get_ref() == 0 => {
+                    errors.push(at(k.span(), "`keep` must be at least 1".into()));
+                    ok = false;
+                    DEFAULT_KEEP
+                }
+                Some(k) => *k.get_ref(),
+                None => DEFAULT_KEEP,
+            };
+            let confirm = match w.confirm.as_ref().or(defaults.confirm.as_ref()) {
+                Some(c) if *c.get_ref() == 0 => {
+                    errors.push(at(
+                        c.span(),
+                        "`confirm` must be at least 1 (1 reports a change at once)".into(),
+                    ));
+                    ok = false;
+                    1
+                }
+                Some(c) => *c.get_ref(),
+                None => 1,
+            };
+            let masks = match &w.masks {
+                Some(m) => match masks_of(m.get_ref()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        errors.push(at(m.span(), e));
+                        ok = false;
+                        MaskSet::none()
+                    }
+                },
+                None => default_masks.clone(),
+            };
+            let zone = match &w.timezone {
+                Some(z) => match zone_of(z.get_ref()) {
+                    Ok(z) => z,
+                    Err(e) => {
+                        errors.push(at(z.span(), e));
+                        ok = false;
+                        Zone::Local
+                    }
+                },
+                None => default_zone,
+            };
+            let schedule = match schedule_of(w.schedule.as_ref(), w.every.as_ref()) {
+                Ok(Some(s)) => s,
+                Ok(None) => default_schedule
                     .clone()
-            },
-            retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
-            feed: if feed.is_default() {
-                default_feed.clone()
+                    .unwrap_or(Schedule::Every(crate::schedule::DEFAULT_EVERY)),
+                Err((span, e)) => {
+                    errors.push(at(span, e));
+                    ok = false;
+                    Schedule::Every(crate::schedule::DEFAULT_EVERY)
+                }
+            };
+            let mut expect = crate::contract::Expect::default();
+            if let Some(x) = &w.expect {
+                if let Some(sels) = &x.selectors {
+                    for s in sels.get_ref().clone().into_vec() {
+                        match types::parse_selector(&s) {
+                            Ok(sel) => expect.selectors.push((s, sel)),
+                            Err(e) => {
+                                errors.push(at(sels.span(), e));
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+                expect.text = x.text.clone().map(OneOrMany::into_vec).unwrap_or_default();
+                expect.absent = x
+                    .absent
+                    .clone()
+                    .map(OneOrMany::into_vec)
+                    .unwrap_or_default();
+                expect.status = x.status;
+                if let Some(paths) = &x.paths {
+                    for p in paths.get_ref().clone().into_vec() {
+                        match crate::extract::json::check_path(&p) {
+                            Ok(()) => expect.paths.push(p),
+                            Err(e) => {
+                                errors.push(at(paths.span(), e));
+                                ok = false;
+                            }
+                        }
+                    }
+                }
+            }
+            let ignore_paths = match &w.ignore_paths {
+                Some(p) => {
+                    let list = p.get_ref().clone().into_vec();
+                    for path in &list {
+                        if let Err(e) = crate::extract::json::check_path(path) {
+                            errors.push(at(p.span(), e));
+                            ok = false;
+                        }
+                    }
+                    list
+                }
+                None => Vec::new(),
+            };
+            let mut regex_at = |r: &Option<Spanned<String>>, ok: &mut bool| match r {
+                Some(r) => match regex::Regex::new(r.get_ref()) {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        errors.push(at(r.span(), format!("invalid regex: {e}")));
+                        *ok = false;
+                        None
+                    }
+                },
+                None => None,
+            };
+            let include_re = regex_at(&w.include, &mut ok);
+            let pattern_re = regex_at(&w.pattern, &mut ok);
+            let feed = FeedOptions {
+                match_title: regex_at(&w.match_, &mut ok),
+                exclude_title: regex_at(&w.exclude, &mut ok),
+                max_entries: w
+                    .max_entries
+                    .as_ref()
+                    .map_or(10, |m| (*m.get_ref()).max(1) as usize),
+            };
+            let own_ignore = match &w.ignore {
+                Some(i) => match check_regexes(i.get_ref()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(at(i.span(), e));
+                        ok = false;
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
+            let failures_before_alert = match w
+                .failures_before_alert
+                .as_ref()
+                .or(defaults.failures_before_alert.as_ref())
+            {
+                Some(f) if *f.get_ref() == 0 => {
+                    errors.push(at(
+                        f.span(),
+                        "`failures_before_alert` must be at least 1".into(),
+                    ));
+                    ok = false;
+                    3
+                }
+                Some(f) => *f.get_ref(),
+                None => 3,
+            };
+            if !ok {
+                continue;
+            }
+            let (url, version) = match resolve_source(&w, &feed, include_re, pattern_re) {
+                Ok(r) => r,
+                Err((span, e)) => {
+                    errors.push(at(span.unwrap_or_else(|| w.name.span()), e));
+                    continue;
+                }
+            };
+            let mut ignore = default_ignore.clone();
+            ignore.extend(own_ignore);
+            let mut headers: BTreeMap<String, String> = defaults
+                .headers
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect();
+            for (k, v) in w.headers.into_iter().flatten() {
+                headers.insert(k, v.into_inner());
+            }
+            let spec = match ExtractSpec::new(w.kind, select, remove, ignore) {
+                Ok(s) => {
+                    let s = s.with_masks(masks).with_ignore_paths(ignore_paths);
+                    shared_specs
+                        .entry(s.fingerprint())
+                        .or_insert_with(|| std::sync::Arc::new(s))
+                        .clone()
+                }
+                Err(e) => {
+                    errors.push(at(w.name.span(), e));
+                    continue;
+                }
+            };
+            let expect = if expect.is_empty() {
+                no_expect.clone()
             } else {
-                std::sync::Arc::new(feed)
-            },
-            version: version.map(Box::new),
-        };
-        let settings = match SettingsKey::of(&settings, &default_feed, &no_expect) {
-            Some(key) => shared_settings
-                .entry(key)
-                .or_insert_with(|| std::sync::Arc::new(settings))
-                .clone(),
-            None => std::sync::Arc::new(settings),
-        };
-        out.push(Watch {
-            name,
-            url,
-            origin: Origin {
+                std::sync::Arc::new(expect)
+            };
+            let settings = WatchSettings {
                 file: origin_file.clone(),
-                line,
-            },
-            settings,
-        });
+                expect,
+                track_assets: w.track_assets.unwrap_or(false),
+                insecure: w.insecure.unwrap_or(false),
+                spec,
+                headers: headers.into_iter().collect(),
+                timeout: w
+                    .timeout
+                    .or(defaults.timeout)
+                    .map_or(DEFAULT_TIMEOUT, |d| d.0),
+                keep,
+                keep_for: w.keep_for.or(defaults.keep_for).map(|d| d.0),
+                max_size: w
+                    .max_size
+                    .or(defaults.max_size)
+                    .map_or(DEFAULT_MAX_SIZE, |s| s.0),
+                confirm,
+                confirm_refetch: w
+                    .confirm_refetch
+                    .or(defaults.confirm_refetch)
+                    .unwrap_or(true),
+                timing: Timing { schedule, zone },
+                // One shared policy per distinct setting, not one allocation per watch.
+                alert: {
+                    let policy = crate::notify::AlertPolicy {
+                        // Names for now; `resolve_notify` adds each channel's `min_severity`.
+                        targets: notify
+                            .or_else(|| default_notify.clone())
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|n| (n, crate::event::Severity::Info))
+                            .collect(),
+                        severity: w.severity.or(defaults.severity).unwrap_or_default(),
+                        failures_before_alert,
+                        remind_every: w.remind_every.or(defaults.remind_every).map(|d| d.0),
+                    };
+                    policies
+                        .entry(policy.clone())
+                        .or_insert_with(|| std::sync::Arc::new(policy))
+                        .clone()
+                },
+                retries: w.retries.or(defaults.retries).unwrap_or(2).min(10),
+                feed: if feed.is_default() {
+                    default_feed.clone()
+                } else {
+                    std::sync::Arc::new(feed)
+                },
+                version: version.map(Box::new),
+            };
+            let settings = match SettingsKey::of(&settings, &default_feed, &no_expect) {
+                Some(key) => shared_settings
+                    .entry(key)
+                    .or_insert_with(|| std::sync::Arc::new(settings))
+                    .clone(),
+                None => std::sync::Arc::new(settings),
+            };
+            out.push(Watch::new(name, url.template(), line, settings));
+        }
     }
     config.unresolved.extend(unresolved);
-}
-
-/// Where a watchlist's [[watch]] tables start, each running from its `[[watch]]` line to the
-/// next, when every one of them parses on its own as a document holding only that watch and
-/// the text before the first holds no `watch`. Then parsing them one at a time means the same
-/// as parsing the whole file. `None` (parse the whole file) otherwise: a table after the
-/// watches (`[defaults]` at the end), `[[watch]]` inside a multi-line string, a syntax error
-/// (reported by the whole-file parse, with its position).
-fn watch_chunks(src: &str) -> Option<Vec<usize>> {
-    let mut starts = Vec::new();
-    let mut offset = 0;
-    for line in src.split_inclusive('\n') {
-        let t = line.trim();
-        let t = t.split_once('#').map_or(t, |(code, _)| code.trim_end());
-        if let Some(inner) = t.strip_prefix("[[").and_then(|t| t.strip_suffix("]]"))
-            && inner.trim() == "watch"
-        {
-            starts.push(offset);
-        }
-        offset += line.len();
-    }
-    let first = *starts.first()?;
-    let head = toml::de::DeTable::parse(&src[..first]).ok()?;
-    if head.get_ref().contains_key("watch") {
-        return None;
-    }
-    for (&a, &b) in starts.iter().zip(starts.iter().skip(1).chain([&src.len()])) {
-        let chunk = toml::de::DeTable::parse(&src[a..b]).ok()?;
-        let t = chunk.get_ref();
-        if t.len() != 1
-            || !matches!(
-                t.get("watch").map(|v| v.get_ref()),
-                Some(toml::de::DeValue::Array(_))
-            )
-        {
-            return None;
-        }
-    }
-    Some(starts)
-}
-
-/// The [[watch]] items of a chunk that [`watch_chunks`] checked.
-fn watch_items(chunk: &str) -> Vec<toml::Spanned<toml::de::DeValue<'_>>> {
-    match toml::de::DeTable::parse(chunk).map(|mut t| t.get_mut().remove("watch")) {
-        Ok(Some(v)) => match v.into_inner() {
-            toml::de::DeValue::Array(a) => a.into_iter().collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
+    Ok(())
 }
 
 type Resolved = (UrlTemplate, Option<crate::extract::version::VersionSpec>);
@@ -1266,14 +1474,14 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
 }
 
 fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {
-    let mut seen: HashMap<&str, &Origin> = HashMap::new();
+    let mut seen: HashMap<&str, &Watch> = HashMap::with_capacity(watches.len());
     for w in watches {
-        if let Some(first) = seen.get(w.name.as_str()) {
+        if let Some(first) = seen.get(w.name()).map(|f| f.origin()) {
             let mut e = ConfigError::whole_file(
-                &w.origin.file,
+                &w.origin().file,
                 format!(
                     "duplicate watch name `{}` (first declared at {}:{})",
-                    w.name,
+                    w.name(),
                     first.file.display(),
                     first.line
                 ),
@@ -1281,11 +1489,11 @@ fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {
                     "watch names are the key in the database: give each watch its own name".into(),
                 ),
             );
-            e.line = Some(w.origin.line);
+            e.line = Some(w.origin().line);
             e.column = Some(1);
             errors.push(e);
         } else {
-            seen.insert(&w.name, &w.origin);
+            seen.insert(w.name(), w);
         }
     }
 }
@@ -1318,7 +1526,7 @@ headers = { "X-B" = "${TOKEN}" }
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(w[0].settings.timeout, Duration::from_secs(5));
         assert_eq!(w[0].settings.headers.len(), 2);
-        assert_eq!(w[0].origin.line, 6);
+        assert_eq!(w[0].origin().line, 6);
     }
 
     #[test]
@@ -1336,6 +1544,12 @@ headers = { "X-B" = "${TOKEN}" }
         );
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].line, Some(2));
+    }
+
+    /// Whether a watchlist parses a [[watch]] at a time (else it is parsed whole).
+    fn streams(src: &str) -> bool {
+        let (mut c, mut e) = (Config::default(), Vec::new());
+        parse_streamed(Path::new("t.toml"), src.as_bytes(), &mut c, &mut e).is_ok()
     }
 
     /// A file with several watches, one with a subtable and one with two mistakes.
@@ -1362,14 +1576,14 @@ keep = 0
 
     #[test]
     fn watches_parsed_one_at_a_time_mean_what_the_whole_file_means() {
-        assert_eq!(watch_chunks(CHUNKY).map(|c| c.len()), Some(3));
+        assert!(streams(CHUNKY));
         let (w, e) = parse(CHUNKY);
         // The same file with a table after the watches is parsed whole.
         let whole = format!("{CHUNKY}\n[hosts.\"e.com\"]\nconcurrency = 1\n");
-        assert!(watch_chunks(&whole).is_none());
+        assert!(!streams(&whole));
         let (w2, e2) = parse(&whole);
         for (w, e) in [(&w, &e), (&w2, &e2)] {
-            let names: Vec<_> = w.iter().map(|w| (w.name.as_str(), w.origin.line)).collect();
+            let names: Vec<_> = w.iter().map(|w| (w.name(), w.origin().line)).collect();
             assert_eq!(names, [("a", 6)]);
             assert_eq!(w[0].settings.timeout, Duration::from_secs(5));
             assert!(!w[0].settings.expect.is_empty());
@@ -1414,9 +1628,9 @@ keep = 0
             assert_eq!(w[5].settings.timeout, Duration::from_secs(5));
             // Channels resolved once per copy, and still shared.
             for w in w {
-                assert_eq!(w.settings.alert.targets.len(), 1, "{}", w.name);
+                assert_eq!(w.settings.alert.targets.len(), 1, "{}", w.name());
             }
-            let lines: Vec<_> = w.iter().map(|w| w.origin.line).collect();
+            let lines: Vec<_> = w.iter().map(|w| w.origin().line).collect();
             assert_eq!(lines, [9, 13, 17, 22, 26, 31]);
         }
     }
@@ -1425,7 +1639,11 @@ keep = 0
     fn what_chunks_cannot_mean_is_parsed_whole() {
         // `[[watch]]` inside a multi-line string: a chunk would not parse alone.
         let src = "[[watch]]\nname = \"a\"\nurl = \"https://e.com/\"\nheaders = { X = \"\"\"\n[[watch]]\n\"\"\" }\n";
-        assert!(watch_chunks(src).is_none());
+        assert!(!streams(src));
+        let (w, e) = parse(src);
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].settings.headers, [("X".into(), "[[watch]]\n".into())]);
         // A syntax error is reported by the whole-file parse, at its place.
         let (_, e) = parse("[[watch]]\nname = \"a\"\n[[watch]]\nname = = 1\n");
         assert_eq!(e[0].line, Some(4), "{e:?}");

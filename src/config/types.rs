@@ -171,10 +171,18 @@ impl UrlTemplate {
 
     /// Expands `${VAR}` from the environment and parses the result.
     pub fn expand(&self) -> Result<url::Url, String> {
-        let s = expand_env(&self.0)?;
-        url::Url::parse(&s)
-            .map_err(|e| format!("the URL is invalid after expanding variables: {e}"))
+        expand_url(&self.0)
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Expands `${VAR}` in a URL template from the environment and parses the result.
+pub fn expand_url(template: &str) -> Result<url::Url, String> {
+    let s = expand_env(template)?;
+    url::Url::parse(&s).map_err(|e| format!("the URL is invalid after expanding variables: {e}"))
 }
 
 pub fn validate_url_template(s: &str) -> Result<url::Url, String> {

@@ -556,12 +556,9 @@ fn store_content(
     is_change: bool,
 ) -> rusqlite::Result<i64> {
     let now = o.at.timestamp_millis();
-    // The bytes compressed while judging, when they are of this very content.
-    let stored = o.stored.as_ref().filter(|_| {
-        o.verdict
-            .content()
-            .is_some_and(|c| std::ptr::eq(c, content))
-    });
+    // The bytes compressed while judging (the verdict's text was let go then), when they are
+    // of this very content.
+    let stored = o.stored.as_ref().filter(|s| s.hash == *hash);
     let snap = super::insert_snapshot(tx, id, now, content, stored, hash, o.raw_hash.as_ref())?;
     set_content(tx, id, hash, spec, snap)?;
     set_text_hash(tx, id, text_hash)?;

@@ -639,16 +639,16 @@ fn insert_snapshot(
     watch_id: i64,
     at: i64,
     content: &str,
-    stored: Option<&(i64, Vec<u8>)>,
+    stored: Option<&crate::event::Stored>,
     hash: &Hash,
     raw_hash: Option<&Hash>,
 ) -> rusqlite::Result<i64> {
     let encoded;
-    let (encoding, blob) = match stored {
-        Some((e, b)) => (*e, b.as_slice()),
+    let (encoding, blob, size) = match stored {
+        Some(s) => (s.encoding, s.bytes.as_slice(), s.size),
         None => {
             encoded = encode_content(content);
-            (encoded.0, encoded.1.as_slice())
+            (encoded.0, encoded.1.as_slice(), content.len())
         }
     };
     tx.prepare_cached(
@@ -661,7 +661,7 @@ fn insert_snapshot(
         &hash[..],
         raw_hash.map(|h| &h[..]),
         encoding,
-        content.len() as i64,
+        size as i64,
         blob
     ])?;
     Ok(tx.last_insert_rowid())

@@ -387,6 +387,32 @@ mod tests {
     }
 
     #[test]
+    fn an_encoded_outcome_keeps_only_its_compressed_text_and_stores_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let policy = Arc::new(AlertPolicy::default());
+        let text = "a line of page text\n".repeat(500);
+        let mut o = outcome(&policy, changed(&text));
+        o.encode();
+        assert!(matches!(&o.verdict, Verdict::Changed { content, .. } if content.is_empty()));
+        let stored = o.stored.as_ref().unwrap();
+        assert_eq!((stored.encoding, stored.size), (1, text.len()));
+        assert!(stored.bytes.len() < text.len() / 10);
+        s.apply_batch(&[o]).unwrap();
+        let snaps = s.snapshots_of("w").unwrap();
+        assert_eq!(snaps.len(), 1);
+        assert_eq!(snaps[0].2, text.len() as i64);
+        assert_eq!(s.snapshot(snaps[0].0).unwrap().unwrap().content, text);
+        // Not encoded (a refetch that failed): the writer compresses the text itself.
+        let other = "another page\n".repeat(300);
+        s.apply_batch(&[outcome(&policy, changed(&other))]).unwrap();
+        let snaps = s.snapshots_of("w").unwrap();
+        let newest = snaps.iter().max_by_key(|s| s.0).unwrap();
+        assert_eq!(newest.2, other.len() as i64);
+        assert_eq!(s.snapshot(newest.0).unwrap().unwrap().content, other);
+    }
+
+    #[test]
     fn a_row_is_claimed_by_one_process_only_and_delivered_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
