@@ -222,13 +222,14 @@ pub async fn run_pass<S: Sink>(
 
     let order = interleave_hosts(&watches);
     let mut states: HashMap<String, WatchState> = HashMap::new();
-    for (pos, &idx) in order.iter().enumerate() {
+    for (pos, idx) in order.iter().enumerate() {
+        let idx = *idx as usize;
         if pos % STATE_GROUP == 0 {
             // The stored states of the next group of watches; each task takes its own, so a
             // slow check holds its state, not its group's.
             let names: Vec<&str> = order[pos..(pos + STATE_GROUP).min(order.len())]
                 .iter()
-                .map(|&i| watches[i].name())
+                .map(|&i| watches[i as usize].name())
                 .collect();
             let loaded = reader
                 .lock()
@@ -466,8 +467,8 @@ fn host_key(w: &Watch) -> String {
 }
 
 /// Watch indices ordered round-robin across hosts, so one busy host does not hold up the rest.
-fn interleave_hosts(watches: &[Watch]) -> Vec<usize> {
-    let mut by_host: Vec<(String, Vec<usize>)> = Vec::new();
+fn interleave_hosts(watches: &[Watch]) -> Vec<u32> {
+    let mut by_host: Vec<(String, Vec<u32>)> = Vec::new();
     let mut pos: HashMap<String, usize> = HashMap::new();
     for (i, w) in watches.iter().enumerate() {
         let key = host_key(w);
@@ -475,7 +476,9 @@ fn interleave_hosts(watches: &[Watch]) -> Vec<usize> {
             by_host.push((key, Vec::new()));
             by_host.len() - 1
         });
-        by_host[slot].1.push(i);
+        // Positions as u32: half the memory of a 100,000-watch order; 4 billion watches will
+        // not fit in memory anyway.
+        by_host[slot].1.push(i as u32);
     }
     let mut order = Vec::with_capacity(watches.len());
     let longest = by_host.iter().map(|(_, v)| v.len()).max().unwrap_or(0);

@@ -21,31 +21,36 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
         return Ok(Exit::Ok);
     }
     let mut config = super::load_config(watchlists)?;
-    let watches: Vec<_> = if args.only.is_empty() {
-        std::mem::take(&mut config.watches)
-    } else {
-        let mut picked = Vec::new();
-        for name in &args.only {
-            let w = super::find_watch(&config, name)?;
-            if !picked
-                .iter()
-                .any(|p: &crate::config::Watch| p.name() == w.name())
-            {
-                picked.push(w.clone());
-            }
+    let mut picked = Vec::new();
+    for name in &args.only {
+        let w = super::find_watch(&config, name)?;
+        if !picked
+            .iter()
+            .any(|p: &crate::config::Watch| p.name() == w.name())
+        {
+            picked.push(w.clone());
         }
-        picked
-    };
-    if args.due && !watches.is_empty() {
-        return check_due(db, watchlists, &config, watches, &args);
     }
-    if watches.is_empty() {
+    let pool = if args.only.is_empty() {
+        &config.watches
+    } else {
+        &picked
+    };
+    if pool.is_empty() {
         return Err(crate::UsageError(format!(
             "no watches in {}: add one with `forewarn add URL --name NAME`",
             describe_files(&config.files)
         ))
         .into());
     }
+    if args.due {
+        return check_due(db, watchlists, &config, pool, &args);
+    }
+    let watches = if args.only.is_empty() {
+        std::mem::take(&mut config.watches)
+    } else {
+        picked
+    };
     Ok(check_watches(db, &config, watches, &args)?.0)
 }
 
@@ -58,26 +63,22 @@ fn print_empty_summary(args: &CheckArgs) {
     }
 }
 
-/// `check --due`: only the watches whose schedule fired since their last check; then the gate
-/// for the next run.
+/// `check --due`: only the watches of `pool` whose schedule fired since their last check
+/// (copies of them: `pool` stays whole for the next due time); then the gate for the next run.
 fn check_due(
     db: &Path,
     watchlists: &[PathBuf],
     config: &crate::config::Config,
-    watches: Vec<crate::config::Watch>,
+    pool: &[crate::config::Watch],
     args: &CheckArgs,
 ) -> anyhow::Result<Exit> {
-    let timings: Vec<(String, schedule::Timing)> = watches
-        .iter()
-        .map(|w| (w.name().to_string(), w.settings.timing.clone()))
-        .collect();
     let states = match Store::open_read_only(db)? {
         Some(s) => s.load_schedules()?,
         None => Default::default(),
     };
     let now = schedule::now();
-    let due: Vec<_> = watches
-        .into_iter()
+    let due: Vec<_> = pool
+        .iter()
         .filter(|w| {
             let s = states.get(w.name());
             schedule::is_due(
@@ -87,6 +88,7 @@ fn check_due(
                 now,
             )
         })
+        .cloned()
         .collect();
     drop(states);
     let (exit, delivery) = if due.is_empty() {
@@ -101,10 +103,11 @@ fn check_due(
         let store = Store::open(db)?;
         let states = store.load_schedules()?;
         let now = schedule::now();
-        let next = timings
+        let next = pool
             .iter()
-            .map(|(name, timing)| {
-                let s = states.get(name);
+            .map(|w| {
+                let s = states.get(w.name());
+                let timing = &w.settings.timing;
                 schedule::due_for_cron(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
             })
             .min();

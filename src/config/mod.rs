@@ -491,6 +491,9 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
             ));
         }
     }
+    // Growing by doubling left up to half the list unused (a large list is mapped memory, so
+    // this is a remap, not a copy).
+    config.watches.shrink_to_fit();
     check_unique_names(&config.watches, &mut errors);
     resolve_notify(&mut config, &mut errors);
     config.files = files;
