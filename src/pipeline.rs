@@ -128,10 +128,13 @@ const CHANGE_KINDS: &[&str] = &[
     "deploy_detected",
 ];
 
-/// Checks every watch once, stores what it finds and hands each result to `sink` once it is
-/// committed; returns the counts, the store and the sink.
+/// Checks each watch at the positions `only` (every watch when `None`) once, stores what it
+/// finds and hands each result to `sink` once it is committed; returns the counts, the store
+/// and the sink. The list is shared, not copied: the daemon and `check --due` keep theirs whole
+/// for scheduling.
 pub async fn run_pass<S: Sink>(
-    watches: Vec<Watch>,
+    watches: Arc<Vec<Watch>>,
+    only: Option<Vec<u32>>,
     store: Store,
     limits: Limits,
     sink: S,
@@ -145,7 +148,7 @@ pub async fn run_pass<S: Sink>(
 
     let (tx, mut rx) = mpsc::channel::<(usize, Outcome)>(BATCH);
     let bar = limits.progress.then(|| {
-        let bar = indicatif::ProgressBar::new(watches.len() as u64);
+        let bar = indicatif::ProgressBar::new(only.as_ref().map_or(watches.len(), Vec::len) as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "{bar:40} {pos}/{len} checked, {per_sec}, ETA {eta}",
@@ -216,11 +219,9 @@ pub async fn run_pass<S: Sink>(
     // Bounds the tasks alive at once (and so the bodies held in memory).
     let slots = Arc::new(Semaphore::new(limits.concurrency.max(1) * 2));
     let hosts = Hosts::new(limits.hosts.clone(), limits.per_host);
-    // Arc::new moves the Vec; `.into()` an Arc<[Watch]> would copy every watch (23 MB at 100,000).
-    let watches: Arc<Vec<Watch>> = Arc::new(watches);
     let mut tasks = tokio::task::JoinSet::new();
 
-    let order = interleave_hosts(&watches);
+    let order = interleave_hosts(&watches, only);
     let mut states: HashMap<String, WatchState> = HashMap::new();
     for (pos, idx) in order.iter().enumerate() {
         let idx = *idx as usize;
@@ -467,20 +468,31 @@ fn host_key(w: &Watch) -> String {
 }
 
 /// Watch indices ordered round-robin across hosts, so one busy host does not hold up the rest.
-fn interleave_hosts(watches: &[Watch]) -> Vec<u32> {
+fn interleave_hosts(watches: &[Watch], only: Option<Vec<u32>>) -> Vec<u32> {
+    // Positions as u32: half the memory of a 100,000-watch order; 4 billion watches will not
+    // fit in memory anyway.
+    let count = only.as_ref().map_or(watches.len(), Vec::len);
+    let positions: Box<dyn Iterator<Item = u32>> = match only {
+        Some(list) => Box::new(list.into_iter()),
+        None => Box::new(0..watches.len() as u32),
+    };
     let mut by_host: Vec<(String, Vec<u32>)> = Vec::new();
     let mut pos: HashMap<String, usize> = HashMap::new();
-    for (i, w) in watches.iter().enumerate() {
-        let key = host_key(w);
+    for i in positions {
+        let key = host_key(&watches[i as usize]);
         let slot = *pos.entry(key.clone()).or_insert_with(|| {
-            by_host.push((key, Vec::new()));
+            // Room for every watch in the first host's list: most lists have one host, and
+            // its list is then the order.
+            let room = if by_host.is_empty() { count } else { 0 };
+            by_host.push((key, Vec::with_capacity(room)));
             by_host.len() - 1
         });
-        // Positions as u32: half the memory of a 100,000-watch order; 4 billion watches will
-        // not fit in memory anyway.
-        by_host[slot].1.push(i as u32);
+        by_host[slot].1.push(i);
     }
-    let mut order = Vec::with_capacity(watches.len());
+    if by_host.len() == 1 {
+        return by_host.pop().map(|(_, list)| list).unwrap_or_default();
+    }
+    let mut order = Vec::with_capacity(count);
     let longest = by_host.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     for round in 0..longest {
         for (_, list) in &by_host {

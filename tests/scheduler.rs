@@ -10,6 +10,45 @@ fn at(env: &TestEnv, now: &str, args: &[&str]) -> crate::util::Run {
     env.run_env(args, &[("FOREWARN_NOW", now)])
 }
 
+/// `check --due` reads stored schedules a group of 1,024 watches at a time: across groups it
+/// still checks exactly the watches that are due, and its gate still knows the next due time.
+#[test]
+fn issue_9_check_due_over_many_groups_checks_exactly_the_due_watches() {
+    const WATCHES: usize = 1_100;
+    // Every 10 minutes, in the first group of 1,024 and in the second; the rest hourly.
+    const FAST: [usize; 3] = [0, 700, 1_050];
+    let srv = Server::start();
+    let mut toml = String::from("[defaults]\ntimezone = \"UTC\"\nevery = \"1h\"\n");
+    for i in 0..WATCHES {
+        srv.set(&format!("/p{i}"), Page::html(&format!("<p>page {i}</p>")));
+        let every = if FAST.contains(&i) {
+            "every = \"10m\""
+        } else {
+            ""
+        };
+        toml.push_str(&one_watch(
+            &format!("w{i:04}"),
+            &srv.url(&format!("/p{i}")),
+            every,
+        ));
+    }
+    let env = TestEnv::new().watchlist(&toml);
+    let due = |now: &str| {
+        let run = at(&env, now, &["check", "--due", "--format", "json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.events("summary")[0]["checked"].as_u64().unwrap()
+    };
+    assert_eq!(due("2026-11-21T10:00:00Z"), WATCHES as u64, "never checked");
+    assert_eq!(due("2026-11-21T10:10:00Z"), FAST.len() as u64);
+    for i in 0..WATCHES {
+        let fetched = if FAST.contains(&i) { 2 } else { 1 };
+        assert_eq!(srv.seen(&format!("/p{i}")).len(), fetched, "/p{i}");
+    }
+    assert_eq!(due("2026-11-21T10:15:00Z"), 0, "the next is due at 10:20");
+    assert_eq!(due("2026-11-21T10:20:00Z"), FAST.len() as u64);
+    assert_eq!(due("2026-11-21T11:00:00Z"), WATCHES as u64);
+}
+
 #[test]
 fn issue_5_check_due_honours_each_schedule_over_a_fake_clock() {
     let srv = Server::start();

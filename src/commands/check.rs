@@ -31,11 +31,11 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
             picked.push(w.clone());
         }
     }
-    let pool = if args.only.is_empty() {
-        &config.watches
+    let pool = std::sync::Arc::new(if args.only.is_empty() {
+        std::mem::take(&mut config.watches)
     } else {
-        &picked
-    };
+        picked
+    });
     if pool.is_empty() {
         return Err(crate::UsageError(format!(
             "no watches in {}: add one with `forewarn add URL --name NAME`",
@@ -46,12 +46,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
     if args.due {
         return check_due(db, watchlists, &config, pool, &args);
     }
-    let watches = if args.only.is_empty() {
-        std::mem::take(&mut config.watches)
-    } else {
-        picked
-    };
-    Ok(check_watches(db, &config, watches, &args)?.0)
+    Ok(check_watches(db, &config, pool, None, &args)?.0)
 }
 
 fn print_empty_summary(args: &CheckArgs) {
@@ -63,54 +58,54 @@ fn print_empty_summary(args: &CheckArgs) {
     }
 }
 
-/// `check --due`: only the watches of `pool` whose schedule fired since their last check
-/// (copies of them: `pool` stays whole for the next due time); then the gate for the next run.
+/// `check --due`: only the watches of `pool` whose schedule fired since their last check (the
+/// pass is handed their positions; `pool` stays whole for the next due time); then the gate
+/// for the next run.
 fn check_due(
     db: &Path,
     watchlists: &[PathBuf],
     config: &crate::config::Config,
-    pool: &[crate::config::Watch],
+    pool: std::sync::Arc<Vec<crate::config::Watch>>,
     args: &CheckArgs,
 ) -> anyhow::Result<Exit> {
-    let states = match Store::open_read_only(db)? {
-        Some(s) => s.load_schedules()?,
-        None => Default::default(),
-    };
+    let reader = Store::open_read_only(db)?;
     let now = schedule::now();
-    let due: Vec<_> = pool
-        .iter()
-        .filter(|w| {
+    let mut due: Vec<u32> = Vec::new();
+    for (g, group) in pool.chunks(SCHEDULE_GROUP).enumerate() {
+        let states = schedules_of(reader.as_ref(), group)?;
+        for (i, w) in group.iter().enumerate() {
             let s = states.get(w.name());
-            schedule::is_due(
-                &w.settings.timing,
-                s.and_then(|s| s.0),
-                s.map_or(0, |s| s.1),
-                now,
-            )
-        })
-        .cloned()
-        .collect();
-    drop(states);
+            let timing = &w.settings.timing;
+            if schedule::is_due(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now) {
+                due.push((g * SCHEDULE_GROUP + i) as u32);
+            }
+        }
+    }
+    drop(reader);
     let (exit, delivery) = if due.is_empty() {
         print_empty_summary(args);
         // Nothing to fetch, but a retry or a closing batch window may be due.
         (Exit::Ok, deliver_only(db, config, args)?)
     } else {
-        check_watches(db, config, due, args)?
+        check_watches(db, config, pool.clone(), Some(due), args)?
     };
     // Only when every watch was considered: with --only the gate would not cover the rest.
     if args.only.is_empty() {
         let store = Store::open(db)?;
-        let states = store.load_schedules()?;
         let now = schedule::now();
-        let next = pool
-            .iter()
-            .map(|w| {
-                let s = states.get(w.name());
-                let timing = &w.settings.timing;
-                schedule::due_for_cron(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
-            })
-            .min();
+        let mut next = None;
+        for group in pool.chunks(SCHEDULE_GROUP) {
+            let states = schedules_of(Some(&store), group)?;
+            let soonest = group
+                .iter()
+                .map(|w| {
+                    let s = states.get(w.name());
+                    let timing = &w.settings.timing;
+                    schedule::due_for_cron(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now)
+                })
+                .min();
+            next = next.into_iter().chain(soonest).min();
+        }
         let next = match (next, delivery.and_then(|d| d.next_due)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -120,6 +115,21 @@ fn check_due(
         }
     }
     Ok(exit)
+}
+
+/// Watches whose stored schedules are read at once by `check --due`.
+const SCHEDULE_GROUP: usize = 1024;
+
+/// The stored schedules of a group of watches, by name (none without a database yet).
+fn schedules_of(
+    store: Option<&Store>,
+    group: &[crate::config::Watch],
+) -> anyhow::Result<std::collections::HashMap<String, crate::store::ScheduleState>> {
+    let Some(store) = store else {
+        return Ok(Default::default());
+    };
+    let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
+    Ok(store.load_schedules_of(&names)?)
 }
 
 /// Delivers queued notifications without a pass (`check --due` with nothing due).
@@ -147,10 +157,12 @@ fn deliver_only(
 
 /// One pass over `watches`, holding the database lock, its report, and the delivery of what
 /// it queued (within `--notify-timeout`, so cron mode really notifies).
+/// One pass over the watches at the positions `only` (all when `None`).
 fn check_watches(
     db: &Path,
     config: &crate::config::Config,
-    watches: Vec<crate::config::Watch>,
+    watches: std::sync::Arc<Vec<crate::config::Watch>>,
+    only: Option<Vec<u32>>,
     args: &CheckArgs,
 ) -> anyhow::Result<(Exit, Option<crate::notify::Delivery>)> {
     let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
@@ -160,7 +172,8 @@ fn check_watches(
         per_host: args.per_host as usize,
         hosts: config.hosts.clone(),
         // Many watches, a person watching: never when piped or under cron.
-        progress: watches.len() >= 20 && std::io::stderr().is_terminal(),
+        progress: only.as_ref().map_or(watches.len(), Vec::len) >= 20
+            && std::io::stderr().is_terminal(),
     };
     let rt = super::runtime()?;
     let (pass, mut store, shown, unwritten) = match args.format {
@@ -170,12 +183,17 @@ fn check_watches(
                 failed: None,
             };
             let (pass, store, sink) =
-                rt.block_on(pipeline::run_pass(watches, store, limits, sink))?;
+                rt.block_on(pipeline::run_pass(watches, only, store, limits, sink))?;
             (pass, store, Vec::new(), sink.failed)
         }
         CheckFormat::Text => {
-            let (pass, store, shown) =
-                rt.block_on(pipeline::run_pass(watches, store, limits, Shown::default()))?;
+            let (pass, store, shown) = rt.block_on(pipeline::run_pass(
+                watches,
+                only,
+                store,
+                limits,
+                Shown::default(),
+            ))?;
             (pass, store, shown.into_events(), None)
         }
     };

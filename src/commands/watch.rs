@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::Exit;
 use crate::cli::{LogFormat, WatchArgs};
-use crate::config::{self, Config, Watch};
+use crate::config::{self, Config};
 use crate::event::rfc3339;
 use crate::pipeline::{self, Limits, PassReport, Shown, Sink};
 use crate::report::{self, Format};
@@ -151,10 +151,12 @@ async fn daemon(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut store = Some(store);
     let mut seen = stamps(watchlists, &config);
+    // The list each pass is handed (with the positions of the due watches), shared, not copied.
+    let mut all = std::sync::Arc::new(std::mem::take(&mut config.watches));
     log.line(
         "info",
         "forewarn watch started",
-        json!({"watches": config.watches.len(), "pid": std::process::id()}),
+        json!({"watches": all.len(), "pid": std::process::id()}),
     );
     crate::notify::keep_desktop_actions(true);
     // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
@@ -165,9 +167,9 @@ async fn daemon(
         }
         let states = store.as_ref().expect("store is back").load_schedules()?;
         let now = Utc::now();
-        let mut due: Vec<Watch> = Vec::new();
+        let mut due: Vec<u32> = Vec::new();
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
-        for w in &config.watches {
+        for (i, w) in all.iter().enumerate() {
             let s = states.get(w.name());
             let at = w
                 .settings
@@ -180,7 +182,7 @@ async fn daemon(
                     .unwrap_or_default()
             };
             if at <= now {
-                due.push(w.clone());
+                due.push(i as u32);
             } else {
                 wake = wake.min(at);
             }
@@ -201,7 +203,13 @@ async fn daemon(
                 log: *log,
                 shown: Shown::default(),
             };
-            let pass = pipeline::run_pass(due, store.take().expect("store is back"), limits, sink);
+            let pass = pipeline::run_pass(
+                all.clone(),
+                Some(due),
+                store.take().expect("store is back"),
+                limits,
+                sink,
+            );
             tokio::pin!(pass);
             let stop = tokio::select! {
                 r = &mut pass => {
@@ -262,6 +270,7 @@ async fn daemon(
                         json!({"watches": new.watches.len(), "trigger": if reload { "SIGHUP" } else { "edit" }}),
                     );
                     config = new;
+                    all = std::sync::Arc::new(std::mem::take(&mut config.watches));
                 }
                 Err(e) => log.line(
                     "error",

@@ -173,7 +173,8 @@ pub struct Origin {
 ///
 /// A watch of a 100,000-watch list costs 32 bytes and one allocation for its name and URL:
 /// everything else is in its [`WatchSettings`], shared by the watches of a file that come to
-/// the same settings (most use the file's defaults).
+/// the same settings (most use the file's defaults). A pass is handed the whole list and the
+/// positions of the due watches, not copies of them.
 #[derive(Debug, Clone)]
 pub struct Watch {
     /// The name, then the URL template.

@@ -352,6 +352,41 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
     }
 
+    /// [`Store::load_schedules`] for these watches only (those never checked have none):
+    /// `check --due` reads a large list a group at a time.
+    pub fn load_schedules_of(
+        &self,
+        names: &[&str],
+    ) -> Result<HashMap<String, ScheduleState>, StoreError> {
+        let mut out = HashMap::with_capacity(names.len());
+        for part in names.chunks(500) {
+            let marks = vec!["?"; part.len()].join(",");
+            let mut stmt = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT name, last_check_at, consecutive_failures FROM watches
+                     WHERE name IN ({marks})"
+                ))
+                .map_err(|e| self.classify(e))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(part), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        (
+                            r.get::<_, Option<i64>>(1)?.map(from_millis),
+                            r.get::<_, i64>(2)? as u32,
+                        ),
+                    ))
+                })
+                .map_err(|e| self.classify(e))?;
+            for row in rows {
+                let (name, state) = row.map_err(|e| self.classify(e))?;
+                out.insert(name, state);
+            }
+        }
+        Ok(out)
+    }
+
     /// The states of these watches only (those never checked have none): a pass loads them a
     /// group at a time, so its memory does not grow with the number of watches.
     pub fn load_states_of(
@@ -733,6 +768,10 @@ mod tests {
         let schedules = s.load_schedules().unwrap();
         assert_eq!(schedules.len(), 1200);
         assert_eq!(schedules["w5"], (None, 2));
+        let some = s.load_schedules_of(&asked).unwrap();
+        assert_eq!(some.len(), 550);
+        assert_eq!(some["w1096"], (None, 1));
+        assert!(!some.contains_key("w5"));
     }
 
     #[test]
