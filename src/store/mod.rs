@@ -136,6 +136,19 @@ const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, r
 /// A watch's last check and its consecutive failures: what deciding "due" needs.
 pub type ScheduleState = (Option<DateTime<Utc>>, u32);
 
+const SCHEDULE_COLUMNS: &str = "name, last_check_at, consecutive_failures";
+
+/// One row of [`SCHEDULE_COLUMNS`].
+fn schedule_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, ScheduleState)> {
+    Ok((
+        r.get::<_, String>(0)?,
+        (
+            r.get::<_, Option<i64>>(1)?.map(from_millis),
+            r.get::<_, i64>(2)? as u32,
+        ),
+    ))
+}
+
 /// One row of [`STATE_COLUMNS`]: the watch's name and its state.
 fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)> {
     let hash = |i: usize| -> rusqlite::Result<Option<Hash>> {
@@ -336,18 +349,10 @@ impl Store {
     pub fn load_schedules(&self) -> Result<HashMap<String, ScheduleState>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT name, last_check_at, consecutive_failures FROM watches")
+            .prepare(&format!("SELECT {SCHEDULE_COLUMNS} FROM watches"))
             .map_err(|e| self.classify(e))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    (
-                        r.get::<_, Option<i64>>(1)?.map(from_millis),
-                        r.get::<_, i64>(2)? as u32,
-                    ),
-                ))
-            })
+            .query_map([], schedule_of_row)
             .map_err(|e| self.classify(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
     }
@@ -358,33 +363,7 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, ScheduleState>, StoreError> {
-        let mut out = HashMap::with_capacity(names.len());
-        for part in names.chunks(500) {
-            let marks = vec!["?"; part.len()].join(",");
-            let mut stmt = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT name, last_check_at, consecutive_failures FROM watches
-                     WHERE name IN ({marks})"
-                ))
-                .map_err(|e| self.classify(e))?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(part), |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        (
-                            r.get::<_, Option<i64>>(1)?.map(from_millis),
-                            r.get::<_, i64>(2)? as u32,
-                        ),
-                    ))
-                })
-                .map_err(|e| self.classify(e))?;
-            for row in rows {
-                let (name, state) = row.map_err(|e| self.classify(e))?;
-                out.insert(name, state);
-            }
-        }
-        Ok(out)
+        self.rows_named(SCHEDULE_COLUMNS, names, schedule_of_row)
     }
 
     /// The states of these watches only (those never checked have none): a pass loads them a
@@ -393,21 +372,31 @@ impl Store {
         &self,
         names: &[&str],
     ) -> Result<HashMap<String, WatchState>, StoreError> {
+        self.rows_named(STATE_COLUMNS, names, state_of_row)
+    }
+
+    /// `columns` of the named watches' rows (the first two `id, name` or `name`), by name.
+    fn rows_named<T>(
+        &self,
+        columns: &str,
+        names: &[&str],
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<(String, T)>,
+    ) -> Result<HashMap<String, T>, StoreError> {
         let mut out = HashMap::with_capacity(names.len());
         for part in names.chunks(500) {
             let marks = vec!["?"; part.len()].join(",");
             let mut stmt = self
                 .conn
                 .prepare_cached(&format!(
-                    "SELECT {STATE_COLUMNS} FROM watches WHERE name IN ({marks})"
+                    "SELECT {columns} FROM watches WHERE name IN ({marks})"
                 ))
                 .map_err(|e| self.classify(e))?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(part), state_of_row)
+                .query_map(rusqlite::params_from_iter(part), row)
                 .map_err(|e| self.classify(e))?;
-            for row in rows {
-                let (name, state) = row.map_err(|e| self.classify(e))?;
-                out.insert(name, state);
+            for r in rows {
+                let (name, value) = r.map_err(|e| self.classify(e))?;
+                out.insert(name, value);
             }
         }
         Ok(out)
