@@ -976,30 +976,20 @@ fn parse_with(
                 check_headers(h, errors);
                 ok &= errors.len() == before;
             }
-            let select = match &w.select {
-                Some(s) => match ExtractSpec::check_select(w.kind, &s.get_ref().clone().into_vec())
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.push(at(s.span(), e));
-                        ok = false;
-                        Vec::new()
-                    }
-                },
-                None => Vec::new(),
+            // `select` and `remove`: checked for the watch's kind, or one problem at the key.
+            type Check = fn(Kind, &[String]) -> Result<Vec<String>, String>;
+            let mut selectors = |list: &Option<Spanned<OneOrMany<String>>>, check: Check| {
+                let Some(s) = list else {
+                    return Vec::new();
+                };
+                check(w.kind, &s.get_ref().clone().into_vec()).unwrap_or_else(|e| {
+                    errors.push(at(s.span(), e));
+                    ok = false;
+                    Vec::new()
+                })
             };
-            let remove = match &w.remove {
-                Some(s) => match ExtractSpec::check_remove(w.kind, &s.get_ref().clone().into_vec())
-                {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.push(at(s.span(), e));
-                        ok = false;
-                        Vec::new()
-                    }
-                },
-                None => Vec::new(),
-            };
+            let select = selectors(&w.select, ExtractSpec::check_select);
+            let remove = selectors(&w.remove, ExtractSpec::check_remove);
             let keep = match w.keep.as_ref().or(defaults.keep.as_ref()) {
                 Some(k) if *k.get_ref() == 0 => {
                     errors.push(at(k.span(), "`keep` must be at least 1".into()));
