@@ -312,6 +312,46 @@ impl Drop for Daemon {
     }
 }
 
+/// The daemon reads stored schedules a group of 1,024 watches at a time and hands each pass
+/// the positions of the due watches: a fast watch in each group is checked again and again,
+/// the hourly rest once.
+#[test]
+fn issue_9_watch_over_many_groups_rechecks_exactly_the_due_watches() {
+    const WATCHES: usize = 1_100;
+    const FAST: [usize; 2] = [3, 1_090];
+    let srv = Server::start();
+    let mut toml = String::from("[defaults]\nevery = \"1h\"\n");
+    for i in 0..WATCHES {
+        srv.set(&format!("/p{i}"), Page::html(&format!("<p>page {i}</p>")));
+        let every = if FAST.contains(&i) {
+            "every = \"1s\""
+        } else {
+            ""
+        };
+        toml.push_str(&one_watch(
+            &format!("w{i:04}"),
+            &srv.url(&format!("/p{i}")),
+            every,
+        ));
+    }
+    let env = TestEnv::new().watchlist(&toml);
+    let mut d = Daemon::start(&env);
+    let start = Instant::now();
+    while !FAST.iter().all(|i| srv.seen(&format!("/p{i}")).len() >= 3) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the fast watches were not checked again:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in (0..WATCHES).filter(|i| !FAST.contains(i)) {
+        assert_eq!(srv.seen(&format!("/p{i}")).len(), 1, "/p{i}");
+    }
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(10)), 0);
+}
+
 #[test]
 fn issue_5_watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
     let srv = Server::start();

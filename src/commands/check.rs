@@ -71,13 +71,13 @@ fn check_due(
     let reader = Store::open_read_only(db)?;
     let now = schedule::now();
     let mut due: Vec<u32> = Vec::new();
-    for (g, group) in pool.chunks(SCHEDULE_GROUP).enumerate() {
+    for (g, group) in pool.chunks(super::SCHEDULE_GROUP).enumerate() {
         let states = schedules_of(reader.as_ref(), group)?;
         for (i, w) in group.iter().enumerate() {
             let s = states.get(w.name());
             let timing = &w.settings.timing;
             if schedule::is_due(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now) {
-                due.push((g * SCHEDULE_GROUP + i) as u32);
+                due.push((g * super::SCHEDULE_GROUP + i) as u32);
             }
         }
     }
@@ -94,7 +94,7 @@ fn check_due(
         let store = Store::open(db)?;
         let now = schedule::now();
         let mut next = None;
-        for group in pool.chunks(SCHEDULE_GROUP) {
+        for group in pool.chunks(super::SCHEDULE_GROUP) {
             let states = schedules_of(Some(&store), group)?;
             let soonest = group
                 .iter()
@@ -116,9 +116,6 @@ fn check_due(
     }
     Ok(exit)
 }
-
-/// Watches whose stored schedules are read at once by `check --due`.
-const SCHEDULE_GROUP: usize = 1024;
 
 /// The stored schedules of a group of watches, by name (none without a database yet).
 fn schedules_of(

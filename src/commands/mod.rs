@@ -115,6 +115,9 @@ fn table_line<const N: usize>(row: &[String; N], widths: &[usize; N], out: &mut 
     out.push('\n');
 }
 
+/// Watches whose stored schedules `check --due` and the daemon read at once.
+const SCHEDULE_GROUP: usize = 1024;
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

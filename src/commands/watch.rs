@@ -165,29 +165,36 @@ async fn daemon(
         if outbox_due.is_some_and(|t| t <= Utc::now()) {
             outbox_due = deliver(store.as_mut().expect("store is back"), &config, log).await;
         }
-        let states = store.as_ref().expect("store is back").load_schedules()?;
         let now = Utc::now();
         let mut due: Vec<u32> = Vec::new();
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
-        for (i, w) in all.iter().enumerate() {
-            let s = states.get(w.name());
-            let at = w
-                .settings
-                .timing
-                .due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
-            let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
-                at
-            } else {
-                at + chrono::Duration::from_std(w.settings.timing.jitter(w.name(), at))
-                    .unwrap_or_default()
-            };
-            if at <= now {
-                due.push(i as u32);
-            } else {
-                wake = wake.min(at);
+        // Stored schedules a group of watches at a time: a large list never has them all in
+        // memory at once.
+        for (g, group) in all.chunks(super::SCHEDULE_GROUP).enumerate() {
+            let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
+            let states = store
+                .as_ref()
+                .expect("store is back")
+                .load_schedules_of(&names)?;
+            for (i, w) in group.iter().enumerate() {
+                let s = states.get(w.name());
+                let at = w
+                    .settings
+                    .timing
+                    .due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
+                let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
+                    at
+                } else {
+                    at + chrono::Duration::from_std(w.settings.timing.jitter(w.name(), at))
+                        .unwrap_or_default()
+                };
+                if at <= now {
+                    due.push((g * super::SCHEDULE_GROUP + i) as u32);
+                } else {
+                    wake = wake.min(at);
+                }
             }
         }
-        drop(states);
         if let Some(t) = outbox_due {
             wake = wake.min(t);
         }

@@ -344,21 +344,9 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
     }
 
-    /// What scheduling needs of each watch: (last check, consecutive failures), by name. Light
-    /// enough for `check --due`, which cron starts every few minutes.
-    pub fn load_schedules(&self) -> Result<HashMap<String, ScheduleState>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {SCHEDULE_COLUMNS} FROM watches"))
-            .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([], schedule_of_row)
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
-    }
-
-    /// [`Store::load_schedules`] for these watches only (those never checked have none):
-    /// `check --due` reads a large list a group at a time.
+    /// What scheduling needs of these watches: (last check, consecutive failures), by name
+    /// (those never checked have none). Light enough for `check --due`, which cron starts every
+    /// few minutes; it and the daemon read a large list a group at a time.
     pub fn load_schedules_of(
         &self,
         names: &[&str],
@@ -754,12 +742,10 @@ mod tests {
         assert!(!states.contains_key("w1"));
         let all = s.load_states().unwrap();
         assert_eq!(all["w1098"].etag, states["w1098"].etag);
-        let schedules = s.load_schedules().unwrap();
-        assert_eq!(schedules.len(), 1200);
-        assert_eq!(schedules["w5"], (None, 2));
         let some = s.load_schedules_of(&asked).unwrap();
         assert_eq!(some.len(), 550);
         assert_eq!(some["w1096"], (None, 1));
+        assert_eq!(some["w1094"], (None, 2));
         assert!(!some.contains_key("w5"));
     }
 
