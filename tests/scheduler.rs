@@ -10,6 +10,23 @@ fn at(env: &TestEnv, now: &str, args: &[&str]) -> crate::util::Run {
     env.run_env(args, &[("FOREWARN_NOW", now)])
 }
 
+/// A watchlist of `n` hourly watches `w0000`... of pages `/p0`... on `srv`, but those at the
+/// positions `fast` run `every` instead (in UTC).
+fn hourly_but(srv: &Server, n: usize, fast: &[usize], every: &str) -> String {
+    let mut toml = String::from("[defaults]\ntimezone = \"UTC\"\nevery = \"1h\"\n");
+    for i in 0..n {
+        srv.set(&format!("/p{i}"), Page::html(&format!("<p>page {i}</p>")));
+        let own = if fast.contains(&i) {
+            format!("every = \"{every}\"")
+        } else {
+            String::new()
+        };
+        let url = srv.url(&format!("/p{i}"));
+        toml.push_str(&one_watch(&format!("w{i:04}"), &url, &own));
+    }
+    toml
+}
+
 /// `check --due` reads stored schedules a group of 1,024 watches at a time: across groups it
 /// still checks exactly the watches that are due, and its gate still knows the next due time.
 #[test]
@@ -18,21 +35,7 @@ fn issue_9_check_due_over_many_groups_checks_exactly_the_due_watches() {
     // Every 10 minutes, in the first group of 1,024 and in the second; the rest hourly.
     const FAST: [usize; 3] = [0, 700, 1_050];
     let srv = Server::start();
-    let mut toml = String::from("[defaults]\ntimezone = \"UTC\"\nevery = \"1h\"\n");
-    for i in 0..WATCHES {
-        srv.set(&format!("/p{i}"), Page::html(&format!("<p>page {i}</p>")));
-        let every = if FAST.contains(&i) {
-            "every = \"10m\""
-        } else {
-            ""
-        };
-        toml.push_str(&one_watch(
-            &format!("w{i:04}"),
-            &srv.url(&format!("/p{i}")),
-            every,
-        ));
-    }
-    let env = TestEnv::new().watchlist(&toml);
+    let env = TestEnv::new().watchlist(&hourly_but(&srv, WATCHES, &FAST, "10m"));
     let due = |now: &str| {
         let run = at(&env, now, &["check", "--due", "--format", "json"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -320,21 +323,7 @@ fn issue_9_watch_over_many_groups_rechecks_exactly_the_due_watches() {
     const WATCHES: usize = 1_100;
     const FAST: [usize; 2] = [3, 1_090];
     let srv = Server::start();
-    let mut toml = String::from("[defaults]\nevery = \"1h\"\n");
-    for i in 0..WATCHES {
-        srv.set(&format!("/p{i}"), Page::html(&format!("<p>page {i}</p>")));
-        let every = if FAST.contains(&i) {
-            "every = \"1s\""
-        } else {
-            ""
-        };
-        toml.push_str(&one_watch(
-            &format!("w{i:04}"),
-            &srv.url(&format!("/p{i}")),
-            every,
-        ));
-    }
-    let env = TestEnv::new().watchlist(&toml);
+    let env = TestEnv::new().watchlist(&hourly_but(&srv, WATCHES, &FAST, "1s"));
     let mut d = Daemon::start(&env);
     let start = Instant::now();
     while !FAST.iter().all(|i| srv.seen(&format!("/p{i}")).len() >= 3) {
