@@ -72,7 +72,7 @@ fn check_due(
     let now = schedule::now();
     let mut due: Vec<u32> = Vec::new();
     for (g, group) in pool.chunks(super::SCHEDULE_GROUP).enumerate() {
-        let states = schedules_of(reader.as_ref(), group)?;
+        let states = super::schedules_of(reader.as_ref(), group)?;
         for (i, w) in group.iter().enumerate() {
             let s = states.get(w.name());
             let timing = &w.settings.timing;
@@ -95,7 +95,7 @@ fn check_due(
         let now = schedule::now();
         let mut next = None;
         for group in pool.chunks(super::SCHEDULE_GROUP) {
-            let states = schedules_of(Some(&store), group)?;
+            let states = super::schedules_of(Some(&store), group)?;
             let soonest = group
                 .iter()
                 .map(|w| {
@@ -115,18 +115,6 @@ fn check_due(
         }
     }
     Ok(exit)
-}
-
-/// The stored schedules of a group of watches, by name (none without a database yet).
-fn schedules_of(
-    store: Option<&Store>,
-    group: &[crate::config::Watch],
-) -> anyhow::Result<std::collections::HashMap<String, crate::store::ScheduleState>> {
-    let Some(store) = store else {
-        return Ok(Default::default());
-    };
-    let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
-    Ok(store.load_schedules_of(&names)?)
 }
 
 /// Delivers queued notifications without a pass (`check --due` with nothing due).
@@ -152,9 +140,9 @@ fn deliver_only(
     Ok(d)
 }
 
-/// One pass over `watches`, holding the database lock, its report, and the delivery of what
-/// it queued (within `--notify-timeout`, so cron mode really notifies).
-/// One pass over the watches at the positions `only` (all when `None`).
+/// One pass over the watches at the positions `only` (all of `watches` when `None`), holding
+/// the database lock, its report, and the delivery of what it queued (within
+/// `--notify-timeout`, so cron mode really notifies).
 fn check_watches(
     db: &Path,
     config: &crate::config::Config,

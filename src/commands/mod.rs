@@ -118,6 +118,18 @@ fn table_line<const N: usize>(row: &[String; N], widths: &[usize; N], out: &mut 
 /// Watches whose stored schedules `check --due` and the daemon read at once.
 const SCHEDULE_GROUP: usize = 1024;
 
+/// The stored schedules of a group of watches, by name (none without a database yet).
+pub(crate) fn schedules_of(
+    store: Option<&crate::store::Store>,
+    group: &[crate::config::Watch],
+) -> anyhow::Result<std::collections::HashMap<String, crate::store::ScheduleState>> {
+    let Some(store) = store else {
+        return Ok(Default::default());
+    };
+    let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
+    Ok(store.load_schedules_of(&names)?)
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -65,7 +65,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
         return Ok(Exit::Ok);
     };
     if let Some(name) = &args.name
-        && !store.load_states()?.contains_key(name)
+        && store.load_states_of(&[name.as_str()])?.is_empty()
     {
         // Not in the database: maybe a typo of a configured watch.
         let hint = crate::config::load(watchlists)

@@ -145,8 +145,10 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             }
         }
     }
-    let state = match Store::open_read_only(db)? {
-        Some(store) => store.load_states()?.remove(w.name()),
+    // This watch's stored state only (a large database holds 100,000 of them).
+    let store = Store::open_read_only(db)?;
+    let state = match &store {
+        Some(s) => s.load_states_of(&[w.name()])?.remove(w.name()),
         None => None,
     };
     if !w.settings.expect.is_empty() {
@@ -199,15 +201,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     }
     out.push('\n');
 
-    let previous = match Store::open_read_only(db)? {
-        Some(store) => {
-            let states = store.load_states()?;
-            match states.get(w.name()).and_then(|s| s.last_snapshot_id) {
-                Some(id) => store.snapshot(id)?,
-                None => None,
-            }
-        }
-        None => None,
+    let previous = match (&store, state.as_ref().and_then(|s| s.last_snapshot_id)) {
+        (Some(store), Some(id)) => store.snapshot(id)?,
+        _ => None,
     };
     match previous {
         None => out

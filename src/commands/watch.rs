@@ -171,11 +171,7 @@ async fn daemon(
         // Stored schedules a group of watches at a time: a large list never has them all in
         // memory at once.
         for (g, group) in all.chunks(super::SCHEDULE_GROUP).enumerate() {
-            let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
-            let states = store
-                .as_ref()
-                .expect("store is back")
-                .load_schedules_of(&names)?;
+            let states = super::schedules_of(store.as_ref(), group)?;
             for (i, w) in group.iter().enumerate() {
                 let s = states.get(w.name());
                 let at = w

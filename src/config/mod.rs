@@ -198,7 +198,7 @@ impl Watch {
         text.push_str(url);
         Watch {
             text: text.into_boxed_str(),
-            // A watchlist is read whole into memory: neither comes near 4 GB.
+            // A name is one line and a watchlist is edited by people: neither reaches 4 billion.
             name_len: u32::try_from(name.len()).unwrap_or(u32::MAX),
             line: u32::try_from(line).unwrap_or(u32::MAX),
             settings,
@@ -565,49 +565,40 @@ struct Chunks<R> {
 
 impl<R: std::io::BufRead> Chunks<R> {
     /// Reads the head.
-    fn open(mut reader: R) -> std::io::Result<(String, Self)> {
+    fn open(reader: R) -> std::io::Result<(String, Self)> {
+        let mut chunks = Chunks {
+            reader,
+            next: None,
+            line: 0,
+        };
         let mut head = String::new();
-        let mut line = 0;
-        loop {
-            let mut l = String::new();
-            if reader.read_line(&mut l)? == 0 {
-                return Ok((
-                    head,
-                    Chunks {
-                        reader,
-                        next: None,
-                        line,
-                    },
-                ));
-            }
-            if is_watch_header(&l) {
-                let next = Some((l, line));
-                line += 1;
-                return Ok((head, Chunks { reader, next, line }));
-            }
-            head.push_str(&l);
-            line += 1;
-        }
+        chunks.read_to_header(&mut head)?;
+        Ok((head, chunks))
     }
 
     fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
         let Some((mut text, lines_before)) = self.next.take() else {
             return Ok(None);
         };
+        self.read_to_header(&mut text)?;
+        Ok(Some(Chunk { text, lines_before }))
+    }
+
+    /// Appends lines to `text` up to the next `[[watch]]` line (kept in `next`) or the end.
+    fn read_to_header(&mut self, text: &mut String) -> std::io::Result<()> {
+        let mut l = String::new();
         loop {
-            let mut l = String::new();
+            l.clear();
             if self.reader.read_line(&mut l)? == 0 {
-                break;
+                return Ok(());
             }
+            self.line += 1;
             if is_watch_header(&l) {
-                self.next = Some((l, self.line));
-                self.line += 1;
-                break;
+                self.next = Some((std::mem::take(&mut l), self.line - 1));
+                return Ok(());
             }
             text.push_str(&l);
-            self.line += 1;
         }
-        Ok(Some(Chunk { text, lines_before }))
     }
 }
 

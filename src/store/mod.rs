@@ -332,18 +332,6 @@ impl Store {
         sql_error(&self.path, e)
     }
 
-    /// Every watch the store knows, by name.
-    pub fn load_states(&self) -> Result<HashMap<String, WatchState>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {STATE_COLUMNS} FROM watches"))
-            .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([], state_of_row)
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
-    }
-
     /// What scheduling needs of these watches: (last check, consecutive failures), by name
     /// (those never checked have none). Light enough for `check --due`, which cron starts every
     /// few minutes; it and the daemon read a large list a group at a time.
@@ -740,8 +728,6 @@ mod tests {
         assert_eq!(states.len(), 550);
         assert_eq!(states["w1098"].etag.as_deref(), Some("\"e1098\""));
         assert!(!states.contains_key("w1"));
-        let all = s.load_states().unwrap();
-        assert_eq!(all["w1098"].etag, states["w1098"].etag);
         let some = s.load_schedules_of(&asked).unwrap();
         assert_eq!(some.len(), 550);
         assert_eq!(some["w1096"], (None, 1));
