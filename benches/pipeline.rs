@@ -121,7 +121,7 @@ fn corpus(dir: &std::path::Path) {
     });
     if let Ok(only) = std::env::var("FOREWARN_BENCH_MASKS") {
         let names: Vec<String> = only.split(',').map(str::to_string).collect();
-        let set = forewarn::extract::MaskSet::from_names(&names).expect("known masks");
+        let set = forewarn::config::masks::MaskSet::from_names(&names).expect("known masks");
         stage(&format!("mask {only}"), text_bytes, &mut || {
             for t in &texts {
                 black_box(set.apply(t));
@@ -175,7 +175,7 @@ fn main() {
         bench(&format!("hash raw body, {kib} KiB"), a.len(), || {
             black_box(compare::hash(a.as_bytes()));
         });
-        let masks = forewarn::extract::MaskSet::all();
+        let masks = forewarn::config::masks::MaskSet::all();
         bench(&format!("mask extracted text, {kib} KiB"), ta.len(), || {
             black_box(masks.apply(&ta));
         });

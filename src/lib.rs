@@ -5,14 +5,14 @@
 //! subcommands on top of it.
 
 pub mod cli;
+pub mod codec;
 pub mod commands;
 pub mod compare;
 pub mod config;
-pub mod contract;
 pub mod event;
 pub mod extract;
 pub mod fetch;
-pub mod learned;
+pub mod judge;
 pub mod notify;
 pub mod paths;
 pub mod pipeline;

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use forewarn::config::{self, Config, Kind};
 use forewarn::extract::{self, ExtractSpec, feed, json};
-use forewarn::{compare, contract, report};
+use forewarn::judge::contract;
+use forewarn::{compare, report};
 use proptest::prelude::*;
 use proptest::test_runner::Config as RunnerConfig;
 
@@ -100,7 +101,7 @@ proptest! {
             for ct in [Some("text/html"), Some("text/html; charset=shift_jis"), None] {
                 if let Ok(ex) = extract::extract(&spec, &bytes, ct) {
                     let _ = spec.masked(&ex.text);
-                    let _ = extract::MaskSet::all().explain(&ex.text);
+                    let _ = forewarn::config::masks::MaskSet::all().explain(&ex.text);
                 }
             }
         }

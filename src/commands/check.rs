@@ -276,7 +276,7 @@ impl JsonLines {
 }
 
 impl Sink for JsonLines {
-    fn check(&mut self, _: usize, _: &crate::event::Outcome, events: &[crate::event::Event]) {
+    fn check(&mut self, _: usize, _: &crate::judge::Outcome, events: &[crate::event::Event]) {
         report::check_lines(events, |e| {
             if self.failed.is_none() {
                 self.failed = self.write(e).err();

@@ -20,7 +20,10 @@ pub fn run(db: &Path, watchlists: &[PathBuf], cmd: NotifyCommand) -> anyhow::Res
     }
 }
 
-fn channel<'a>(config: &'a Config, name: &str) -> anyhow::Result<&'a notify::Channel> {
+fn channel<'a>(
+    config: &'a Config,
+    name: &str,
+) -> anyhow::Result<&'a crate::config::alert::Channel> {
     config.channels.get(name).ok_or_else(|| {
         let mut msg = format!("no channel named `{name}` in the watchlists");
         match closest(name, config.channels.keys().map(String::as_str)) {

@@ -45,7 +45,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         content_type.as_deref().unwrap_or("no Content-Type"),
         took.as_millis()
     )?;
-    let ex = match pipeline::extract_body(w, &body, content_type.as_deref()) {
+    let ex = match crate::extract::for_watch(w, &body, content_type.as_deref()) {
         Ok(ex) => ex,
         Err(e) => {
             println!("{out}FAILED: {e}");
@@ -159,8 +159,13 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             .as_ref()
             .map(|s| s.contracts.clone())
             .unwrap_or_default();
-        let (now, changes) =
-            crate::contract::evaluate(&w.settings.expect, status, &decoded, &page, &previous);
+        let (now, changes) = crate::judge::contract::evaluate(
+            &w.settings.expect,
+            status,
+            &decoded,
+            &page,
+            &previous,
+        );
         out.push_str("expectations:\n");
         for (label, check) in &now {
             let count = if label.starts_with("selector") {

@@ -73,7 +73,7 @@ impl Log {
     }
 
     /// One line per check: watch, outcome, status, time taken.
-    fn check(&self, o: &crate::event::Outcome) {
+    fn check(&self, o: &crate::judge::Outcome) {
         let (outcome, error) = pipeline::check_outcome(o);
         let level = if error.is_some() { "warn" } else { "info" };
         if self.json {
@@ -114,7 +114,7 @@ impl Sink for PassLog {
     fn check(
         &mut self,
         position: usize,
-        o: &crate::event::Outcome,
+        o: &crate::judge::Outcome,
         events: &[crate::event::Event],
     ) {
         self.log.check(o);

@@ -7,10 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::alert::{Batch, Channel, EmailTarget, Target, Tls};
 use super::types::{self, DurationStr, OneOrMany, UrlTemplate};
 use super::{ConfigError, Origin};
 use crate::event::Severity;
-use crate::notify::{Batch, Channel, EmailTarget, Target, Tls};
 
 /// Default time one delivery may take (connect, send, answer).
 pub const DEFAULT_CHANNEL_TIMEOUT: Duration = Duration::from_secs(15);

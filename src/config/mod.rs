@@ -5,9 +5,15 @@
 //! names, selectors that depend on the watch's kind). Every problem names its file, line and
 //! column; all problems are collected before anything is fetched.
 
+pub mod alert;
 mod channels;
 mod diagnostic;
+pub mod expect;
+pub mod json_path;
+pub mod masks;
+pub mod spec;
 pub mod types;
+pub mod version;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,8 +25,9 @@ use toml::Spanned;
 pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
-use crate::extract::{ExtractSpec, MaskSet};
 use crate::schedule::{Schedule, Timing, Zone};
+use masks::MaskSet;
+use spec::ExtractSpec;
 
 /// Default per-request timeout (connect + headers + body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -102,7 +109,7 @@ struct RawWatch {
     insecure: Option<bool>,
     ignore_paths: Option<Spanned<OneOrMany<String>>>,
     // kind = "version"
-    source: Option<Spanned<crate::extract::version::Source>>,
+    source: Option<Spanned<version::Source>>,
     package: Option<Spanned<String>>,
     repo: Option<Spanned<String>>,
     registry: Option<Spanned<UrlTemplate>>,
@@ -259,15 +266,15 @@ pub struct WatchSettings {
     /// Feeds: which entries count.
     pub feed: std::sync::Arc<FeedOptions>,
     /// What the integration assumes about the page.
-    pub expect: std::sync::Arc<crate::contract::Expect>,
+    pub expect: std::sync::Arc<expect::Expect>,
     /// Report a change in the page's script and stylesheet URLs (a frontend deploy).
     pub track_assets: bool,
     /// Accept any TLS certificate (a self-signed internal server). Off by default.
     pub insecure: bool,
     /// `kind = "version"`: where versions come from and which count.
-    pub version: Option<Box<crate::extract::version::VersionSpec>>,
+    pub version: Option<Box<version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
-    pub alert: std::sync::Arc<crate::notify::AlertPolicy>,
+    pub alert: std::sync::Arc<alert::AlertPolicy>,
 }
 
 /// What makes two watches' settings the same when neither has a feed filter, an expectation
@@ -275,7 +282,7 @@ pub struct WatchSettings {
 #[derive(PartialEq, Eq, Hash)]
 struct SettingsKey {
     spec: *const ExtractSpec,
-    alert: *const crate::notify::AlertPolicy,
+    alert: *const alert::AlertPolicy,
     headers: Vec<(String, String)>,
     timeout: Duration,
     keep: u32,
@@ -296,7 +303,7 @@ impl SettingsKey {
     fn of(
         s: &WatchSettings,
         default_feed: &FeedOptions,
-        no_expect: &crate::contract::Expect,
+        no_expect: &expect::Expect,
     ) -> Option<Self> {
         if s.version.is_some()
             || !std::ptr::eq(&*s.feed, default_feed)
@@ -370,7 +377,7 @@ pub struct Config {
     /// Pinged after every pass, so a dead crawler is noticed too.
     pub heartbeat_url: Option<UrlTemplate>,
     /// `[channels.NAME]` from every file.
-    pub channels: BTreeMap<String, crate::notify::Channel>,
+    pub channels: BTreeMap<String, alert::Channel>,
     /// `notify` entries to check once every file is read: (channel name, where it was written).
     unresolved: Vec<(String, ConfigError)>,
 }
@@ -630,7 +637,7 @@ struct Undo {
     unresolved: usize,
     hosts: HashMap<String, HostSettings>,
     heartbeat_url: Option<UrlTemplate>,
-    channels: BTreeMap<String, crate::notify::Channel>,
+    channels: BTreeMap<String, alert::Channel>,
 }
 
 impl Undo {
@@ -913,13 +920,11 @@ fn parse_with(
         names
     };
     let default_notify = defaults.notify.as_ref().map(&mut note_channels);
-    let mut policies: HashMap<
-        crate::notify::AlertPolicy,
-        std::sync::Arc<crate::notify::AlertPolicy>,
-    > = HashMap::new();
+    let mut policies: HashMap<alert::AlertPolicy, std::sync::Arc<alert::AlertPolicy>> =
+        HashMap::new();
     // Shared parts: one allocation per distinct value, not one per watch.
     let mut shared_specs: HashMap<String, std::sync::Arc<ExtractSpec>> = HashMap::new();
-    let no_expect = std::sync::Arc::new(crate::contract::Expect::default());
+    let no_expect = std::sync::Arc::new(expect::Expect::default());
     let default_feed = std::sync::Arc::new(FeedOptions::default());
     let mut shared_settings: HashMap<SettingsKey, std::sync::Arc<WatchSettings>> = HashMap::new();
     let origin_file: std::sync::Arc<Path> = file.into();
@@ -1035,7 +1040,7 @@ fn parse_with(
                     Schedule::Every(crate::schedule::DEFAULT_EVERY)
                 }
             };
-            let mut expect = crate::contract::Expect::default();
+            let mut expect = expect::Expect::default();
             if let Some(x) = &w.expect {
                 if let Some(sels) = &x.selectors {
                     for s in sels.get_ref().clone().into_vec() {
@@ -1057,7 +1062,7 @@ fn parse_with(
                 expect.status = x.status;
                 if let Some(paths) = &x.paths {
                     for p in paths.get_ref().clone().into_vec() {
-                        match crate::extract::json::check_path(&p) {
+                        match json_path::check_path(&p) {
                             Ok(()) => expect.paths.push(p),
                             Err(e) => {
                                 errors.push(at(paths.span(), e));
@@ -1071,7 +1076,7 @@ fn parse_with(
                 Some(p) => {
                     let list = p.get_ref().clone().into_vec();
                     for path in &list {
-                        if let Err(e) = crate::extract::json::check_path(path) {
+                        if let Err(e) = json_path::check_path(path) {
                             errors.push(at(p.span(), e));
                             ok = false;
                         }
@@ -1192,7 +1197,7 @@ fn parse_with(
                 timing: Timing { schedule, zone },
                 // One shared policy per distinct setting, not one allocation per watch.
                 alert: {
-                    let policy = crate::notify::AlertPolicy {
+                    let policy = alert::AlertPolicy {
                         // Names for now; `resolve_notify` adds each channel's `min_severity`.
                         targets: notify
                             .or_else(|| default_notify.clone())
@@ -1231,7 +1236,7 @@ fn parse_with(
     Ok(())
 }
 
-type Resolved = (UrlTemplate, Option<crate::extract::version::VersionSpec>);
+type Resolved = (UrlTemplate, Option<version::VersionSpec>);
 
 /// The URL a watch fetches, and for `kind = "version"` how to read versions: the source's
 /// real path under its base URL (`registry` overrides the base).
@@ -1241,7 +1246,7 @@ fn resolve_source(
     include: Option<regex::Regex>,
     pattern: Option<regex::Regex>,
 ) -> Result<Resolved, (Option<std::ops::Range<usize>>, String)> {
-    use crate::extract::version::{Source, VersionSpec};
+    use version::{Source, VersionSpec};
     if w.kind != Kind::Version {
         for (key, set) in [
             ("source", w.source.is_some()),
@@ -1421,10 +1426,8 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
         );
         errors.push(err);
     }
-    let mut resolved: HashMap<
-        crate::notify::AlertPolicy,
-        std::sync::Arc<crate::notify::AlertPolicy>,
-    > = HashMap::new();
+    let mut resolved: HashMap<alert::AlertPolicy, std::sync::Arc<alert::AlertPolicy>> =
+        HashMap::new();
     // Each shared copy of settings is resolved once, and stays shared.
     let mut settings: HashMap<*const WatchSettings, std::sync::Arc<WatchSettings>> = HashMap::new();
     for w in &mut config.watches {

@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::config::json_path::{Step, parse_path};
+
 /// Keys that identify an array's objects, most telling first; one counts only when every
 /// element has it and no two share a value.
 const ID_KEYS: &[&str] = &[
@@ -59,51 +61,6 @@ pub fn remove_paths(v: &mut Value, paths: &[String]) {
         let steps = parse_path(p);
         remove_at(v, &steps);
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    Key(String),
-    AnyIndex,
-    Descend(String),
-}
-
-fn parse_path(p: &str) -> Vec<Step> {
-    let rest = p.trim().trim_start_matches('$');
-    let mut steps = Vec::new();
-    let mut s = rest;
-    while !s.is_empty() {
-        if let Some(r) = s.strip_prefix("..") {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            steps.push(Step::Descend(r[..end].to_string()));
-            s = &r[end..];
-        } else if let Some(r) = s.strip_prefix("[*]") {
-            steps.push(Step::AnyIndex);
-            s = r;
-        } else if let Some(r) = s.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            steps.push(Step::Key(r[..end].to_string()));
-            s = &r[end..];
-        } else if let Some(r) = s.strip_prefix("['") {
-            let end = r.find("']").unwrap_or(r.len());
-            steps.push(Step::Key(r[..end].to_string()));
-            s = r.get(end + 2..).unwrap_or("");
-        } else {
-            break;
-        }
-    }
-    steps
-}
-
-/// Checks an `ignore_paths` entry.
-pub fn check_path(p: &str) -> Result<(), String> {
-    let t = p.trim();
-    if !t.starts_with('$') || (t.len() > 1 && parse_path(t).is_empty()) {
-        return Err(format!(
-            "invalid JSON path `{p}`: write it like \"$.meta.generated_at\", \"$.items[*].updated\" or \"$..request_id\""
-        ));
-    }
-    Ok(())
 }
 
 /// The values a path (`$.data[*].id`, `$..price`) selects.
@@ -494,6 +451,7 @@ pub fn value_changes(old: &Value, new: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::json_path::check_path;
     use serde_json::json;
 
     #[test]

@@ -7,30 +7,7 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Where versions come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Github,
-    Crates,
-    Npm,
-    Pypi,
-    Regex,
-    Json,
-}
-
-impl Source {
-    /// The real service's base URL (`registry` overrides it).
-    pub fn default_base(self) -> &'static str {
-        match self {
-            Source::Github => "https://api.github.com",
-            Source::Crates => "https://crates.io",
-            Source::Npm => "https://registry.npmjs.org",
-            Source::Pypi => "https://pypi.org",
-            Source::Regex | Source::Json => "",
-        }
-    }
-}
+use crate::config::version::{Source, VersionSpec};
 
 /// One published version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,188 +21,154 @@ pub struct Release {
     pub date: Option<String>,
 }
 
-/// How to read versions from a response, and which count.
-#[derive(Debug, Clone)]
-pub struct VersionSpec {
-    pub source: Source,
-    /// The package (crates, npm, pypi) or `owner/name` (github).
-    pub name: String,
-    pub tags: bool,
-    pub prerelease: bool,
-    pub prefix: Option<String>,
-    pub include: Option<regex::Regex>,
-    pub exclude: Option<regex::Regex>,
-    /// regex: the pattern whose first capture group is a version.
-    pub pattern: Option<regex::Regex>,
-    /// json: a JSON Pointer to a version string or an array of them.
-    pub pointer: Option<String>,
+/// The versions that count, oldest first. Yanked, deleted and draft releases never count;
+/// prereleases only with `prerelease = true`.
+pub fn releases(spec: &VersionSpec, body: &[u8]) -> Result<Vec<Release>, String> {
+    let mut all = match spec.source {
+        Source::Regex => {
+            let text = String::from_utf8_lossy(body);
+            let re = spec.pattern.as_ref().ok_or("`pattern` is required")?;
+            re.captures_iter(&text)
+                .filter_map(|c| c.get(1).or(c.get(0)))
+                .map(|m| release(m.as_str()))
+                .collect()
+        }
+        source => {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| format!("the {source:?} response is not valid JSON: {e}"))?;
+            read_json(spec, &v)?
+        }
+    };
+    for r in &mut all {
+        r.version = clean(spec, &r.version);
+    }
+    all.retain(|r| {
+        let key = Key::parse(&r.version);
+        key.is_some_and(|k| spec.prerelease || !k.pre)
+            && spec
+                .include
+                .as_ref()
+                .is_none_or(|re| re.is_match(&r.version))
+            && !spec
+                .exclude
+                .as_ref()
+                .is_some_and(|re| re.is_match(&r.version))
+    });
+    all.sort_by(|a, b| compare(&a.version, &b.version));
+    all.dedup_by(|a, b| a.version == b.version);
+    Ok(all)
 }
 
-impl VersionSpec {
-    /// The path under the base URL, as on the real service.
-    pub fn path(&self) -> String {
-        match self.source {
-            Source::Crates => format!("/api/v1/crates/{}", self.name),
-            Source::Npm => format!("/{}", self.name.replace('/', "%2F")),
-            Source::Pypi => format!("/pypi/{}/json", self.name),
-            Source::Github if self.tags => format!("/repos/{}/tags?per_page=100", self.name),
-            Source::Github => format!("/repos/{}/releases?per_page=100", self.name),
-            Source::Regex | Source::Json => String::new(),
-        }
-    }
+fn clean(spec: &VersionSpec, v: &str) -> String {
+    let v = v.trim();
+    let v = spec
+        .prefix
+        .as_deref()
+        .and_then(|p| v.strip_prefix(p))
+        .unwrap_or(v);
+    v.to_string()
+}
 
-    /// The versions that count, oldest first. Yanked, deleted and draft releases never count;
-    /// prereleases only with `prerelease = true`.
-    pub fn releases(&self, body: &[u8]) -> Result<Vec<Release>, String> {
-        let mut all = match self.source {
-            Source::Regex => {
-                let text = String::from_utf8_lossy(body);
-                let re = self.pattern.as_ref().ok_or("`pattern` is required")?;
-                re.captures_iter(&text)
-                    .filter_map(|c| c.get(1).or(c.get(0)))
-                    .map(|m| release(m.as_str()))
-                    .collect()
-            }
-            source => {
-                let v: Value = serde_json::from_slice(body)
-                    .map_err(|e| format!("the {source:?} response is not valid JSON: {e}"))?;
-                self.read_json(&v)?
-            }
-        };
-        for r in &mut all {
-            r.version = self.clean(&r.version);
-        }
-        all.retain(|r| {
-            let key = Key::parse(&r.version);
-            key.is_some_and(|k| self.prerelease || !k.pre)
-                && self
-                    .include
-                    .as_ref()
-                    .is_none_or(|re| re.is_match(&r.version))
-                && !self
-                    .exclude
-                    .as_ref()
-                    .is_some_and(|re| re.is_match(&r.version))
-        });
-        all.sort_by(|a, b| compare(&a.version, &b.version));
-        all.dedup_by(|a, b| a.version == b.version);
-        Ok(all)
-    }
-
-    fn clean(&self, v: &str) -> String {
-        let v = v.trim();
-        let v = self
-            .prefix
-            .as_deref()
-            .and_then(|p| v.strip_prefix(p))
-            .unwrap_or(v);
-        v.to_string()
-    }
-
-    fn read_json(&self, v: &Value) -> Result<Vec<Release>, String> {
-        let missing = |what: &str| {
-            format!("the response has no {what}: is this the right package and source?")
-        };
-        Ok(match self.source {
-            Source::Crates => v["versions"]
-                .as_array()
-                .ok_or_else(|| missing("`versions`"))?
-                .iter()
-                .filter(|x| !x["yanked"].as_bool().unwrap_or(false))
-                .filter_map(|x| {
-                    let num = x["num"].as_str()?;
-                    Some(Release {
-                        version: num.to_string(),
-                        url: Some(format!("https://crates.io/crates/{}/{num}", self.name)),
-                        notes: None,
-                        date: x["created_at"].as_str().map(str::to_string),
-                    })
-                })
-                .collect(),
-            Source::Npm => {
-                let versions = v["versions"]
-                    .as_object()
-                    .ok_or_else(|| missing("`versions`"))?;
-                versions
-                    .keys()
-                    .map(|num| Release {
-                        version: num.clone(),
-                        url: Some(format!(
-                            "https://www.npmjs.com/package/{}/v/{num}",
-                            self.name
-                        )),
-                        notes: None,
-                        date: v["time"][num].as_str().map(str::to_string),
-                    })
-                    .collect()
-            }
-            Source::Pypi => v["releases"]
-                .as_object()
-                .ok_or_else(|| missing("`releases`"))?
-                .iter()
-                // A release whose files are all yanked (or that has none left) does not count.
-                .filter(|(_, files)| {
-                    files.as_array().is_some_and(|f| {
-                        !f.is_empty() && f.iter().any(|x| !x["yanked"].as_bool().unwrap_or(false))
-                    })
-                })
-                .map(|(num, files)| Release {
-                    version: num.clone(),
-                    url: Some(format!("https://pypi.org/project/{}/{num}/", self.name)),
+fn read_json(spec: &VersionSpec, v: &Value) -> Result<Vec<Release>, String> {
+    let missing =
+        |what: &str| format!("the response has no {what}: is this the right package and source?");
+    Ok(match spec.source {
+        Source::Crates => v["versions"]
+            .as_array()
+            .ok_or_else(|| missing("`versions`"))?
+            .iter()
+            .filter(|x| !x["yanked"].as_bool().unwrap_or(false))
+            .filter_map(|x| {
+                let num = x["num"].as_str()?;
+                Some(Release {
+                    version: num.to_string(),
+                    url: Some(format!("https://crates.io/crates/{}/{num}", spec.name)),
                     notes: None,
-                    date: files[0]["upload_time_iso_8601"]
-                        .as_str()
-                        .map(str::to_string),
+                    date: x["created_at"].as_str().map(str::to_string),
                 })
-                .collect(),
-            Source::Github if self.tags => v
-                .as_array()
-                .ok_or_else(|| missing("tag list"))?
-                .iter()
-                .filter_map(|t| {
-                    let name = t["name"].as_str()?;
-                    Some(Release {
-                        version: name.to_string(),
-                        url: Some(format!(
-                            "https://github.com/{}/releases/tag/{name}",
-                            self.name
-                        )),
-                        notes: None,
-                        date: None,
-                    })
+            })
+            .collect(),
+        Source::Npm => {
+            let versions = v["versions"]
+                .as_object()
+                .ok_or_else(|| missing("`versions`"))?;
+            versions
+                .keys()
+                .map(|num| Release {
+                    version: num.clone(),
+                    url: Some(format!(
+                        "https://www.npmjs.com/package/{}/v/{num}",
+                        spec.name
+                    )),
+                    notes: None,
+                    date: v["time"][num].as_str().map(str::to_string),
                 })
-                .collect(),
-            Source::Github => v
-                .as_array()
-                .ok_or_else(|| missing("release list"))?
-                .iter()
-                .filter(|r| !r["draft"].as_bool().unwrap_or(false))
-                .filter(|r| self.prerelease || !r["prerelease"].as_bool().unwrap_or(false))
-                .filter_map(|r| {
-                    Some(Release {
-                        version: r["tag_name"].as_str()?.to_string(),
-                        url: r["html_url"].as_str().map(str::to_string),
-                        notes: r["body"].as_str().map(str::to_string),
-                        date: r["published_at"].as_str().map(str::to_string),
-                    })
+                .collect()
+        }
+        Source::Pypi => v["releases"]
+            .as_object()
+            .ok_or_else(|| missing("`releases`"))?
+            .iter()
+            // A release whose files are all yanked (or that has none left) does not count.
+            .filter(|(_, files)| {
+                files.as_array().is_some_and(|f| {
+                    !f.is_empty() && f.iter().any(|x| !x["yanked"].as_bool().unwrap_or(false))
                 })
-                .collect(),
-            Source::Json => {
-                let pointer = self.pointer.as_deref().unwrap_or("");
-                match v.pointer(pointer) {
-                    Some(Value::String(s)) => vec![release(s)],
-                    Some(Value::Array(a)) => {
-                        a.iter().filter_map(|x| x.as_str()).map(release).collect()
-                    }
-                    Some(other) => {
-                        return Err(format!("`{pointer}` is {other}, not a version string"));
-                    }
-                    None => return Err(format!("the document has nothing at `{pointer}`")),
+            })
+            .map(|(num, files)| Release {
+                version: num.clone(),
+                url: Some(format!("https://pypi.org/project/{}/{num}/", spec.name)),
+                notes: None,
+                date: files[0]["upload_time_iso_8601"]
+                    .as_str()
+                    .map(str::to_string),
+            })
+            .collect(),
+        Source::Github if spec.tags => v
+            .as_array()
+            .ok_or_else(|| missing("tag list"))?
+            .iter()
+            .filter_map(|t| {
+                let name = t["name"].as_str()?;
+                Some(Release {
+                    version: name.to_string(),
+                    url: Some(format!(
+                        "https://github.com/{}/releases/tag/{name}",
+                        spec.name
+                    )),
+                    notes: None,
+                    date: None,
+                })
+            })
+            .collect(),
+        Source::Github => v
+            .as_array()
+            .ok_or_else(|| missing("release list"))?
+            .iter()
+            .filter(|r| !r["draft"].as_bool().unwrap_or(false))
+            .filter(|r| spec.prerelease || !r["prerelease"].as_bool().unwrap_or(false))
+            .filter_map(|r| {
+                Some(Release {
+                    version: r["tag_name"].as_str()?.to_string(),
+                    url: r["html_url"].as_str().map(str::to_string),
+                    notes: r["body"].as_str().map(str::to_string),
+                    date: r["published_at"].as_str().map(str::to_string),
+                })
+            })
+            .collect(),
+        Source::Json => {
+            let pointer = spec.pointer.as_deref().unwrap_or("");
+            match v.pointer(pointer) {
+                Some(Value::String(s)) => vec![release(s)],
+                Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str()).map(release).collect(),
+                Some(other) => {
+                    return Err(format!("`{pointer}` is {other}, not a version string"));
                 }
+                None => return Err(format!("the document has nothing at `{pointer}`")),
             }
-            Source::Regex => unreachable!("handled above"),
-        })
-    }
+        }
+        Source::Regex => unreachable!("handled above"),
+    })
 }
 
 fn release(v: &str) -> Release {
@@ -396,8 +339,7 @@ mod tests {
         };
         let body = br#"{"v": ["1.0.0", "2.0.0-beta.1", "1.1.0"]}"#;
         let last = |pre| {
-            spec(pre)
-                .releases(body)
+            releases(&spec(pre), body)
                 .unwrap()
                 .last()
                 .unwrap()

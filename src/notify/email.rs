@@ -8,8 +8,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use super::Message;
 use super::render;
-use super::{EmailTarget, Message, Tls};
+use crate::config::alert::{EmailTarget, Tls};
 use crate::config::types::expand_env;
 
 /// Email carries the whole diff, up to this many lines per event.

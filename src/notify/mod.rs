@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Origin;
-use crate::config::UrlTemplate;
+use crate::config::alert::{Batch, Channel, Target};
 use crate::event::{Event, Severity};
 use crate::store::{Queued, Store, StoreError};
 
@@ -28,116 +27,6 @@ use crate::store::{Queued, Store, StoreError};
 pub const MAX_ATTEMPTS: u32 = 12;
 /// A claim older than this belongs to a process that died mid-delivery: the row is retried.
 const STALE_CLAIM: Duration = Duration::from_secs(10 * 60);
-
-/// A channel, as declared in `[channels.NAME]`.
-#[derive(Debug, Clone)]
-pub struct Channel {
-    pub name: String,
-    pub target: Target,
-    /// Events below this severity are not sent here.
-    pub min_severity: Severity,
-    pub batch: Batch,
-    /// Events at or above this severity skip a `batch` window.
-    pub immediate: Option<Severity>,
-    /// How long one delivery may take.
-    pub timeout: Duration,
-    pub origin: Origin,
-}
-
-/// How a channel groups events into messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Batch {
-    /// One message per pass (a digest when the pass found several events). The default.
-    Pass,
-    /// One message per event.
-    None,
-    /// Events are collected from the first one on for this long, then sent as one digest.
-    Window(Duration),
-}
-
-#[derive(Debug, Clone)]
-pub enum Target {
-    Desktop,
-    Webhook {
-        url: UrlTemplate,
-        /// HMAC-SHA256 key for the `X-Forewarn-Signature` header (`${VAR}` allowed).
-        secret: Option<String>,
-        headers: Vec<(String, String)>,
-    },
-    Slack {
-        url: UrlTemplate,
-    },
-    Discord {
-        url: UrlTemplate,
-    },
-    Email(EmailTarget),
-    Command {
-        argv: Vec<String>,
-        /// A single string is run by `sh -c`; a list is run as is.
-        shell: bool,
-    },
-}
-
-impl Target {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Target::Desktop => "desktop",
-            Target::Webhook { .. } => "webhook",
-            Target::Slack { .. } => "slack",
-            Target::Discord { .. } => "discord",
-            Target::Email(_) => "email",
-            Target::Command { .. } => "command",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct EmailTarget {
-    pub host: String,
-    pub port: u16,
-    pub tls: Tls,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub from: String,
-    pub to: Vec<String>,
-    /// A PEM file with the CA that signed the server's certificate (an internal relay).
-    pub ca_file: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tls {
-    /// Plain connection upgraded with STARTTLS (required).
-    Starttls,
-    /// TLS from the first byte (SMTPS, port 465).
-    Wrapper,
-    /// No encryption: only for a relay on localhost.
-    None,
-}
-
-/// How a watch's events are routed: `notify`, `severity`, `failures_before_alert`,
-/// `remind_every`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AlertPolicy {
-    /// (channel, its `min_severity`), resolved when the watchlists load.
-    pub targets: Vec<(String, Severity)>,
-    /// The watch's floor: an event is at least this loud.
-    pub severity: Severity,
-    /// Consecutive failed checks before a `failing` alert.
-    pub failures_before_alert: u32,
-    /// While a watch keeps failing, alert again this often.
-    pub remind_every: Option<Duration>,
-}
-
-impl Default for AlertPolicy {
-    fn default() -> Self {
-        AlertPolicy {
-            targets: Vec::new(),
-            severity: Severity::Info,
-            failures_before_alert: 3,
-            remind_every: None,
-        }
-    }
-}
 
 /// Events that are worth telling someone about. Noise, baselines, pending changes and the
 /// individual failed checks are not (a watch's failure becomes `failing` after
@@ -377,6 +266,7 @@ pub fn keep_desktop_actions(on: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Origin;
 
     fn queued(id: i64, channel: &str, created_at: i64, severity: Severity) -> Queued {
         Queued {

@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
-use crate::event::{Event, Outcome, Verdict};
+use crate::event::Event;
+use crate::judge::{Outcome, Verdict};
 
 struct Prior {
     id: i64,

@@ -8,6 +8,7 @@ mod apply;
 pub mod lock;
 mod outbox;
 
+pub use crate::judge::{Snapshot, WatchState};
 pub use outbox::{Delivery, OutboxStats, Queued};
 
 use std::collections::HashMap;
@@ -33,8 +34,7 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Snapshots at least this large are stored zstd-compressed.
-pub const COMPRESS_FROM: usize = 2048;
+pub use crate::codec::{COMPRESS_FROM, encode_content};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,46 +76,6 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-}
-
-/// What the store remembers about one watch between checks.
-#[derive(Debug, Clone, Default)]
-pub struct WatchState {
-    pub id: i64,
-    pub url: String,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub content_hash: Option<Hash>,
-    pub raw_hash: Option<Hash>,
-    pub spec: Option<String>,
-    pub last_snapshot_id: Option<i64>,
-    pub last_check_at: Option<DateTime<Utc>>,
-    pub last_ok_at: Option<DateTime<Utc>>,
-    pub last_change_at: Option<DateTime<Utc>>,
-    pub last_status: Option<u16>,
-    pub last_duration_ms: Option<u64>,
-    pub consecutive_failures: u32,
-    pub failing_since: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub missing_selectors: Option<Vec<String>>,
-    pub missing_since: Option<DateTime<Utc>>,
-    pub text_hash: Option<Hash>,
-    pub pending_hash: Option<Hash>,
-    pub pending_count: u32,
-    /// Line patterns learned from two immediate fetches (see [`crate::learned`]).
-    pub learned_masks: Vec<String>,
-    /// The last state of each `expect`ation.
-    pub contracts: crate::contract::State,
-    /// `track_assets`: script and stylesheet URLs at the last check.
-    pub assets: Option<Vec<String>>,
-}
-
-/// A stored snapshot's content.
-#[derive(Debug, Clone)]
-pub struct Snapshot {
-    pub id: i64,
-    pub taken_at: DateTime<Utc>,
-    pub content: String,
 }
 
 /// Which events to read back.
@@ -523,7 +483,7 @@ impl Store {
     /// Applies a batch of outcomes in one transaction; returns the events they produced.
     pub fn apply_batch(
         &mut self,
-        outcomes: &[crate::event::Outcome],
+        outcomes: &[crate::judge::Outcome],
     ) -> Result<Vec<Event>, StoreError> {
         let path = self.path.clone();
         let classify = |e: rusqlite::Error| sql_error(&path, e);
@@ -547,31 +507,6 @@ impl Store {
         &self.conn
     }
 }
-
-/// How a snapshot's text is stored: `(encoding, bytes)`, zstd-compressed from
-/// [`COMPRESS_FROM`] bytes on.
-pub fn encode_content(text: &str) -> (i64, Vec<u8>) {
-    thread_local! {
-        // One context per thread: creating one costs as much as compressing a small page.
-        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    if text.len() >= COMPRESS_FROM {
-        let z = ZSTD.with_borrow_mut(|c| {
-            if c.is_none() {
-                *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
-            }
-            c.as_mut()?.compress(text.as_bytes()).ok()
-        });
-        if let Some(z) = z {
-            return (1, z);
-        }
-    }
-    (0, text.as_bytes().to_vec())
-}
-
-/// zstd level 1: text pages compress 3-4x at it, twice as fast as the default level 3.
-const ZSTD_LEVEL: i32 = 1;
 
 fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
     let bytes = match encoding {
@@ -639,7 +574,7 @@ fn insert_snapshot(
     watch_id: i64,
     at: i64,
     content: &str,
-    stored: Option<&crate::event::Stored>,
+    stored: Option<&crate::judge::Stored>,
     hash: &Hash,
     raw_hash: Option<&Hash>,
 ) -> rusqlite::Result<i64> {

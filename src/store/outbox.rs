@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 
 use super::{Store, StoreError};
+use crate::config::alert::AlertPolicy;
 use crate::event::{Event, Severity, from_millis};
-use crate::notify::AlertPolicy;
 
 /// A pending notification: one event for one channel.
 #[derive(Debug, Clone)]
@@ -346,7 +346,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Outcome, Verdict};
+    use crate::judge::{Outcome, Verdict};
     use std::sync::Arc;
 
     fn outcome(policy: &Arc<AlertPolicy>, kind: Verdict) -> Outcome {

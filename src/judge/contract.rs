@@ -9,26 +9,7 @@ use std::collections::BTreeMap;
 use scraper::{ElementRef, Html, Selector};
 use serde::{Deserialize, Serialize};
 
-/// The expectations of one watch.
-#[derive(Debug, Clone, Default)]
-pub struct Expect {
-    pub selectors: Vec<(String, Selector)>,
-    pub text: Vec<String>,
-    pub absent: Vec<String>,
-    pub status: Option<u16>,
-    /// JSON paths that must exist (`$.data[*].id`, `$.pagination.next`).
-    pub paths: Vec<String>,
-}
-
-impl Expect {
-    pub fn is_empty(&self) -> bool {
-        self.selectors.is_empty()
-            && self.text.is_empty()
-            && self.absent.is_empty()
-            && self.status.is_none()
-            && self.paths.is_empty()
-    }
-}
+use crate::config::expect::Expect;
 
 /// What an element that matched looked like, to find it again after a redesign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
