@@ -4,11 +4,341 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
+/// What happened to a watch. The serialised names (`changed`, `new_entry`, ...) are a
+/// contract: JSON Lines, webhooks, the database and `--kind` filters use them as documented.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Changed,
+    SchemaChanged,
+    NewEntry,
+    EntryUpdated,
+    NewVersion,
+    ContractBroken,
+    ContractRestored,
+    DeployDetected,
+    SelectorMissing,
+    SelectorRestored,
+    Error,
+    Blocked,
+    Failing,
+    Recovered,
+    Baseline,
+    Noise,
+    Pending,
+    Notified,
+    Test,
+}
+
+/// Whether a kind of event is sent to a watch's channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notified {
+    Always,
+    Never,
+    /// `recovered`: only when the failure it ends was alerted (a blip needs no all-clear).
+    WhenAlerted,
+}
+
+/// What one kind of event is: the one table every stage reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The serialised name.
+    pub name: &'static str,
+    /// The text report's heading (`CHANGED`, `SELECTOR MISSING`).
+    pub heading: &'static str,
+    /// How a message names it ("structure changed", "selector back").
+    pub label: &'static str,
+    /// Counts as a changed watch in a pass's summary.
+    pub change: bool,
+    pub notified: Notified,
+    /// The severity an event of this kind has unless it says otherwise.
+    pub severity: Severity,
+    /// Left out of the text reports of `check` and `watch` (JSON Lines carry it).
+    pub quiet: bool,
+}
+
+const fn row(
+    name: &'static str,
+    heading: &'static str,
+    label: &'static str,
+    change: bool,
+    notified: Notified,
+    severity: Severity,
+    quiet: bool,
+) -> KindInfo {
+    KindInfo {
+        name,
+        heading,
+        label,
+        change,
+        notified,
+        severity,
+        quiet,
+    }
+}
+
+impl EventKind {
+    /// Every kind, in the order of the table.
+    pub const ALL: [EventKind; 19] = [
+        EventKind::Changed,
+        EventKind::SchemaChanged,
+        EventKind::NewEntry,
+        EventKind::EntryUpdated,
+        EventKind::NewVersion,
+        EventKind::ContractBroken,
+        EventKind::ContractRestored,
+        EventKind::DeployDetected,
+        EventKind::SelectorMissing,
+        EventKind::SelectorRestored,
+        EventKind::Error,
+        EventKind::Blocked,
+        EventKind::Failing,
+        EventKind::Recovered,
+        EventKind::Baseline,
+        EventKind::Noise,
+        EventKind::Pending,
+        EventKind::Notified,
+        EventKind::Test,
+    ];
+
+    /// The table: per kind, its name, heading, label, whether it is a change, whether it is
+    /// notified, its default severity and whether the text report leaves it out.
+    pub const fn info(self) -> KindInfo {
+        match self {
+            EventKind::Changed => row(
+                "changed",
+                "CHANGED",
+                "changed",
+                true,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::SchemaChanged => row(
+                "schema_changed",
+                "SCHEMA CHANGED",
+                "structure changed",
+                true,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::NewEntry => row(
+                "new_entry",
+                "NEW ENTRY",
+                "new entry",
+                true,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::EntryUpdated => row(
+                "entry_updated",
+                "ENTRY UPDATED",
+                "entry edited",
+                true,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::NewVersion => row(
+                "new_version",
+                "NEW VERSION",
+                "new version",
+                true,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::ContractBroken => row(
+                "contract_broken",
+                "CONTRACT BROKEN",
+                "contract broken",
+                true,
+                Notified::Always,
+                Severity::Critical,
+                false,
+            ),
+            EventKind::ContractRestored => row(
+                "contract_restored",
+                "CONTRACT HOLDS",
+                "contract restored",
+                false,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::DeployDetected => row(
+                "deploy_detected",
+                "DEPLOY DETECTED",
+                "frontend deploy",
+                true,
+                Notified::Always,
+                Severity::Warning,
+                false,
+            ),
+            EventKind::SelectorMissing => row(
+                "selector_missing",
+                "SELECTOR MISSING",
+                "selector missing",
+                false,
+                Notified::Always,
+                Severity::Warning,
+                false,
+            ),
+            EventKind::SelectorRestored => row(
+                "selector_restored",
+                "SELECTOR BACK",
+                "selector back",
+                false,
+                Notified::Always,
+                Severity::Info,
+                false,
+            ),
+            EventKind::Error => row(
+                "error",
+                "FAILED",
+                "failed",
+                false,
+                Notified::Never,
+                Severity::Info,
+                false,
+            ),
+            EventKind::Blocked => row(
+                "blocked",
+                "BLOCKED",
+                "blocked",
+                false,
+                Notified::Never,
+                Severity::Info,
+                false,
+            ),
+            EventKind::Failing => row(
+                "failing",
+                "FAILING",
+                "failing",
+                false,
+                Notified::Always,
+                Severity::Warning,
+                false,
+            ),
+            EventKind::Recovered => row(
+                "recovered",
+                "RECOVERED",
+                "recovered",
+                false,
+                Notified::WhenAlerted,
+                Severity::Info,
+                false,
+            ),
+            EventKind::Baseline => row(
+                "baseline",
+                "BASELINE",
+                "baseline",
+                false,
+                Notified::Never,
+                Severity::Info,
+                true,
+            ),
+            EventKind::Noise => row(
+                "noise",
+                "NOISE",
+                "noise",
+                false,
+                Notified::Never,
+                Severity::Info,
+                true,
+            ),
+            EventKind::Pending => row(
+                "pending",
+                "PENDING",
+                "pending",
+                false,
+                Notified::Never,
+                Severity::Info,
+                true,
+            ),
+            EventKind::Notified => row(
+                "notified",
+                "NOTIFIED",
+                "notified",
+                false,
+                Notified::Never,
+                Severity::Info,
+                false,
+            ),
+            EventKind::Test => row(
+                "test",
+                "TEST",
+                "test",
+                false,
+                Notified::Never,
+                Severity::Info,
+                false,
+            ),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The kind with this serialised name.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub const fn is_change(self) -> bool {
+        self.info().change
+    }
+
+    pub const fn is_quiet(self) -> bool {
+        self.info().quiet
+    }
+
+    /// A failed check (`error` or `blocked`).
+    pub const fn is_failure(self) -> bool {
+        matches!(self, EventKind::Error | EventKind::Blocked)
+    }
+
+    pub const fn heading(self) -> &'static str {
+        self.info().heading
+    }
+
+    pub const fn label(self) -> &'static str {
+        self.info().label
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        EventKind::from_name(s.trim()).ok_or_else(|| {
+            let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown event kind `{s}`: use one of {}", names.join(", "))
+        })
+    }
+}
+
+impl PartialEq<&str> for EventKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One thing that happened to a watch, as reported and stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: Option<i64>,
-    pub kind: String,
+    pub kind: EventKind,
     pub watch: String,
     pub url: String,
     pub at: DateTime<Utc>,
@@ -90,16 +420,33 @@ impl<'de> serde::Deserialize<'de> for Detail {
 }
 
 impl Event {
-    pub fn new(kind: &str, watch: &str, url: &str, at: DateTime<Utc>, summary: String) -> Self {
+    pub fn new(
+        kind: EventKind,
+        watch: &str,
+        url: &str,
+        at: DateTime<Utc>,
+        summary: String,
+    ) -> Self {
         Event {
             id: None,
-            kind: kind.to_string(),
+            kind,
             watch: watch.to_string(),
             url: url.to_string(),
             at,
             summary,
             diff: None,
             detail: Detail::default(),
+        }
+    }
+
+    /// Whether the event is sent to the watch's channels (see [`KindInfo::notified`]).
+    pub fn is_notified(&self) -> bool {
+        match self.kind.info().notified {
+            Notified::Always => true,
+            Notified::Never => false,
+            Notified::WhenAlerted => {
+                self.detail.get("alerted").and_then(Value::as_bool) == Some(true)
+            }
         }
     }
 
@@ -139,8 +486,20 @@ pub fn from_millis(ms: i64) -> DateTime<Utc> {
 
 /// How loud an event is: a watch's `severity`, raised by what the event says (a broken
 /// contract, a removed JSON field, a major version), filtered by a channel's `min_severity`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Deserialize)]
-#[serde(try_from = "String")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(try_from = "String", rename_all = "lowercase")]
 pub enum Severity {
     #[default]
     Info,
@@ -173,11 +532,7 @@ impl Severity {
         {
             return s;
         }
-        match e.kind.as_str() {
-            "contract_broken" => Severity::Critical,
-            "selector_missing" | "failing" | "deploy_detected" => Severity::Warning,
-            _ => Severity::Info,
-        }
+        e.kind.info().severity
     }
 }
 
@@ -199,6 +554,105 @@ impl std::fmt::Display for Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_keeps_its_documented_name_in_json_and_text() {
+        let documented = [
+            "changed",
+            "schema_changed",
+            "new_entry",
+            "entry_updated",
+            "new_version",
+            "contract_broken",
+            "contract_restored",
+            "deploy_detected",
+            "selector_missing",
+            "selector_restored",
+            "error",
+            "blocked",
+            "failing",
+            "recovered",
+            "baseline",
+            "noise",
+            "pending",
+            "notified",
+            "test",
+        ];
+        assert_eq!(EventKind::ALL.len(), documented.len());
+        for (kind, name) in EventKind::ALL.into_iter().zip(documented) {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(serde_json::to_value(kind).unwrap(), json!(name));
+            assert_eq!(
+                serde_json::from_value::<EventKind>(json!(name)).unwrap(),
+                kind
+            );
+            assert_eq!(name.parse::<EventKind>(), Ok(kind));
+        }
+        assert!(
+            "new-entry"
+                .parse::<EventKind>()
+                .unwrap_err()
+                .contains("new_entry")
+        );
+    }
+
+    #[test]
+    fn the_kind_table_says_what_is_a_change_notified_and_how_loud() {
+        use EventKind as K;
+        let changes: Vec<K> = K::ALL.into_iter().filter(|k| k.is_change()).collect();
+        assert_eq!(
+            changes,
+            [
+                K::Changed,
+                K::SchemaChanged,
+                K::NewEntry,
+                K::EntryUpdated,
+                K::NewVersion,
+                K::ContractBroken,
+                K::DeployDetected
+            ]
+        );
+        let quiet: Vec<K> = K::ALL.into_iter().filter(|k| k.is_quiet()).collect();
+        assert_eq!(quiet, [K::Baseline, K::Noise, K::Pending]);
+        let at = DateTime::<Utc>::default();
+        let event = |k| Event::new(k, "w", "http://127.0.0.1/", at, String::new());
+        for k in [
+            K::Error,
+            K::Blocked,
+            K::Baseline,
+            K::Noise,
+            K::Pending,
+            K::Test,
+        ] {
+            assert!(!event(k).is_notified(), "{k}");
+        }
+        for k in [
+            K::Changed,
+            K::SelectorMissing,
+            K::ContractRestored,
+            K::Failing,
+        ] {
+            assert!(event(k).is_notified(), "{k}");
+        }
+        assert!(!event(K::Recovered).is_notified());
+        assert!(
+            event(K::Recovered)
+                .with("alerted", json!(true))
+                .is_notified()
+        );
+        assert_eq!(
+            Severity::of_event(&event(K::ContractBroken)),
+            Severity::Critical
+        );
+        assert_eq!(
+            Severity::of_event(&event(K::DeployDetected)),
+            Severity::Warning
+        );
+        let raised = event(K::NewVersion).with("severity", json!(Severity::Warning));
+        assert_eq!(Severity::of_event(&raised), Severity::Warning);
+        assert_eq!(K::SelectorRestored.heading(), "SELECTOR BACK");
+        assert_eq!(K::SchemaChanged.label(), "structure changed");
+    }
 
     #[test]
     fn detail_keeps_keys_in_order_and_serializes_like_a_map() {

@@ -55,7 +55,7 @@ pub trait Sink: Send + 'static {
 }
 
 /// A [`Sink`] that keeps the events the text report shows (see
-/// [`crate::report::is_quiet`]), to be listed in watchlist order when the pass ends.
+/// [`crate::event::KindInfo::quiet`]), to be listed in watchlist order when the pass ends.
 #[derive(Debug, Default)]
 pub struct Shown {
     events: Vec<(usize, Event)>,
@@ -74,7 +74,7 @@ impl Sink for Shown {
         self.events.extend(
             events
                 .iter()
-                .filter(|e| !crate::report::is_quiet(&e.kind))
+                .filter(|e| !e.kind.is_quiet())
                 .map(|e| (position, e.clone())),
         );
     }
@@ -114,17 +114,6 @@ const BATCH: usize = 512;
 
 /// Watches whose stored state is loaded at once.
 const STATE_GROUP: usize = 1024;
-
-/// Event kinds that say a watch changed: a feed with three new entries is one changed watch.
-const CHANGE_KINDS: &[&str] = &[
-    "changed",
-    "new_entry",
-    "entry_updated",
-    "new_version",
-    "contract_broken",
-    "schema_changed",
-    "deploy_detected",
-];
 
 /// Checks each watch at the positions `only` (every watch when `None`) once, stores what it
 /// finds and hands each result to `sink` once it is committed; returns the counts, the store
@@ -191,13 +180,10 @@ pub async fn run_pass<S: Sink>(
                 if matches!(o.verdict, Verdict::NotModified) {
                     report.not_modified += 1;
                 }
-                if own.iter().any(|e| CHANGE_KINDS.contains(&e.kind.as_str())) {
+                if own.iter().any(|e| e.kind.is_change()) {
                     report.changed += 1;
                 }
-                report.failed += own
-                    .iter()
-                    .filter(|e| matches!(e.kind.as_str(), "error" | "blocked"))
-                    .count();
+                report.failed += own.iter().filter(|e| e.kind.is_failure()).count();
                 sink.check(position, o, own);
             }
             debug_assert!(rest.is_empty(), "events of no check in the batch");

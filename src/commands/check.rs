@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::due_gate;
 use crate::Exit;
 use crate::cli::{CheckArgs, CheckFormat};
+use crate::event::EventKind;
 use crate::pipeline::{self, Limits, Shown, Sink};
 use crate::report::{self, Format};
 use crate::schedule;
@@ -221,7 +222,10 @@ fn check_watches(
                     pass.duration.as_secs_f64()
                 ));
                 if pass.failed > 0 {
-                    let first = shown.iter().find(|e| e.kind == "error").map(|e| &e.watch);
+                    let first = shown
+                        .iter()
+                        .find(|e| e.kind == EventKind::Error)
+                        .map(|e| &e.watch);
                     if let Some(name) = first {
                         out.push_str(&format!(
                             "hint: `forewarn test {name}` fetches a failing watch and shows what the server sends\n"

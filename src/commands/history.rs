@@ -7,8 +7,9 @@ use crate::Exit;
 use crate::UsageError;
 use crate::cli::{DiffArgs, ShowArgs, TimelineArgs, TimelineFormat};
 use crate::compare;
+use crate::event::EventKind;
 use crate::event::rfc3339;
-use crate::report::{label, when};
+use crate::report::when;
 use crate::store::{EventFilter, Store, lock};
 
 fn open(db: &Path) -> anyhow::Result<Store> {
@@ -120,7 +121,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
             ..Default::default()
         })?
         .into_iter()
-        .filter(|e| e.kind != "baseline" && e.kind != "noise")
+        .filter(|e| e.kind != EventKind::Baseline && e.kind != EventKind::Noise)
         .collect();
     // Notifications sent, when and where: one line per delivery, at its time.
     let mut events = events;
@@ -134,16 +135,11 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         };
         sent.push(
             crate::event::Event::new(
-                "notified",
+                EventKind::Notified,
                 &e.watch,
                 &e.url,
                 at,
-                format!(
-                    "notified {}: {} ({})",
-                    d.channel,
-                    crate::notify::render::label(&e.kind),
-                    e.summary
-                ),
+                format!("notified {}: {} ({})", d.channel, e.kind.label(), e.summary),
             )
             .with("channel", serde_json::json!(d.channel))
             .with("event_id", serde_json::json!(d.event_id)),
@@ -164,7 +160,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
                     out,
                     "{}  {:<16} {:<20} {}",
                     when(e.at),
-                    label(&e.kind),
+                    e.kind.heading(),
                     e.watch,
                     e.summary
                 )?;
@@ -181,7 +177,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
                     "| {} | `{}` | {} | {} |",
                     e.at.format("%Y-%m-%d %H:%M:%S"),
                     cell(&e.watch),
-                    label(&e.kind),
+                    e.kind.heading(),
                     cell(&e.summary)
                 )?;
             }

@@ -4,25 +4,26 @@ use std::path::{Path, PathBuf};
 
 use crate::Exit;
 use crate::cli::{ReportArgs, ReportFormat};
+use crate::event::EventKind;
 use crate::report::{self, Format};
 use crate::store::{EventFilter, Store};
 
 /// What `report` shows unless `--all` is given.
-const NOTABLE: &[&str] = &[
-    "changed",
-    "new_entry",
-    "entry_updated",
-    "new_version",
-    "contract_broken",
-    "deploy_detected",
-    "schema_changed",
-    "contract_restored",
-    "error",
-    "blocked",
-    "selector_missing",
-    "selector_restored",
-    "recovered",
-    "failing",
+const NOTABLE: &[EventKind] = &[
+    EventKind::Changed,
+    EventKind::NewEntry,
+    EventKind::EntryUpdated,
+    EventKind::NewVersion,
+    EventKind::ContractBroken,
+    EventKind::DeployDetected,
+    EventKind::SchemaChanged,
+    EventKind::ContractRestored,
+    EventKind::Error,
+    EventKind::Blocked,
+    EventKind::SelectorMissing,
+    EventKind::SelectorRestored,
+    EventKind::Recovered,
+    EventKind::Failing,
 ];
 
 /// Adds each event's notifications (channel, state, attempts, when, last error) as its
@@ -80,7 +81,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
         kinds: if args.all {
             Vec::new()
         } else {
-            NOTABLE.iter().map(|s| s.to_string()).collect()
+            NOTABLE.to_vec()
         },
     };
     let mut events = store.events(&filter)?;

@@ -261,22 +261,57 @@ pub fn compare(a: &str, b: &str) -> Ordering {
 }
 
 /// "major", "minor" or "patch" (or "prerelease"/"other") from `old` to `new`.
-pub fn bump(old: &str, new: &str) -> &'static str {
+/// How far a new version moved from the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bump {
+    Major,
+    Minor,
+    Patch,
+    Prerelease,
+    Other,
+}
+
+impl Bump {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bump::Major => "major",
+            Bump::Minor => "minor",
+            Bump::Patch => "patch",
+            Bump::Prerelease => "prerelease",
+            Bump::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Bump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Bump {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+pub fn bump(old: &str, new: &str) -> Bump {
     match (Key::parse(old), Key::parse(new)) {
         (Some(a), Some(b)) => {
             let at = |k: &Key, i: usize| *k.nums.get(i).unwrap_or(&0);
             // 0.x: a minor bump is breaking by semver convention.
             if at(&a, 0) != at(&b, 0) || (at(&a, 0) == 0 && at(&a, 1) != at(&b, 1)) {
-                "major"
+                Bump::Major
             } else if at(&a, 1) != at(&b, 1) {
-                "minor"
+                Bump::Minor
             } else if a.nums != b.nums {
-                "patch"
+                Bump::Patch
             } else {
-                "prerelease"
+                Bump::Prerelease
             }
         }
-        _ => "other",
+        _ => Bump::Other,
     }
 }
 

@@ -178,7 +178,7 @@ pub enum Verdict {
         spec: String,
         old: String,
         new: crate::extract::version::Release,
-        bump: &'static str,
+        bump: crate::extract::version::Bump,
         /// Versions between the old latest and the new one.
         skipped: Vec<String>,
     },

@@ -97,7 +97,7 @@ fn env(msg: &Message) -> Vec<(&'static str, String)> {
         ("FOREWARN_WATCHES", watches.join(",")),
     ];
     if let [(e, _)] = msg.items.as_slice() {
-        v.push(("FOREWARN_EVENT", e.kind.clone()));
+        v.push(("FOREWARN_EVENT", e.kind.to_string()));
         v.push(("FOREWARN_WATCH", e.watch.clone()));
         v.push(("FOREWARN_URL", e.url.clone()));
         v.push(("FOREWARN_SUMMARY", e.summary.clone()));

@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::alert::{Batch, Channel, Target};
-use crate::event::{Event, Severity};
+use crate::event::{Event, EventKind, Severity};
 use crate::store::{Queued, Store, StoreError};
 
 /// Deliveries tried before a row is given up as failed (about a day of backoff).
@@ -32,14 +32,7 @@ const STALE_CLAIM: Duration = Duration::from_secs(10 * 60);
 /// individual failed checks are not (a watch's failure becomes `failing` after
 /// `failures_before_alert` checks).
 pub fn notifiable(e: &Event) -> bool {
-    match e.kind.as_str() {
-        "changed" | "schema_changed" | "new_entry" | "entry_updated" | "new_version"
-        | "selector_missing" | "selector_restored" | "contract_broken" | "contract_restored"
-        | "deploy_detected" | "failing" => true,
-        // Only when the failure was alerted: a blip that never alerted needs no all-clear.
-        "recovered" => e.detail.get("alerted").and_then(|v| v.as_bool()) == Some(true),
-        _ => false,
-    }
+    e.is_notified()
 }
 
 /// One message to one channel: a single event or a digest.
@@ -59,7 +52,7 @@ impl Message {
     /// A sample message for `forewarn notify test`.
     pub fn sample(channel: &str) -> Message {
         let mut e = Event::new(
-            "test",
+            EventKind::Test,
             "forewarn-test",
             "https://example.com/",
             Utc::now(),
@@ -276,7 +269,7 @@ mod tests {
             created_at,
             attempts: 0,
             next_attempt_at: created_at,
-            event: Event::new("changed", "w", "http://x/", Utc::now(), "s".into()),
+            event: Event::new(EventKind::Changed, "w", "http://x/", Utc::now(), "s".into()),
         }
     }
 

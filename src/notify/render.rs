@@ -10,26 +10,6 @@ use crate::event::{Event, Severity, rfc3339};
 pub const DIFF_LINES: usize = 20;
 pub const DIGEST_DIFF_LINES: usize = 5;
 
-/// A short label for an event kind, as a person would say it.
-pub fn label(kind: &str) -> &str {
-    match kind {
-        "changed" => "changed",
-        "schema_changed" => "structure changed",
-        "new_entry" => "new entry",
-        "entry_updated" => "entry edited",
-        "new_version" => "new version",
-        "selector_missing" => "selector missing",
-        "selector_restored" => "selector back",
-        "contract_broken" => "contract broken",
-        "contract_restored" => "contract restored",
-        "deploy_detected" => "frontend deploy",
-        "failing" => "failing",
-        "recovered" => "recovered",
-        "test" => "test",
-        other => other,
-    }
-}
-
 fn watches(msg: &Message) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for (e, _) in &msg.items {
@@ -47,7 +27,7 @@ pub fn title(msg: &Message) -> String {
         _ => "",
     };
     match msg.items.as_slice() {
-        [(e, _)] => format!("{loud}{}: {}", e.watch, label(&e.kind)),
+        [(e, _)] => format!("{loud}{}: {}", e.watch, e.kind.label()),
         items => {
             let w = watches(msg);
             if w.len() == 1 {
@@ -101,7 +81,7 @@ pub fn text(msg: &Message, diff_lines: usize) -> String {
             out.push('\n');
             out.push_str(&format!("{}\n", e.url));
             event_extras(e, &mut out, "");
-            out.push_str(&format!("{} · {sev} · {}\n", label(&e.kind), rfc3339(e.at)));
+            out.push_str(&format!("{} · {sev} · {}\n", e.kind.label(), rfc3339(e.at)));
             let (head, more) = diff_head(e, diff_lines);
             if !head.is_empty() {
                 out.push('\n');
@@ -135,7 +115,7 @@ pub fn text(msg: &Message, diff_lines: usize) -> String {
                     } else {
                         String::new()
                     };
-                    out.push_str(&format!("  - {}{flag}: {}\n", label(&e.kind), e.summary));
+                    out.push_str(&format!("  - {}{flag}: {}\n", e.kind.label(), e.summary));
                     event_extras(e, &mut out, "    ");
                     let (head, more) = diff_head(e, per);
                     for l in head {
@@ -214,7 +194,7 @@ mod tests {
 
     fn ev(watch: &str, diff_lines: usize) -> Event {
         let mut e = Event::new(
-            "changed",
+            crate::event::EventKind::Changed,
             watch,
             "http://x/",
             Utc::now(),

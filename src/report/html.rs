@@ -7,8 +7,8 @@
 
 use similar::{ChangeTag, TextDiff};
 
-use super::{label, when};
-use crate::event::Event;
+use super::when;
+use crate::event::{Event, EventKind};
 
 /// Unchanged lines kept around a change before the rest is folded.
 const CONTEXT: usize = 3;
@@ -82,23 +82,23 @@ fn section(e: &Event, out: &mut String) {
         .unwrap_or("");
     out.push_str(&format!(
         "<section class=\"event {kind}\" id=\"event-{id}\">\n<h2><span class=\"kind {kind} {sev}\">{label}</span>{watch}</h2>\n<div class=\"meta\">{when} &middot; {url}</div>\n<p class=\"summary\">{summary}</p>\n",
-        kind = escape(&e.kind),
+        kind = e.kind.as_str(),
         id = e.id.unwrap_or(0),
         sev = escape(severity),
-        label = label(&e.kind),
+        label = e.kind.heading(),
         watch = escape(&e.watch),
         when = when(e.at),
         url = escape(&e.url),
         summary = escape(&e.summary),
     ));
     // Facts each kind carries, as a list.
-    let facts: &[&str] = match e.kind.as_str() {
-        "new_entry" => &["link", "date", "excerpt"],
-        "new_version" => &["release_url", "notes"],
-        "contract_broken" => &["expectation", "hints"],
-        "schema_changed" => &["breaking", "additions", "removed", "retyped", "added"],
-        "deploy_detected" => &["removed", "added"],
-        "error" => &["consecutive_failures", "failing_since"],
+    let facts: &[&str] = match e.kind {
+        EventKind::NewEntry => &["link", "date", "excerpt"],
+        EventKind::NewVersion => &["release_url", "notes"],
+        EventKind::ContractBroken => &["expectation", "hints"],
+        EventKind::SchemaChanged => &["breaking", "additions", "removed", "retyped", "added"],
+        EventKind::DeployDetected => &["removed", "added"],
+        EventKind::Error => &["consecutive_failures", "failing_since"],
         _ => &[],
     };
     let mut items = String::new();

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::Format;
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 
 pub struct Json;
 
@@ -16,11 +16,11 @@ impl Format for Json {
 
 /// Events that say a watch's content changed in a way of its own kind: a feed's entries, a
 /// version, a JSON document's structure. They come without a `changed` event.
-const DETAIL_CHANGES: &[&str] = &[
-    "new_entry",
-    "entry_updated",
-    "new_version",
-    "schema_changed",
+const DETAIL_CHANGES: &[EventKind] = &[
+    EventKind::NewEntry,
+    EventKind::EntryUpdated,
+    EventKind::NewVersion,
+    EventKind::SchemaChanged,
 ];
 
 /// The events `check --format json` prints: each watch whose content changed has exactly one
@@ -42,9 +42,9 @@ pub fn check_lines(events: &[Event], mut line: impl FnMut(&Event)) {
         let group = &events[i..end];
         let details: Vec<&Event> = group
             .iter()
-            .filter(|e| DETAIL_CHANGES.contains(&e.kind.as_str()))
+            .filter(|e| DETAIL_CHANGES.contains(&e.kind))
             .collect();
-        if !details.is_empty() && !group.iter().any(|e| e.kind == "changed") {
+        if !details.is_empty() && !group.iter().any(|e| e.kind == EventKind::Changed) {
             line(&watch_changed(&details));
         }
         group.iter().for_each(&mut line);
@@ -54,10 +54,10 @@ pub fn check_lines(events: &[Event], mut line: impl FnMut(&Event)) {
 
 fn watch_changed(details: &[&Event]) -> Event {
     let first = details[0];
-    let count = |kind: &str| details.iter().filter(|e| e.kind == kind).count();
+    let count = |kind: EventKind| details.iter().filter(|e| e.kind == kind).count();
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let (new, updated) = (count("new_entry"), count("entry_updated"));
+    let (new, updated) = (count(EventKind::NewEntry), count(EventKind::EntryUpdated));
     let mut parts = Vec::new();
     if new > 0 {
         parts.push(plural(new, "new entry", "new entries"));
@@ -70,15 +70,21 @@ fn watch_changed(details: &[&Event]) -> Event {
     } else {
         format!("{}: {}", parts.join(", "), first.summary)
     };
-    let mut e = Event::new("changed", &first.watch, &first.url, first.at, summary)
-        .with(
-            "events",
-            json!(details.iter().filter_map(|e| e.id).collect::<Vec<_>>()),
-        )
-        .with(
-            "kinds",
-            json!(details.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>()),
-        );
+    let mut e = Event::new(
+        EventKind::Changed,
+        &first.watch,
+        &first.url,
+        first.at,
+        summary,
+    )
+    .with(
+        "events",
+        json!(details.iter().filter_map(|e| e.id).collect::<Vec<_>>()),
+    )
+    .with(
+        "kinds",
+        json!(details.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>()),
+    );
     let diffs: Vec<&str> = details.iter().filter_map(|e| e.diff.as_deref()).collect();
     if !diffs.is_empty() {
         e.diff = Some(diffs.concat());
@@ -98,7 +104,14 @@ mod tests {
     }
 
     fn ev(kind: &str, watch: &str, id: i64) -> Event {
-        let mut e = Event::new(kind, watch, "http://127.0.0.1/x", Utc::now(), kind.into());
+        let kind = EventKind::from_name(kind).unwrap();
+        let mut e = Event::new(
+            kind,
+            watch,
+            "http://127.0.0.1/x",
+            Utc::now(),
+            kind.to_string(),
+        );
         e.id = Some(id);
         e
     }

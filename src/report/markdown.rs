@@ -1,6 +1,6 @@
 //! Markdown: for issues, chat and postmortems.
 
-use super::{Format, label, shown_diff, when};
+use super::{Format, shown_diff, when};
 use crate::event::Event;
 
 pub struct Markdown;
@@ -13,7 +13,7 @@ impl Format for Markdown {
     fn event(&self, e: &Event, out: &mut String) {
         out.push_str(&format!(
             "## {}: `{}` ({})\n\n{} — <{}>\n\n",
-            label(&e.kind),
+            e.kind.heading(),
             e.watch,
             when(e.at),
             e.summary,

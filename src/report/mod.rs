@@ -14,12 +14,6 @@ pub use json::{Json, check_lines};
 pub use markdown::Markdown;
 pub use text::Text;
 
-/// Events the text reports of `check` and `watch` leave out: first sight, noise, and changes
-/// awaiting confirmation. JSON Lines carry them all.
-pub fn is_quiet(kind: &str) -> bool {
-    matches!(kind, "baseline" | "noise" | "pending")
-}
-
 /// Diff lines shown per event in text and Markdown before the rest is summarised.
 pub const DIFF_LINES: usize = 300;
 
@@ -110,30 +104,4 @@ fn shown_diff(e: &Event) -> Option<String> {
         ));
     }
     Some(s)
-}
-
-/// The one-word label of an event kind.
-pub fn label(kind: &str) -> &'static str {
-    match kind {
-        "changed" => "CHANGED",
-        "error" => "FAILED",
-        "blocked" => "BLOCKED",
-        "selector_missing" => "SELECTOR MISSING",
-        "selector_restored" => "SELECTOR BACK",
-        "recovered" => "RECOVERED",
-        "baseline" => "BASELINE",
-        "noise" => "NOISE",
-        "new_entry" => "NEW ENTRY",
-        "new_version" => "NEW VERSION",
-        "contract_broken" => "CONTRACT BROKEN",
-        "deploy_detected" => "DEPLOY DETECTED",
-        "schema_changed" => "SCHEMA CHANGED",
-        "contract_restored" => "CONTRACT HOLDS",
-        "entry_updated" => "ENTRY UPDATED",
-        "pending" => "PENDING",
-        "failing" => "FAILING",
-        "notified" => "NOTIFIED",
-        "test" => "TEST",
-        _ => "EVENT",
-    }
 }

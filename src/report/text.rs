@@ -1,7 +1,7 @@
 //! Plain text: what cron mails.
 
-use super::{Format, label, shown_diff, when};
-use crate::event::Event;
+use super::{Format, shown_diff, when};
+use crate::event::{Event, EventKind};
 
 pub struct Text {
     /// Show the event's time (history), or not (the pass that just ran).
@@ -10,13 +10,13 @@ pub struct Text {
 
 impl Format for Text {
     fn event(&self, e: &Event, out: &mut String) {
-        out.push_str(&format!("{} {} ({})", label(&e.kind), e.watch, e.url));
+        out.push_str(&format!("{} {} ({})", e.kind.heading(), e.watch, e.url));
         if self.with_time {
             out.push_str(&format!(" at {}", when(e.at)));
         }
         out.push('\n');
-        let detail = match e.kind.as_str() {
-            "error" | "blocked" => {
+        let detail = match e.kind {
+            EventKind::Error | EventKind::Blocked => {
                 let n = e
                     .detail
                     .get("consecutive_failures")
@@ -35,7 +35,7 @@ impl Format for Text {
         out.push_str(&detail);
         out.push('\n');
         for key in ["link", "excerpt", "release_url"] {
-            if matches!(e.kind.as_str(), "new_entry" | "new_version")
+            if matches!(e.kind, EventKind::NewEntry | EventKind::NewVersion)
                 && let Some(v) = e.detail.get(key).and_then(|v| v.as_str())
                 && !v.is_empty()
             {

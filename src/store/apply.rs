@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
-use crate::event::Event;
+use crate::event::{Event, EventKind, Severity};
+use crate::extract::version::Bump;
 use crate::judge::{Outcome, Verdict};
 
 struct Prior {
@@ -27,7 +28,7 @@ pub(super) fn apply(
     if !o.alert.targets.is_empty() {
         let now = crate::schedule::now().timestamp_millis();
         for e in &events[start..] {
-            if e.id.is_some() && crate::notify::notifiable(e) {
+            if e.id.is_some() && e.is_notified() {
                 super::outbox::enqueue(tx, e, &o.alert, now)?;
             }
         }
@@ -86,9 +87,9 @@ fn apply_outcome(
             ])?;
         for c in changes {
             let kind = if c.broken {
-                "contract_broken"
+                EventKind::ContractBroken
             } else {
-                "contract_restored"
+                EventKind::ContractRestored
             };
             let mut e = Event::new(kind, &o.name, &o.url, o.at, c.summary.clone())
                 .with("expectation", json!(c.label))
@@ -96,7 +97,11 @@ fn apply_outcome(
                 .with("now", json!(c.now))
                 .with(
                     "severity",
-                    json!(if c.broken { "critical" } else { "info" }),
+                    json!(if c.broken {
+                        Severity::Critical
+                    } else {
+                        Severity::Info
+                    }),
                 );
             if !c.hints.is_empty() {
                 e = e.with("hints", json!(c.hints));
@@ -113,7 +118,7 @@ fn apply_outcome(
             ])?;
         if let Some((removed, added)) = change {
             let mut e = Event::new(
-                "deploy_detected",
+                EventKind::DeployDetected,
                 &o.name,
                 &o.url,
                 o.at,
@@ -132,7 +137,7 @@ fn apply_outcome(
             )
             .with("removed", json!(removed))
             .with("added", json!(added))
-            .with("severity", json!("warning"));
+            .with("severity", json!(Severity::Warning));
             let mut diff = String::new();
             for r in removed {
                 diff.push_str(&format!("-{r}\n"));
@@ -152,7 +157,7 @@ fn apply_outcome(
                 serde_json::to_string(learned).expect("strings serialise")
             ])?;
     }
-    let event = |kind: &str, summary: String| Event::new(kind, &o.name, &o.url, o.at, summary);
+    let event = |kind: EventKind, summary: String| Event::new(kind, &o.name, &o.url, o.at, summary);
 
     if let Verdict::Failed { error, blocked } = &o.verdict {
         let failures = prior.failures + 1;
@@ -171,13 +176,20 @@ fn apply_outcome(
             error
         ])?;
         let since = prior.failing_since.unwrap_or(now);
-        let mut e = event(if *blocked { "blocked" } else { "error" }, error.clone())
-            .with("error", json!(error))
-            .with("consecutive_failures", json!(failures))
-            .with(
-                "failing_since",
-                json!(crate::event::rfc3339(crate::event::from_millis(since))),
-            );
+        let mut e = event(
+            if *blocked {
+                EventKind::Blocked
+            } else {
+                EventKind::Error
+            },
+            error.clone(),
+        )
+        .with("error", json!(error))
+        .with("consecutive_failures", json!(failures))
+        .with(
+            "failing_since",
+            json!(crate::event::rfc3339(crate::event::from_millis(since))),
+        );
         if let Some(s) = o.status {
             e = e.with("status", json!(s));
         }
@@ -198,7 +210,7 @@ fn apply_outcome(
         let failing = alert.then(|| {
             let since_t = crate::event::from_millis(since);
             event(
-                "failing",
+                EventKind::Failing,
                 format!(
                     "failing for {failures} checks in a row (since {}): {error}",
                     crate::event::rfc3339(since_t)
@@ -248,7 +260,7 @@ fn apply_outcome(
     ])?;
     if prior.failures > 0 {
         let mut e = event(
-            "recovered",
+            EventKind::Recovered,
             format!(
                 "recovered after {} failed check{}",
                 prior.failures,
@@ -276,7 +288,7 @@ fn apply_outcome(
             .execute([id])?;
             let list: Vec<String> = serde_json::from_str(m).unwrap_or_default();
             let mut e = Event::new(
-                "selector_restored",
+                EventKind::SelectorRestored,
                 &o.name,
                 &o.url,
                 o.at,
@@ -304,7 +316,7 @@ fn apply_outcome(
             // Reported in JSON so scripts see it; not stored, not a change yet.
             events.push(
                 event(
-                    "pending",
+                    EventKind::Pending,
                     format!("a change seen on {count} of {of} checks needed to report it"),
                 )
                 .with("seen", json!(count))
@@ -339,7 +351,7 @@ fn apply_outcome(
                 Some(r) => format!("new baseline: {r}"),
                 None => "first sight: baseline stored".to_string(),
             };
-            let mut e = event("baseline", summary).with("snapshot", json!(snap));
+            let mut e = event(EventKind::Baseline, summary).with("snapshot", json!(snap));
             if let Some(r) = reason {
                 e = e.with("reason", json!(r));
             }
@@ -379,7 +391,7 @@ fn apply_outcome(
                         }
                     }
                     let mut e = event(
-                        "schema_changed",
+                        EventKind::SchemaChanged,
                         format!(
                             "{} structure change{}: {}",
                             lines.len(),
@@ -398,9 +410,9 @@ fn apply_outcome(
                     .with(
                         "severity",
                         json!(if schema.breaking() {
-                            "critical"
+                            Severity::Critical
                         } else {
-                            "info"
+                            Severity::Info
                         }),
                     );
                     e.diff = Some(lines.join("\n") + "\n");
@@ -409,7 +421,7 @@ fn apply_outcome(
                 }
             }
             if value_change {
-                let mut e = event("changed", summary.clone())
+                let mut e = event(EventKind::Changed, summary.clone())
                     .with("added", json!(added))
                     .with("removed", json!(removed));
                 if let Some((_, values)) = json_changes {
@@ -441,7 +453,7 @@ fn apply_outcome(
                 if i + 1 == n && *more > 0 {
                     summary.push_str(&format!(" (and {more} more new entries not shown)"));
                 }
-                let mut e = event("new_entry", summary)
+                let mut e = event(EventKind::NewEntry, summary)
                     .with("title", json!(entry.title))
                     .with("link", json!(entry.link))
                     .with("date", json!(entry.date))
@@ -453,7 +465,7 @@ fn apply_outcome(
                 events.push(e);
             }
             for (entry, diff) in updated {
-                let mut e = event("entry_updated", format!("{} (edited)", entry.title))
+                let mut e = event(EventKind::EntryUpdated, format!("{} (edited)", entry.title))
                     .with("title", json!(entry.title))
                     .with("link", json!(entry.link));
                 e.diff = Some(diff.clone());
@@ -494,7 +506,7 @@ fn apply_outcome(
                 summary.push_str(": ");
                 summary.push_str(first.trim_start_matches('#').trim());
             }
-            let mut e = event("new_version", summary)
+            let mut e = event(EventKind::NewVersion, summary)
                 .with("old", json!(old))
                 .with("new", json!(new.version))
                 .with("bump", json!(bump))
@@ -504,7 +516,11 @@ fn apply_outcome(
                 // A major bump may break the integration: louder than a patch.
                 .with(
                     "severity",
-                    json!(if *bump == "major" { "warning" } else { "info" }),
+                    json!(if *bump == Bump::Major {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    }),
                 );
             e.diff = None;
             e.id = Some(insert_event(tx, id, &e, previous, Some(snap))?);
@@ -525,7 +541,7 @@ fn apply_outcome(
                     "selector {} matched nothing: the page may have been redesigned",
                     quote_list(selectors)
                 );
-                let mut e = event("selector_missing", summary)
+                let mut e = event(EventKind::SelectorMissing, summary)
                     .with("selector", json!(selectors[0]))
                     .with("selectors", json!(selectors));
                 e.id = Some(insert_event(tx, id, &e, None, None)?);
@@ -613,7 +629,7 @@ fn record_noise(
         )?
         .query_row([watch_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let previous = last.filter(|(_, kind, _)| kind == "noise");
+    let previous = last.filter(|(_, kind, _)| kind == EventKind::Noise.as_str());
     let count = previous
         .as_ref()
         .and_then(|(_, _, d)| d.as_deref())
@@ -621,7 +637,7 @@ fn record_noise(
         .and_then(|d| d["count"].as_u64())
         .unwrap_or(0)
         + 1;
-    let mut e = Event::new("noise", &o.name, &o.url, o.at, summary.to_string())
+    let mut e = Event::new(EventKind::Noise, &o.name, &o.url, o.at, summary.to_string())
         .with("masks", json!(masks))
         .with("count", json!(count));
     e.diff = Some(diff.to_string());

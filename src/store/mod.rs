@@ -84,7 +84,7 @@ pub struct EventFilter {
     pub watch: Option<String>,
     pub since: Option<DateTime<Utc>>,
     /// Only these kinds; all kinds when empty.
-    pub kinds: Vec<String>,
+    pub kinds: Vec<crate::event::EventKind>,
 }
 
 const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, raw_hash, spec,
@@ -453,7 +453,7 @@ impl Store {
         if !filter.kinds.is_empty() {
             let mut marks = Vec::new();
             for k in &filter.kinds {
-                args.push(k.clone().into());
+                args.push(k.as_str().to_string().into());
                 marks.push(format!("?{}", args.len()));
             }
             sql.push_str(&format!(" AND e.kind IN ({})", marks.join(",")));
@@ -600,6 +600,21 @@ fn insert_snapshot(
         blob
     ])?;
     Ok(tx.last_insert_rowid())
+}
+
+impl rusqlite::ToSql for crate::event::EventKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for crate::event::EventKind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let name = v.as_str()?;
+        crate::event::EventKind::from_name(name).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown event kind `{name}`").into())
+        })
+    }
 }
 
 #[cfg(test)]
