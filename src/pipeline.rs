@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::config::types::expand_env;
 use crate::config::{HostSettings, Watch};
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::fetch::politeness::{Host, Hosts};
 use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher, retry};
 use crate::judge::{self, History, Outcome, Snapshot, Verdict, WatchState};
@@ -88,10 +88,10 @@ pub fn check_outcome(o: &Outcome) -> (&'static str, Option<&str>) {
         Verdict::Noise { .. } => ("noise", None),
         Verdict::Pending { .. } => ("pending", None),
         Verdict::Baseline { .. } => ("baseline", None),
-        Verdict::Changed { .. } => ("changed", None),
+        Verdict::Changed { .. } => (EventKind::Changed.as_str(), None),
         Verdict::FeedChanged { .. } => ("new_entries", None),
-        Verdict::NewVersion { .. } => ("new_version", None),
-        Verdict::SelectorMissing { .. } => ("selector_missing", None),
+        Verdict::NewVersion { .. } => (EventKind::NewVersion.as_str(), None),
+        Verdict::SelectorMissing { .. } => (EventKind::SelectorMissing.as_str(), None),
         Verdict::Failed { error, blocked } => (
             if *blocked { "blocked" } else { "failed" },
             Some(error.as_str()),

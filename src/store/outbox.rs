@@ -1,5 +1,5 @@
 //! The notification outbox: rows written with their events, claimed and marked by the
-//! sender. See [`crate::notify`] for the delivery side.
+//! sender. The delivery side is in the notify module.
 
 use std::collections::HashMap;
 
