@@ -16,7 +16,7 @@ fn env_for(srv: &Server) -> TestEnv {
 }
 
 #[test]
-fn issue_6_a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
+fn a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(APP));
     let env = env_for(&srv);
@@ -63,7 +63,7 @@ fn issue_6_a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
 }
 
 #[test]
-fn issue_6_text_absent_and_a_broken_contract_at_first_sight() {
+fn text_absent_and_a_broken_contract_at_first_sight() {
     let srv = Server::start();
     srv.set(
         "/inbox",
@@ -90,7 +90,7 @@ fn issue_6_text_absent_and_a_broken_contract_at_first_sight() {
 }
 
 #[test]
-fn issue_6_test_shows_each_expectation() {
+fn test_shows_each_expectation() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(&APP.replace("Sign in", "Log in")));
     let env = env_for(&srv);
@@ -109,7 +109,7 @@ fn issue_6_test_shows_each_expectation() {
 }
 
 #[test]
-fn issue_6_bad_expectations_are_load_errors() {
+fn bad_expectations_are_load_errors() {
     let env = TestEnv::new().watchlist(&one_watch(
         "a",
         "https://example.com/",
@@ -125,7 +125,7 @@ fn issue_6_bad_expectations_are_load_errors() {
 }
 
 #[test]
-fn issue_6_track_assets_reports_a_frontend_deploy() {
+fn track_assets_reports_a_frontend_deploy() {
     let page = |js: &str| {
         format!(
             "<html><head><script src=\"/static/{js}\"></script><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><p>Inbox</p></body></html>"
@@ -173,7 +173,7 @@ fn json_two(extra: &str, a: &str, b: &str) -> crate::util::Run {
 }
 
 #[test]
-fn issue_6_json_structure_and_values_are_reported_apart() {
+fn json_structure_and_values_are_reported_apart() {
     let a = r#"{"version": 3, "items": [{"id": 1, "price": 10, "note": null}, {"id": 2, "price": 12, "note": "x"}], "legacy": {"a": 1}}"#;
     let b = r#"{"version": 4, "items": [{"id": 2, "price": "12", "note": "x"}, {"id": 1, "price": "10", "note": null}]}"#;
     let run = json_two("", a, b);
@@ -201,7 +201,7 @@ fn issue_6_json_structure_and_values_are_reported_apart() {
 }
 
 #[test]
-fn issue_6_json_reorder_additions_and_ignore_paths() {
+fn json_reorder_additions_and_ignore_paths() {
     // Reordering identified objects is not a change.
     let run = json_two(
         "",
@@ -243,7 +243,7 @@ fn issue_6_json_reorder_additions_and_ignore_paths() {
 }
 
 #[test]
-fn issue_6_json_expect_paths_and_jsonpath_select() {
+fn json_expect_paths_and_jsonpath_select() {
     let a = r#"{"data": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "pagination": {"next": "/p2"}, "meta": {"t": 1}}"#;
     let b = r#"{"data": [{"uid": 1, "name": "a"}, {"uid": 2, "name": "b"}], "meta": {"t": 2}}"#;
     let srv = Server::start();

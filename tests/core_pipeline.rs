@@ -11,7 +11,7 @@ const PAGE_V1: &str = r#"<!doctype html><html><head><title>Inbox</title></head><
 </body></html>"#;
 
 #[test]
-fn issue_2_baseline_then_unchanged_uses_if_none_match() {
+fn baseline_then_unchanged_uses_if_none_match() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
     let env = TestEnv::new().watchlist(&one_watch("inbox", &srv.url("/inbox"), ""));
@@ -45,7 +45,7 @@ fn issue_2_baseline_then_unchanged_uses_if_none_match() {
 }
 
 #[test]
-fn issue_2_last_modified_is_sent_verbatim() {
+fn last_modified_is_sent_verbatim() {
     let srv = Server::start();
     let lm = "Tue, 03 Nov 2026 10:00:00 GMT";
     srv.set("/doc", Page::html(PAGE_V1).last_modified(lm));
@@ -61,7 +61,7 @@ fn issue_2_last_modified_is_sent_verbatim() {
 }
 
 #[test]
-fn issue_2_change_inside_select_is_reported_with_its_diff() {
+fn change_inside_select_is_reported_with_its_diff() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
     let env = TestEnv::new().watchlist(&one_watch(
@@ -99,7 +99,7 @@ fn issue_2_change_inside_select_is_reported_with_its_diff() {
 }
 
 #[test]
-fn issue_2_change_outside_select_is_not_reported() {
+fn change_outside_select_is_not_reported() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(PAGE_V1));
     let env = TestEnv::new().watchlist(&one_watch(
@@ -118,7 +118,7 @@ fn issue_2_change_outside_select_is_not_reported() {
 }
 
 #[test]
-fn issue_2_rotated_etag_with_identical_content_is_not_a_change() {
+fn rotated_etag_with_identical_content_is_not_a_change() {
     let srv = Server::start();
     srv.set("/p", Page::html(PAGE_V1).etag("\"a\""));
     let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
@@ -132,7 +132,7 @@ fn issue_2_rotated_etag_with_identical_content_is_not_a_change() {
 }
 
 #[test]
-fn issue_2_failure_then_recovery_keeps_the_last_good_snapshot() {
+fn failure_then_recovery_keeps_the_last_good_snapshot() {
     let srv = Server::start();
     srv.set("/api", Page::html(PAGE_V1));
     let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
@@ -165,7 +165,7 @@ fn issue_2_failure_then_recovery_keeps_the_last_good_snapshot() {
 }
 
 #[test]
-fn issue_2_missing_selector_is_its_own_event_reported_once() {
+fn missing_selector_is_its_own_event_reported_once() {
     let srv = Server::start();
     srv.set("/app", Page::html(PAGE_V1));
     let env =
@@ -201,7 +201,7 @@ fn issue_2_missing_selector_is_its_own_event_reported_once() {
 }
 
 #[test]
-fn issue_2_timeout_is_a_clear_failure() {
+fn timeout_is_a_clear_failure() {
     let srv = Server::start();
     srv.set("/slow", Page::html(PAGE_V1).delay(Duration::from_secs(3)));
     srv.set("/fast", Page::html(PAGE_V1));
@@ -227,7 +227,7 @@ fn issue_2_timeout_is_a_clear_failure() {
 }
 
 #[test]
-fn issue_2_body_over_the_cap_is_refused() {
+fn body_over_the_cap_is_refused() {
     let srv = Server::start();
     let big = format!("<html><body>{}</body></html>", "<p>x</p>".repeat(20_000));
     srv.set("/big", Page::html(&big));
@@ -243,7 +243,7 @@ fn issue_2_body_over_the_cap_is_refused() {
 }
 
 #[test]
-fn issue_2_json_lines_have_the_documented_shape() {
+fn json_lines_have_the_documented_shape() {
     let srv = Server::start();
     srv.set("/a", Page::html(PAGE_V1));
     srv.set(
@@ -303,7 +303,7 @@ fn issue_2_json_lines_have_the_documented_shape() {
 }
 
 #[test]
-fn issue_2_test_command_writes_nothing() {
+fn test_command_writes_nothing() {
     let srv = Server::start();
     srv.set("/inbox", Page::html(PAGE_V1).etag("\"1\""));
     let env = TestEnv::new().watchlist(&one_watch(
@@ -346,7 +346,7 @@ fn issue_2_test_command_writes_nothing() {
 }
 
 #[test]
-fn issue_2_report_reads_history() {
+fn report_reads_history() {
     let srv = Server::start();
     srv.set("/p", Page::html("<p>one</p>"));
     srv.set("/q", Page::html("<p>alpha</p>"));
@@ -384,7 +384,7 @@ fn issue_2_report_reads_history() {
 }
 
 #[test]
-fn issue_2_only_limits_the_run_and_exit_codes() {
+fn only_limits_the_run_and_exit_codes() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     srv.set("/b", Page::html("<p>b</p>"));
@@ -410,7 +410,7 @@ fn issue_2_only_limits_the_run_and_exit_codes() {
 }
 
 #[test]
-fn issue_2_global_flags_before_or_after_the_command() {
+fn global_flags_before_or_after_the_command() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     let env = TestEnv::new();
@@ -434,7 +434,7 @@ fn issue_2_global_flags_before_or_after_the_command() {
 }
 
 #[test]
-fn issue_2_secrets_never_reach_the_database_or_output() {
+fn secrets_never_reach_the_database_or_output() {
     let srv = Server::start();
     srv.set(
         "/private?key=k3y-s3cr3t-value",
@@ -493,7 +493,7 @@ fn issue_2_secrets_never_reach_the_database_or_output() {
 }
 
 #[test]
-fn issue_2_emptied_selection_is_a_change_and_empty_body_a_failure() {
+fn emptied_selection_is_a_change_and_empty_body_a_failure() {
     let srv = Server::start();
     srv.set("/app", Page::html(PAGE_V1));
     let env = TestEnv::new().watchlist(&one_watch(
@@ -538,7 +538,7 @@ fn issue_2_emptied_selection_is_a_change_and_empty_body_a_failure() {
 /// across several batches every watch is still reported once, the text report still lists
 /// changes in watchlist order, and the counts add up.
 #[test]
-fn issue_9_a_pass_over_many_batches_reports_every_watch_once() {
+fn a_pass_over_many_batches_reports_every_watch_once() {
     const WATCHES: usize = 1_100;
     let srv = Server::start();
     let page = |i: usize, v: u32| Page::html(&format!("<main><p>page {i} version {v}</p></main>"));

@@ -32,7 +32,7 @@ impl Lcg {
 }
 
 #[test]
-fn issue_8_sigkill_at_random_moments_loses_nothing_and_notifies_nothing_twice() {
+fn sigkill_at_random_moments_loses_nothing_and_notifies_nothing_twice() {
     const WATCHES: usize = 40;
     let srv = Server::start();
     let hook = Server::start();
@@ -177,7 +177,7 @@ impl Drop for SmallDisk {
 }
 
 #[test]
-fn issue_8_a_full_disk_during_a_write_is_a_clear_error_and_the_database_survives() {
+fn a_full_disk_during_a_write_is_a_clear_error_and_the_database_survives() {
     let disk = SmallDisk::mount("2m");
     let srv = Server::start();
     srv.set("/p0", page("small v1"));

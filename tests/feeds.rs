@@ -64,7 +64,7 @@ fn after(kind: &str, ct: &str, first: &str, next: &str, extra: &str) -> crate::u
 }
 
 #[test]
-fn issue_3_new_entries_in_every_dialect() {
+fn new_entries_in_every_dialect() {
     let one = [("1.9", "Fixes")];
     let two = [
         ("2.0", "Breaking: the v1 auth endpoints are removed"),
@@ -130,7 +130,7 @@ fn issue_3_new_entries_in_every_dialect() {
 }
 
 #[test]
-fn issue_3_reorder_window_and_feed_level_churn_are_not_changes() {
+fn reorder_window_and_feed_level_churn_are_not_changes() {
     let items = [("3", "c"), ("2", "b"), ("1", "a")];
     let reordered = [("1", "a"), ("3", "c"), ("2", "b")];
     let window = [("3", "c"), ("2", "b")];
@@ -155,7 +155,7 @@ fn issue_3_reorder_window_and_feed_level_churn_are_not_changes() {
 }
 
 #[test]
-fn issue_3_an_edited_entry_is_entry_updated_with_its_diff() {
+fn an_edited_entry_is_entry_updated_with_its_diff() {
     let run = after(
         "",
         "application/atom+xml",
@@ -176,7 +176,7 @@ fn issue_3_an_edited_entry_is_entry_updated_with_its_diff() {
 }
 
 #[test]
-fn issue_3_match_exclude_and_the_cap() {
+fn match_exclude_and_the_cap() {
     let base = [("0.1", "x")];
     let many: Vec<(String, String)> = (0..15)
         .map(|i| (format!("API change {i}"), "y".to_string()))
@@ -214,7 +214,7 @@ fn issue_3_match_exclude_and_the_cap() {
 }
 
 #[test]
-fn issue_3_malformed_feed_is_a_clear_error() {
+fn malformed_feed_is_a_clear_error() {
     let srv = Server::start();
     srv.set(
         "/feed",
@@ -241,7 +241,7 @@ fn issue_3_malformed_feed_is_a_clear_error() {
 }
 
 #[test]
-fn issue_3_text_report_reads_like_a_release_note() {
+fn text_report_reads_like_a_release_note() {
     let srv = Server::start();
     srv.set(
         "/feed",
@@ -290,7 +290,7 @@ fn issue_3_text_report_reads_like_a_release_note() {
 }
 
 #[test]
-fn issue_3_rss_091_and_rss_10_rdf() {
+fn rss_091_and_rss_10_rdf() {
     let rss091 = |items: &[&str]| {
         let mut s = String::from(
             "<?xml version=\"1.0\"?><rss version=\"0.91\"><channel><title>Old</title><link>https://old.example/</link><description>d</description><language>en</language>",

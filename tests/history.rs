@@ -21,7 +21,7 @@ fn three_versions(extra: &str) -> (Server, TestEnv) {
 }
 
 #[test]
-fn issue_7_show_and_diff_any_two_snapshots() {
+fn show_and_diff_any_two_snapshots() {
     let (_srv, env) = three_versions("confirm_refetch = false");
     let show = env.run(&["show", "p"]);
     assert_eq!(show.stdout, "three\nversion 2\n");
@@ -56,7 +56,7 @@ fn issue_7_show_and_diff_any_two_snapshots() {
 }
 
 #[test]
-fn issue_7_keep_for_and_gc() {
+fn keep_for_and_gc() {
     let (_srv, env) = three_versions("confirm_refetch = false\nkeep_for = \"15d\"");
     // Pruned after each pass, by the pass's clock: the 2026-11-01 snapshot is older than 15 days.
     assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 2);
@@ -81,7 +81,7 @@ fn issue_7_keep_for_and_gc() {
 }
 
 #[test]
-fn issue_7_timeline_in_order_for_a_postmortem() {
+fn timeline_in_order_for_a_postmortem() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     let env = TestEnv::new().watchlist(&one_watch("a", &srv.url("/a"), "confirm_refetch = false"));

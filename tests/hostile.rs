@@ -46,13 +46,13 @@ fn assert_bomb_stopped(encoding: &str, bomb: &[u8]) {
 }
 
 #[test]
-fn issue_8_compression_bomb_is_stopped_at_the_cap() {
+fn compression_bomb_is_stopped_at_the_cap() {
     let bomb = zstd::bulk::compress(&vec![b'a'; 64 * 1024 * 1024], 19).unwrap();
     assert_bomb_stopped("zstd", &bomb);
 }
 
 #[test]
-fn issue_8_redirect_loops_and_chains_are_bounded() {
+fn redirect_loops_and_chains_are_bounded() {
     let srv = Server::start();
     srv.set("/a", Page::html("").status(302).header("Location", "/b"));
     srv.set("/b", Page::html("").status(302).header("Location", "/a"));
@@ -71,7 +71,7 @@ fn issue_8_redirect_loops_and_chains_are_bounded() {
 }
 
 #[test]
-fn issue_8_broken_bodies_are_clear_failures() {
+fn broken_bodies_are_clear_failures() {
     for (what, raw) in [
         (
             "connection reset mid-body (Content-Length longer than the body)",
@@ -89,7 +89,7 @@ fn issue_8_broken_bodies_are_clear_failures() {
 }
 
 #[test]
-fn issue_8_a_body_that_trickles_times_out() {
+fn a_body_that_trickles_times_out() {
     let mut raw =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 400\r\n\r\n".to_vec();
     raw.extend(std::iter::repeat_n(b'x', 400));
@@ -102,7 +102,7 @@ fn issue_8_a_body_that_trickles_times_out() {
 }
 
 #[test]
-fn issue_8_binary_and_odd_encodings() {
+fn binary_and_odd_encodings_are_clear_failures_or_decoded() {
     let (err, _) = outcome(
         Page::html("")
             .with_type("text/plain")
@@ -121,7 +121,7 @@ fn issue_8_binary_and_odd_encodings() {
 }
 
 #[test]
-fn issue_8_charsets_from_the_header_and_from_a_meta_tag() {
+fn charsets_from_the_header_and_from_a_meta_tag() {
     let srv = Server::start();
     srv.set(
         "/latin",
@@ -146,7 +146,7 @@ fn issue_8_charsets_from_the_header_and_from_a_meta_tag() {
 }
 
 #[test]
-fn issue_8_ipv6_loopback() {
+fn a_watch_on_ipv6_loopback_is_fetched() {
     let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
         panic!("this machine has no IPv6 loopback; the test needs one");
     };
@@ -170,7 +170,7 @@ fn issue_8_ipv6_loopback() {
 }
 
 #[test]
-fn issue_8_a_block_page_is_blocked_not_a_change() {
+fn a_block_page_is_blocked_not_a_change() {
     let srv = Server::start();
     srv.set("/p", Page::html("<h1>Pricing</h1><p>Pro: $10</p>"));
     let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
@@ -211,7 +211,7 @@ fn issue_8_a_block_page_is_blocked_not_a_change() {
 }
 
 #[test]
-fn issue_8_a_self_signed_certificate_is_a_clear_error_unless_insecure() {
+fn a_self_signed_certificate_is_a_clear_error_unless_insecure() {
     let https =
         crate::util::tls::HttpsServer::start("<html><body><p>internal v1</p></body></html>");
     let url = format!("https://127.0.0.1:{}/", https.port);
@@ -229,7 +229,7 @@ fn issue_8_a_self_signed_certificate_is_a_clear_error_unless_insecure() {
 }
 
 #[test]
-fn issue_8_a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
+fn a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
     let n = 100_000;
     let body = format!(
         "<html><body>{}<b>deep core</b>{}<p>after</p></body></html>",
@@ -248,7 +248,7 @@ fn issue_8_a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
 }
 
 #[test]
-fn issue_8_a_gzip_bomb_is_stopped_at_the_cap_too() {
+fn a_gzip_bomb_is_stopped_at_the_cap_too() {
     let out = std::process::Command::new("sh")
         .args(["-c", "head -c 67108864 /dev/zero | gzip -9 -c"])
         .output()

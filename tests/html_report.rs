@@ -33,7 +33,7 @@ fn headless(profile: &Path) -> Command {
 }
 
 #[test]
-fn issue_7_html_report_in_a_real_browser_is_inert_and_shows_the_diff() {
+fn html_report_in_a_real_browser_is_inert_and_shows_the_diff() {
     let srv = Server::start();
     srv.set(
         "/p",

@@ -23,7 +23,7 @@ fn two_checks(extra: &str, a: &str, b: &str) -> (TestEnv, crate::util::Run) {
 }
 
 #[test]
-fn issue_10_churn_alone_is_noise_and_stays_quiet() {
+fn churn_alone_is_noise_and_stays_quiet() {
     let cases = [
         (
             "build time",
@@ -79,7 +79,7 @@ fn issue_10_churn_alone_is_noise_and_stays_quiet() {
 }
 
 #[test]
-fn issue_10_noise_is_recorded_and_shown_on_request() {
+fn noise_is_recorded_and_shown_on_request() {
     let (env, run) = two_checks(
         "",
         &page("2026-11-20T10:00:00Z", "<p>v1</p>"),
@@ -95,7 +95,7 @@ fn issue_10_noise_is_recorded_and_shown_on_request() {
 }
 
 #[test]
-fn issue_10_a_real_edit_next_to_churn_is_reported() {
+fn a_real_edit_next_to_churn_is_reported() {
     let (_env, run) = two_checks(
         "",
         &page(
@@ -117,7 +117,7 @@ fn issue_10_a_real_edit_next_to_churn_is_reported() {
 }
 
 #[test]
-fn issue_10_masks_can_be_turned_off_or_picked() {
+fn masks_can_be_turned_off_or_picked() {
     let a = page("2026-11-20T10:00:00Z", "<p>Updated 3 minutes ago</p>");
     let b = page("2026-11-21T09:13:44Z", "<p>Updated 4 minutes ago</p>");
     let (_env, off) = two_checks("masks = false", &a, &b);
@@ -147,7 +147,7 @@ fn issue_10_masks_can_be_turned_off_or_picked() {
 }
 
 #[test]
-fn issue_10_confirm_waits_for_n_consecutive_sightings() {
+fn confirm_waits_for_n_consecutive_sightings() {
     let srv = Server::start();
     let v = |s: &str| page("x", &format!("<p>{s}</p>"));
     srv.set("/p", Page::html(&v("A")));
@@ -173,7 +173,7 @@ fn issue_10_confirm_waits_for_n_consecutive_sightings() {
 }
 
 #[test]
-fn issue_10_test_shows_what_is_masked() {
+fn test_shows_what_is_masked() {
     let srv = Server::start();
     srv.set(
         "/p",
@@ -214,7 +214,7 @@ fn issue_10_test_shows_what_is_masked() {
 }
 
 #[test]
-fn issue_10_learned_masks_from_two_immediate_fetches() {
+fn learned_masks_from_two_immediate_fetches() {
     let srv = Server::start();
     let page = |extra: &str| {
         format!("<html><body><h1>Inbox</h1><p>Served by node-{{{{N}}}}</p>{extra}</body></html>")
@@ -255,7 +255,7 @@ fn issue_10_learned_masks_from_two_immediate_fetches() {
 }
 
 #[test]
-fn issue_10_without_refetch_rotation_is_a_change() {
+fn without_refetch_rotation_is_a_change() {
     let srv = Server::start();
     srv.set("/p", Page::html("<p>Inbox</p><p>Served by node-{{N}}</p>"));
     let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm_refetch = false"));
@@ -265,7 +265,7 @@ fn issue_10_without_refetch_rotation_is_a_change() {
 }
 
 #[test]
-fn issue_10_identity_of_selected_elements_is_compared() {
+fn identity_of_selected_elements_is_compared() {
     let a = "<div id=\"compose\" class=\"box primary\"><button>Send</button></div>";
     let (_env, reordered) = two_checks(
         "select = \".box\"",
@@ -289,7 +289,7 @@ fn issue_10_identity_of_selected_elements_is_compared() {
 /// a later text differs. Across a run of checks, churn stays noise and a real edit is reported
 /// once, whichever hash was stored before it.
 #[test]
-fn issue_10_churn_after_churn_after_first_sight_and_then_an_edit() {
+fn churn_after_churn_after_first_sight_and_then_an_edit() {
     let srv = Server::start();
     let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
     let steps = [

@@ -37,7 +37,7 @@ fn hmac_hex(key: &str, body: &[u8]) -> String {
 }
 
 #[test]
-fn issue_4_one_deploy_touching_twelve_watches_is_one_signed_webhook_message() {
+fn one_deploy_touching_twelve_watches_is_one_signed_webhook_message() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -95,7 +95,7 @@ fn issue_4_one_deploy_touching_twelve_watches_is_one_signed_webhook_message() {
 }
 
 #[test]
-fn issue_4_a_failed_delivery_is_retried_with_backoff_and_sent_once() {
+fn a_failed_delivery_is_retried_with_backoff_and_sent_once() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set(
@@ -153,7 +153,7 @@ fn issue_4_a_failed_delivery_is_retried_with_backoff_and_sent_once() {
 }
 
 #[test]
-fn issue_4_a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
+fn a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
     // `--no-notify` stands in for a crash right after the pass committed: the event and its
     // outbox row are stored together; the next run delivers.
     let srv = Server::start();
@@ -191,7 +191,7 @@ fn issue_4_a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
 }
 
 #[test]
-fn issue_4_failures_alert_once_after_the_threshold_then_recovered() {
+fn failures_alert_once_after_the_threshold_then_recovered() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -236,7 +236,7 @@ fn issue_4_failures_alert_once_after_the_threshold_then_recovered() {
 }
 
 #[test]
-fn issue_4_remind_every_repeats_a_failing_alert_while_it_lasts() {
+fn remind_every_repeats_a_failing_alert_while_it_lasts() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -260,7 +260,7 @@ fn issue_4_remind_every_repeats_a_failing_alert_while_it_lasts() {
 }
 
 #[test]
-fn issue_4_routing_and_min_severity() {
+fn routing_and_min_severity() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/all", Page::html("ok"));
@@ -310,7 +310,7 @@ fn issue_4_routing_and_min_severity() {
 }
 
 #[test]
-fn issue_4_a_batch_window_collects_across_passes_and_critical_goes_at_once() {
+fn a_batch_window_collects_across_passes_and_critical_goes_at_once() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -354,7 +354,7 @@ fn issue_4_a_batch_window_collects_across_passes_and_critical_goes_at_once() {
 }
 
 #[test]
-fn issue_4_batch_none_sends_each_event_on_its_own() {
+fn batch_none_sends_each_event_on_its_own() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -383,7 +383,7 @@ fn issue_4_batch_none_sends_each_event_on_its_own() {
 }
 
 #[test]
-fn issue_4_slack_and_discord_get_their_formats_cut_to_their_limits() {
+fn slack_and_discord_get_their_formats_cut_to_their_limits() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/slack", Page::html("ok"));
@@ -421,7 +421,7 @@ fn issue_4_slack_and_discord_get_their_formats_cut_to_their_limits() {
 }
 
 #[test]
-fn issue_4_notify_test_sends_a_sample_and_says_what_went_wrong() {
+fn notify_test_sends_a_sample_and_says_what_went_wrong() {
     let hook = Server::start();
     hook.set("/ok", Page::html("ok"));
     hook.set(
@@ -492,7 +492,7 @@ fn issue_4_notify_test_sends_a_sample_and_says_what_went_wrong() {
 }
 
 #[test]
-fn issue_4_command_gets_the_event_on_stdin_and_forewarn_variables() {
+fn command_gets_the_event_on_stdin_and_forewarn_variables() {
     let srv = Server::start();
     srv.set("/p0", page("v1"));
     let env = TestEnv::new();
@@ -526,7 +526,7 @@ fn issue_4_command_gets_the_event_on_stdin_and_forewarn_variables() {
 }
 
 #[test]
-fn issue_4_a_slow_or_failing_command_is_stopped_and_reported() {
+fn a_slow_or_failing_command_is_stopped_and_reported() {
     let env = TestEnv::new().watchlist(
         "[channels.slow]\ntype = \"command\"\ncommand = \"sleep 20\"\ntimeout = \"1s\"\n\
          [channels.bad]\ntype = \"command\"\ncommand = \"echo 'token rejected' >&2; exit 3\"\n\
@@ -557,7 +557,7 @@ fn issue_4_a_slow_or_failing_command_is_stopped_and_reported() {
 }
 
 #[test]
-fn issue_4_email_goes_through_a_real_smtp_server() {
+fn email_goes_through_a_real_smtp_server() {
     let smtp = SmtpServer::start(None);
     let srv = Server::start();
     srv.set("/p0", page("v1"));
@@ -590,7 +590,7 @@ fn issue_4_email_goes_through_a_real_smtp_server() {
 }
 
 #[test]
-fn issue_4_email_errors_are_clear() {
+fn email_errors_are_clear() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
@@ -612,7 +612,7 @@ fn issue_4_email_errors_are_clear() {
 }
 
 #[test]
-fn issue_4_desktop_notifications_arrive_on_a_real_session_bus() {
+fn desktop_notifications_arrive_on_a_real_session_bus() {
     let bus = SessionBus::with_server();
     let srv = Server::start();
     srv.set(
@@ -656,7 +656,7 @@ fn issue_4_desktop_notifications_arrive_on_a_real_session_bus() {
 }
 
 #[test]
-fn issue_4_desktop_without_a_bus_or_a_server_says_which() {
+fn desktop_without_a_bus_or_a_server_says_which() {
     let env = TestEnv::new().watchlist(
         "[channels.desktop]\ntype = \"desktop\"\n[[watch]]\nname = \"x\"\nurl = \"http://127.0.0.1:1/\"\n",
     );
@@ -681,7 +681,7 @@ fn issue_4_desktop_without_a_bus_or_a_server_says_which() {
 }
 
 #[test]
-fn issue_4_channel_mistakes_are_load_errors_with_line_and_hint() {
+fn channel_mistakes_are_load_errors_with_line_and_hint() {
     let env = TestEnv::new().watchlist(
         "[defaults]\nnotify = [\"team-slak\"]\n\n[channels.team-slack]\ntype = \"slack\"\nurl = \"https://hooks.example.com/x\"\n\n\
          [channels.mail]\ntype = \"email\"\nurl = \"https://x.example.com/\"\n\n\
@@ -708,7 +708,7 @@ fn issue_4_channel_mistakes_are_load_errors_with_line_and_hint() {
 }
 
 #[test]
-fn issue_4_channels_in_forewarn_toml_beside_the_watchlists() {
+fn channels_in_forewarn_toml_beside_the_watchlists() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("ok"));
@@ -732,7 +732,7 @@ fn issue_4_channels_in_forewarn_toml_beside_the_watchlists() {
 }
 
 #[test]
-fn issue_4_report_and_timeline_show_what_was_delivered_pending_and_failed() {
+fn report_and_timeline_show_what_was_delivered_pending_and_failed() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/ok", Page::html("ok"));
@@ -778,7 +778,7 @@ fn issue_4_report_and_timeline_show_what_was_delivered_pending_and_failed() {
 }
 
 #[test]
-fn issue_4_watch_delivers_after_each_pass_and_sends_what_an_earlier_run_left() {
+fn watch_delivers_after_each_pass_and_sends_what_an_earlier_run_left() {
     use crate::scheduler::Daemon;
     use std::time::Duration;
     let srv = Server::start();
@@ -816,7 +816,7 @@ fn issue_4_watch_delivers_after_each_pass_and_sends_what_an_earlier_run_left() {
 }
 
 #[test]
-fn issue_4_check_due_sends_a_retry_that_came_due_with_no_watch_due() {
+fn check_due_sends_a_retry_that_came_due_with_no_watch_due() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hook", Page::html("down").fail_first(1, 502, None));
@@ -842,7 +842,7 @@ fn issue_4_check_due_sends_a_retry_that_came_due_with_no_watch_due() {
 }
 
 #[test]
-fn issue_4_email_with_starttls_to_a_relay_with_its_own_ca() {
+fn email_with_starttls_to_a_relay_with_its_own_ca() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = crate::util::tls::self_signed(dir.path());
     let smtp = SmtpServer::start(Some((&cert, &key)));
@@ -867,7 +867,7 @@ fn issue_4_email_with_starttls_to_a_relay_with_its_own_ca() {
 }
 
 #[test]
-fn issue_8_secrets_never_reach_notifications_or_delivery_errors() {
+fn secrets_never_reach_notifications_or_delivery_errors() {
     let srv = Server::start();
     let hook = Server::start();
     hook.set("/hooks/h00k-s3cr3t", Page::html("ok"));

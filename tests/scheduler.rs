@@ -30,7 +30,7 @@ fn hourly_but(srv: &Server, n: usize, fast: &[usize], every: &str) -> String {
 /// `check --due` reads stored schedules a group of 1,024 watches at a time: across groups it
 /// still checks exactly the watches that are due, and its gate still knows the next due time.
 #[test]
-fn issue_9_check_due_over_many_groups_checks_exactly_the_due_watches() {
+fn check_due_over_many_groups_checks_exactly_the_due_watches() {
     const WATCHES: usize = 1_100;
     // Every 10 minutes, in the first group of 1,024 and in the second; the rest hourly.
     const FAST: [usize; 3] = [0, 700, 1_050];
@@ -53,7 +53,7 @@ fn issue_9_check_due_over_many_groups_checks_exactly_the_due_watches() {
 }
 
 #[test]
-fn issue_5_check_due_honours_each_schedule_over_a_fake_clock() {
+fn check_due_honours_each_schedule_over_a_fake_clock() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     srv.set("/b", Page::html("<p>b</p>"));
@@ -132,7 +132,7 @@ fn issue_5_check_due_honours_each_schedule_over_a_fake_clock() {
 }
 
 #[test]
-fn issue_5_invalid_schedules_are_load_errors_with_line_and_column() {
+fn invalid_schedules_are_load_errors_with_line_and_column() {
     let env = TestEnv::new().watchlist(
         "[[watch]]\nname = \"a\"\nurl = \"https://example.com/\"\nschedule = \"*/15 * * *\"\n\n[[watch]]\nname = \"b\"\nurl = \"https://example.com/b\"\nschedule = \"@daily\"\nevery = \"5m\"\ntimezone = \"Mars/Olympus\"\n",
     );
@@ -153,7 +153,7 @@ fn issue_5_invalid_schedules_are_load_errors_with_line_and_column() {
 }
 
 #[test]
-fn issue_5_429_with_retry_after_is_waited_out() {
+fn a_429_with_retry_after_is_waited_out() {
     let srv = Server::start();
     srv.set("/api", Page::html("<p>ok</p>").fail_first(1, 429, Some(1)));
     let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
@@ -189,7 +189,7 @@ fn issue_5_429_with_retry_after_is_waited_out() {
 }
 
 #[test]
-fn issue_5_5xx_is_retried_a_few_times_404_never() {
+fn a_5xx_is_retried_a_few_times_a_404_never() {
     let srv = Server::start();
     srv.set("/flaky", Page::html("<p>ok</p>").fail_first(2, 503, None));
     srv.set("/gone", Page::html("gone").status(404));
@@ -212,7 +212,7 @@ fn issue_5_5xx_is_retried_a_few_times_404_never() {
 }
 
 #[test]
-fn issue_5_per_host_concurrency_is_limited() {
+fn per_host_concurrency_is_limited() {
     let srv = Server::start();
     let mut list = String::new();
     for i in 0..8 {
@@ -319,7 +319,7 @@ impl Drop for Daemon {
 /// the positions of the due watches: a fast watch in each group is checked again and again,
 /// the hourly rest once.
 #[test]
-fn issue_9_watch_over_many_groups_rechecks_exactly_the_due_watches() {
+fn watch_over_many_groups_rechecks_exactly_the_due_watches() {
     const WATCHES: usize = 1_100;
     const FAST: [usize; 2] = [3, 1_090];
     let srv = Server::start();
@@ -342,7 +342,7 @@ fn issue_9_watch_over_many_groups_rechecks_exactly_the_due_watches() {
 }
 
 #[test]
-fn issue_5_watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
+fn watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     srv.set("/b", Page::html("<p>b</p>"));
@@ -391,7 +391,7 @@ fn issue_5_watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
 }
 
 #[test]
-fn issue_5_sigterm_during_a_check_finishes_it_and_loses_nothing() {
+fn sigterm_during_a_check_finishes_it_and_loses_nothing() {
     let srv = Server::start();
     let mut list = String::new();
     for i in 0..6 {
@@ -443,7 +443,7 @@ fn issue_5_sigterm_during_a_check_finishes_it_and_loses_nothing() {
 }
 
 #[test]
-fn issue_5_an_unreachable_host_fails_fast_for_the_rest_of_the_pass() {
+fn an_unreachable_host_fails_fast_for_the_rest_of_the_pass() {
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -477,7 +477,7 @@ fn issue_5_an_unreachable_host_fails_fast_for_the_rest_of_the_pass() {
 }
 
 #[test]
-fn issue_5_heartbeat_is_pinged_after_each_pass() {
+fn heartbeat_is_pinged_after_each_pass() {
     let srv = Server::start();
     srv.set("/page", Page::html("<p>x</p>"));
     srv.set("/ping", Page::html("ok"));

@@ -20,7 +20,7 @@ fn two(path: &str, before: &str, after: &str, toml: &str) -> crate::util::Run {
 }
 
 #[test]
-fn issue_3_crates_io_new_version_skips_yanked() {
+fn crates_io_new_version_skips_yanked() {
     let crate_doc = |versions: &[(&str, bool)]| {
         let v: Vec<String> = versions
             .iter()
@@ -59,7 +59,7 @@ fn issue_3_crates_io_new_version_skips_yanked() {
 }
 
 #[test]
-fn issue_3_npm_pypi_and_json_sources() {
+fn npm_pypi_and_json_sources() {
     let npm = |vs: &[&str]| {
         let v: Vec<String> = vs
             .iter()
@@ -129,7 +129,7 @@ fn issue_3_npm_pypi_and_json_sources() {
 }
 
 #[test]
-fn issue_3_github_releases_with_notes_and_tags() {
+fn github_releases_with_notes_and_tags() {
     let releases = |rs: &[(&str, bool, bool)]| {
         let v: Vec<String> = rs
             .iter()
@@ -193,7 +193,7 @@ fn issue_3_github_releases_with_notes_and_tags() {
 }
 
 #[test]
-fn issue_3_regex_source_include_exclude_and_quiet_backports() {
+fn regex_source_include_exclude_and_quiet_backports() {
     let page = |vs: &[&str]| {
         vs.iter()
             .map(|v| format!("<li>Download tool-{v}.tar.gz</li>"))
@@ -228,7 +228,7 @@ fn issue_3_regex_source_include_exclude_and_quiet_backports() {
 }
 
 #[test]
-fn issue_3_version_watches_are_validated() {
+fn version_watches_are_validated() {
     let env = TestEnv::new().watchlist(&format!(
         "{}{}{}",
         watch("a", "source = \"crates\""),
@@ -251,7 +251,7 @@ fn issue_3_version_watches_are_validated() {
 }
 
 #[test]
-fn issue_3_text_report_for_a_new_version() {
+fn text_report_for_a_new_version() {
     let srv = Server::start();
     let doc = |v: &str| format!("{{\"versions\": [{{\"num\": \"{v}\", \"yanked\": false}}]}}");
     srv.set(
@@ -286,7 +286,7 @@ fn issue_3_text_report_for_a_new_version() {
 }
 
 #[test]
-fn issue_3_github_rate_limit_is_named() {
+fn github_rate_limit_is_named() {
     let srv = Server::start();
     let path = "/repos/acme/sdk/releases?per_page=100";
     let reset = (chrono::Utc::now() + chrono::Duration::hours(1))

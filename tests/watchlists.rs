@@ -3,7 +3,7 @@
 use crate::util::{Server, TestEnv, one_watch};
 
 #[test]
-fn issue_2_invalid_watchlist_exits_3_with_line_and_column() {
+fn invalid_watchlist_exits_3_with_line_and_column() {
     let srv = Server::start();
     let env = TestEnv::new().watchlist(&format!(
         "# comment\n[[watch]]\nname = \"a\"\nurl = \"{}\"\nselct = \"#x\"\n",
@@ -31,7 +31,7 @@ fn issue_2_invalid_watchlist_exits_3_with_line_and_column() {
 }
 
 #[test]
-fn issue_2_bad_values_are_located() {
+fn bad_values_are_located() {
     let env = TestEnv::new().watchlist(
         "[[watch]]\nname = \"a\"\nurl = \"notaurl\"\n\n[[watch]]\nname = \"b\"\nurl = \"https://example.com/\"\nselect = \"div[\"\nignore = '(unclosed'\n",
     );
@@ -55,7 +55,7 @@ fn issue_2_bad_values_are_located() {
 }
 
 #[test]
-fn issue_2_duplicate_names_across_files_are_refused() {
+fn duplicate_names_across_files_are_refused() {
     let env = TestEnv::new().watchlist(&one_watch("dup", "https://example.com/a", ""));
     env.file(
         "watchlists/other.toml",
@@ -72,7 +72,7 @@ fn issue_2_duplicate_names_across_files_are_refused() {
 }
 
 #[test]
-fn issue_2_missing_watchlists_say_what_to_do() {
+fn missing_watchlists_say_what_to_do() {
     let env = TestEnv::new();
     let run = env.run(&["check"]);
     assert_eq!(run.code, 3, "{run:?}");
@@ -80,7 +80,7 @@ fn issue_2_missing_watchlists_say_what_to_do() {
 }
 
 #[test]
-fn issue_2_add_keeps_comments_and_refuses_duplicates() {
+fn add_keeps_comments_and_refuses_duplicates() {
     let env = TestEnv::new();
     let original = "# Vendor pages we depend on\n\n[defaults]\ntimeout = \"20s\"  # slow vendor\n\n[[watch]]\nname = \"existing\"   # keep me\nurl = \"https://example.com/a\"\n";
     env.file("watchlists/default.toml", original);
@@ -148,7 +148,7 @@ fn issue_2_add_keeps_comments_and_refuses_duplicates() {
 }
 
 #[test]
-fn issue_2_example_watchlist_is_complete_and_valid() {
+fn example_watchlist_is_complete_and_valid() {
     let example = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("watchlists/example.toml"),
     )
@@ -223,7 +223,7 @@ fn issue_2_example_watchlist_is_complete_and_valid() {
 }
 
 #[test]
-fn issue_2_help_documents_exit_codes() {
+fn help_documents_exit_codes() {
     let env = TestEnv::new();
     let run = env.run(&["--help"]);
     assert_eq!(run.code, 0);
