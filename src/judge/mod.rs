@@ -5,11 +5,13 @@
 
 pub mod contract;
 pub mod learned;
+pub mod plan;
 mod state;
 mod verdict;
 
+pub use plan::{Plan, Prior, plan};
 pub use state::{Snapshot, WatchState};
-pub use verdict::{AssetChange, Outcome, Stored, Verdict};
+pub use verdict::{AssetChange, NewContent, Outcome, Stored, Verdict};
 
 use crate::compare::{self, Hash};
 use crate::config::Watch;

@@ -106,7 +106,62 @@ impl Outcome {
     }
 }
 
+/// The content a verdict stores as a new snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct NewContent<'a> {
+    /// Empty once [`Outcome::encode`] took it (see [`Outcome::stored`]).
+    pub text: &'a str,
+    pub hash: &'a Hash,
+    pub text_hash: &'a Hash,
+    /// The extraction settings it was taken with.
+    pub spec: &'a str,
+    /// Whether it is a change (rather than a baseline).
+    pub is_change: bool,
+}
+
 impl Verdict {
+    /// The content this verdict stores as a snapshot, if it stores one.
+    pub fn content(&self) -> Option<NewContent<'_>> {
+        let (text, hash, text_hash, spec, is_change) = match self {
+            Verdict::Baseline {
+                content,
+                hash,
+                text_hash,
+                spec,
+                ..
+            } => (content, hash, text_hash, spec, false),
+            Verdict::Changed {
+                content,
+                hash,
+                text_hash,
+                spec,
+                ..
+            }
+            | Verdict::FeedChanged {
+                content,
+                hash,
+                text_hash,
+                spec,
+                ..
+            }
+            | Verdict::NewVersion {
+                content,
+                hash,
+                text_hash,
+                spec,
+                ..
+            } => (content, hash, text_hash, spec, true),
+            _ => return None,
+        };
+        Some(NewContent {
+            text,
+            hash,
+            text_hash,
+            spec,
+            is_change,
+        })
+    }
+
     /// The content this verdict stores as a snapshot, and its hash, if it stores one.
     fn content_mut(&mut self) -> Option<(&mut String, &Hash)> {
         match self {
