@@ -351,7 +351,7 @@ impl History for Mutex<Store> {
 }
 
 /// Pause before the confirming refetch of a changed page.
-const REFETCH_PAUSE: Duration = Duration::from_millis(250);
+pub const REFETCH_PAUSE: Duration = Duration::from_millis(250);
 
 /// One request with the retries `retry::decide` allows. A host that answers 429 / 503 is
 /// slowed down for the rest of the pass.

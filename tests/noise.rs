@@ -255,6 +255,87 @@ fn learned_masks_from_two_immediate_fetches() {
 }
 
 #[test]
+fn test_records_what_check_would_for_learned_churn() {
+    let srv = Server::start();
+    let page = |extra: &str| {
+        format!("<html><body><h1>Inbox</h1><p>Served by node-{{{{N}}}}</p>{extra}</body></html>")
+    };
+    srv.set("/p", Page::html(&page("")));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    env.run(&["check"]);
+    let learned = env.run(&["check", "--format", "json"]);
+    assert_eq!(learned.events("noise").len(), 1, "{}", learned.stdout);
+    // The only moving line is learned as volatile: `test` judges it as `check` does.
+    let test = env.run(&["test", "p"]);
+    assert_eq!(test.code, 0, "{test:?}");
+    assert!(
+        test.stdout.contains("only in masked fragments"),
+        "{}",
+        test.stdout
+    );
+    assert!(
+        test.stdout.contains("would record:\n  noise: "),
+        "{}",
+        test.stdout
+    );
+    assert!(!test.stdout.contains("+1 -1 line"), "{}", test.stdout);
+    let check = env.run(&["check", "--format", "json"]);
+    assert_eq!(check.events("changed").len(), 0, "{}", check.stdout);
+    assert_eq!(check.events("noise").len(), 1, "{}", check.stdout);
+    // A real edit: `test` and `check` both call it a change.
+    srv.set("/p", Page::html(&page("<p>New: scheduled maintenance</p>")));
+    let test = env.run(&["test", "p"]);
+    assert!(
+        test.stdout.contains("would record:\n  changed: "),
+        "{}",
+        test.stdout
+    );
+    assert!(
+        test.stdout.contains("+New: scheduled maintenance"),
+        "{}",
+        test.stdout
+    );
+    let check = env.run(&["check", "--format", "json"]);
+    assert_eq!(check.events("changed").len(), 1, "{}", check.stdout);
+    // Nothing `test` did was stored: the same content again is nothing new to either.
+    let test = env.run(&["test", "p"]);
+    assert!(
+        !test.stdout.contains("would record:\n  changed"),
+        "{}",
+        test.stdout
+    );
+}
+
+#[test]
+fn test_counts_confirmations_like_check() {
+    let srv = Server::start();
+    srv.set("/p", Page::html("<p>Plan: Free</p>"));
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm = 2"));
+    env.run(&["check"]);
+    srv.set("/p", Page::html("<p>Plan: Pro</p>"));
+    let test = env.run(&["test", "p"]);
+    assert!(
+        test.stdout.contains("seen 1 of the 2 times"),
+        "{}",
+        test.stdout
+    );
+    assert!(test.stdout.contains("+Plan: Pro"), "{}", test.stdout);
+    assert!(
+        test.stdout.contains("would record:\n  pending: "),
+        "{}",
+        test.stdout
+    );
+    let check = env.run(&["check", "--format", "json"]);
+    assert_eq!(check.events("changed").len(), 0, "{}", check.stdout);
+    let test = env.run(&["test", "p"]);
+    assert!(
+        test.stdout.contains("would record:\n  changed: "),
+        "{}",
+        test.stdout
+    );
+}
+
+#[test]
 fn without_refetch_rotation_is_a_change() {
     let srv = Server::start();
     srv.set("/p", Page::html("<p>Inbox</p><p>Served by node-{{N}}</p>"));

@@ -1,72 +1,168 @@
-//! `forewarn test NAME`: fetch once, show what would be compared and the diff against the
-//! last stored snapshot. Writes nothing to the database.
+//! `forewarn test NAME`: fetch once, show what would be compared, and judge it against the
+//! stored state exactly as `check` would (the same judge, the same confirming refetch), then
+//! say what `check` would record. Writes nothing to the database.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::Exit;
 use crate::cli::TestArgs;
 use crate::compare;
+use crate::config::Watch;
 use crate::event::rfc3339;
+use crate::extract::{self, Extracted};
 use crate::fetch::{Fetched, human_size};
+use crate::judge::{self, Outcome, Snapshot, Verdict, WatchState};
 use crate::pipeline;
 use crate::store::Store;
+
+type Out = std::fmt::Result;
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<Exit> {
     let config = super::load_config(watchlists)?;
     let w = super::find_watch(&config, &args.name)?;
-    let mut out = String::new();
-    writeln!(out, "{} ({})", w.name(), w.url_display())?;
-    let fetched = super::runtime()?.block_on(pipeline::fetch_once(w));
-    let (body, content_type, status, took) = match fetched {
-        Ok((
-            Fetched::Body {
-                status,
-                body,
-                content_type,
-                ..
-            },
-            took,
-        )) => (body, content_type, status, took),
+    let rt = super::runtime()?;
+    let mut out = format!("{} ({})\n", w.name(), w.url_display());
+    let (fetched, took) = match rt.block_on(pipeline::fetch_once(w)) {
+        Ok((f @ Fetched::Body { .. }, took)) => (f, took),
+        // An unconditional GET answered 304: the server is confused.
         Ok((Fetched::NotModified { .. }, _)) => {
-            // An unconditional GET answered 304: the server is confused.
-            println!("{out}FAILED: the server answered 304 Not Modified to a plain GET");
-            return Ok(Exit::WatchesFailed);
+            return failed(out, "the server answered 304 Not Modified to a plain GET");
         }
+        Err(e) => return failed(out, &e),
+    };
+    let Fetched::Body {
+        status,
+        body,
+        content_type,
+        ..
+    } = &fetched
+    else {
+        unreachable!("matched a body")
+    };
+    let ex = match extract::for_watch(w, body, content_type.as_deref()) {
+        Ok(ex) => ex,
         Err(e) => {
-            println!("{out}FAILED: {e}");
-            return Ok(Exit::WatchesFailed);
+            fetched_line(&mut out, *status, body, content_type.as_deref(), took)?;
+            return failed(out, &e);
         }
     };
+    fetched_line(&mut out, *status, body, content_type.as_deref(), took)?;
+    show_extract(&mut out, w, &ex)?;
+    show_masks(&mut out, w, &ex)?;
+
+    // This watch's stored state only (a large database holds 100,000 of them).
+    let store = Store::open_read_only(db)?;
+    let state = match &store {
+        Some(s) => s.load_states_of(&[w.name()])?.remove(w.name()),
+        None => None,
+    };
+    let previous = match (&store, state.as_ref().and_then(|s| s.last_snapshot_id)) {
+        (Some(store), Some(id)) => store.snapshot(id)?,
+        _ => None,
+    };
+    let took_ms = took.as_millis() as u64;
+    let o = judge_as_check(
+        &rt,
+        w,
+        state.as_ref(),
+        fetched,
+        &previous,
+        took_ms,
+        &mut out,
+    )?;
+    show_expectations(&mut out, &o)?;
+    show_learned(&mut out, state.as_ref(), &o)?;
+    out.push('\n');
+    show_verdict(&mut out, &o, previous.as_ref(), &ex.text)?;
+    let noise = matches!(o.verdict, Verdict::Noise { .. });
+    let prior = match &store {
+        Some(s) => s.prior_of(w.name(), noise)?.unwrap_or_default(),
+        None => Default::default(),
+    };
+    show_plan(&mut out, &judge::plan(&prior, &o, None))?;
+    print!("{out}");
+    Ok(match o.verdict {
+        Verdict::Failed { .. } => Exit::WatchesFailed,
+        _ => Exit::Ok,
+    })
+}
+
+fn failed(out: String, error: &str) -> anyhow::Result<Exit> {
+    println!("{out}FAILED: {error}");
+    Ok(Exit::WatchesFailed)
+}
+
+fn fetched_line(
+    out: &mut String,
+    status: u16,
+    body: &[u8],
+    content_type: Option<&str>,
+    took: Duration,
+) -> Out {
     writeln!(
         out,
         "HTTP {status}, {}, {} in {} ms",
         human_size(body.len() as u64),
-        content_type.as_deref().unwrap_or("no Content-Type"),
+        content_type.unwrap_or("no Content-Type"),
         took.as_millis()
-    )?;
-    let ex = match crate::extract::for_watch(w, &body, content_type.as_deref()) {
-        Ok(ex) => ex,
-        Err(e) => {
-            println!("{out}FAILED: {e}");
-            return Ok(Exit::WatchesFailed);
-        }
+    )
+}
+
+/// Judges the body as `check` does, confirming a change with a second fetch when `check`
+/// would (the refetch learns the lines that differ between two immediate fetches).
+fn judge_as_check(
+    rt: &tokio::runtime::Runtime,
+    w: &Watch,
+    state: Option<&WatchState>,
+    fetched: Fetched,
+    previous: &Option<Snapshot>,
+    took_ms: u64,
+    out: &mut String,
+) -> Result<Outcome, std::fmt::Error> {
+    let (o, refetch) = judge::judge_body(w, state, fetched, previous, took_ms);
+    let Some(first) = refetch else {
+        return Ok(o);
     };
+    let second = rt.block_on(async {
+        tokio::time::sleep(pipeline::REFETCH_PAUSE).await;
+        pipeline::fetch_once(w).await
+    });
+    match second {
+        Ok((second, _)) => {
+            writeln!(
+                out,
+                "a change: fetched a second time to tell churn from an edit, as `check` does (confirm_refetch)"
+            )?;
+            Ok(judge::relearn(w, state, o, &first, second, previous))
+        }
+        Err(e) => {
+            writeln!(out, "the confirming second fetch failed: {e}")?;
+            Ok(o)
+        }
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    match (n, what) {
+        (1, _) => format!("1 {what}"),
+        (_, "entry") => format!("{n} entries"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
+/// What is compared: the feed's entries, the versions, or the extracted text.
+fn show_extract(out: &mut String, w: &Watch, ex: &Extracted) -> Out {
     for m in &ex.missing {
         writeln!(
             out,
             "SELECTOR MISSING: `{m}` matched nothing: the page may have been redesigned"
         )?;
     }
-    let lines = ex.text.lines().count();
-    let plural = |n: usize, what: &str| match (n, what) {
-        (1, _) => format!("1 {what}"),
-        (_, "entry") => format!("{n} entries"),
-        _ => format!("{n} {what}s"),
-    };
     match ex.format {
         "feed" => {
-            let entries = crate::extract::feed::from_snapshot(&ex.text).unwrap_or_default();
+            let entries = extract::feed::from_snapshot(&ex.text).unwrap_or_default();
             writeln!(
                 out,
                 "compared as a feed: {}\n",
@@ -78,7 +174,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             }
         }
         "version" => {
-            let versions: Vec<crate::extract::version::Release> = ex
+            let versions: Vec<extract::version::Release> = ex
                 .text
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
@@ -94,154 +190,153 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
             }
         }
         _ => {
-            writeln!(
-                out,
-                "compared as {}: {}{}\n",
-                ex.format,
-                plural(lines, "line"),
-                if w.settings.spec.ignore.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", after deleting {} `ignore` pattern(s)",
-                        w.settings.spec.ignore.len()
-                    )
-                }
-            )?;
+            let ignore = &w.settings.spec.ignore;
+            let ignored = if ignore.is_empty() {
+                String::new()
+            } else {
+                format!(", after deleting {} `ignore` pattern(s)", ignore.len())
+            };
+            let lines = plural(ex.text.lines().count(), "line");
+            writeln!(out, "compared as {}: {lines}{ignored}\n", ex.format)?;
             out.push_str(&ex.text);
         }
     }
     out.push('\n');
-    if w.settings.spec.masks.is_empty() {
-        out.push_str("masks: off (masks = false)\n");
-    } else {
-        let found = w.settings.spec.masks.explain(&ex.text);
-        if found.is_empty() {
-            writeln!(
-                out,
-                "masks: none of {} matched",
-                w.settings.spec.masks.names().join(", ")
-            )?;
-        } else {
-            out.push_str(
-                "masked when comparing (a change made only of these is noise, never an alert):\n",
-            );
-            for (mask, fragments) in &found {
-                let shown: Vec<String> =
-                    fragments.iter().take(5).map(|f| format!("{f:?}")).collect();
-                let more = fragments.len().saturating_sub(5);
-                writeln!(
-                    out,
-                    "  {} ({}): {}{}",
-                    mask.name,
-                    mask.what,
-                    shown.join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    }
-                )?;
-            }
-        }
-    }
-    // This watch's stored state only (a large database holds 100,000 of them).
-    let store = Store::open_read_only(db)?;
-    let state = match &store {
-        Some(s) => s.load_states_of(&[w.name()])?.remove(w.name()),
-        None => None,
-    };
-    if !w.settings.expect.is_empty() {
-        let decoded =
-            crate::extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
-        let page = crate::extract::page_text(&body, content_type.as_deref());
-        let previous = state
-            .as_ref()
-            .map(|s| s.contracts.clone())
-            .unwrap_or_default();
-        let (now, changes) = crate::judge::contract::evaluate(
-            &w.settings.expect,
-            status,
-            &decoded,
-            &page,
-            &previous,
-        );
-        out.push_str("expectations:\n");
-        for (label, check) in &now {
-            let count = if label.starts_with("selector") {
-                format!(
-                    " ({} match{})",
-                    check.count,
-                    if check.count == 1 { "" } else { "es" }
-                )
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "  {} {label}{count}",
-                if check.ok { "pass" } else { "FAIL" }
-            )?;
-        }
-        for c in changes.iter().filter(|c| c.broken && !c.hints.is_empty()) {
-            writeln!(
-                out,
-                "  hint for {}: maybe {}",
-                c.label,
-                c.hints
-                    .iter()
-                    .map(|h| format!("`{h}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )?;
-        }
-    }
-    if let Some(s) = state.as_ref().filter(|s| !s.learned_masks.is_empty()) {
-        out.push_str(
-            "learned masks (lines that differed between two immediate fetches; masked when comparing):\n",
-        );
-        for p in &s.learned_masks {
-            writeln!(out, "  {p}")?;
-        }
-    }
-    out.push('\n');
+    Ok(())
+}
 
-    let previous = match (&store, state.as_ref().and_then(|s| s.last_snapshot_id)) {
-        (Some(store), Some(id)) => store.snapshot(id)?,
-        _ => None,
-    };
-    match previous {
-        None => out
-            .push_str("no stored snapshot yet: `forewarn check` will store this as the baseline\n"),
-        Some(s) if s.content == ex.text => writeln!(
-            out,
-            "identical to the stored snapshot of {}",
-            rfc3339(s.taken_at)
-        )?,
-        Some(s) => {
-            let d = compare::diff(
-                &s.content,
-                &ex.text,
-                &format!("{} {}", w.name(), rfc3339(s.taken_at)),
-                &format!("{} now", w.name()),
-            );
-            if w.settings.spec.masked(&s.content) == w.settings.spec.masked(&ex.text) {
-                writeln!(
-                    out,
-                    "differs from the stored snapshot of {} only in masked fragments: `check` records this as noise, not a change\n",
-                    rfc3339(s.taken_at)
-                )?;
-            } else {
-                writeln!(
-                    out,
-                    "differs from the stored snapshot of {}: {}\n",
-                    rfc3339(s.taken_at),
-                    compare::summary(&d, &w.settings.spec.select)
-                )?;
-            }
-            out.push_str(&d.unified);
-        }
+/// Which masks match what, with a few of the fragments each hides.
+fn show_masks(out: &mut String, w: &Watch, ex: &Extracted) -> Out {
+    let masks = &w.settings.spec.masks;
+    if masks.is_empty() {
+        out.push_str("masks: off (masks = false)\n");
+        return Ok(());
     }
-    print!("{out}");
-    Ok(Exit::Ok)
+    let found = masks.explain(&ex.text);
+    if found.is_empty() {
+        return writeln!(out, "masks: none of {} matched", masks.names().join(", "));
+    }
+    out.push_str("masked when comparing (a change made only of these is noise, never an alert):\n");
+    for (mask, fragments) in &found {
+        let shown: Vec<String> = fragments.iter().take(5).map(|f| format!("{f:?}")).collect();
+        let more = match fragments.len().saturating_sub(5) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        writeln!(
+            out,
+            "  {} ({}): {}{more}",
+            mask.name,
+            mask.what,
+            shown.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Each expectation as the judge evaluated it, with hints for the broken ones.
+fn show_expectations(out: &mut String, o: &Outcome) -> Out {
+    let Some((now, changes)) = &o.contracts else {
+        return Ok(());
+    };
+    out.push_str("expectations:\n");
+    for (label, check) in now {
+        let count = match (label.starts_with("selector"), check.count) {
+            (false, _) => String::new(),
+            (true, 1) => " (1 match)".to_string(),
+            (true, n) => format!(" ({n} matches)"),
+        };
+        let verdict = if check.ok { "pass" } else { "FAIL" };
+        writeln!(out, "  {verdict} {label}{count}")?;
+    }
+    for c in changes.iter().filter(|c| c.broken && !c.hints.is_empty()) {
+        let hints: Vec<String> = c.hints.iter().map(|h| format!("`{h}`")).collect();
+        writeln!(out, "  hint for {}: maybe {}", c.label, hints.join(", "))?;
+    }
+    Ok(())
+}
+
+/// The learned masks the comparison used, and those this check's refetch learned.
+fn show_learned(out: &mut String, state: Option<&WatchState>, o: &Outcome) -> Out {
+    let known = state.map_or(&[][..], |s| s.learned_masks.as_slice());
+    let all = o.learned.as_deref().unwrap_or(known);
+    if all.is_empty() {
+        return Ok(());
+    }
+    out.push_str(
+        "learned masks (lines that differed between two immediate fetches; masked when comparing):\n",
+    );
+    for p in all {
+        let new = if known.contains(p) { "" } else { " (new)" };
+        writeln!(out, "  {p}{new}")?;
+    }
+    Ok(())
+}
+
+/// How the content compares with the stored snapshot, in the judge's words.
+fn show_verdict(out: &mut String, o: &Outcome, previous: Option<&Snapshot>, text: &str) -> Out {
+    let of = previous.map_or_else(
+        || "the stored state".to_string(),
+        |s| format!("the stored snapshot of {}", rfc3339(s.taken_at)),
+    );
+    match &o.verdict {
+        Verdict::Baseline { reason: None, .. } if previous.is_none() => out
+            .push_str("no stored snapshot yet: `forewarn check` will store this as the baseline\n"),
+        Verdict::Baseline { reason, .. } => writeln!(
+            out,
+            "`forewarn check` would store this as a new baseline: {}",
+            reason.as_deref().unwrap_or("nothing comparable is stored")
+        )?,
+        Verdict::Unchanged { .. } if previous.is_some_and(|s| s.content == text) => {
+            writeln!(out, "identical to {of}")?
+        }
+        Verdict::Unchanged { .. } => writeln!(out, "unchanged since {of}")?,
+        Verdict::Noise { summary, diff, .. } => {
+            writeln!(
+                out,
+                "differs from {of} only in masked fragments: `check` records this as noise, not a change ({summary})\n"
+            )?;
+            out.push_str(diff);
+        }
+        Verdict::Pending {
+            count, of: need, ..
+        } => {
+            writeln!(
+                out,
+                "differs from {of}: seen {count} of the {need} times in a row `confirm` asks for before it is reported\n"
+            )?;
+            if let Some(s) = previous {
+                let d = compare::diff(&s.content, text, "stored", "now");
+                out.push_str(&d.unified);
+            }
+        }
+        Verdict::Changed { summary, diff, .. } => {
+            writeln!(out, "differs from {of}: {summary}\n")?;
+            out.push_str(diff);
+        }
+        Verdict::FeedChanged { .. } | Verdict::NewVersion { .. } => {
+            writeln!(out, "differs from {of}")?
+        }
+        Verdict::SelectorMissing { selectors } => writeln!(
+            out,
+            "not compared: {} of the watch's `select` matched nothing",
+            selectors.len()
+        )?,
+        Verdict::Failed { error, .. } => writeln!(out, "FAILED: {error}")?,
+        Verdict::NotModified => {}
+    }
+    Ok(())
+}
+
+/// The events `check` would record now, from the judge's plan against the stored state.
+fn show_plan(out: &mut String, plan: &judge::Plan) -> Out {
+    let events: Vec<_> = plan.events.iter().map(|p| &p.event).collect();
+    if events.is_empty() {
+        return writeln!(out, "\n`forewarn check` would record: nothing new");
+    }
+    writeln!(out, "\n`forewarn check` would record:")?;
+    for e in events {
+        writeln!(out, "  {}: {}", e.kind.as_str(), e.summary)?;
+    }
+    Ok(())
 }

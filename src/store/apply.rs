@@ -1,7 +1,7 @@
 //! Writing one check's outcome: watch row, snapshot, events and validators together, as the
 //! judge's [`Plan`] says.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::event::{Event, EventKind};
 use crate::judge::plan::{Check, Field, Validators, Write};
@@ -49,13 +49,36 @@ pub(super) fn apply(
 
 /// The watch's row id and the state the judge plans from, creating the row at first sight.
 fn watch_row(tx: &Transaction<'_>, o: &Outcome) -> rusqlite::Result<(i64, Prior)> {
-    let row = tx
+    let noise = matches!(o.verdict, Verdict::Noise { .. });
+    match prior(tx, &o.name, noise)? {
+        Some((id, prior)) => {
+            tx.prepare_cached("UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2")?
+                .execute(params![id, o.url])?;
+            Ok((id, prior))
+        }
+        None => {
+            tx.prepare_cached("INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)")?
+                .execute(params![o.name, o.url, o.at.timestamp_millis()])?;
+            Ok((tx.last_insert_rowid(), Prior::default()))
+        }
+    }
+}
+
+/// A stored watch's row id and the state the judge plans from; `noise` reads the run of
+/// noise a noise verdict would extend. The writer reads it in its transaction; `forewarn
+/// test` reads it to show what `check` would record.
+pub(super) fn prior(
+    conn: &Connection,
+    name: &str,
+    noise: bool,
+) -> rusqlite::Result<Option<(i64, Prior)>> {
+    let row = conn
         .prepare_cached(
             "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
                     failing_alerted_at, last_snapshot_id
              FROM watches WHERE name = ?1",
         )?
-        .query_row([&o.name], |r| {
+        .query_row([name], |r| {
             let missing: Option<String> = r.get(4)?;
             Ok((
                 r.get::<_, i64>(0)?,
@@ -71,27 +94,18 @@ fn watch_row(tx: &Transaction<'_>, o: &Outcome) -> rusqlite::Result<(i64, Prior)
             ))
         })
         .optional()?;
-    let (id, mut prior) = match row {
-        Some((id, prior)) => {
-            tx.prepare_cached("UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2")?
-                .execute(params![id, o.url])?;
-            (id, prior)
-        }
-        None => {
-            tx.prepare_cached("INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![o.name, o.url, o.at.timestamp_millis()])?;
-            (tx.last_insert_rowid(), Prior::default())
-        }
+    let Some((id, mut prior)) = row else {
+        return Ok(None);
     };
-    if matches!(o.verdict, Verdict::Noise { .. }) {
-        prior.noise_run = noise_run(tx, id)?;
+    if noise {
+        prior.noise_run = noise_run(conn, id)?;
     }
-    Ok((id, prior))
+    Ok(Some((id, prior)))
 }
 
 /// The watch's newest event, when it is a noise event: its id and count.
-fn noise_run(tx: &Transaction<'_>, watch_id: i64) -> rusqlite::Result<Option<(i64, u64)>> {
-    let last: Option<(i64, EventKind, Option<String>)> = tx
+fn noise_run(conn: &Connection, watch_id: i64) -> rusqlite::Result<Option<(i64, u64)>> {
+    let last: Option<(i64, EventKind, Option<String>)> = conn
         .prepare_cached(
             "SELECT id, kind, detail FROM events WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1",
         )?

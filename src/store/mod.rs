@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::compare::Hash;
 use crate::event::{Event, from_millis};
+use crate::judge::Prior;
 
 /// Migrations in order; `user_version` is the number applied. Never edit a released one.
 const MIGRATIONS: &[&str] = &[
@@ -405,6 +406,14 @@ impl Store {
                 [key, value],
             )
             .map(|_| ())
+            .map_err(|e| self.classify(e))
+    }
+
+    /// The state the judge plans a check of `watch` from (none before its first check);
+    /// `noise` includes the run of noise a noise verdict would extend.
+    pub fn prior_of(&self, watch: &str, noise: bool) -> Result<Option<Prior>, StoreError> {
+        apply::prior(&self.conn, watch, noise)
+            .map(|row| row.map(|(_, prior)| prior))
             .map_err(|e| self.classify(e))
     }
 
