@@ -490,9 +490,9 @@ impl Store {
     }
 
     /// Applies a batch of outcomes in one transaction; returns the events they produced.
-    pub fn apply_batch(
+    pub fn apply_batch<'a>(
         &mut self,
-        outcomes: &[crate::judge::Outcome],
+        outcomes: impl IntoIterator<Item = &'a crate::judge::Outcome>,
     ) -> Result<Vec<Event>, StoreError> {
         let path = self.path.clone();
         let classify = |e: rusqlite::Error| sql_error(&path, e);

@@ -1,0 +1,167 @@
+//! One check of one watch within a pass: fetch with retries, judge off the async threads, and
+//! confirm a change with a second fetch.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::REFETCH_PAUSE;
+use super::request::{fetch_with_retries, request_for};
+use crate::config::Watch;
+use crate::fetch::politeness::Host;
+use crate::fetch::{Fetched, Fetcher};
+use crate::judge::{self, History, Outcome, Snapshot, Verdict, WatchState};
+use crate::store::Store;
+
+/// What every check of a pass shares.
+pub(super) struct Pass {
+    pub watches: Arc<Vec<Watch>>,
+    /// Previous snapshots are read through the pass's own read-only connection.
+    pub reader: Mutex<Store>,
+    pub fetcher: Fetcher,
+    /// Requests in flight, across all hosts.
+    pub global: Semaphore,
+    /// Judgments running at once.
+    pub cpu: Semaphore,
+}
+
+/// The pass reads previous snapshots through its own read-only connection.
+impl History for Mutex<Store> {
+    fn snapshot(&self, id: i64) -> Option<Snapshot> {
+        self.lock().ok()?.snapshot(id).ok().flatten()
+    }
+}
+
+/// One watch, from its request to the outcome the writer stores. `slot` bounds the checks
+/// alive at once (and so the bodies and outcomes held): the caller holds it until the writer
+/// has the outcome, and it is given back early while a changed page waits to be fetched again.
+pub(super) async fn one(
+    pass: Arc<Pass>,
+    idx: usize,
+    state: Option<Arc<WatchState>>,
+    host: Arc<Host>,
+    slot: &mut Option<OwnedSemaphorePermit>,
+) -> Outcome {
+    let w = &pass.watches[idx];
+    let start = Instant::now();
+    let fetched = match request_for(w, state.as_deref()) {
+        Ok(req) => {
+            let retries = w.settings.retries;
+            fetch_with_retries(&pass.fetcher, &req, &host, &pass.global, retries).await
+        }
+        Err(e) => Err((None, e)),
+    };
+    let duration_ms = start.elapsed().as_millis() as u64;
+    let mut outcome = match fetched {
+        Ok(body @ Fetched::Body { .. }) => {
+            let judged = judge(pass.clone(), idx, state, body, duration_ms).await;
+            judged.confirm(&pass, idx, &host, slot).await
+        }
+        Ok(Fetched::NotModified {
+            etag,
+            last_modified,
+        }) => Outcome {
+            etag,
+            last_modified,
+            status: Some(304),
+            ..Outcome::new(w, duration_ms, Verdict::NotModified)
+        },
+        Err((status, e)) => Outcome::failed(w, status, duration_ms, e),
+    };
+    outcome.at = crate::schedule::now();
+    outcome
+}
+
+/// A judged body: done, or a change to confirm with a second fetch.
+enum Judged {
+    Done(Outcome),
+    Confirm {
+        outcome: Outcome,
+        state: Option<Arc<WatchState>>,
+        /// The extracted text of the first fetch.
+        first: String,
+    },
+}
+
+/// Judges a body on a blocking thread, within the pass's limit of judgments at once.
+async fn judge(
+    pass: Arc<Pass>,
+    idx: usize,
+    state: Option<Arc<WatchState>>,
+    body: Fetched,
+    duration_ms: u64,
+) -> Judged {
+    let _cpu = pass.cpu.acquire().await;
+    let (p, known) = (pass.clone(), state.clone());
+    let judged = tokio::task::spawn_blocking(move || {
+        let w = &p.watches[idx];
+        let (mut o, refetch) = judge::judge_body(w, known.as_deref(), body, &p.reader, duration_ms);
+        // A change to confirm is judged again after the refetch: compressing this one
+        // would be wasted (the writer compresses it if the refetch fails).
+        if refetch.is_none() {
+            o.encode();
+        }
+        (o, refetch)
+    })
+    .await;
+    match judged {
+        Ok((o, None)) => Judged::Done(o),
+        Ok((outcome, Some(first))) => Judged::Confirm {
+            outcome,
+            state,
+            first,
+        },
+        Err(e) => Judged::Done(Outcome::failed(
+            &pass.watches[idx],
+            None,
+            duration_ms,
+            format!("internal error while judging: {e}"),
+        )),
+    }
+}
+
+impl Judged {
+    /// Fetches a changed page again after a pause that holds no slot or permit (so the pauses
+    /// of many changed pages overlap); lines that differ between the two fetches are learned
+    /// as volatile. Without a second body the first judgment stands.
+    async fn confirm(
+        self,
+        pass: &Arc<Pass>,
+        idx: usize,
+        host: &Host,
+        slot: &mut Option<OwnedSemaphorePermit>,
+    ) -> Outcome {
+        let (o, state, first) = match self {
+            Judged::Done(o) => return o,
+            Judged::Confirm {
+                outcome,
+                state,
+                first,
+            } => (outcome, state, first),
+        };
+        drop(slot.take());
+        tokio::time::sleep(REFETCH_PAUSE).await;
+        let second = match request_for(&pass.watches[idx], None) {
+            Ok(req) => {
+                let _h = host.permit().await;
+                let _g = pass.global.acquire().await;
+                pass.fetcher.fetch(&req).await.ok()
+            }
+            Err(_) => None,
+        };
+        let Some(second @ Fetched::Body { .. }) = second else {
+            return o;
+        };
+        let _cpu = pass.cpu.acquire().await;
+        let (p, fallback) = (pass.clone(), o.clone());
+        tokio::task::spawn_blocking(move || {
+            let w = &p.watches[idx];
+            let mut o = judge::relearn(w, state.as_deref(), o, &first, second, &p.reader);
+            o.encode();
+            o
+        })
+        .await
+        .unwrap_or(fallback)
+    }
+}

@@ -1,0 +1,84 @@
+//! The pass's database writer: one thread owns the SQLite connection, writes outcomes in
+//! batched transactions, and hands each check to the sink once its batch is committed.
+
+use std::thread::JoinHandle;
+
+use indicatif::ProgressBar;
+use tokio::sync::mpsc::Receiver;
+
+use super::{BATCH, PassReport, Sink};
+use crate::event::Event;
+use crate::judge::{Outcome, Verdict};
+use crate::store::{Store, StoreError};
+
+/// What the writer gives back: the store, the sink, and the counts (or the error that
+/// stopped it).
+pub(super) type Written<S> = (Store, S, Result<PassReport, StoreError>);
+
+/// Starts the writer; it ends when every sender of `rx` is gone, or at the first store error.
+pub(super) fn spawn<S: Sink>(
+    mut store: Store,
+    mut sink: S,
+    mut rx: Receiver<(usize, Outcome)>,
+    bar: Option<ProgressBar>,
+) -> JoinHandle<Written<S>> {
+    std::thread::spawn(move || {
+        let mut report = PassReport::default();
+        let mut batch = Vec::with_capacity(BATCH);
+        while receive(&mut rx, &mut batch) {
+            if let Some(b) = &bar {
+                b.inc(batch.len() as u64);
+            }
+            let events = match store.apply_batch(batch.iter().map(|(_, o)| o)) {
+                Ok(ev) => ev,
+                Err(e) => return (store, sink, Err(e)),
+            };
+            hand_over(&batch, &events, &mut report, &mut sink);
+            sink.committed();
+            batch.clear();
+        }
+        (store, sink, Ok(report))
+    })
+}
+
+/// Waits for one outcome, then takes what else is ready, up to a batch. False when the pass
+/// is over.
+fn receive(rx: &mut Receiver<(usize, Outcome)>, batch: &mut Vec<(usize, Outcome)>) -> bool {
+    let Some(first) = rx.blocking_recv() else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+/// Counts each committed check and gives it to the sink with its own events: a batch's events
+/// come check by check, and each check's events name its watch.
+fn hand_over<S: Sink>(
+    batch: &[(usize, Outcome)],
+    events: &[Event],
+    report: &mut PassReport,
+    sink: &mut S,
+) {
+    let mut rest = events;
+    for (position, o) in batch {
+        let n = rest.iter().take_while(|e| e.watch == o.name).count();
+        let (own, next) = rest.split_at(n);
+        rest = next;
+        report.checked += 1;
+        if matches!(o.verdict, Verdict::NotModified) {
+            report.not_modified += 1;
+        }
+        if own.iter().any(|e| e.kind.is_change()) {
+            report.changed += 1;
+        }
+        report.failed += own.iter().filter(|e| e.kind.is_failure()).count();
+        sink.check(*position, o, own);
+    }
+    debug_assert!(rest.is_empty(), "events of no check in the batch");
+}
