@@ -1,0 +1,348 @@
+//! Reading a watchlist file: a `[[watch]]` at a time when its layout allows, else whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::de::ValueDeserializer;
+
+use super::raw::{RawDefaults, RawFile, RawHost, RawWatch};
+use super::resolve::{FileResolver, Place};
+use super::settings::{self, HostSettings};
+use super::types::UrlTemplate;
+use super::{Config, ConfigError, alert};
+
+/// Reads one watchlist file, appending its watches and its problems. The file is read a
+/// [[watch]] at a time when its layout allows (see [`Chunks`]): a 100,000-watch list is never
+/// held whole, as text or as a parse tree (150 MB; one watch's is 1 KB).
+pub(super) fn read_watchlist(
+    file: &Path,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> std::io::Result<()> {
+    let reader = std::io::BufReader::with_capacity(64 * 1024, std::fs::File::open(file)?);
+    match parse_streamed(file, reader, config, errors) {
+        Err(Stop::Io(e)) => Err(e),
+        Err(Stop::Whole) => {
+            let src = std::fs::read_to_string(file)?;
+            parse_whole(file, &src, config, errors);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Parses one watchlist file's text, appending its watches and its problems.
+pub fn parse_file(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<ConfigError>) {
+    match parse_streamed(file, src.as_bytes(), config, errors) {
+        Ok(()) => {}
+        // Reading from memory fails only on a layout that needs the whole text.
+        Err(Stop::Whole | Stop::Io(_)) => parse_whole(file, src, config, errors),
+    }
+}
+
+/// Why a watchlist could not be read a [[watch]] at a time.
+pub(super) enum Stop {
+    /// Its layout needs a whole-file parse (see [`Chunks`]). What it added is undone.
+    Whole,
+    Io(std::io::Error),
+}
+
+/// One `[[watch]]` table's text: from its `[[watch]]` line to the next.
+struct Chunk {
+    text: String,
+    /// Lines of the file before it.
+    lines_before: usize,
+}
+
+/// A watchlist read a line at a time: the head (the text before the first `[[watch]]` line),
+/// then one [`Chunk`] per `[[watch]]`.
+///
+/// Parsing the chunks one by one means the same as parsing the whole file when each parses
+/// on its own as a document holding only its watch and the head holds no `watch`. Otherwise
+/// (a table after the watches, a `[[watch]]` line inside a multi-line string, a syntax error)
+/// the caller undoes what it added and parses the whole file, which reports any error with
+/// its position.
+struct Chunks<R> {
+    reader: R,
+    /// The `[[watch]]` line that starts the next chunk, and its 0-based line number.
+    next: Option<(String, usize)>,
+    line: usize,
+}
+
+impl<R: std::io::BufRead> Chunks<R> {
+    /// Reads the head.
+    fn open(reader: R) -> std::io::Result<(String, Self)> {
+        let mut chunks = Chunks {
+            reader,
+            next: None,
+            line: 0,
+        };
+        let mut head = String::new();
+        chunks.read_to_header(&mut head)?;
+        Ok((head, chunks))
+    }
+
+    fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
+        let Some((mut text, lines_before)) = self.next.take() else {
+            return Ok(None);
+        };
+        self.read_to_header(&mut text)?;
+        Ok(Some(Chunk { text, lines_before }))
+    }
+
+    /// Appends lines to `text` up to the next `[[watch]]` line (kept in `next`) or the end.
+    fn read_to_header(&mut self, text: &mut String) -> std::io::Result<()> {
+        let mut l = String::new();
+        loop {
+            l.clear();
+            if self.reader.read_line(&mut l)? == 0 {
+                return Ok(());
+            }
+            self.line += 1;
+            if is_watch_header(&l) {
+                self.next = Some((std::mem::take(&mut l), self.line - 1));
+                return Ok(());
+            }
+            text.push_str(&l);
+        }
+    }
+}
+
+/// A `[[watch]]` line (comments and spaces aside).
+fn is_watch_header(line: &str) -> bool {
+    let t = line.trim();
+    let t = t.split_once('#').map_or(t, |(code, _)| code.trim_end());
+    t.strip_prefix("[[")
+        .and_then(|t| t.strip_suffix("]]"))
+        .is_some_and(|inner| inner.trim() == "watch")
+}
+
+/// The [[watch]] items of a chunk, when it holds nothing else.
+fn chunk_items(chunk: &str) -> Option<Vec<toml::Spanned<toml::de::DeValue<'_>>>> {
+    let mut t = toml::de::DeTable::parse(chunk).ok()?;
+    if t.get_ref().len() != 1 {
+        return None;
+    }
+    match t.get_mut().remove("watch").map(|v| v.into_inner()) {
+        Some(toml::de::DeValue::Array(a)) => Some(a.into_iter().collect()),
+        _ => None,
+    }
+}
+
+/// What a file adds to a [`Config`], to take back when it has to be parsed again whole.
+struct Undo {
+    watches: usize,
+    errors: usize,
+    unresolved: usize,
+    hosts: HashMap<String, HostSettings>,
+    heartbeat_url: Option<UrlTemplate>,
+    channels: BTreeMap<String, alert::Channel>,
+}
+
+impl Undo {
+    fn of(config: &Config, errors: &[ConfigError]) -> Self {
+        Undo {
+            watches: config.watches.len(),
+            errors: errors.len(),
+            unresolved: config.unresolved.len(),
+            hosts: config.hosts.clone(),
+            heartbeat_url: config.heartbeat_url.clone(),
+            channels: config.channels.clone(),
+        }
+    }
+
+    fn undo(self, config: &mut Config, errors: &mut Vec<ConfigError>) {
+        config.watches.truncate(self.watches);
+        errors.truncate(self.errors);
+        config.unresolved.truncate(self.unresolved);
+        config.hosts = self.hosts;
+        config.heartbeat_url = self.heartbeat_url;
+        config.channels = self.channels;
+    }
+}
+
+/// Parses a watchlist a [[watch]] at a time; [`Stop::Whole`] (with everything it added
+/// undone) when the layout needs a whole-file parse.
+pub(super) fn parse_streamed<R: std::io::BufRead>(
+    file: &Path,
+    reader: R,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> Result<(), Stop> {
+    let (head, mut chunks) = Chunks::open(reader).map_err(Stop::Io)?;
+    if chunks.next.is_none() {
+        // No [[watch]] line: the head is the whole file.
+        parse_whole(file, &head, config, errors);
+        return Ok(());
+    }
+    let undo = Undo::of(config, errors);
+    let mut next = || chunks.next_chunk();
+    match parse_with(file, &head, Some(&mut next), config, errors) {
+        Ok(()) => Ok(()),
+        Err(stop) => {
+            undo.undo(config, errors);
+            Err(stop)
+        }
+    }
+}
+
+/// Parses a watchlist's whole text at once.
+fn parse_whole(file: &Path, src: &str, config: &mut Config, errors: &mut Vec<ConfigError>) {
+    if src
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        errors.push(ConfigError::whole_file(
+            file,
+            "the watchlist is empty".into(),
+            Some("add a [[watch]] table with `name` and `url` (see watchlists/example.toml), or delete the file".into()),
+        ));
+        return;
+    }
+    let _ = parse_with(file, src, None, config, errors);
+}
+
+type NextChunk<'a> = &'a mut dyn FnMut() -> std::io::Result<Option<Chunk>>;
+
+/// Parses a watchlist: `src` is the whole text, or with `chunks` the head before the first
+/// `[[watch]]` line, the watches coming from `chunks` one at a time. With `chunks`, a layout
+/// that needs a whole-file parse stops it with [`Stop::Whole`] (the caller undoes what it added).
+fn parse_with(
+    file: &Path,
+    src: &str,
+    chunks: Option<NextChunk<'_>>,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) -> Result<(), Stop> {
+    let Some(top) = parse_top(file, src, chunks.is_some(), errors)? else {
+        return Ok(());
+    };
+    let (raw, watch_item) = (top.raw, top.watch);
+    let (hosts, heartbeat, channels) = (top.hosts, raw.heartbeat_url, raw.channels);
+    settings::apply_top_level(file, src, hosts, heartbeat, channels, config, errors);
+    let mut place = Place::new(file, src);
+    let mut resolver = FileResolver::new(file, top.defaults, &place, errors);
+    match chunks {
+        // Each [[watch]] is deserialized and resolved in turn, and its parse tree dropped: a
+        // 100,000-watch file never holds two forms of every watch at once.
+        None => {
+            let items = watch_items(watch_item, &place, errors);
+            config.watches.reserve(items.len());
+            resolve_items(items, &mut resolver, &place, config, errors);
+        }
+        Some(next) => {
+            while let Some(chunk) = next().map_err(Stop::Io)? {
+                place.enter(chunk.text, chunk.lines_before);
+                let items = chunk_items(place.text()).ok_or(Stop::Whole)?;
+                resolve_items(items, &mut resolver, &place, config, errors);
+            }
+        }
+    }
+    config.unresolved.extend(resolver.finish());
+    Ok(())
+}
+
+type Item<'s> = toml::Spanned<toml::de::DeValue<'s>>;
+
+/// A file's top level, read.
+struct Top<'s> {
+    raw: RawFile,
+    defaults: RawDefaults,
+    hosts: BTreeMap<String, RawHost>,
+    /// The `watch` array, when the file is parsed whole.
+    watch: Option<Item<'s>>,
+}
+
+/// The file's top level. `None` when it is not TOML or its top level is wrong (the errors
+/// are reported), or [`Stop::Whole`] when streamed and it needs a whole parse.
+fn parse_top<'s>(
+    file: &Path,
+    src: &'s str,
+    streamed: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Result<Option<Top<'s>>, Stop> {
+    // A wrong file stops a streamed read (the whole parse reports it); a whole one reports.
+    let mut problem = |e: toml::de::Error| {
+        if streamed {
+            return Err(Stop::Whole);
+        }
+        errors.push(ConfigError::at(
+            file,
+            src,
+            e.span(),
+            e.message().to_string(),
+        ));
+        Ok(())
+    };
+    let mut root = match toml::de::DeTable::parse(src) {
+        Ok(r) => r,
+        Err(e) => return problem(e).map(|()| None),
+    };
+    let watch = root.get_mut().remove("watch");
+    if streamed && watch.is_some() {
+        return Err(Stop::Whole);
+    }
+    let part = |key: &str| root.get_ref().get(key).cloned();
+    let (defaults, hosts) = (part("defaults"), part("hosts"));
+    let raw = match RawFile::deserialize(toml::de::Deserializer::from(root)) {
+        Ok(raw) => raw,
+        Err(e) => return problem(e).map(|()| None),
+    };
+    let defaults = read_part(defaults, &mut problem)?;
+    let hosts = read_part(hosts, &mut problem)?;
+    Ok(Some(Top {
+        raw,
+        defaults,
+        hosts,
+        watch,
+    }))
+}
+
+/// A top-level table read on its own: its default when absent or wrong (a wrong one goes to
+/// `problem`).
+fn read_part<T: serde::de::DeserializeOwned + Default>(
+    value: Option<Item<'_>>,
+    problem: &mut impl FnMut(toml::de::Error) -> Result<(), Stop>,
+) -> Result<T, Stop> {
+    match value.map(|v| T::deserialize(ValueDeserializer::from(v))) {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => problem(e).map(|()| T::default()),
+        None => Ok(T::default()),
+    }
+}
+
+/// The `[[watch]]` tables of a file parsed whole.
+fn watch_items<'s>(
+    item: Option<Item<'s>>,
+    place: &Place<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Item<'s>> {
+    let Some(item) = item else {
+        return Vec::new();
+    };
+    let span = item.span();
+    match item.into_inner() {
+        toml::de::DeValue::Array(array) => array.into_iter().collect(),
+        _ => {
+            let message = "`watch` must be a list of [[watch]] tables".to_string();
+            errors.push(place.at(span, message));
+            Vec::new()
+        }
+    }
+}
+
+fn resolve_items(
+    items: Vec<Item<'_>>,
+    resolver: &mut FileResolver,
+    place: &Place<'_>,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) {
+    for item in items {
+        match RawWatch::deserialize(ValueDeserializer::from(item)) {
+            Ok(w) => config.watches.extend(resolver.watch(w, place, errors)),
+            Err(e) => errors.push(place.at_opt(e.span(), e.message().to_string())),
+        }
+    }
+}
