@@ -1,6 +1,7 @@
 //! `[channels.NAME]`: where notifications go, declared once and used by name in `notify`.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -47,19 +48,53 @@ pub(super) struct RawChannel {
 
 const TYPES: &str = "desktop, webhook, slack, discord, email or command";
 
+/// The channel types, as written in `type`.
+const KINDS: [&str; 6] = ["desktop", "webhook", "slack", "discord", "email", "command"];
+
+/// One channel's name, type and file, and the problems found in it.
+struct Ctx<'a> {
+    name: &'a str,
+    kind: String,
+    kind_span: Range<usize>,
+    file: &'a Path,
+    src: &'a str,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn at(&mut self, span: Range<usize>, msg: String) {
+        self.errors
+            .push(ConfigError::at(self.file, self.src, Some(span), msg));
+    }
+
+    /// A key the channel's type needs is missing.
+    fn need(&mut self, key: &str) {
+        let msg = format!(
+            "channel `{}` (type = \"{}\") needs `{key}`",
+            self.name, self.kind
+        );
+        self.at(self.kind_span.clone(), msg);
+    }
+
+    fn env_syntax(&mut self, s: &Spanned<String>) {
+        if let Err(e) = types::expand_env_syntax(s.get_ref()) {
+            self.at(s.span(), e);
+        }
+    }
+}
+
 /// Validates one channel. `span` is the table's place in the file, for errors that belong
 /// to the whole table.
 pub(super) fn resolve(
     name: &str,
     raw: RawChannel,
-    span: std::ops::Range<usize>,
+    span: Range<usize>,
     file: &Path,
     src: &str,
     line: usize,
     errors: &mut Vec<ConfigError>,
 ) -> Option<Channel> {
-    let at =
-        |span: std::ops::Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
+    let at = |span: Range<usize>, msg: String| ConfigError::at(file, src, Some(span), msg);
     let before = errors.len();
     if name.trim().is_empty() || name.chars().any(|c| c.is_control() || c == ',') {
         errors.push(at(
@@ -68,243 +103,41 @@ pub(super) fn resolve(
         ));
     }
     let Some(kind) = raw.kind.as_ref() else {
-        errors.push(
-            at(
-                span,
-                format!("channel `{name}` has no `type`: set type = \"{TYPES}\""),
-            )
-            .with_hint(format!(
-                "for example: [channels.{name}] type = \"webhook\" url = \"${{HOOK_URL}}\""
-            )),
-        );
+        let example =
+            format!("for example: [channels.{name}] type = \"webhook\" url = \"${{HOOK_URL}}\"");
+        let msg = format!("channel `{name}` has no `type`: set type = \"{TYPES}\"");
+        errors.push(at(span, msg).with_hint(example));
         return None;
     };
     let kind_str = kind.get_ref().trim().to_ascii_lowercase();
-    // Which keys each type takes, so a misplaced key is named, not silently ignored.
-    let keys: &[(&str, bool)] = &[
-        ("url", raw.url.is_some()),
-        ("secret", raw.secret.is_some()),
-        ("headers", raw.headers.is_some()),
-        ("host", raw.host.is_some()),
-        ("port", raw.port.is_some()),
-        ("tls", raw.tls.is_some()),
-        ("username", raw.username.is_some()),
-        ("password", raw.password.is_some()),
-        ("from", raw.from.is_some()),
-        ("to", raw.to.is_some()),
-        ("ca_file", raw.ca_file.is_some()),
-        ("command", raw.command.is_some()),
-    ];
-    let allowed: &[&str] = match kind_str.as_str() {
-        "desktop" => &[],
-        "webhook" => &["url", "secret", "headers"],
-        "slack" | "discord" => &["url"],
-        "email" => &[
-            "host", "port", "tls", "username", "password", "from", "to", "ca_file",
-        ],
-        "command" => &["command"],
-        other => {
-            let mut e = at(
-                kind.span(),
-                format!("unknown channel type `{other}`: use {TYPES}"),
-            );
-            if let Some(best) = super::closest(
-                other,
-                ["desktop", "webhook", "slack", "discord", "email", "command"].into_iter(),
-            ) {
-                e = e.with_hint(format!("did you mean `{best}`?"));
-            }
-            errors.push(e);
-            return None;
-        }
-    };
-    for (key, set) in keys {
-        if *set && !allowed.contains(key) {
-            errors.push(at(
-                kind.span(),
-                format!(
-                    "channel `{name}` (type = \"{kind_str}\") does not take `{key}`{}",
-                    match *key {
-                        "url" => ": `url` is for webhook, slack and discord channels",
-                        "secret" | "headers" => ": it is for webhook channels",
-                        "command" => ": it is for command channels",
-                        _ => ": it is for email channels",
-                    }
-                ),
-            ));
-        }
-    }
-    let env_syntax = |s: &Spanned<String>, errors: &mut Vec<ConfigError>| {
-        if let Err(e) = types::expand_env_syntax(s.get_ref()) {
-            errors.push(at(s.span(), e));
-        }
-    };
-    let batch = match &raw.batch {
-        None => Batch::Pass,
-        Some(b) => match b.get_ref().trim() {
-            "pass" => Batch::Pass,
-            "none" => Batch::None,
-            other => match DurationStr::try_from(other.to_string()) {
-                Ok(d) => Batch::Window(d.0),
-                Err(e) => {
-                    errors.push(at(
-                        b.span(),
-                        format!(
-                            "invalid `batch`: {e}. Use \"pass\" (one message per pass, the default), \"none\" (one per event) or a window like \"10m\""
-                        ),
-                    ));
-                    Batch::Pass
-                }
-            },
-        },
-    };
-    let need = |key: &str, errors: &mut Vec<ConfigError>| {
-        errors.push(at(
+    if !KINDS.contains(&kind_str.as_str()) {
+        let mut e = at(
             kind.span(),
-            format!("channel `{name}` (type = \"{kind_str}\") needs `{key}`"),
-        ));
+            format!("unknown channel type `{kind_str}`: use {TYPES}"),
+        );
+        if let Some(best) = super::closest(&kind_str, KINDS.into_iter()) {
+            e = e.with_hint(format!("did you mean `{best}`?"));
+        }
+        errors.push(e);
+        return None;
+    }
+    let mut ctx = Ctx {
+        name,
+        kind: kind_str,
+        kind_span: kind.span(),
+        file,
+        src,
+        errors,
     };
-    let target = match kind_str.as_str() {
+    check_keys(&raw, &mut ctx);
+    let batch = batch_of(&raw, &mut ctx);
+    let target = match ctx.kind.as_str() {
         "desktop" => Some(Target::Desktop),
-        "webhook" | "slack" | "discord" => {
-            if let Some(s) = &raw.secret {
-                env_syntax(s, errors);
-            }
-            let mut headers = Vec::new();
-            for (k, v) in raw.headers.iter().flatten() {
-                if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    errors.push(at(v.span(), format!("invalid HTTP header name `{k}`")));
-                }
-                env_syntax(v, errors);
-                headers.push((k.clone(), v.get_ref().clone()));
-            }
-            match &raw.url {
-                None => {
-                    need("url", errors);
-                    None
-                }
-                Some(u) => {
-                    let url = u.get_ref().clone();
-                    Some(match kind_str.as_str() {
-                        "webhook" => Target::Webhook {
-                            url,
-                            secret: raw.secret.as_ref().map(|s| s.get_ref().clone()),
-                            headers,
-                        },
-                        "slack" => Target::Slack { url },
-                        _ => Target::Discord { url },
-                    })
-                }
-            }
-        }
-        "email" => {
-            for s in [&raw.host, &raw.username, &raw.password, &raw.from]
-                .into_iter()
-                .flatten()
-            {
-                env_syntax(s, errors);
-            }
-            let tls = match &raw.tls {
-                None => Tls::Starttls,
-                Some(t) => match t.get_ref().trim().to_ascii_lowercase().as_str() {
-                    "starttls" => Tls::Starttls,
-                    "tls" | "smtps" => Tls::Wrapper,
-                    "none" | "plain" => Tls::None,
-                    other => {
-                        errors.push(at(
-                            t.span(),
-                            format!(
-                                "unknown `tls` = \"{other}\": use \"starttls\" (port 587, the default), \"tls\" (port 465) or \"none\" (plain SMTP, for a relay on localhost)"
-                            ),
-                        ));
-                        Tls::Starttls
-                    }
-                },
-            };
-            if raw.username.is_some() != raw.password.is_some() {
-                errors.push(at(
-                    kind.span(),
-                    format!("channel `{name}`: set both `username` and `password`, or neither"),
-                ));
-            }
-            let to: Vec<String> = raw
-                .to
-                .as_ref()
-                .map(|t| t.get_ref().clone().into_vec())
-                .unwrap_or_default();
-            if let Some(t) = &raw.to {
-                for addr in &to {
-                    if let Err(e) = check_mailbox(addr) {
-                        errors.push(at(t.span(), e));
-                    }
-                }
-                if to.is_empty() {
-                    errors.push(at(t.span(), "`to` lists no address".into()));
-                }
-            }
-            if let Some(f) = &raw.from
-                && let Err(e) = check_mailbox(f.get_ref())
-            {
-                errors.push(at(f.span(), e));
-            }
-            match (&raw.host, &raw.from, &raw.to) {
-                (Some(host), Some(from), Some(_)) => Some(Target::Email(EmailTarget {
-                    host: host.get_ref().trim().to_string(),
-                    port: raw.port.unwrap_or(match tls {
-                        Tls::Starttls => 587,
-                        Tls::Wrapper => 465,
-                        Tls::None => 25,
-                    }),
-                    tls,
-                    username: raw.username.as_ref().map(|u| u.get_ref().clone()),
-                    password: raw.password.as_ref().map(|p| p.get_ref().clone()),
-                    from: from.get_ref().clone(),
-                    to,
-                    ca_file: raw.ca_file.as_ref().map(|c| {
-                        let p = Path::new(c);
-                        if p.is_relative() {
-                            file.parent().unwrap_or(Path::new(".")).join(p)
-                        } else {
-                            p.to_path_buf()
-                        }
-                    }),
-                })),
-                (host, from, to) => {
-                    for (key, missing) in [
-                        ("host", host.is_none()),
-                        ("from", from.is_none()),
-                        ("to", to.is_none()),
-                    ] {
-                        if missing {
-                            need(key, errors);
-                        }
-                    }
-                    None
-                }
-            }
-        }
-        "command" => match &raw.command {
-            None => {
-                need("command", errors);
-                None
-            }
-            Some(c) => {
-                let argv = c.get_ref().clone().into_vec();
-                if argv.is_empty() || argv[0].trim().is_empty() {
-                    errors.push(at(c.span(), "`command` is empty".into()));
-                    None
-                } else {
-                    Some(Target::Command {
-                        shell: matches!(c.get_ref(), OneOrMany::One(_)),
-                        argv,
-                    })
-                }
-            }
-        },
-        _ => unreachable!("checked above"),
-    };
-    let target = target?;
-    if errors.len() != before {
+        "webhook" | "slack" | "discord" => web_target(&raw, &mut ctx),
+        "email" => email_target(&raw, &mut ctx),
+        _ => command_target(&raw, &mut ctx),
+    }?;
+    if ctx.errors.len() != before {
         return None;
     }
     let default_timeout = match target {
@@ -322,6 +155,215 @@ pub(super) fn resolve(
             file: file.into(),
             line,
         },
+    })
+}
+
+/// Each key set that the channel's type does not take is named, not silently ignored.
+fn check_keys(raw: &RawChannel, ctx: &mut Ctx<'_>) {
+    let keys: [(&str, bool); 12] = [
+        ("url", raw.url.is_some()),
+        ("secret", raw.secret.is_some()),
+        ("headers", raw.headers.is_some()),
+        ("host", raw.host.is_some()),
+        ("port", raw.port.is_some()),
+        ("tls", raw.tls.is_some()),
+        ("username", raw.username.is_some()),
+        ("password", raw.password.is_some()),
+        ("from", raw.from.is_some()),
+        ("to", raw.to.is_some()),
+        ("ca_file", raw.ca_file.is_some()),
+        ("command", raw.command.is_some()),
+    ];
+    let allowed: &[&str] = match ctx.kind.as_str() {
+        "webhook" => &["url", "secret", "headers"],
+        "slack" | "discord" => &["url"],
+        "email" => &[
+            "host", "port", "tls", "username", "password", "from", "to", "ca_file",
+        ],
+        "command" => &["command"],
+        _ => &[],
+    };
+    for (key, set) in keys {
+        if !set || allowed.contains(&key) {
+            continue;
+        }
+        let why = match key {
+            "url" => ": `url` is for webhook, slack and discord channels",
+            "secret" | "headers" => ": it is for webhook channels",
+            "command" => ": it is for command channels",
+            _ => ": it is for email channels",
+        };
+        let msg = format!(
+            "channel `{}` (type = \"{}\") does not take `{key}`{why}",
+            ctx.name, ctx.kind
+        );
+        ctx.at(ctx.kind_span.clone(), msg);
+    }
+}
+
+/// `batch = "pass" | "none" | "10m"`.
+fn batch_of(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Batch {
+    let Some(b) = &raw.batch else {
+        return Batch::Pass;
+    };
+    match b.get_ref().trim() {
+        "pass" => Batch::Pass,
+        "none" => Batch::None,
+        other => DurationStr::try_from(other.to_string()).map_or_else(
+            |e| {
+                ctx.at(
+                    b.span(),
+                    format!(
+                        "invalid `batch`: {e}. Use \"pass\" (one message per pass, the default), \"none\" (one per event) or a window like \"10m\""
+                    ),
+                );
+                Batch::Pass
+            },
+            |d| Batch::Window(d.0),
+        ),
+    }
+}
+
+/// A webhook, slack or discord channel.
+fn web_target(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Option<Target> {
+    if let Some(s) = &raw.secret {
+        ctx.env_syntax(s);
+    }
+    let mut headers = Vec::new();
+    for (k, v) in raw.headers.iter().flatten() {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            ctx.at(v.span(), format!("invalid HTTP header name `{k}`"));
+        }
+        ctx.env_syntax(v);
+        headers.push((k.clone(), v.get_ref().clone()));
+    }
+    let Some(url) = &raw.url else {
+        ctx.need("url");
+        return None;
+    };
+    let url = url.get_ref().clone();
+    Some(match ctx.kind.as_str() {
+        "webhook" => Target::Webhook {
+            url,
+            secret: raw.secret.as_ref().map(|s| s.get_ref().clone()),
+            headers,
+        },
+        "slack" => Target::Slack { url },
+        _ => Target::Discord { url },
+    })
+}
+
+/// `tls = "starttls" | "tls" | "none"`.
+fn tls_of(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Tls {
+    let Some(t) = &raw.tls else {
+        return Tls::Starttls;
+    };
+    match t.get_ref().trim().to_ascii_lowercase().as_str() {
+        "starttls" => Tls::Starttls,
+        "tls" | "smtps" => Tls::Wrapper,
+        "none" | "plain" => Tls::None,
+        other => {
+            ctx.at(
+                t.span(),
+                format!(
+                    "unknown `tls` = \"{other}\": use \"starttls\" (port 587, the default), \"tls\" (port 465) or \"none\" (plain SMTP, for a relay on localhost)"
+                ),
+            );
+            Tls::Starttls
+        }
+    }
+}
+
+/// An email channel: the relay, its TLS, the sender and the recipients, each checked.
+fn email_target(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Option<Target> {
+    for s in [&raw.host, &raw.username, &raw.password, &raw.from]
+        .into_iter()
+        .flatten()
+    {
+        ctx.env_syntax(s);
+    }
+    let tls = tls_of(raw, ctx);
+    if raw.username.is_some() != raw.password.is_some() {
+        let msg = format!(
+            "channel `{}`: set both `username` and `password`, or neither",
+            ctx.name
+        );
+        ctx.at(ctx.kind_span.clone(), msg);
+    }
+    let to = recipients(raw, ctx);
+    if let Some(f) = &raw.from
+        && let Err(e) = check_mailbox(f.get_ref())
+    {
+        ctx.at(f.span(), e);
+    }
+    let (Some(host), Some(from), Some(_)) = (&raw.host, &raw.from, &raw.to) else {
+        for (key, missing) in [
+            ("host", raw.host.is_none()),
+            ("from", raw.from.is_none()),
+            ("to", raw.to.is_none()),
+        ] {
+            if missing {
+                ctx.need(key);
+            }
+        }
+        return None;
+    };
+    let ca_file = raw.ca_file.as_ref().map(|c| {
+        // A relative path is relative to the watchlist it is written in.
+        let p = Path::new(c);
+        if p.is_relative() {
+            ctx.file.parent().unwrap_or(Path::new(".")).join(p)
+        } else {
+            p.to_path_buf()
+        }
+    });
+    Some(Target::Email(EmailTarget {
+        host: host.get_ref().trim().to_string(),
+        port: raw.port.unwrap_or(match tls {
+            Tls::Starttls => 587,
+            Tls::Wrapper => 465,
+            Tls::None => 25,
+        }),
+        tls,
+        username: raw.username.as_ref().map(|u| u.get_ref().clone()),
+        password: raw.password.as_ref().map(|p| p.get_ref().clone()),
+        from: from.get_ref().clone(),
+        to,
+        ca_file,
+    }))
+}
+
+/// `to`: one address or a list, each a valid mailbox.
+fn recipients(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Vec<String> {
+    let Some(t) = &raw.to else {
+        return Vec::new();
+    };
+    let to = t.get_ref().clone().into_vec();
+    for addr in &to {
+        if let Err(e) = check_mailbox(addr) {
+            ctx.at(t.span(), e);
+        }
+    }
+    if to.is_empty() {
+        ctx.at(t.span(), "`to` lists no address".into());
+    }
+    to
+}
+
+/// A command channel: a shell line (a string) or an argv (a list).
+fn command_target(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let Some(c) = &raw.command else {
+        ctx.need("command");
+        return None;
+    };
+    let argv = c.get_ref().clone().into_vec();
+    if argv.is_empty() || argv[0].trim().is_empty() {
+        ctx.at(c.span(), "`command` is empty".into());
+        return None;
+    }
+    Some(Target::Command {
+        shell: matches!(c.get_ref(), OneOrMany::One(_)),
+        argv,
     })
 }
 

@@ -1,0 +1,476 @@
+//! The verdict on new content against the stored state: text (with masks, learned masks,
+//! settings edits and `confirm`), feeds entry by entry, versions by the latest.
+
+use super::{History, Snapshot, Verdict, WatchState, learned, previous};
+use crate::compare::{self, Hash};
+use crate::config::Watch;
+use crate::event::rfc3339;
+use crate::extract::{self, Extracted};
+
+/// What the fetched body, extracted, means against the stored state.
+pub(super) struct Body<'a> {
+    pub ex: Extracted,
+    pub raw_hash: Hash,
+    pub bytes: &'a [u8],
+    pub content_type: Option<&'a str>,
+}
+
+pub(super) fn decide(
+    w: &Watch,
+    state: Option<&WatchState>,
+    body: Body<'_>,
+    history: &dyn History,
+) -> Verdict {
+    if !body.ex.missing.is_empty() {
+        return Verdict::SelectorMissing {
+            selectors: body.ex.missing,
+        };
+    }
+    match body.ex.format {
+        "feed" => decide_feed(w, state, body.ex, history),
+        "version" => decide_version(w, state, body.ex, history),
+        _ => decide_text(w, state, body, history),
+    }
+}
+
+/// A first sight, or content stored anew without a change to report.
+fn baseline(
+    ex: &Extracted,
+    hash: Hash,
+    text_hash: Hash,
+    spec: &str,
+    reason: Option<String>,
+) -> Verdict {
+    Verdict::Baseline {
+        content: ex.text.clone(),
+        hash,
+        text_hash,
+        spec: spec.to_string(),
+        reason,
+    }
+}
+
+/// The snapshot the stored content came from, read at most once per check.
+struct Previous<'a> {
+    state: &'a WatchState,
+    history: &'a dyn History,
+    read: Option<Option<Snapshot>>,
+}
+
+impl Previous<'_> {
+    fn get(&mut self) -> Option<&Snapshot> {
+        let (state, history) = (self.state, self.history);
+        self.read
+            .get_or_insert_with(|| previous(state, history))
+            .as_ref()
+    }
+
+    fn take(mut self) -> Option<Snapshot> {
+        self.get();
+        self.read.flatten()
+    }
+}
+
+/// A page, JSON document or text: compared as a whole, masked.
+fn decide_text(
+    w: &Watch,
+    state: Option<&WatchState>,
+    body: Body<'_>,
+    history: &dyn History,
+) -> Verdict {
+    let ex = &body.ex;
+    let text_hash = compare::hash(ex.text.as_bytes());
+    let spec = w.settings.spec.fingerprint();
+    // The very text stored, under the same settings: unchanged, without masking it again (a
+    // rotated ETag, a file rewritten byte for byte).
+    if state.is_some_and(|s| {
+        s.content_hash.is_some()
+            && s.text_hash == Some(text_hash)
+            && s.spec.as_deref() == Some(spec.as_str())
+    }) {
+        return Verdict::Unchanged { text_hash };
+    }
+    let Some((state, stored_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
+        // First sight stores the text's own hash: the masked one is taken from the snapshot
+        // when a later text differs (below), so a cold pass never runs the masks.
+        return baseline(ex, text_hash, text_hash, &spec, None);
+    };
+    let learned = learned::compile(&state.learned_masks);
+    let hash = content_hash(&w.settings.spec, &learned, &ex.text);
+    let mut previous = Previous {
+        state,
+        history,
+        read: None,
+    };
+    let old_hash = stored_masked_hash(w, state, stored_hash, &spec, &learned, &mut previous);
+    if old_hash == hash {
+        if state.text_hash.is_none_or(|t| t == text_hash) {
+            return Verdict::Unchanged { text_hash };
+        }
+        return noise(w, &ex.text, hash, text_hash, previous.take());
+    }
+    let mut note = "";
+    if state.spec.as_deref().is_some_and(|s| s != spec) {
+        // The user edited the watch's settings: unchanged upstream content is a new baseline,
+        // not an alert. Upstream changed when the body under the old settings differs.
+        if upstream_same(state, &body, &learned, old_hash) {
+            let reason = "the watch's settings changed (select, remove, ignore, masks or kind)";
+            return baseline(ex, hash, text_hash, &spec, Some(reason.into()));
+        }
+        note = " (the watch's settings changed too)";
+    } else if let Some(pending) = pending(w, state, hash) {
+        return pending;
+    }
+    changed(w, body.ex, hash, text_hash, spec, note, previous.take())
+}
+
+/// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
+/// nothing, the stored text is masked now, under the settings it was extracted with.
+fn stored_masked_hash(
+    w: &Watch,
+    state: &WatchState,
+    stored_hash: Hash,
+    spec: &str,
+    learned: &[regex::Regex],
+    previous: &mut Previous<'_>,
+) -> Hash {
+    if state.text_hash != Some(stored_hash) {
+        return stored_hash;
+    }
+    let old_spec = match state.spec.as_deref() {
+        Some(s) if s != spec => extract::ExtractSpec::from_fingerprint(s),
+        _ => None,
+    };
+    let spec = old_spec.as_ref().unwrap_or(&w.settings.spec);
+    previous
+        .get()
+        .map_or(stored_hash, |o| content_hash(spec, learned, &o.content))
+}
+
+/// Whether the body, extracted under the watch's old settings, is what was stored.
+fn upstream_same(
+    state: &WatchState,
+    body: &Body<'_>,
+    learned: &[regex::Regex],
+    old_hash: Hash,
+) -> bool {
+    state.raw_hash == Some(body.raw_hash)
+        || state
+            .spec
+            .as_deref()
+            .and_then(extract::ExtractSpec::from_fingerprint)
+            .and_then(|old| {
+                let ex = extract::extract(&old, body.bytes, body.content_type).ok()?;
+                Some(content_hash(&old, learned, &ex.text))
+            })
+            .is_some_and(|h| h == old_hash)
+}
+
+/// Persistence: a change must be seen on `confirm` consecutive checks.
+fn pending(w: &Watch, state: &WatchState, hash: Hash) -> Option<Verdict> {
+    if w.settings.confirm <= 1 {
+        return None;
+    }
+    let count = if state.pending_hash == Some(hash) {
+        state.pending_count + 1
+    } else {
+        1
+    };
+    (count < w.settings.confirm).then_some(Verdict::Pending {
+        hash,
+        count,
+        of: w.settings.confirm,
+    })
+}
+
+/// Only masked fragments differ: recorded as noise, with the real diff, never notified.
+fn noise(
+    w: &Watch,
+    text: &str,
+    hash: Hash,
+    text_hash: Hash,
+    previous: Option<Snapshot>,
+) -> Verdict {
+    let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+    let d = compare::diff(
+        old_text,
+        text,
+        &label(w, previous.as_ref()),
+        &label(w, None),
+    );
+    let masks = changed_masks(&w.settings.spec.masks, old_text, text);
+    let which = if masks.is_empty() {
+        "masked".to_string()
+    } else {
+        masks.join(", ")
+    };
+    Verdict::Noise {
+        // The masked hash, now known: the stored one may have been the old text's own.
+        hash: Some(hash),
+        text_hash,
+        summary: format!("only volatile fragments changed ({which}); not a change"),
+        diff: d.unified,
+        masks,
+    }
+}
+
+/// A change: the diff, its summary, and for JSON what changed in structure and values.
+fn changed(
+    w: &Watch,
+    ex: Extracted,
+    hash: Hash,
+    text_hash: Hash,
+    spec: String,
+    note: &str,
+    previous: Option<Snapshot>,
+) -> Verdict {
+    let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+    let d = compare::diff(
+        old_text,
+        &ex.text,
+        &label(w, previous.as_ref()),
+        &label(w, None),
+    );
+    let mut summary = format!("{}{note}", compare::summary(&d, &w.settings.spec.select));
+    let json = (ex.format == "json")
+        .then(|| json_changes(old_text, &ex.text))
+        .flatten();
+    if let Some((_, values)) = &json
+        && let Some(first) = values.first()
+    {
+        summary = format!(
+            "{} value{} changed: {first}{}{note}",
+            values.len(),
+            if values.len() == 1 { "" } else { "s" },
+            if values.len() > 1 { ", ..." } else { "" }
+        );
+    }
+    Verdict::Changed {
+        json,
+        content: ex.text,
+        hash,
+        text_hash,
+        spec,
+        summary,
+        diff: d.unified,
+        added: d.added,
+        removed: d.removed,
+        previous_snapshot: previous.map(|s| s.id),
+    }
+}
+
+/// A feed is compared entry by entry: new entries and edited ones are news; entries that left
+/// the feed's window, reordering and feed-level fields are not.
+fn decide_feed(
+    w: &Watch,
+    state: Option<&WatchState>,
+    ex: Extracted,
+    history: &dyn History,
+) -> Verdict {
+    use crate::extract::feed;
+    let entries = feed::from_snapshot(&ex.text).unwrap_or_default();
+    let text_hash = compare::hash(ex.text.as_bytes());
+    // Order-free identity: the same entries in another order hash the same.
+    let mut sorted = entries.clone();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let hash = compare::hash(feed::to_snapshot(&sorted).as_bytes());
+    let spec = w.settings.spec.fingerprint();
+    let baseline = |reason| baseline(&ex, hash, text_hash, &spec, reason);
+    let state = match settled(state, hash) {
+        Settled::FirstSight => return baseline(None),
+        Settled::Same => return Verdict::Unchanged { text_hash },
+        Settled::Compare(state) => state,
+    };
+    let previous = previous(state, history);
+    let Some(old) = previous
+        .as_ref()
+        .and_then(|s| feed::from_snapshot(&s.content))
+    else {
+        return baseline(Some("the watch is now read as a feed".into()));
+    };
+    let changes = feed::compare(&old, &entries);
+    let mut new: Vec<_> = changes
+        .new
+        .into_iter()
+        .filter(|e| w.settings.feed.wants(&e.title))
+        .collect();
+    let updated: Vec<_> = changes
+        .updated
+        .into_iter()
+        .filter(|(_, e)| w.settings.feed.wants(&e.title))
+        .map(|(before, after)| {
+            let d = compare::diff(&before.render(), &after.render(), "before", "after");
+            (after, d.unified)
+        })
+        .collect();
+    if new.is_empty() && updated.is_empty() {
+        // Only the window moved, or only entries that `match` / `exclude` leave out.
+        return Verdict::Unchanged { text_hash };
+    }
+    let more = new.len().saturating_sub(w.settings.feed.max_entries);
+    new.truncate(w.settings.feed.max_entries);
+    Verdict::FeedChanged {
+        content: ex.text,
+        hash,
+        text_hash,
+        spec,
+        new,
+        updated,
+        more,
+    }
+}
+
+/// A version watch reports a newer latest version; other movement in the list (a backport on
+/// an older branch, a yanked release) is stored quietly.
+fn decide_version(
+    w: &Watch,
+    state: Option<&WatchState>,
+    ex: Extracted,
+    history: &dyn History,
+) -> Verdict {
+    use crate::extract::version::{Release, bump, compare};
+    let parse = |t: &str| -> Vec<Release> {
+        t.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let releases = parse(&ex.text);
+    let text_hash = compare::hash(ex.text.as_bytes());
+    let hash = text_hash;
+    let spec = w.settings.spec.fingerprint();
+    let baseline = |reason| baseline(&ex, hash, text_hash, &spec, reason);
+    let state = match settled(state, hash) {
+        Settled::FirstSight => return baseline(None),
+        Settled::Same => return Verdict::Unchanged { text_hash },
+        Settled::Compare(state) => state,
+    };
+    let old = previous(state, history)
+        .map(|s| parse(&s.content))
+        .unwrap_or_default();
+    let (Some(old_latest), Some(latest)) = (old.last(), releases.last()) else {
+        return baseline(Some("the stored version list was unreadable".into()));
+    };
+    if compare(&latest.version, &old_latest.version) != std::cmp::Ordering::Greater {
+        return baseline(Some(format!(
+            "the version list changed; the latest is still {}",
+            old_latest.version
+        )));
+    }
+    let skipped = releases
+        .iter()
+        .filter(|r| {
+            compare(&r.version, &old_latest.version) == std::cmp::Ordering::Greater
+                && compare(&r.version, &latest.version) == std::cmp::Ordering::Less
+        })
+        .map(|r| r.version.clone())
+        .collect();
+    Verdict::NewVersion {
+        content: ex.text.clone(),
+        hash,
+        text_hash,
+        spec,
+        old: old_latest.version.clone(),
+        bump: bump(&old_latest.version, &latest.version),
+        new: latest.clone(),
+        skipped,
+    }
+}
+
+/// Where an entry- or version-level comparison stands before comparing anything.
+enum Settled<'a> {
+    /// Nothing stored yet: store a baseline.
+    FirstSight,
+    /// The same content as stored.
+    Same,
+    /// Different content: compare with this state.
+    Compare(&'a WatchState),
+}
+
+fn settled(state: Option<&WatchState>, hash: Hash) -> Settled<'_> {
+    match state.filter(|s| s.content_hash.is_some()) {
+        None => Settled::FirstSight,
+        Some(s) if s.content_hash == Some(hash) => Settled::Same,
+        Some(s) => Settled::Compare(s),
+    }
+}
+
+/// The hash that decides "changed": the text with learned, then built-in masks applied.
+pub(super) fn content_hash(
+    spec: &crate::config::spec::ExtractSpec,
+    learned: &[regex::Regex],
+    text: &str,
+) -> Hash {
+    compare::hash(spec.masked(&learned::apply(learned, text)).as_bytes())
+}
+
+/// JSON: structure changes, and value changes that are not just the structure changing
+/// (a field that appeared or vanished is reported as structure).
+fn json_changes(
+    old: &str,
+    new: &str,
+) -> Option<(crate::extract::json::SchemaChanges, Vec<String>)> {
+    use crate::extract::json;
+    let a: serde_json::Value = serde_json::from_str(old).ok()?;
+    let b: serde_json::Value = serde_json::from_str(new).ok()?;
+    let (sa, sb) = (json::structure(&a), json::structure(&b));
+    let mut schema = json::schema_changes(&sa, &sb);
+    schema.api = json::openapi_changes(&a, &b);
+    let general = |p: &str| {
+        let mut out = String::new();
+        let mut depth = 0;
+        for c in p.chars() {
+            match c {
+                '[' => {
+                    depth += 1;
+                    if depth == 1 {
+                        out.push_str("[*]");
+                    }
+                }
+                ']' => depth -= 1,
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    };
+    let values: Vec<String> = json::value_changes(&a, &b)
+        .into_iter()
+        .filter(|line| {
+            let path = line.trim_start_matches('`').split('`').next().unwrap_or("");
+            let g = general(path);
+            // A change of type is structure; a field that came or went is structure too.
+            match (sa.get(&g), sb.get(&g)) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            }
+        })
+        .collect();
+    Some((schema, values))
+}
+
+/// A diff header: the watch and the snapshot's time (now for the new side).
+pub(super) fn label(w: &Watch, snapshot: Option<&Snapshot>) -> String {
+    match snapshot {
+        Some(s) => format!("{} {}", w.name(), rfc3339(s.taken_at)),
+        None => format!("{} {}", w.name(), rfc3339(crate::schedule::now())),
+    }
+}
+
+/// The masks whose fragments differ between two texts.
+fn changed_masks(masks: &crate::config::masks::MaskSet, old: &str, new: &str) -> Vec<String> {
+    let before = masks.explain(old);
+    let after = masks.explain(new);
+    masks
+        .names()
+        .iter()
+        .filter(|name| {
+            let pick = |v: &[(&crate::config::masks::Mask, Vec<String>)]| {
+                v.iter()
+                    .find(|(m, _)| m.name == **name)
+                    .map(|(_, f)| f.clone())
+            };
+            pick(&before) != pick(&after)
+        })
+        .map(|n| n.to_string())
+        .collect()
+}
