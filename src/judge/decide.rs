@@ -474,3 +474,234 @@ fn changed_masks(masks: &crate::config::masks::MaskSet, old: &str, new: &str) ->
         .map(|n| n.to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{Snapshot, Verdict, WatchState, judge_body};
+    use crate::config::{Config, Watch};
+    use crate::fetch::Fetched;
+
+    const HTML: &str = "text/html";
+    const RSS: &str = "application/rss+xml";
+
+    fn watch(extra: &str) -> Watch {
+        let src = format!("[[watch]]\nname = \"w\"\nurl = \"http://127.0.0.1/\"\n{extra}\n");
+        let (mut config, mut errors) = (Config::default(), Vec::new());
+        crate::config::parse_file(Path::new("t.toml"), &src, &mut config, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        config.watches.remove(0)
+    }
+
+    fn body(text: &str, content_type: &str) -> Fetched {
+        Fetched::Body {
+            status: 200,
+            body: text.as_bytes().to_vec(),
+            content_type: Some(content_type.into()),
+            etag: None,
+            last_modified: None,
+        }
+    }
+
+    fn word(v: &Verdict) -> &'static str {
+        match v {
+            Verdict::NotModified => "not_modified",
+            Verdict::Unchanged { .. } => "unchanged",
+            Verdict::Noise { .. } => "noise",
+            Verdict::Pending { .. } => "pending",
+            Verdict::Baseline { reason: None, .. } => "baseline",
+            Verdict::Baseline { .. } => "rebaseline",
+            Verdict::Changed { .. } => "changed",
+            Verdict::FeedChanged { .. } => "feed_changed",
+            Verdict::NewVersion { .. } => "new_version",
+            Verdict::SelectorMissing { .. } => "selector_missing",
+            Verdict::Failed { blocked: true, .. } => "blocked",
+            Verdict::Failed { .. } => "failed",
+        }
+    }
+
+    /// What a check stores after a first sight of `first`: the state and its snapshot.
+    fn stored(w: &Watch, first: Fetched) -> (WatchState, Option<Snapshot>) {
+        let (o, _) = judge_body(w, None, first, &(), 0);
+        let Verdict::Baseline {
+            content,
+            hash,
+            text_hash,
+            spec,
+            ..
+        } = o.verdict
+        else {
+            panic!("a first sight is a baseline: {:?}", o.verdict);
+        };
+        let state = WatchState {
+            content_hash: Some(hash),
+            text_hash: Some(text_hash),
+            raw_hash: o.raw_hash,
+            spec: Some(spec),
+            last_snapshot_id: Some(1),
+            ..WatchState::default()
+        };
+        let snapshot = Snapshot {
+            id: 1,
+            taken_at: o.at,
+            content,
+        };
+        (state, Some(snapshot))
+    }
+
+    /// What, the watch's settings, the first body, the settings at the second check when
+    /// edited, the second body, and the verdict.
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        (String, &'a str),
+        Option<&'a str>,
+        (String, &'a str),
+        &'a str,
+    );
+
+    fn feed(items: &[&str]) -> String {
+        let items: String = items
+            .iter()
+            .map(|t| format!("<item><title>{t}</title><guid>{t}</guid></item>"))
+            .collect();
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>F</title>{items}</channel></rss>"
+        )
+    }
+
+    /// Each verdict from a stored first sight and a second body.
+    #[test]
+    fn every_verdict_from_a_first_sight_and_a_second_body() {
+        let page =
+            |p: &str| format!("<html><body><div id=\"app\"><h1>Inbox</h1>{p}</div></body></html>");
+        let version = "kind = \"version\"\nsource = \"regex\"\npattern = 'v(\\d+\\.\\d+\\.\\d+)'";
+        let rows: Vec<Row> = vec![
+            (
+                "the same bytes",
+                "",
+                (page("<p>a</p>"), HTML),
+                None,
+                (page("<p>a</p>"), HTML),
+                "unchanged",
+            ),
+            (
+                "a real edit",
+                "",
+                (page("<p>a</p>"), HTML),
+                None,
+                (page("<p>b</p>"), HTML),
+                "changed",
+            ),
+            (
+                "only a timestamp moved",
+                "",
+                (page("<p>at 2026-11-20T10:00:00Z</p>"), HTML),
+                None,
+                (page("<p>at 2026-11-21T09:00:00Z</p>"), HTML),
+                "noise",
+            ),
+            (
+                "an edit seen once of two",
+                "confirm = 2",
+                (page("<p>a</p>"), HTML),
+                None,
+                (page("<p>b</p>"), HTML),
+                "pending",
+            ),
+            (
+                "settings edited, the page the same",
+                "",
+                (page("<p>a</p>"), HTML),
+                Some("select = \"#app\""),
+                (page("<p>a</p>"), HTML),
+                "rebaseline",
+            ),
+            (
+                "settings edited and the page changed",
+                "",
+                (page("<p>a</p>"), HTML),
+                Some("select = \"#app\""),
+                (page("<p>b</p>"), HTML),
+                "changed",
+            ),
+            (
+                "the selected element vanished",
+                "select = \"#app\"",
+                (page("<p>a</p>"), HTML),
+                None,
+                ("<html><body><main>new</main></body></html>".into(), HTML),
+                "selector_missing",
+            ),
+            (
+                "a block page",
+                "",
+                (page("<p>a</p>"), HTML),
+                None,
+                (
+                    "<html><body><h1>Access denied</h1></body></html>".into(),
+                    HTML,
+                ),
+                "blocked",
+            ),
+            (
+                "not JSON any more",
+                "kind = \"json\"",
+                ("{\"a\": 1}".into(), "application/json"),
+                None,
+                ("<html>".into(), "application/json"),
+                "failed",
+            ),
+            (
+                "a JSON value",
+                "kind = \"json\"",
+                ("{\"a\": 1}".into(), "application/json"),
+                None,
+                ("{\"a\": 2}".into(), "application/json"),
+                "changed",
+            ),
+            (
+                "a new feed entry",
+                "kind = \"feed\"",
+                (feed(&["one"]), RSS),
+                None,
+                (feed(&["two", "one"]), RSS),
+                "feed_changed",
+            ),
+            (
+                "feed entries reordered",
+                "kind = \"feed\"",
+                (feed(&["one", "two"]), RSS),
+                None,
+                (feed(&["two", "one"]), RSS),
+                "unchanged",
+            ),
+            (
+                "a newer version",
+                version,
+                ("v1.2.0".into(), "text/plain"),
+                None,
+                ("v1.2.0 v1.3.0".into(), "text/plain"),
+                "new_version",
+            ),
+            (
+                "an older branch moved",
+                version,
+                ("v1.2.0 v1.3.0".into(), "text/plain"),
+                None,
+                ("v1.2.0 v1.2.1 v1.3.0".into(), "text/plain"),
+                "rebaseline",
+            ),
+        ];
+        for (what, extra, first, edited, second, expected) in rows {
+            let w = watch(extra);
+            let (state, snapshot) = stored(&w, body(&first.0, first.1));
+            let w = edited.map_or(w, |e| watch(&format!("{extra}\n{e}")));
+            let (o, _) = judge_body(&w, Some(&state), body(&second.0, second.1), &snapshot, 0);
+            assert_eq!(word(&o.verdict), expected, "{what}: {:?}", o.verdict);
+        }
+        let (first, _) = judge_body(&watch(""), None, body(&page(""), HTML), &(), 0);
+        assert_eq!(word(&first.verdict), "baseline");
+    }
+}
