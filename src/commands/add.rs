@@ -27,8 +27,37 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
         args.ignore.clone(),
     )
     .map_err(UsageError)?;
+    let existing = existing_watches(watchlists, &target)?;
+    let name = match &args.name {
+        Some(n) => chosen_name(n, &existing)?,
+        None => unique_name(&slug(&url), |n| existing.find(n).is_some()),
+    };
+    let src = if target.exists() {
+        std::fs::read_to_string(&target)
+            .with_context(|| format!("cannot read {}", target.display()))?
+    } else {
+        String::new()
+    };
+    let new_src = with_watch(&target, &src, watch_table(&name, kind, &args))?;
+    // What we write must load: check it before touching the file.
+    let mut parsed = config::Config::default();
+    let mut errors = Vec::new();
+    config::parse_file(&target, &new_src, &mut parsed, &mut errors);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(UsageError(format!("the new watch would not load: {e}")).into());
+    }
+    write_atomically(&target, &new_src)?;
+    println!(
+        "added watch `{name}` to {}\ntry it: forewarn test {}",
+        target.display(),
+        shell_word(&name)
+    );
+    Ok(Exit::Ok)
+}
 
-    // Names are unique across every watchlist the checks will read, and the target file.
+/// The watches already declared where the checks will read them, and in the target file:
+/// names are unique across all of them.
+fn existing_watches(watchlists: &[PathBuf], target: &Path) -> anyhow::Result<config::Config> {
     let mut sources: Vec<PathBuf> = if watchlists.is_empty() {
         let dir = config::default_watchlist_dir();
         if dir.is_dir() { vec![dir] } else { Vec::new() }
@@ -36,46 +65,38 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
         Vec::new()
     };
     if target.exists() && !sources.iter().any(|d| target.starts_with(d)) {
-        sources.push(target.clone());
+        sources.push(target.to_path_buf());
     }
-    let existing = if sources.is_empty() {
-        config::Config::default()
-    } else {
-        config::load(&sources).map_err(|e| {
-            anyhow::Error::new(e)
-                .context("the watchlists have problems; fix them before adding a watch")
-        })?
-    };
-    let name = match &args.name {
-        Some(n) => {
-            let n = n.trim().to_string();
-            if n.is_empty() {
-                return Err(UsageError("the watch name must not be empty".into()).into());
-            }
-            if let Some(w) = existing.find(&n) {
-                return Err(UsageError(format!(
-                    "a watch named `{n}` already exists ({}:{}): pick another --name",
-                    w.origin().file.display(),
-                    w.origin().line
-                ))
-                .into());
-            }
-            n
-        }
-        None => unique_name(&slug(&url), |n| existing.find(n).is_some()),
-    };
+    if sources.is_empty() {
+        return Ok(config::Config::default());
+    }
+    config::load(&sources).map_err(|e| {
+        anyhow::Error::new(e)
+            .context("the watchlists have problems; fix them before adding a watch")
+    })
+}
 
-    let src = if target.exists() {
-        std::fs::read_to_string(&target)
-            .with_context(|| format!("cannot read {}", target.display()))?
-    } else {
-        String::new()
-    };
-    let mut doc: DocumentMut = src
-        .parse()
-        .map_err(|e| UsageError(format!("{}: not valid TOML: {e}", target.display())))?;
+/// `--name`, when it is not empty and not taken.
+fn chosen_name(name: &str, existing: &config::Config) -> anyhow::Result<String> {
+    let n = name.trim().to_string();
+    if n.is_empty() {
+        return Err(UsageError("the watch name must not be empty".into()).into());
+    }
+    if let Some(w) = existing.find(&n) {
+        return Err(UsageError(format!(
+            "a watch named `{n}` already exists ({}:{}): pick another --name",
+            w.origin().file.display(),
+            w.origin().line
+        ))
+        .into());
+    }
+    Ok(n)
+}
+
+/// The new `[[watch]]` table: only the keys given.
+fn watch_table(name: &str, kind: Kind, args: &AddArgs) -> Table {
     let mut table = Table::new();
-    table.insert("name", value(&name));
+    table.insert("name", value(name));
     table.insert("url", value(&args.url));
     if kind != Kind::Auto {
         table.insert("kind", value(args.kind.as_deref().unwrap_or("auto")));
@@ -91,13 +112,20 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
                 table.insert(key, value(one));
             }
             many => {
-                table.insert(
-                    key,
-                    value(Array::from_iter(many.iter().map(String::as_str))),
-                );
+                let array = Array::from_iter(many.iter().map(String::as_str));
+                table.insert(key, value(array));
             }
         }
     }
+    table
+}
+
+/// The watchlist's text with `table` appended as its last `[[watch]]`, comments and layout
+/// kept.
+fn with_watch(target: &Path, src: &str, mut table: Table) -> anyhow::Result<String> {
+    let mut doc: DocumentMut = src
+        .parse()
+        .map_err(|e| UsageError(format!("{}: not valid TOML: {e}", target.display())))?;
     if !src.trim().is_empty() {
         table.decor_mut().set_prefix("\n");
     }
@@ -116,21 +144,7 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
             .into());
         }
     }
-    let new_src = doc.to_string();
-    // What we write must load: check it before touching the file.
-    let mut parsed = config::Config::default();
-    let mut errors = Vec::new();
-    config::parse_file(&target, &new_src, &mut parsed, &mut errors);
-    if let Some(e) = errors.into_iter().next() {
-        return Err(UsageError(format!("the new watch would not load: {e}")).into());
-    }
-    write_atomically(&target, &new_src)?;
-    println!(
-        "added watch `{name}` to {}\ntry it: forewarn test {}",
-        target.display(),
-        shell_word(&name)
-    );
-    Ok(Exit::Ok)
+    Ok(doc.to_string())
 }
 
 /// The file `add` writes: a single `--watchlist FILE`, or `default.toml` in the folder.

@@ -146,43 +146,109 @@ async fn daemon(
     args: &WatchArgs,
     log: &Log,
 ) -> anyhow::Result<Exit> {
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut store = Some(store);
-    let mut seen = stamps(watchlists, &config);
-    // The list each pass is handed (with the positions of the due watches), shared, not copied.
-    let mut all = std::sync::Arc::new(std::mem::take(&mut config.watches));
+    let mut d = Daemon {
+        signals: Signals::new()?,
+        store: Some(store),
+        seen: stamps(watchlists, &config),
+        // The list each pass is handed (with the positions of the due watches), shared, not
+        // copied.
+        all: std::sync::Arc::new(std::mem::take(&mut config.watches)),
+        config,
+        watchlists,
+        args,
+        log: *log,
+        // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
+        outbox_due: Some(Utc::now()),
+    };
     log.line(
         "info",
         "forewarn watch started",
-        json!({"watches": all.len(), "pid": std::process::id()}),
+        json!({"watches": d.all.len(), "pid": std::process::id()}),
     );
     crate::notify::keep_desktop_actions(true);
-    // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
-    let mut outbox_due: Option<chrono::DateTime<Utc>> = Some(Utc::now());
     loop {
-        if outbox_due.is_some_and(|t| t <= Utc::now()) {
-            outbox_due = deliver(store.as_mut().expect("store is back"), &config, log).await;
+        if d.outbox_due.is_some_and(|t| t <= Utc::now()) {
+            let store = d.store.as_mut().expect("store is back");
+            d.outbox_due = deliver(store, &d.config, log).await;
         }
-        let now = Utc::now();
+        let (due, wake) = d.due(Utc::now())?;
+        let stop = if due.is_empty() {
+            d.idle(wake).await
+        } else {
+            d.pass(due).await?
+        };
+        if let Some(exit) = stop {
+            return Ok(exit);
+        }
+    }
+}
+
+/// The signals that stop the daemon (TERM, INT) or reload its watchlists (HUP).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next stop signal's name.
+    async fn stop(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+
+    /// The next signal's name, SIGHUP included.
+    async fn any(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+            _ = self.hup.recv() => "SIGHUP",
+        }
+    }
+}
+
+/// The scheduler's state between passes.
+struct Daemon<'a> {
+    signals: Signals,
+    /// Lent to each pass, and back when it ends.
+    store: Option<Store>,
+    config: Config,
+    all: std::sync::Arc<Vec<config::Watch>>,
+    /// The watchlists' modification times at the last load.
+    seen: Vec<(PathBuf, Option<SystemTime>)>,
+    watchlists: &'a [PathBuf],
+    args: &'a WatchArgs,
+    log: Log,
+    outbox_due: Option<chrono::DateTime<Utc>>,
+}
+
+impl Daemon<'_> {
+    /// The positions of the watches due at `now`, and when the next one (or the outbox, or
+    /// the next look at the watchlists) is. Stored schedules are read a group of watches at
+    /// a time: a large list never has them all in memory at once.
+    fn due(&self, now: chrono::DateTime<Utc>) -> anyhow::Result<(Vec<u32>, chrono::DateTime<Utc>)> {
         let mut due: Vec<u32> = Vec::new();
         let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
-        // Stored schedules a group of watches at a time: a large list never has them all in
-        // memory at once.
-        for (g, group) in all.chunks(super::SCHEDULE_GROUP).enumerate() {
-            let states = super::schedules_of(store.as_ref(), group)?;
+        for (g, group) in self.all.chunks(super::SCHEDULE_GROUP).enumerate() {
+            let states = super::schedules_of(self.store.as_ref(), group)?;
             for (i, w) in group.iter().enumerate() {
                 let s = states.get(w.name());
-                let at = w
-                    .settings
-                    .timing
-                    .due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
+                let timing = &w.settings.timing;
+                let at = timing.due(s.and_then(|s| s.0), s.map_or(0, |s| s.1));
                 let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
                     at
                 } else {
-                    at + chrono::Duration::from_std(w.settings.timing.jitter(w.name(), at))
-                        .unwrap_or_default()
+                    at + chrono::Duration::from_std(timing.jitter(w.name(), at)).unwrap_or_default()
                 };
                 if at <= now {
                     due.push((g * super::SCHEDULE_GROUP + i) as u32);
@@ -191,98 +257,102 @@ async fn daemon(
                 }
             }
         }
-        if let Some(t) = outbox_due {
+        if let Some(t) = self.outbox_due {
             wake = wake.min(t);
         }
+        Ok((due, wake))
+    }
 
-        if !due.is_empty() {
-            let limits = Limits {
-                concurrency: args.concurrency as usize,
-                per_host: args.per_host as usize,
-                hosts: config.hosts.clone(),
-                progress: false,
-            };
-            let sink = PassLog {
-                log: *log,
-                shown: Shown::default(),
-            };
-            let pass = pipeline::run_pass(
-                all.clone(),
-                Some(due),
-                store.take().expect("store is back"),
-                limits,
-                sink,
-            );
-            tokio::pin!(pass);
-            let stop = tokio::select! {
-                r = &mut pass => {
-                    finish(r, &mut store, &config).await?;
-                    crate::release_memory();
-                    outbox_due = Some(Utc::now());
-                    None
-                }
-                _ = sigterm.recv() => Some("SIGTERM"),
-                _ = sigint.recv() => Some("SIGINT"),
-            };
-            if let Some(sig) = stop {
-                log.line(
-                    "info",
-                    "stopping: finishing the checks in flight",
-                    json!({"signal": sig}),
-                );
-                match tokio::time::timeout(SHUTDOWN_WAIT, pass).await {
-                    Ok(r) => {
-                        finish(r, &mut store, &config).await?;
-                        // What the last pass found goes out before we stop (briefly: what
-                        // does not make it stays queued for the next start).
-                        if let Some(s) = store.as_mut() {
-                            let _ = tokio::time::timeout(
-                                Duration::from_secs(10),
-                                deliver(s, &config, log),
-                            )
-                            .await;
-                        }
-                    }
-                    Err(_) => log.line(
-                        "warn",
-                        "gave up waiting for the checks in flight; their results are not stored and will be found again",
-                        json!({"waited_s": SHUTDOWN_WAIT.as_secs()}),
-                    ),
-                }
-                log.line("info", "forewarn watch stopped", json!({}));
-                return Ok(Exit::Ok);
+    /// Checks the due watches in one pass. A stop signal lets the pass in flight finish
+    /// (bounded), then stops the daemon.
+    async fn pass(&mut self, due: Vec<u32>) -> anyhow::Result<Option<Exit>> {
+        let limits = Limits {
+            concurrency: self.args.concurrency as usize,
+            per_host: self.args.per_host as usize,
+            hosts: self.config.hosts.clone(),
+            progress: false,
+        };
+        let sink = PassLog {
+            log: self.log,
+            shown: Shown::default(),
+        };
+        let store = self.store.take().expect("store is back");
+        let pass = pipeline::run_pass(self.all.clone(), Some(due), store, limits, sink);
+        tokio::pin!(pass);
+        let sig = tokio::select! {
+            r = &mut pass => {
+                finish(r, &mut self.store, &self.config).await?;
+                crate::release_memory();
+                self.outbox_due = Some(Utc::now());
+                return Ok(None);
             }
-            continue;
+            sig = self.signals.stop() => sig,
+        };
+        let log = self.log;
+        log.line(
+            "info",
+            "stopping: finishing the checks in flight",
+            json!({"signal": sig}),
+        );
+        match tokio::time::timeout(SHUTDOWN_WAIT, pass).await {
+            Ok(r) => {
+                finish(r, &mut self.store, &self.config).await?;
+                // What the last pass found goes out before we stop (briefly: what does not
+                // make it stays queued for the next start).
+                if let Some(s) = self.store.as_mut() {
+                    let sending = deliver(s, &self.config, &log);
+                    let _ = tokio::time::timeout(Duration::from_secs(10), sending).await;
+                }
+            }
+            Err(_) => log.line(
+                "warn",
+                "gave up waiting for the checks in flight; their results are not stored and will be found again",
+                json!({"waited_s": SHUTDOWN_WAIT.as_secs()}),
+            ),
         }
+        log.line("info", "forewarn watch stopped", json!({}));
+        Ok(Some(Exit::Ok))
+    }
 
+    /// Sleeps until `wake` or a signal; reloads the watchlists on SIGHUP or an edit.
+    async fn idle(&mut self, wake: chrono::DateTime<Utc>) -> Option<Exit> {
         let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let mut reload = false;
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = sigterm.recv() => { log.line("info", "forewarn watch stopped", json!({"signal": "SIGTERM"})); return Ok(Exit::Ok); }
-            _ = sigint.recv() => { log.line("info", "forewarn watch stopped", json!({"signal": "SIGINT"})); return Ok(Exit::Ok); }
-            _ = sighup.recv() => { reload = true; }
-        }
-        let now_stamps = stamps(watchlists, &config);
-        if reload || now_stamps != seen {
-            match config::load(watchlists) {
-                Ok(new) => {
-                    log.line(
-                        "info",
-                        "watchlists reloaded",
-                        json!({"watches": new.watches.len(), "trigger": if reload { "SIGHUP" } else { "edit" }}),
-                    );
-                    config = new;
-                    all = std::sync::Arc::new(std::mem::take(&mut config.watches));
+        let reload = tokio::select! {
+            _ = tokio::time::sleep(sleep) => false,
+            sig = self.signals.any() => match sig {
+                "SIGHUP" => true,
+                _ => {
+                    self.log.line("info", "forewarn watch stopped", json!({"signal": sig}));
+                    return Some(Exit::Ok);
                 }
-                Err(e) => log.line(
-                    "error",
-                    "watchlists not reloaded: the previous configuration keeps running",
-                    json!({"problems": e.to_string()}),
-                ),
-            }
-            seen = stamps(watchlists, &config);
+            },
+        };
+        if reload || stamps(self.watchlists, &self.config) != self.seen {
+            self.reload(if reload { "SIGHUP" } else { "edit" });
         }
+        None
+    }
+
+    /// Loads the watchlists again; an invalid edit is reported and the previous
+    /// configuration keeps running.
+    fn reload(&mut self, trigger: &str) {
+        match config::load(self.watchlists) {
+            Ok(new) => {
+                self.log.line(
+                    "info",
+                    "watchlists reloaded",
+                    json!({"watches": new.watches.len(), "trigger": trigger}),
+                );
+                self.config = new;
+                self.all = std::sync::Arc::new(std::mem::take(&mut self.config.watches));
+            }
+            Err(e) => self.log.line(
+                "error",
+                "watchlists not reloaded: the previous configuration keeps running",
+                json!({"problems": e.to_string()}),
+            ),
+        }
+        self.seen = stamps(self.watchlists, &self.config);
     }
 }
 

@@ -55,14 +55,72 @@ pub fn evaluate(
     page_text: &str,
     previous: &State,
 ) -> (State, Vec<Change>) {
-    let doc = (!expect.selectors.is_empty()).then(|| crate::extract::html::parse(body_text));
-    let mut state = State::new();
-    let mut changes = Vec::new();
-    for (text, sel) in &expect.selectors {
+    let mut e = Evaluation {
+        previous,
+        state: State::new(),
+        changes: Vec::new(),
+    };
+    if !expect.selectors.is_empty() {
+        let doc = crate::extract::html::parse(body_text);
+        for (text, sel) in &expect.selectors {
+            e.selector(&doc, text, sel);
+        }
+    }
+    for t in &expect.text {
+        e.flag(
+            format!("text `{t}`"),
+            page_text.contains(t.as_str()),
+            format!("the text `{t}` is no longer on the page"),
+            format!("the text `{t}` is back on the page"),
+        );
+    }
+    for t in &expect.absent {
+        e.flag(
+            format!("absent `{t}`"),
+            !page_text.contains(t.as_str()),
+            format!("the text `{t}` appeared on the page"),
+            format!("the text `{t}` is gone from the page again"),
+        );
+    }
+    if !expect.paths.is_empty() {
+        let doc: Option<serde_json::Value> = serde_json::from_str(body_text).ok();
+        for p in &expect.paths {
+            let ok = doc
+                .as_ref()
+                .is_some_and(|d| !crate::extract::json::select(d, p).is_empty());
+            e.flag(
+                format!("path `{p}`"),
+                ok,
+                format!("`{p}` is missing from the document"),
+                format!("`{p}` is back in the document"),
+            );
+        }
+    }
+    if let Some(want) = expect.status {
+        e.flag(
+            format!("status {want}"),
+            status == want,
+            format!("the page answered HTTP {status}, not {want}"),
+            format!("the page answers HTTP {want} again"),
+        );
+    }
+    (e.state, e.changes)
+}
+
+/// The expectations' new state, and what broke or held again since the previous one.
+struct Evaluation<'a> {
+    previous: &'a State,
+    state: State,
+    changes: Vec<Change>,
+}
+
+impl Evaluation<'_> {
+    /// A selector: how many elements match, and the first one's signature (kept from
+    /// before when none does, so the next break can still be explained).
+    fn selector(&mut self, doc: &Html, text: &str, sel: &Selector) {
         let label = format!("selector `{text}`");
-        let doc = doc.as_ref().expect("parsed when there are selectors");
         let matches: Vec<ElementRef<'_>> = doc.select(sel).collect();
-        let before = previous.get(&label);
+        let before = self.previous.get(&label);
         let check = Check {
             ok: !matches.is_empty(),
             count: matches.len(),
@@ -81,7 +139,7 @@ pub fn evaluate(
             if let Some(h) = hints.first() {
                 summary.push_str(&format!("; maybe `{h}`"));
             }
-            changes.push(Change {
+            self.changes.push(Change {
                 label: label.clone(),
                 broken: true,
                 summary,
@@ -90,7 +148,7 @@ pub fn evaluate(
                 now: 0,
             });
         } else if before.is_some_and(|b| !b.ok) && check.ok {
-            changes.push(Change {
+            self.changes.push(Change {
                 label: label.clone(),
                 broken: false,
                 summary: format!("`{text}` matches again ({})", check.count),
@@ -99,79 +157,37 @@ pub fn evaluate(
                 now: check.count,
             });
         }
-        state.insert(label, check);
+        self.state.insert(label, check);
     }
-    let mut flag = |label: String, ok: bool, broke: String, held: String| {
-        let before = previous.get(&label);
-        if before.is_none_or(|b| b.ok) && !ok {
-            changes.push(Change {
-                label: label.clone(),
-                broken: true,
-                summary: broke,
-                hints: Vec::new(),
-                before: 1,
-                now: 0,
-            });
+
+    /// An expectation that holds or not: a change when it breaks (`broke`) or holds again
+    /// (`held`).
+    fn flag(&mut self, label: String, ok: bool, broke: String, held: String) {
+        let before = self.previous.get(&label);
+        let (broken, summary) = if before.is_none_or(|b| b.ok) && !ok {
+            (true, Some(broke))
         } else if before.is_some_and(|b| !b.ok) && ok {
-            changes.push(Change {
+            (false, Some(held))
+        } else {
+            (false, None)
+        };
+        if let Some(summary) = summary {
+            self.changes.push(Change {
                 label: label.clone(),
-                broken: false,
-                summary: held,
+                broken,
+                summary,
                 hints: Vec::new(),
-                before: 0,
-                now: 1,
+                before: usize::from(broken),
+                now: usize::from(!broken),
             });
         }
-        state.insert(
-            label,
-            Check {
-                ok,
-                count: usize::from(ok),
-                signature: None,
-            },
-        );
-    };
-    for t in &expect.text {
-        let ok = page_text.contains(t.as_str());
-        flag(
-            format!("text `{t}`"),
+        let check = Check {
             ok,
-            format!("the text `{t}` is no longer on the page"),
-            format!("the text `{t}` is back on the page"),
-        );
+            count: usize::from(ok),
+            signature: None,
+        };
+        self.state.insert(label, check);
     }
-    for t in &expect.absent {
-        let ok = !page_text.contains(t.as_str());
-        flag(
-            format!("absent `{t}`"),
-            ok,
-            format!("the text `{t}` appeared on the page"),
-            format!("the text `{t}` is gone from the page again"),
-        );
-    }
-    if !expect.paths.is_empty() {
-        let doc: Option<serde_json::Value> = serde_json::from_str(body_text).ok();
-        for p in &expect.paths {
-            let ok = doc
-                .as_ref()
-                .is_some_and(|d| !crate::extract::json::select(d, p).is_empty());
-            flag(
-                format!("path `{p}`"),
-                ok,
-                format!("`{p}` is missing from the document"),
-                format!("`{p}` is back in the document"),
-            );
-        }
-    }
-    if let Some(want) = expect.status {
-        flag(
-            format!("status {want}"),
-            status == want,
-            format!("the page answered HTTP {status}, not {want}"),
-            format!("the page answers HTTP {want} again"),
-        );
-    }
-    (state, changes)
 }
 
 /// The script and stylesheet URLs of a page, sorted: a vendor's frontend deploy shows here
