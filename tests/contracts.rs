@@ -1,6 +1,6 @@
 //! Issue 6: integration contracts on pages (`expect`).
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 const APP: &str = r#"<html><body><h1>Inbox</h1>
 <div id="compose"><button class="send-button primary" data-testid="send">Send</button></div>
@@ -52,11 +52,7 @@ fn a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
     let again = env.run(&["check", "--format", "json"]);
     assert_eq!(again.events("contract_broken").len(), 0, "{}", again.stdout);
     let text = env.run(&["report"]);
-    assert!(
-        text.stdout.contains("CONTRACT BROKEN vendor-app"),
-        "{}",
-        text.stdout
-    );
+    text.says("CONTRACT BROKEN vendor-app");
     srv.set("/inbox", Page::html(APP));
     let back = env.run(&["check", "--format", "json"]);
     assert_eq!(back.events("contract_restored").len(), 1, "{}", back.stdout);
@@ -131,9 +127,11 @@ fn track_assets_reports_a_frontend_deploy() {
             "<html><head><script src=\"/static/{js}\"></script><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><p>Inbox</p></body></html>"
         )
     };
-    let srv = Server::start();
-    srv.set("/app", Page::html(&page("app.3f2a91.js")));
-    let env = TestEnv::new().watchlist(&one_watch("app", &srv.url("/app"), "track_assets = true"));
+    let (srv, env) = watching(
+        "app",
+        Page::html(&page("app.3f2a91.js")),
+        "track_assets = true",
+    );
     let first = env.run(&["check", "--format", "json"]);
     assert_eq!(
         first.events("deploy_detected").len(),
@@ -160,13 +158,11 @@ fn track_assets_reports_a_frontend_deploy() {
 
 /// Serves JSON `a`, checks, serves `b`, checks: the second run.
 fn json_two(extra: &str, a: &str, b: &str) -> crate::util::Run {
-    let srv = Server::start();
-    srv.set("/api", Page::html(a).with_type("application/json"));
-    let env = TestEnv::new().watchlist(&one_watch(
+    let (srv, env) = watching(
         "api",
-        &srv.url("/api"),
+        Page::html(a).with_type("application/json"),
         &format!("kind = \"json\"\n{extra}"),
-    ));
+    );
     env.run(&["check"]);
     srv.set("/api", Page::html(b).with_type("application/json"));
     env.run(&["check", "--format", "json"])
@@ -246,13 +242,11 @@ fn json_reorder_additions_and_ignore_paths() {
 fn json_expect_paths_and_jsonpath_select() {
     let a = r#"{"data": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "pagination": {"next": "/p2"}, "meta": {"t": 1}}"#;
     let b = r#"{"data": [{"uid": 1, "name": "a"}, {"uid": 2, "name": "b"}], "meta": {"t": 2}}"#;
-    let srv = Server::start();
-    srv.set("/api", Page::html(a).with_type("application/json"));
-    let env = TestEnv::new().watchlist(&one_watch(
+    let (srv, env) = watching(
         "api",
-        &srv.url("/api"),
+        Page::html(a).with_type("application/json"),
         "kind = \"json\"\nselect = \"$.data[*]\"\nexpect.paths = [\"$.data[*].id\", \"$.pagination.next\"]",
-    ));
+    );
     let first = env.run(&["check", "--format", "json"]);
     assert_eq!(first.events("contract_broken").len(), 0, "{}", first.stdout);
     // `meta` is outside the selection: not a change by itself.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 const PAGE_V1: &str = r#"<!doctype html><html><head><title>Inbox</title></head><body>
 <nav><a href="/settings">Settings</a></nav>
@@ -12,9 +12,7 @@ const PAGE_V1: &str = r#"<!doctype html><html><head><title>Inbox</title></head><
 
 #[test]
 fn baseline_then_unchanged_uses_if_none_match() {
-    let srv = Server::start();
-    srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
-    let env = TestEnv::new().watchlist(&one_watch("inbox", &srv.url("/inbox"), ""));
+    let (srv, env) = watching("inbox", Page::html(PAGE_V1).etag("\"v1\""), "");
 
     let first = env.run(&["check"]);
     assert_eq!(first.code, 0, "{first:?}");
@@ -62,13 +60,11 @@ fn last_modified_is_sent_verbatim() {
 
 #[test]
 fn change_inside_select_is_reported_with_its_diff() {
-    let srv = Server::start();
-    srv.set("/inbox", Page::html(PAGE_V1).etag("\"v1\""));
-    let env = TestEnv::new().watchlist(&one_watch(
+    let (srv, env) = watching(
         "inbox",
-        &srv.url("/inbox"),
+        Page::html(PAGE_V1).etag("\"v1\""),
         "select = \"#toolbar\"",
-    ));
+    );
     env.run(&["check"]);
     srv.set(
         "/inbox",
@@ -82,17 +78,9 @@ fn change_inside_select_is_reported_with_its_diff() {
         "summary line: {}",
         run.stdout
     );
-    assert!(
-        run.stdout.contains("+1 -1 line in #toolbar"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("-Send [Help](/help)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("+Send now [Help](/help)"),
-        "{}",
-        run.stdout
-    );
+    run.says("+1 -1 line in #toolbar");
+    run.says("-Send [Help](/help)");
+    run.says("+Send now [Help](/help)");
     // Reported once: the next pass is quiet again.
     let again = env.run(&["check"]);
     assert_eq!(again.stdout, "");
@@ -100,13 +88,7 @@ fn change_inside_select_is_reported_with_its_diff() {
 
 #[test]
 fn change_outside_select_is_not_reported() {
-    let srv = Server::start();
-    srv.set("/inbox", Page::html(PAGE_V1));
-    let env = TestEnv::new().watchlist(&one_watch(
-        "inbox",
-        &srv.url("/inbox"),
-        "select = \"#toolbar\"",
-    ));
+    let (srv, env) = watching("inbox", Page::html(PAGE_V1), "select = \"#toolbar\"");
     env.run(&["check"]);
     srv.set(
         "/inbox",
@@ -119,9 +101,7 @@ fn change_outside_select_is_not_reported() {
 
 #[test]
 fn rotated_etag_with_identical_content_is_not_a_change() {
-    let srv = Server::start();
-    srv.set("/p", Page::html(PAGE_V1).etag("\"a\""));
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    let (srv, env) = watching("p", Page::html(PAGE_V1).etag("\"a\""), "");
     env.run(&["check"]);
     srv.set("/p", Page::html(PAGE_V1).etag("\"b\""));
     let run = env.run(&["check"]);
@@ -133,9 +113,7 @@ fn rotated_etag_with_identical_content_is_not_a_change() {
 
 #[test]
 fn failure_then_recovery_keeps_the_last_good_snapshot() {
-    let srv = Server::start();
-    srv.set("/api", Page::html(PAGE_V1));
-    let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
+    let (srv, env) = watching("api", Page::html(PAGE_V1), "");
     env.run(&["check"]);
     srv.set("/api", Page::html("<h1>oops</h1>").status(500));
     for n in 1..=2 {
@@ -147,12 +125,8 @@ fn failure_then_recovery_keeps_the_last_good_snapshot() {
         assert_eq!(err["watch"], "api");
     }
     let text = env.run(&["check"]);
-    assert!(text.stdout.contains("FAILED api"), "{}", text.stdout);
-    assert!(
-        text.stdout.contains("3 failures in a row"),
-        "{}",
-        text.stdout
-    );
+    text.says("FAILED api");
+    text.says("3 failures in a row");
     assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 1);
 
     srv.set("/api", Page::html(PAGE_V1));
@@ -161,15 +135,12 @@ fn failure_then_recovery_keeps_the_last_good_snapshot() {
     assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
     assert_eq!(run.events("recovered").len(), 1, "{}", run.stdout);
     let list = env.run(&["list"]);
-    assert!(list.stdout.contains(" ok "), "{}", list.stdout);
+    list.says(" ok ");
 }
 
 #[test]
 fn missing_selector_is_its_own_event_reported_once() {
-    let srv = Server::start();
-    srv.set("/app", Page::html(PAGE_V1));
-    let env =
-        TestEnv::new().watchlist(&one_watch("app", &srv.url("/app"), "select = \"#toolbar\""));
+    let (srv, env) = watching("app", Page::html(PAGE_V1), "select = \"#toolbar\"");
     env.run(&["check"]);
     srv.set("/app", Page::html(&PAGE_V1.replace("toolbar", "actions")));
     let run = env.run(&["check", "--format", "json"]);
@@ -188,11 +159,7 @@ fn missing_selector_is_its_own_event_reported_once() {
     let again = env.run(&["check"]);
     assert_eq!(again.stdout, "", "{again:?}");
     let list = env.run(&["list"]);
-    assert!(
-        list.stdout.contains("selector #toolbar missing"),
-        "{}",
-        list.stdout
-    );
+    list.says("selector #toolbar missing");
     // When it comes back unchanged, that is said once, and it is not a change.
     srv.set("/app", Page::html(PAGE_V1));
     let back = env.run(&["check", "--format", "json"]);
@@ -304,22 +271,16 @@ fn json_lines_have_the_documented_shape() {
 
 #[test]
 fn test_command_writes_nothing() {
-    let srv = Server::start();
-    srv.set("/inbox", Page::html(PAGE_V1).etag("\"1\""));
-    let env = TestEnv::new().watchlist(&one_watch(
+    let (srv, env) = watching(
         "inbox",
-        &srv.url("/inbox"),
+        Page::html(PAGE_V1).etag("\"1\""),
         "select = \"#toolbar\"",
-    ));
+    );
     // Before any check: no database is created.
     let run = env.run(&["test", "inbox"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("Send [Help](/help)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("no stored snapshot yet"),
-        "{}",
-        run.stdout
-    );
+    run.says("Send [Help](/help)");
+    run.says("no stored snapshot yet");
     assert!(!env.db().exists());
 
     env.run(&["check"]);
@@ -332,12 +293,8 @@ fn test_command_writes_nothing() {
     std::thread::sleep(Duration::from_millis(20));
     let run = env.run(&["test", "inbox"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("-Send [Help](/help)"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("+Send [Support](/help)"),
-        "{}",
-        run.stdout
-    );
+    run.says("-Send [Help](/help)");
+    run.says("+Send [Support](/help)");
     assert_eq!(env.query_i64("SELECT count(*) FROM events"), events);
     assert_eq!(env.query_i64("SELECT last_check_at FROM watches"), checked);
     // `test` fetched without validators, so the change is still news to `check`.
@@ -368,12 +325,12 @@ fn report_reads_history() {
     assert!(changed[0]["diff"].as_str().unwrap().contains("+two"));
 
     let one = env.run(&["report", "q"]);
-    assert!(one.stdout.contains("CHANGED q"), "{}", one.stdout);
-    assert!(one.stdout.contains("-alpha"), "{}", one.stdout);
-    assert!(!one.stdout.contains("CHANGED p"), "{}", one.stdout);
+    one.says("CHANGED q");
+    one.says("-alpha");
+    one.never_says("CHANGED p");
 
     let md = env.run(&["report", "--format", "markdown"]);
-    assert!(md.stdout.contains("```diff"), "{}", md.stdout);
+    md.says("```diff");
 
     let none = env.run(&["report", "--since", "0s"]);
     assert!(none.stdout.starts_with("no changes"), "{}", none.stdout);
@@ -494,13 +451,11 @@ fn secrets_never_reach_the_database_or_output() {
 
 #[test]
 fn emptied_selection_is_a_change_and_empty_body_a_failure() {
-    let srv = Server::start();
-    srv.set("/app", Page::html(PAGE_V1));
-    let env = TestEnv::new().watchlist(&one_watch(
+    let (srv, env) = watching(
         "app",
-        &srv.url("/app"),
+        Page::html(PAGE_V1),
         "select = \"#toolbar\"\nkeep = 2",
-    ));
+    );
     env.run(&["check"]);
     srv.set(
         "/app",
@@ -583,11 +538,7 @@ fn a_pass_over_many_batches_reports_every_watch_once() {
     };
     let (a, b, c) = (at("w1093"), at("w0460"), at("w0050"));
     assert!(a < b && b < c, "watchlist order: {}", run.stdout);
-    assert!(
-        run.stdout.contains("3 changed, 0 failed, 1100 checked"),
-        "{}",
-        run.stdout
-    );
+    run.says("3 changed, 0 failed, 1100 checked");
 
     for i in [3, 900] {
         srv.set(&format!("/p{i}"), page(i, 3));

@@ -264,12 +264,8 @@ fn text_report_reads_like_a_release_note() {
         .with_type("application/rss+xml"),
     );
     let run = env.run(&["check"]);
-    assert!(run.stdout.contains("NEW ENTRY acme-sdk"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("Acme SDK 3.0.0 released"),
-        "{}",
-        run.stdout
-    );
+    run.says("NEW ENTRY acme-sdk");
+    run.says("Acme SDK 3.0.0 released");
     assert!(
         run.stdout
             .contains("Breaking: the v1 auth endpoints are removed"),
@@ -282,11 +278,7 @@ fn text_report_reads_like_a_release_note() {
         run.stdout
     );
     let report = env.run(&["report"]);
-    assert!(
-        report.stdout.contains("NEW ENTRY acme-sdk"),
-        "{}",
-        report.stdout
-    );
+    report.says("NEW ENTRY acme-sdk");
 }
 
 #[test]

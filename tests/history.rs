@@ -1,6 +1,6 @@
 //! Issue 7 (part): history commands, retention and the timeline.
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 fn three_versions(extra: &str) -> (Server, TestEnv) {
     let srv = Server::start();
@@ -28,11 +28,7 @@ fn show_and_diff_any_two_snapshots() {
     let first = env.run(&["show", "p", "1"]);
     assert_eq!(first.stdout, "one\nversion 0\n");
     let last_two = env.run(&["diff", "p"]);
-    assert!(
-        last_two.stdout.contains("--- p #2 2026-11-10T10:00:00Z"),
-        "{}",
-        last_two.stdout
-    );
+    last_two.says("--- p #2 2026-11-10T10:00:00Z");
     assert!(
         last_two
             .stdout
@@ -41,11 +37,7 @@ fn show_and_diff_any_two_snapshots() {
         last_two.stdout
     );
     let span = env.run(&["diff", "p", "--from", "1", "--to", "3"]);
-    assert!(
-        span.stdout.contains("-one\n-version 0\n+three\n+version 2"),
-        "{}",
-        span.stdout
-    );
+    span.says("-one\n-version 0\n+three\n+version 2");
     let bad = env.run(&["diff", "p", "--from", "99"]);
     assert_eq!(bad.code, 3);
     assert!(
@@ -82,9 +74,7 @@ fn keep_for_and_gc() {
 
 #[test]
 fn timeline_in_order_for_a_postmortem() {
-    let srv = Server::start();
-    srv.set("/a", Page::html("<p>a</p>"));
-    let env = TestEnv::new().watchlist(&one_watch("a", &srv.url("/a"), "confirm_refetch = false"));
+    let (srv, env) = watching("a", Page::html("<p>a</p>"), "confirm_refetch = false");
     let at = |t: &str, args: &[&str]| env.run_env(args, &[("FOREWARN_NOW", t)]);
     at("2026-11-21T09:00:00Z", &["check"]);
     srv.set("/a", Page::html("down").status(503));

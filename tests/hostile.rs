@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 /// One broken watch beside a healthy one: the broken one's error, or `None` when it passed.
 fn outcome(page: Page, extra: &str) -> (Option<String>, crate::util::Run) {
@@ -171,9 +171,7 @@ fn a_watch_on_ipv6_loopback_is_fetched() {
 
 #[test]
 fn a_block_page_is_blocked_not_a_change() {
-    let srv = Server::start();
-    srv.set("/p", Page::html("<h1>Pricing</h1><p>Pro: $10</p>"));
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
+    let (srv, env) = watching("p", Page::html("<h1>Pricing</h1><p>Pro: $10</p>"), "");
     env.run(&["check"]);
     srv.set(
         "/p",
@@ -218,9 +216,9 @@ fn a_self_signed_certificate_is_a_clear_error_unless_insecure() {
     let env = TestEnv::new().watchlist(&one_watch("internal", &url, "retries = 0"));
     let run = env.run(&["check"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stdout.contains("FAILED internal"), "{}", run.stdout);
-    assert!(run.stdout.contains("TLS error"), "{}", run.stdout);
-    assert!(run.stdout.contains("`insecure = true`"), "{}", run.stdout);
+    run.says("FAILED internal");
+    run.says("TLS error");
+    run.says("`insecure = true`");
     let env =
         TestEnv::new().watchlist(&one_watch("internal", &url, "retries = 0\ninsecure = true"));
     let run = env.run(&["check", "--format", "json"]);
@@ -238,9 +236,7 @@ fn a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
     );
     let (err, run) = outcome(Page::html(&body), "");
     assert_eq!(err, None, "{run:?}");
-    let srv = Server::start();
-    srv.set("/deep", Page::html(&body));
-    let env = TestEnv::new().watchlist(&one_watch("deep", &srv.url("/deep"), ""));
+    let (_srv, env) = watching("deep", Page::html(&body), "");
     let test = env.run(&["test", "deep"]);
     assert_eq!(test.code, 0, "{test:?}");
     assert!(test.stdout.contains("deep core"), "the text is kept");

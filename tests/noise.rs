@@ -1,6 +1,6 @@
 //! Issue 10: quiet on churn (timestamps, tokens, markup), never hiding a real edit.
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 fn page(footer: &str, body: &str) -> String {
     format!(
@@ -11,9 +11,7 @@ fn page(footer: &str, body: &str) -> String {
 
 /// Serves `a`, checks, serves `b`, checks: returns the second run's JSON events.
 fn two_checks(extra: &str, a: &str, b: &str) -> (TestEnv, crate::util::Run) {
-    let srv = Server::start();
-    srv.set("/p", Page::html(a));
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), extra));
+    let (srv, env) = watching("p", Page::html(a), extra);
     let first = env.run(&["check"]);
     assert_eq!(first.code, 0, "{first:?}");
     srv.set("/p", Page::html(b));
@@ -91,7 +89,7 @@ fn noise_is_recorded_and_shown_on_request() {
     let diff = noise[0]["diff"].as_str().unwrap();
     assert!(diff.contains("+Built at 2026-11-21T09:13:44Z"), "{diff}");
     let all = env.run(&["report", "--all"]);
-    assert!(all.stdout.contains("NOISE p"), "{}", all.stdout);
+    all.says("NOISE p");
 }
 
 #[test]
@@ -174,29 +172,20 @@ fn confirm_waits_for_n_consecutive_sightings() {
 
 #[test]
 fn test_shows_what_is_masked() {
-    let srv = Server::start();
-    srv.set(
-        "/p",
+    let (srv, env) = watching(
+        "p",
         Page::html(&page(
             "2026-11-20T10:00:00Z",
             "<p>Updated 3 minutes ago</p>",
         )),
+        "",
     );
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), ""));
     let run = env.run(&["test", "p"]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stdout.contains("masked when comparing"),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("timestamps ("), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("\"2026-11-20T10:00:00Z\""),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("\"3 minutes ago\""), "{}", run.stdout);
+    run.says("masked when comparing");
+    run.says("timestamps (");
+    run.says("\"2026-11-20T10:00:00Z\"");
+    run.says("\"3 minutes ago\"");
     env.run(&["check"]);
     srv.set(
         "/p",
@@ -206,11 +195,7 @@ fn test_shows_what_is_masked() {
         )),
     );
     let run = env.run(&["test", "p"]);
-    assert!(
-        run.stdout.contains("only in masked fragments"),
-        "{}",
-        run.stdout
-    );
+    run.says("only in masked fragments");
 }
 
 #[test]
@@ -238,12 +223,8 @@ fn learned_masks_from_two_immediate_fetches() {
         "no refetch for known churn"
     );
     let test = env.run(&["test", "p"]);
-    assert!(test.stdout.contains("learned masks"), "{}", test.stdout);
-    assert!(
-        test.stdout.contains(r"(?m)^Served by \S+$"),
-        "{}",
-        test.stdout
-    );
+    test.says("learned masks");
+    test.says(r"(?m)^Served by \S+$");
     // A real edit next to the churn is still reported, with real values in the diff.
     srv.set("/p", Page::html(&page("<p>New: scheduled maintenance</p>")));
     let run = env.run(&["check", "--format", "json"]);
@@ -268,78 +249,46 @@ fn test_records_what_check_would_for_learned_churn() {
     // The only moving line is learned as volatile: `test` judges it as `check` does.
     let test = env.run(&["test", "p"]);
     assert_eq!(test.code, 0, "{test:?}");
-    assert!(
-        test.stdout.contains("only in masked fragments"),
-        "{}",
-        test.stdout
-    );
-    assert!(
-        test.stdout.contains("would record:\n  noise: "),
-        "{}",
-        test.stdout
-    );
-    assert!(!test.stdout.contains("+1 -1 line"), "{}", test.stdout);
+    test.says("only in masked fragments");
+    test.says("would record:\n  noise: ");
+    test.never_says("+1 -1 line");
     let check = env.run(&["check", "--format", "json"]);
     assert_eq!(check.events("changed").len(), 0, "{}", check.stdout);
     assert_eq!(check.events("noise").len(), 1, "{}", check.stdout);
     // A real edit: `test` and `check` both call it a change.
     srv.set("/p", Page::html(&page("<p>New: scheduled maintenance</p>")));
     let test = env.run(&["test", "p"]);
-    assert!(
-        test.stdout.contains("would record:\n  changed: "),
-        "{}",
-        test.stdout
-    );
-    assert!(
-        test.stdout.contains("+New: scheduled maintenance"),
-        "{}",
-        test.stdout
-    );
+    test.says("would record:\n  changed: ");
+    test.says("+New: scheduled maintenance");
     let check = env.run(&["check", "--format", "json"]);
     assert_eq!(check.events("changed").len(), 1, "{}", check.stdout);
     // Nothing `test` did was stored: the same content again is nothing new to either.
     let test = env.run(&["test", "p"]);
-    assert!(
-        !test.stdout.contains("would record:\n  changed"),
-        "{}",
-        test.stdout
-    );
+    test.never_says("would record:\n  changed");
 }
 
 #[test]
 fn test_counts_confirmations_like_check() {
-    let srv = Server::start();
-    srv.set("/p", Page::html("<p>Plan: Free</p>"));
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm = 2"));
+    let (srv, env) = watching("p", Page::html("<p>Plan: Free</p>"), "confirm = 2");
     env.run(&["check"]);
     srv.set("/p", Page::html("<p>Plan: Pro</p>"));
     let test = env.run(&["test", "p"]);
-    assert!(
-        test.stdout.contains("seen 1 of the 2 times"),
-        "{}",
-        test.stdout
-    );
-    assert!(test.stdout.contains("+Plan: Pro"), "{}", test.stdout);
-    assert!(
-        test.stdout.contains("would record:\n  pending: "),
-        "{}",
-        test.stdout
-    );
+    test.says("seen 1 of the 2 times");
+    test.says("+Plan: Pro");
+    test.says("would record:\n  pending: ");
     let check = env.run(&["check", "--format", "json"]);
     assert_eq!(check.events("changed").len(), 0, "{}", check.stdout);
     let test = env.run(&["test", "p"]);
-    assert!(
-        test.stdout.contains("would record:\n  changed: "),
-        "{}",
-        test.stdout
-    );
+    test.says("would record:\n  changed: ");
 }
 
 #[test]
 fn without_refetch_rotation_is_a_change() {
-    let srv = Server::start();
-    srv.set("/p", Page::html("<p>Inbox</p><p>Served by node-{{N}}</p>"));
-    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm_refetch = false"));
+    let (_srv, env) = watching(
+        "p",
+        Page::html("<p>Inbox</p><p>Served by node-{{N}}</p>"),
+        "confirm_refetch = false",
+    );
     env.run(&["check"]);
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);

@@ -144,7 +144,7 @@ fn a_failed_delivery_is_retried_with_backoff_and_sent_once() {
     env.run_env(&["check"], &[("FOREWARN_NOW", "2026-03-02T10:30:00Z")]);
     assert_eq!(hook.seen("/hook").len(), 2, "never sent twice");
     let status = env.run(&["notify", "status"]);
-    assert!(status.stdout.contains("hook"), "{}", status.stdout);
+    status.says("hook");
     assert!(
         status.stdout.lines().nth(1).unwrap().contains(" 1 "),
         "{}",
@@ -169,7 +169,7 @@ fn a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
     env.run(&["check"]);
     srv.set("/p0", page("v2"));
     let run = env.run(&["check", "--no-notify"]);
-    assert!(run.stdout.contains("CHANGED w00"), "{}", run.stdout);
+    run.says("CHANGED w00");
     assert!(hook.seen("/hook").is_empty());
     assert_eq!(
         env.query_i64(
@@ -179,7 +179,7 @@ fn a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
         1
     );
     let list = env.run(&["list"]);
-    assert!(list.stdout.contains("1 pending"), "{}", list.stdout);
+    list.says("1 pending");
     // The next run finds nothing new upstream, and still delivers the change.
     let run = env.run(&["check"]);
     assert_eq!(run.stdout, "");
@@ -187,7 +187,7 @@ fn a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].json()["events"][0]["event"], "changed");
     let list = env.run(&["list"]);
-    assert!(list.stdout.contains("1 sent"), "{}", list.stdout);
+    list.says("1 sent");
 }
 
 #[test]
@@ -756,25 +756,17 @@ fn report_and_timeline_show_what_was_delivered_pending_and_failed() {
         "{}",
         report.stdout
     );
-    assert!(report.stdout.contains("HTTP 500"), "{}", report.stdout);
-    assert!(
-        report.stdout.contains(", ok (delivered 20"),
-        "{}",
-        report.stdout
-    );
+    report.says("HTTP 500");
+    report.says(", ok (delivered 20");
     let json = env.run(&["report", "--format", "json"]);
     let ev = &json.events("changed")[0];
     assert_eq!(ev["notifications"][0]["channel"], "down");
     assert_eq!(ev["notifications"][0]["state"], "pending");
     assert_eq!(ev["notifications"][1]["state"], "delivered");
     let timeline = env.run(&["timeline", "--format", "text"]);
-    assert!(
-        timeline.stdout.contains("notified ok"),
-        "{}",
-        timeline.stdout
-    );
+    timeline.says("notified ok");
     let status = env.run(&["notify", "status"]);
-    assert!(status.stdout.contains("HTTP 500"), "{}", status.stdout);
+    status.says("HTTP 500");
 }
 
 #[test]

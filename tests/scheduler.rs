@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Page, Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch, watching};
 
 fn at(env: &TestEnv, now: &str, args: &[&str]) -> crate::util::Run {
     env.run_env(args, &[("FOREWARN_NOW", now)])
@@ -154,9 +154,11 @@ fn invalid_schedules_are_load_errors_with_line_and_column() {
 
 #[test]
 fn a_429_with_retry_after_is_waited_out() {
-    let srv = Server::start();
-    srv.set("/api", Page::html("<p>ok</p>").fail_first(1, 429, Some(1)));
-    let env = TestEnv::new().watchlist(&one_watch("api", &srv.url("/api"), ""));
+    let (srv, env) = watching(
+        "api",
+        Page::html("<p>ok</p>").fail_first(1, 429, Some(1)),
+        "",
+    );
     let start = Instant::now();
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.code, 0, "{run:?}");

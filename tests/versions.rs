@@ -271,12 +271,8 @@ fn text_report_for_a_new_version() {
         Page::html(&doc("1.0.201")).with_type("application/json"),
     );
     let run = env.run(&["check"]);
-    assert!(run.stdout.contains("NEW VERSION serde"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("serde 1.0.201 released (patch)"),
-        "{}",
-        run.stdout
-    );
+    run.says("NEW VERSION serde");
+    run.says("serde 1.0.201 released (patch)");
     assert!(
         run.stdout
             .contains("https://crates.io/crates/serde/1.0.201"),

@@ -140,11 +140,7 @@ fn add_keeps_comments_and_refuses_duplicates() {
     assert!(docs.contains("select = [\"main\", \".api\"]"), "{docs}");
     let check = env.run(&["list"]);
     assert_eq!(check.code, 0, "{check:?}");
-    assert!(
-        check.stdout.contains("docs-example-com-api"),
-        "{}",
-        check.stdout
-    );
+    check.says("docs-example-com-api");
 }
 
 #[test]
@@ -233,7 +229,7 @@ fn help_documents_exit_codes() {
         "3  invalid watchlist or arguments",
         "4  with --fail-on-change",
     ] {
-        assert!(run.stdout.contains(line), "{}", run.stdout);
+        run.says(line);
     }
     let readme =
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))

@@ -38,6 +38,28 @@ impl Run {
             .filter(|v| v["event"] == kind)
             .collect()
     }
+
+    /// Panics, showing stdout, unless stdout contains `needle`.
+    #[track_caller]
+    pub fn says(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// Panics, showing stdout, if stdout contains `needle`.
+    #[track_caller]
+    pub fn never_says(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
 }
 
 impl TestEnv {
@@ -102,6 +124,17 @@ impl TestEnv {
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.query_row(sql, [], |r| r.get(0)).unwrap()
     }
+}
+
+/// The most common setup: `page` served at `/{name}`, and a watchlist with one watch of
+/// that name on it (`extra` is added to the watch's table). Keep the server alive as long as
+/// the watch is checked.
+pub fn watching(name: &str, page: Page, extra: &str) -> (Server, TestEnv) {
+    let srv = Server::start();
+    let path = format!("/{name}");
+    srv.set(&path, page);
+    let env = TestEnv::new().watchlist(&one_watch(name, &srv.url(&path), extra));
+    (srv, env)
 }
 
 /// A one-watch watchlist.
