@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Local, TimeZone, Utc};
 use croner::Cron;
 
 /// Used when neither the watch nor `[defaults]` sets `schedule` or `every`.
@@ -16,6 +16,12 @@ pub const DEFAULT_EVERY: Duration = Duration::from_secs(30 * 60);
 
 /// The longest a failing watch's interval grows to.
 const MAX_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+/// The shortest `every`: faster polling is a flood to the vendor, not early warning.
+pub const MIN_EVERY: Duration = Duration::from_secs(1);
+
+/// The longest `every` (a year and a day): anything longer never fires in practice.
+pub const MAX_EVERY: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// How often a watch runs.
 #[derive(Debug, Clone)]
@@ -33,7 +39,8 @@ pub enum Zone {
 }
 
 impl Schedule {
-    /// Parses a cron expression; a clear message on error.
+    /// Parses a cron expression; a clear message on error, and on a line that never fires
+    /// (`0 0 31 2 *`: February has no 31st).
     pub fn cron(text: &str) -> Result<Schedule, String> {
         let trimmed = text.trim();
         let cron = Cron::from_str(trimmed).map_err(|e| {
@@ -41,16 +48,40 @@ impl Schedule {
                 "invalid schedule `{trimmed}`: {e}; write five fields like \"*/15 * * * *\" (minute hour day month weekday), or @hourly / @daily"
             )
         })?;
+        if cron.find_next_occurrence(&Utc::now(), false).is_err() {
+            return Err(format!(
+                "schedule `{trimmed}` never fires (no such date): check the day and month fields"
+            ));
+        }
         Ok(Schedule::Cron {
             cron: Box::new(cron),
             text: trimmed.to_string(),
         })
     }
 
-    /// The first fire time strictly after `t`.
+    /// `every = "15m"`: at least [`MIN_EVERY`], at most [`MAX_EVERY`].
+    pub fn every(d: Duration) -> Result<Schedule, String> {
+        if d < MIN_EVERY {
+            return Err("`every` is too often: at least 1s (a check a second is already a lot for a vendor's server)".into());
+        }
+        if d > MAX_EVERY {
+            return Err(
+                "`every` is too long: at most 366d; for rarer checks run `forewarn check` yourself"
+                    .into(),
+            );
+        }
+        Ok(Schedule::Every(d))
+    }
+
+    /// The first fire time strictly after `t` (none when it would overflow the calendar).
     pub fn next_after(&self, t: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
         match self {
-            Schedule::Every(d) => chrono::Duration::from_std(*d).ok().map(|d| t + d),
+            Schedule::Every(d) => chrono::Duration::from_std(*d)
+                .ok()
+                .and_then(|d| t.checked_add_signed(d)),
+            // Far outside the calendar a cron line means nothing (and converting such a
+            // time to a zone panics).
+            Schedule::Cron { .. } if !(1..=9999).contains(&t.year()) => None,
             Schedule::Cron { cron, .. } => match zone {
                 Zone::Local => next_in(cron, &t.with_timezone(&Local)),
                 Zone::Named(tz) => next_in(cron, &t.with_timezone(&tz)),
@@ -123,7 +154,7 @@ impl Timing {
         } else {
             Duration::ZERO
         };
-        let from = last + chrono::Duration::from_std(extra).unwrap_or_default();
+        let from = add(last, extra);
         self.schedule
             .next_after(from, self.zone)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -167,7 +198,26 @@ pub fn due_for_cron(
         return due;
     }
     let slack = (timing.schedule.period(now, timing.zone) / 4).min(Duration::from_secs(30));
-    due - chrono::Duration::from_std(slack).unwrap_or_default()
+    chrono::Duration::from_std(slack)
+        .ok()
+        .and_then(|s| due.checked_sub_signed(s))
+        .unwrap_or(due)
+}
+
+/// `t - d`, saturating at the start of the calendar instead of overflowing.
+pub fn sub(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `t + d`, saturating at the end of the calendar instead of overflowing.
+pub fn add(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The current time, or `FOREWARN_NOW` (RFC 3339) when set: an injected clock for tests and
@@ -303,5 +353,60 @@ mod tests {
             seconds.len()
         );
         assert!(quarter.jitter("a", at) < Duration::from_secs(90));
+    }
+
+    #[test]
+    fn schedules_that_never_fire_or_flood_are_refused() {
+        let never = Schedule::cron("0 0 31 2 *").unwrap_err();
+        assert!(never.contains("never fires"), "{never}");
+        assert!(Schedule::cron("0 0 29 2 *").is_ok(), "leap days come");
+        let fast = Schedule::every(Duration::from_millis(999)).unwrap_err();
+        assert!(fast.contains("at least 1s"), "{fast}");
+        let slow = Schedule::every(MAX_EVERY + Duration::from_secs(1)).unwrap_err();
+        assert!(slow.contains("at most 366d"), "{slow}");
+        assert!(Schedule::every(MIN_EVERY).is_ok() && Schedule::every(MAX_EVERY).is_ok());
+    }
+
+    /// A cron field: `*`, a number, a range or a step, in the field's own bounds.
+    fn field(lo: u32, hi: u32) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("*".to_string()),
+            (lo..=hi).prop_map(|n| n.to_string()),
+            (lo..=hi, lo..=hi).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
+            (1..=hi.max(1)).prop_map(|n| format!("*/{n}")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the schedule (even one built past the load-time checks) and whenever the
+        /// last check, the arithmetic saturates: nothing here panics, and a watch is never
+        /// due before its last check.
+        #[test]
+        fn schedule_arithmetic_never_overflows(
+            secs in proptest::prelude::any::<u64>(),
+            cron in (field(0, 59), field(0, 23), field(1, 31), field(1, 12), field(0, 6)),
+            last_ms in proptest::prelude::any::<i64>(),
+            failures in proptest::prelude::any::<u32>(),
+        ) {
+            let (m, h, dom, mon, dow) = cron;
+            let last = DateTime::<Utc>::from_timestamp_millis(last_ms / 16);
+            let mut timings = vec![Timing {
+                schedule: Schedule::Every(Duration::from_secs(secs)),
+                zone: Zone::Local,
+            }];
+            if let Ok(c) = Schedule::cron(&format!("{m} {h} {dom} {mon} {dow}")) {
+                timings.push(Timing { schedule: c, zone: Zone::Named(chrono_tz::Asia::Kolkata) });
+            }
+            for timing in &timings {
+                let due = timing.due(last, failures);
+                if let Some(last) = last {
+                    proptest::prop_assert!(due >= last, "{due} before {last}");
+                }
+                let _ = timing.jitter("w", due);
+                let _ = due_for_cron(timing, last, failures, due);
+                let _ = add(due, timing.schedule.period(due, timing.zone));
+            }
+        }
     }
 }

@@ -153,6 +153,40 @@ fn invalid_schedules_are_load_errors_with_line_and_column() {
 }
 
 #[test]
+fn schedules_that_never_fire_flood_or_overflow_are_refused_at_load() {
+    let watch = |name: &str, when: &str| {
+        format!("[[watch]]\nname = \"{name}\"\nurl = \"https://example.com/{name}\"\n{when}\n\n")
+    };
+    let toml = [
+        watch("ok", "every = \"1h\""),
+        watch("feb31", "schedule = \"0 0 31 2 *\""),
+        watch("flood", "every = \"1ns\""),
+        watch("ages", "every = \"5000000000000d\""),
+        watch("year", "every = \"400d\""),
+    ]
+    .concat();
+    let env = TestEnv::new().watchlist(&toml);
+    // Every command that schedules refuses them all at once, with their places; none panics.
+    for args in [&["check", "--due"][..], &["watch"][..], &["check"][..]] {
+        let run = env.run(args);
+        assert_eq!(run.code, 3, "{args:?}: {run:?}");
+        for needle in [
+            "main.toml:9:12: line 9, column 12: schedule `0 0 31 2 *` never fires",
+            "main.toml:14:9: line 14, column 9: `every` is too often: at least 1s",
+            "main.toml:19:9",
+            "is too long: at most 100 years",
+            "main.toml:24:9: line 24, column 9: `every` is too long: at most 366d",
+        ] {
+            assert!(
+                run.stderr.contains(needle),
+                "{args:?}: {needle}: {}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
 fn a_429_with_retry_after_is_waited_out() {
     let (srv, env) = watching(
         "api",

@@ -114,7 +114,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Ok);
     };
-    let since = crate::schedule::now() - chrono::Duration::from_std(args.since)?;
+    let since = crate::schedule::sub(crate::schedule::now(), args.since);
     let events: Vec<_> = store
         .events(&EventFilter {
             since: Some(since),

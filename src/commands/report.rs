@@ -57,7 +57,7 @@ pub(super) fn attach_deliveries(
 }
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Result<Exit> {
-    let since = crate::schedule::now() - chrono::Duration::from_std(args.since)?;
+    let since = crate::schedule::sub(crate::schedule::now(), args.since);
     let Some(store) = Store::open_read_only(db)? else {
         eprintln!(
             "no database at {} yet: run `forewarn check` first",

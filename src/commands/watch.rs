@@ -238,7 +238,7 @@ impl Daemon<'_> {
     /// a time: a large list never has them all in memory at once.
     fn due(&self, now: chrono::DateTime<Utc>) -> anyhow::Result<(Vec<u32>, chrono::DateTime<Utc>)> {
         let mut due: Vec<u32> = Vec::new();
-        let mut wake = now + chrono::Duration::from_std(POLL).unwrap_or_default();
+        let mut wake = crate::schedule::add(now, POLL);
         for (g, group) in self.all.chunks(super::SCHEDULE_GROUP).enumerate() {
             let states = super::schedules_of(self.store.as_ref(), group)?;
             for (i, w) in group.iter().enumerate() {
@@ -248,7 +248,7 @@ impl Daemon<'_> {
                 let at = if at == chrono::DateTime::<Utc>::MIN_UTC {
                     at
                 } else {
-                    at + chrono::Duration::from_std(timing.jitter(w.name(), at)).unwrap_or_default()
+                    crate::schedule::add(at, timing.jitter(w.name(), at))
                 };
                 if at <= now {
                     due.push((g * super::SCHEDULE_GROUP + i) as u32);

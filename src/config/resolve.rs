@@ -579,7 +579,9 @@ fn schedule_of(
         (Some(c), None) => Schedule::cron(c.get_ref())
             .map(Some)
             .map_err(|e| (c.span(), e)),
-        (None, Some(e)) => Ok(Some(Schedule::Every(e.get_ref().0))),
+        (None, Some(e)) => Schedule::every(e.get_ref().0)
+            .map(Some)
+            .map_err(|msg| (e.span(), msg)),
         (None, None) => Ok(None),
     }
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The longest duration a watchlist may write: longer ones overflow the calendar.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A duration written like `"20s"`, `"1m 30s"` or `"2h"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -21,6 +24,9 @@ impl TryFrom<String> for DurationStr {
         })?;
         if d.is_zero() {
             return Err(format!("duration `{s}` must be greater than zero"));
+        }
+        if d > MAX_DURATION {
+            return Err(format!("duration `{s}` is too long: at most 100 years"));
         }
         Ok(DurationStr(d))
     }

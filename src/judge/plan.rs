@@ -197,7 +197,7 @@ fn failed(prior: &Prior, o: &Outcome, error: &str, blocked: bool) -> Plan {
         Some(last) => o
             .alert
             .remind_every
-            .is_some_and(|r| now - last >= r.as_millis() as i64),
+            .is_some_and(|r| now.saturating_sub(last) >= crate::event::millis(r)),
     };
     if alert {
         let summary = format!("failing for {failures} checks in a row (since {since}): {error}");

@@ -92,7 +92,7 @@ pub async fn deliver(
     let started = std::time::Instant::now();
     let now = crate::schedule::now();
     let now_ms = now.timestamp_millis();
-    store.outbox_release_stale(now_ms - STALE_CLAIM.as_millis() as i64)?;
+    store.outbox_release_stale(now_ms - crate::event::millis(STALE_CLAIM))?;
     let queued = store.outbox_pending()?;
     let mut report = Delivery::default();
     if queued.is_empty() {
@@ -197,7 +197,7 @@ fn plan(
                 rows,
             }),
             Batch::Window(w) => {
-                let w = w.as_millis() as i64;
+                let w = crate::event::millis(w);
                 // Retries and loud events go now; the rest wait for the window that the
                 // oldest of them opened.
                 let (now_rows, held): (Vec<Queued>, Vec<Queued>) =

@@ -346,7 +346,7 @@ pub(super) fn prune(
         )?
         .execute(params![watch_id, keep])?;
     if let Some(age) = keep_for {
-        let cutoff = now - age.as_millis() as i64;
+        let cutoff = now.saturating_sub(crate::event::millis(age));
         n += tx
             .prepare_cached(
                 "DELETE FROM snapshots WHERE watch_id = ?1 AND taken_at < ?2
