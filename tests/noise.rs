@@ -356,3 +356,49 @@ fn churn_after_churn_after_first_sight_and_then_an_edit() {
         assert_eq!(kinds, expected, "{what}: {}", run.stdout);
     }
 }
+
+#[test]
+fn a_moved_deadline_is_a_change_a_moved_footer_stamp_is_noise() {
+    let doc = |deadline: &str, window: &str, footer: &str| {
+        format!(
+            "<html><body><main><h1>API v1</h1><p>v1 is removed on {deadline}.</p>\
+             <p>Maintenance window {window} UTC</p></main>\
+             <footer>Documentation generated on {footer}</footer></body></html>"
+        )
+    };
+    let (srv, env) = watching(
+        "api",
+        Page::html(&doc("2027-01-15", "02:00-04:00", "Tue Feb 20 2024")),
+        "",
+    );
+    env.run(&["check"]);
+    // Only the generator's stamp moved: noise, quiet.
+    srv.set(
+        "/api",
+        Page::html(&doc("2027-01-15", "02:00-04:00", "Fri Feb 23 2024")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("noise").len(), 1, "{}", run.stdout);
+    // `test` says why the stamp is masked, and does not mask the deadline.
+    env.run(&["test", "api"])
+        .says("\"Fri Feb 23 2024\": a stamp (next to a word")
+        .never_says("\"2027-01-15\":");
+    // The deadline moves: a change, whatever else moved with it.
+    srv.set(
+        "/api",
+        Page::html(&doc("2026-12-05", "02:00-04:00", "Sat Feb 24 2024")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    let diff = changed[0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+v1 is removed on 2026-12-05."), "{diff}");
+    // So does the maintenance window.
+    srv.set(
+        "/api",
+        Page::html(&doc("2026-12-05", "14:00-16:00", "Sat Feb 24 2024")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+}

@@ -218,18 +218,13 @@ fn show_masks(out: &mut String, w: &Watch, ex: &Extracted) -> Out {
     }
     out.push_str("masked when comparing (a change made only of these is noise, never an alert):\n");
     for (mask, fragments) in &found {
-        let shown: Vec<String> = fragments.iter().take(5).map(|f| format!("{f:?}")).collect();
-        let more = match fragments.len().saturating_sub(5) {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
-        writeln!(
-            out,
-            "  {} ({}): {}{more}",
-            mask.name,
-            mask.what,
-            shown.join(", ")
-        )?;
+        writeln!(out, "  {} ({}):", mask.name, mask.what)?;
+        for f in fragments.iter().take(5) {
+            writeln!(out, "    {:?}: {}", f.text, f.why)?;
+        }
+        if fragments.len() > 5 {
+            writeln!(out, "    and {} more", fragments.len() - 5)?;
+        }
     }
     Ok(())
 }

@@ -19,43 +19,196 @@ pub struct Mask {
     pub what: &'static str,
     /// The pattern; masks are only ever compiled together (see [`MaskSet`]).
     re: &'static LazyLock<String>,
-    /// A further check on a match (regex has no look-around).
-    accept: fn(&str) -> bool,
+    /// Whether a match stands where it is volatile, and why (regex has no look-around, and
+    /// what a date means depends on the words around it).
+    accept: fn(&Hit<'_>) -> Option<&'static str>,
 }
 
-fn any(_: &str) -> bool {
-    true
+/// One match of a mask in the text it was found in.
+pub struct Hit<'a> {
+    text: &'a str,
+    start: usize,
+    end: usize,
 }
 
-/// A base64-ish token: mixed case and digits, so words and identifiers are left alone.
-fn tokenish(s: &str) -> bool {
+impl<'a> Hit<'a> {
+    fn matched(&self) -> &'a str {
+        &self.text[self.start..self.end]
+    }
+
+    fn before(&self) -> Option<char> {
+        self.text[..self.start].chars().next_back()
+    }
+
+    fn after(&self) -> Option<char> {
+        self.text[self.end..].chars().next()
+    }
+
+    /// The clause the match stands in: its line, cut at sentence ends and separators.
+    fn clause(&self) -> (&'a str, &'a str) {
+        let line_start = self.text[..self.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[self.end..]
+            .find('\n')
+            .map_or(self.text.len(), |i| self.end + i);
+        let before = &self.text[line_start..self.start];
+        let after = &self.text[self.end..line_end];
+        let cut_before = before.rfind(|c| CLAUSE_ENDS.contains(&c)).map_or(0, |i| {
+            i + before[i..].chars().next().map_or(1, char::len_utf8)
+        });
+        let before = &before[cut_before..];
+        // ". " ends a sentence; a bare "." is a decimal point or a domain.
+        let before = before.rsplit_once(". ").map_or(before, |(_, b)| b);
+        let after = after
+            .find(|c| CLAUSE_ENDS.contains(&c))
+            .map_or(after, |i| &after[..i]);
+        let after = after.split_once(". ").map_or(after, |(a, _)| a);
+        (before, after)
+    }
+}
+
+/// What separates the clauses of a line (besides ". ").
+const CLAUSE_ENDS: &[char] = &[';', '|', '\u{b7}', '\u{2022}', '!', '?'];
+
+fn always(_: &Hit<'_>) -> Option<&'static str> {
+    Some("always volatile")
+}
+
+/// Words that make the date, time or number next to them a stamp.
+static STAMP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?-u:\b)(?:generated|regenerated|updated|last[\s_-]?(?:update|change|edit|sync|run|check|seen)|modified|mtime|built|build(?:[\s_-]?(?:date|time|at|on|id|hash|number|no))?|compiled|rendered|cached|fetched|retrieved|refreshed|synced|crawled|indexed|snapshot|timestamp|ts|served|request(?:ed)?|as\s+of|current\s+time|server\s+time|local\s+time|now|today|copyright)(?-u:\b)|\u{a9}|\(c\)",
+    )
+    .expect("stamp words")
+});
+
+/// Words that make a date, time or number next to them a fact: a deadline, a window, a limit.
+static FACT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?-u:\b)(?:remov|deprecat|sunset|retir|end[\s_-]of[\s_-]life|eol|deadline|until|till|expir|due|effective|schedul|maintenance|window|outage|downtime|migrat|launch|releas|availab|start|begin|end|clos|open|before|after|from|between|limit|quota|price|cost|fee|version|fingerprint|checksum|sha\d*|digest|signature|key|commit|valid)",
+    )
+    .expect("fact words")
+});
+
+/// Words that say nothing about what a date stands for.
+static FILLER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^(?:at|on|the|of|in|and|am|pm|utc|gmt|z)$").expect("filler words")
+});
+
+/// A date, time or number is masked only where it is a stamp: next to a stamp word
+/// ("generated", "last updated", "built", "©"), or standing alone (a footer date, a bare
+/// `<time>`). Inside a sentence that states a fact ("v1 is removed on 2027-01-15", a
+/// maintenance window, a limit) it is kept, and so inside an identifier, a version, a
+/// host:port or an IP address.
+fn stamp(hit: &Hit<'_>) -> Option<&'static str> {
+    let inside =
+        |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || "-_./:@".contains(c));
+    if inside(hit.before()) || inside(hit.after()) {
+        return None;
+    }
+    let (before, after) = hit.clause();
+    if STAMP_WORDS.is_match(before) || STAMP_WORDS.is_match(after) {
+        return Some("a stamp (next to a word like \"updated\", \"generated\" or \"built\")");
+    }
+    if FACT_WORDS.is_match(before) || FACT_WORDS.is_match(after) {
+        return None;
+    }
+    let words = before
+        .split(|c: char| !c.is_alphanumeric())
+        .chain(after.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
+        .filter(|w| !FILLER.is_match(w))
+        .count();
+    (words <= 1).then_some("a stamp (it stands alone in its line)")
+}
+
+/// A clock time: a real one (hours below 24, minutes below 60), not one end of a range
+/// (`02:00-04:00` is a window), and a stamp where it stands.
+fn clock(hit: &Hit<'_>) -> Option<&'static str> {
+    let m = hit.matched();
+    let mut parts = m
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty());
+    let (Some(h), Some(min)) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    if h.parse::<u32>().map_or(true, |h| h > 23) || min.parse::<u32>().map_or(true, |m| m > 59) {
+        return None;
+    }
+    let range = |s: &str| {
+        let s = s.trim();
+        s.starts_with(['-', '\u{2013}', '\u{2014}'])
+            || s.starts_with("to ")
+            || s.starts_with("and ")
+    };
+    let tail_before = hit.text[..hit.start].trim_end();
+    if range(&hit.text[hit.end..])
+        || tail_before.ends_with(['-', '\u{2013}', '\u{2014}'])
+        || tail_before.ends_with(" to")
+        || tail_before.ends_with("between")
+    {
+        return None;
+    }
+    stamp(hit)
+}
+
+/// A date-time, a date or an epoch number: a stamp where it stands, or a clock time.
+fn when(hit: &Hit<'_>) -> Option<&'static str> {
+    let m = hit.matched();
+    let clock_only = m.len() <= 20
+        && m.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && m.as_bytes().get(1..3).is_some_and(|b| b.contains(&b':'));
+    if clock_only { clock(hit) } else { stamp(hit) }
+}
+
+/// A base64-ish token: mixed case and digits, so words and identifiers are left alone; a
+/// fingerprint, checksum or key stated as such is a fact.
+fn tokenish(hit: &Hit<'_>) -> Option<&'static str> {
+    let s = hit.matched();
     let body = s.trim_end_matches('=');
     let hex = body.chars().all(|c| c.is_ascii_hexdigit());
     let digit = body.chars().any(|c| c.is_ascii_digit());
     let lower = body.chars().any(|c| c.is_ascii_lowercase());
     let upper = body.chars().any(|c| c.is_ascii_uppercase());
-    (hex && body.len() >= 16 && digit) || (digit && lower && upper)
+    if !((hex && body.len() >= 16 && digit) || (digit && lower && upper)) {
+        return None;
+    }
+    let (before, after) = hit.clause();
+    if STAMP_WORDS.is_match(before) || STAMP_WORDS.is_match(after) {
+        return Some("a build stamp or token");
+    }
+    if FACT_WORDS.is_match(before) || FACT_WORDS.is_match(after) {
+        return None;
+    }
+    Some("a token (mixed-case letters and digits, or a long hex run)")
 }
 
 const MONTH: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
 
+const WEEKDAY: &str = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*";
+
+/// Date-times in the forms servers, generators and `Date.prototype.toString` print: ISO 8601,
+/// RFC 1123 and 850, asctime, weekday first with month names; clock times; epoch numbers.
 static TIMESTAMPS: LazyLock<String> = LazyLock::new(|| {
     format!(
         r"(?x)
         (?-u:\b)\d{{4}}-\d{{2}}-\d{{2}}[T\x20]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{{2}}:?\d{{2}})?
-        | (?-u:\b)(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+\d{{1,2}}\s+{MONTH}\s+\d{{4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?(?:\s*(?:GMT|UTC|[+-]\d{{4}}))?
+        | (?-u:\b){WEEKDAY},?\s+\d{{1,2}}[\s-]+{MONTH}[\s-]+\d{{2,4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?(?:\s*(?:GMT|UTC|[+-]\d{{4}}))?
+        | (?-u:\b){WEEKDAY},?\s+{MONTH}\s+\d{{1,2}},?\s+(?:\d{{1,2}}:\d{{2}}:\d{{2}}\s+\d{{4}}|\d{{4}}(?:,?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s*[AaPp][Mm])?)?)(?:\s*(?:GMT|UTC)?\s*[+-]\d{{4}})?(?:\s*\([A-Za-z\x20]+\))?
         | (?-u:\b)\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*(?:UTC|GMT|[A-Z]{{3,4}}(?-u:\b)))?
         | (?-u:\b)1[5-9]\d{{8}}(?:\d{{3}})?(?-u:\b)"
     )
 });
 
+/// Dates: ISO, slashed, dotted, and with month names (with or without the day).
 static DATES: LazyLock<String> = LazyLock::new(|| {
     format!(
         r"(?x)
-        (?-u:\b)\d{{4}}-\d{{2}}-\d{{2}}(?-u:\b)
+        (?-u:\b)\d{{4}}[-/]\d{{2}}[-/]\d{{2}}(?-u:\b)
         | (?-u:\b)\d{{1,2}}/\d{{1,2}}/\d{{2,4}}(?-u:\b)
-        | (?-u:\b){MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}(?-u:\b)
-        | (?-u:\b)\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH}\.?,?\s+\d{{4}}(?-u:\b)"
+        | (?-u:\b)\d{{1,2}}\.\d{{1,2}}\.\d{{4}}(?-u:\b)
+        | (?-u:\b)(?:{WEEKDAY},?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}(?-u:\b)
+        | (?-u:\b)(?:{WEEKDAY},?\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH}\.?,?\s+\d{{4}}(?-u:\b)
+        | (?-u:\b){MONTH}\s+\d{{4}}(?-u:\b)"
     )
 });
 
@@ -90,37 +243,37 @@ pub static BUILTIN: &[Mask] = &[
         name: "request_ids",
         what: "request, trace and ray ids (\"Request ID: 8f2c91ab\")",
         re: &REQUEST_IDS,
-        accept: any,
+        accept: always,
     },
     Mask {
         name: "uuids",
         what: "UUIDs",
         re: &UUIDS,
-        accept: any,
+        accept: always,
     },
     Mask {
         name: "timestamps",
-        what: "date-times (ISO 8601, HTTP dates), clock times, Unix epoch seconds/ms",
+        what: "date-times (ISO 8601, HTTP and generator dates), clock times, Unix epoch seconds/ms, where they are stamps",
         re: &TIMESTAMPS,
-        accept: any,
+        accept: when,
     },
     Mask {
         name: "dates",
-        what: "dates (2026-11-21, 11/21/2026, Nov 21, 2026, 21 November 2026)",
+        what: "dates (2026-11-21, 11/21/2026, Nov 21, 2026, 21 November 2026), where they are stamps",
         re: &DATES,
-        accept: any,
+        accept: stamp,
     },
     Mask {
         name: "relative_times",
         what: "relative times (\"3 minutes ago\", \"just now\")",
         re: &RELATIVE,
-        accept: any,
+        accept: always,
     },
     Mask {
         name: "cache_busters",
         what: "cache-busting query values (?v=, ?t=, ?hash=, ...)",
         re: &CACHE_BUSTERS,
-        accept: any,
+        accept: always,
     },
     Mask {
         name: "tokens",
@@ -238,22 +391,25 @@ impl MaskSet {
         match self.regex() {
             None => text.to_string(),
             Some(re) => re
-                .replace_all(text, |c: &Captures<'_>| replacement(c))
+                .replace_all(text, |c: &Captures<'_>| replacement(text, c))
                 .into_owned(),
         }
     }
 
-    /// What each mask hid in the text: (mask, fragments), for `forewarn test`.
-    pub fn explain(&self, text: &str) -> Vec<(&'static Mask, Vec<String>)> {
+    /// What each mask hid in the text, and why: (mask, fragments), for `forewarn test`.
+    pub fn explain(&self, text: &str) -> Vec<(&'static Mask, Vec<Fragment>)> {
         let Some(re) = self.regex() else {
             return Vec::new();
         };
-        let mut hits: Vec<Vec<String>> = vec![Vec::new(); BUILTIN.len()];
+        let mut hits: Vec<Vec<Fragment>> = vec![Vec::new(); BUILTIN.len()];
         for c in re.captures_iter(text) {
             if let Some((i, m)) = which(&c)
-                && (m.accept)(&c[0])
+                && let Some(why) = (m.accept)(&hit(text, &c))
             {
-                hits[i].push(c[0].to_string());
+                hits[i].push(Fragment {
+                    text: c[0].to_string(),
+                    why,
+                });
             }
         }
         BUILTIN
@@ -261,6 +417,22 @@ impl MaskSet {
             .zip(hits)
             .filter(|(_, h)| !h.is_empty())
             .collect()
+    }
+}
+
+/// A masked fragment and why it was masked where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    pub text: String,
+    pub why: &'static str,
+}
+
+fn hit<'a>(text: &'a str, c: &Captures<'_>) -> Hit<'a> {
+    let m = c.get(0).expect("a match has a whole");
+    Hit {
+        text,
+        start: m.start(),
+        end: m.end(),
     }
 }
 
@@ -272,10 +444,10 @@ fn which(c: &Captures<'_>) -> Option<(usize, &'static Mask)> {
         .find(|(i, _)| c.name(&format!("m{i}")).is_some())
 }
 
-fn replacement(c: &Captures<'_>) -> String {
+fn replacement(text: &str, c: &Captures<'_>) -> String {
     let whole = &c[0];
     match which(c) {
-        Some((_, m)) if (m.accept)(whole) => {
+        Some((_, m)) if (m.accept)(&hit(text, c)).is_some() => {
             // Keep a cache-buster's parameter name: `?v=` stays, only the value is masked.
             let keep = c.name("cbkey").map_or("", |g| g.as_str());
             format!("{keep}\u{27e8}{}\u{27e9}", m.name)
@@ -348,6 +520,89 @@ mod tests {
     }
 
     #[test]
+    fn stamps_in_the_forms_generators_print_are_masked() {
+        for (a, b) in [
+            (
+                "Documentation generated on Tue Feb 20 2024",
+                "Documentation generated on Fri Feb 23 2024",
+            ),
+            (
+                "Built Tue Feb 20 2024 10:00:00 GMT+0100 (Central European Standard Time)",
+                "Built Fri Feb 23 2024 17:45:12 GMT+0100 (Central European Standard Time)",
+            ),
+            (
+                "Last modified: Tue Feb 20 10:00:00 2024",
+                "Last modified: Fri Feb 23 08:01:02 2024",
+            ),
+            (
+                "Last-Modified: Tuesday, 20-Feb-24 10:00:00 GMT",
+                "Last-Modified: Friday, 23-Feb-24 08:00:00 GMT",
+            ),
+            ("Feb 20, 2024", "Feb 23, 2024"),
+            ("Stand: 20.02.2024", "Stand: 23.02.2024"),
+            ("Page updated February 2024", "Page updated March 2024"),
+            (
+                "  \"generated_at\": \"2026-11-20T10:00:00Z\",",
+                "  \"generated_at\": \"2026-11-21T11:00:00Z\",",
+            ),
+            ("  \"ts\": 1763632800,", "  \"ts\": 1763719200,"),
+            (
+                "Cached copy of 2026/11/20; refreshed hourly",
+                "Cached copy of 2026/11/21; refreshed hourly",
+            ),
+        ] {
+            assert_eq!(masked(a), masked(b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn dates_times_and_numbers_that_state_facts_are_kept() {
+        for (a, b) in [
+            ("v1 is removed on 2027-01-15", "v1 is removed on 2026-12-05"),
+            ("Deadline: 2027-01-15", "Deadline: 2026-12-05"),
+            (
+                "Maintenance window 02:00-04:00 UTC",
+                "Maintenance window 14:00-16:00 UTC",
+            ),
+            (
+                "Down between 02:00 and 04:00",
+                "Down between 14:00 and 16:00",
+            ),
+            (
+                "Monthly limit: 1500000000 requests",
+                "Monthly limit: 1600000000 requests",
+            ),
+            (
+                "Signing key fingerprint: 3f2a9c1b7d4e5f60718293a4b5c6d7e8",
+                "Signing key fingerprint: 9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+            ),
+            ("Connect to 127.0.0.1:8801", "Connect to 127.0.0.1:8802"),
+            (
+                "Pinned to nightly-2026-11-20",
+                "Pinned to nightly-2026-11-21",
+            ),
+            ("Opens at 9:00 on weekdays", "Opens at 10:00 on weekdays"),
+            (
+                "The API will be retired on Feb 20, 2027",
+                "The API will be retired on Mar 20, 2027",
+            ),
+        ] {
+            assert_ne!(masked(a), masked(b), "{a:?} vs {b:?} must stay different");
+        }
+    }
+
+    #[test]
+    fn explain_says_why() {
+        let e = MaskSet::all().explain("Generated 2026-11-20T10:00:00Z\nFeb 20, 2024");
+        let why: Vec<_> = e
+            .iter()
+            .flat_map(|(_, f)| f.iter().map(|f| f.why))
+            .collect();
+        assert!(why[0].contains("stamp (next to a word"), "{why:?}");
+        assert!(why[1].contains("stands alone"), "{why:?}");
+    }
+
+    #[test]
     fn picking_masks() {
         let only = MaskSet::from_names(&["dates".into()]).unwrap();
         assert_eq!(
@@ -363,6 +618,6 @@ mod tests {
         let e = MaskSet::all().explain("Built 2026-11-20T10:00:00Z, 3 minutes ago");
         let names: Vec<_> = e.iter().map(|(m, _)| m.name).collect();
         assert_eq!(names, vec!["timestamps", "relative_times"]);
-        assert_eq!(e[0].1, vec!["2026-11-20T10:00:00Z"]);
+        assert_eq!(e[0].1[0].text, "2026-11-20T10:00:00Z");
     }
 }

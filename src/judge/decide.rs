@@ -464,7 +464,10 @@ fn changed_masks(masks: &crate::config::masks::MaskSet, old: &str, new: &str) ->
         .names()
         .iter()
         .filter(|name| {
-            let pick = |v: &[(&crate::config::masks::Mask, Vec<String>)]| {
+            let pick = |v: &[(
+                &crate::config::masks::Mask,
+                Vec<crate::config::masks::Fragment>,
+            )]| {
                 v.iter()
                     .find(|(m, _)| m.name == **name)
                     .map(|(_, f)| f.clone())
