@@ -13,5 +13,6 @@ mod html_report;
 mod noise;
 mod notify;
 mod scheduler;
+mod structure;
 mod versions;
 mod watchlists;

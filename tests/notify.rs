@@ -344,13 +344,17 @@ fn a_batch_window_collects_across_passes_and_critical_goes_at_once() {
     let posts = hook.seen("/hook");
     assert_eq!(posts.len(), 1);
     assert_eq!(posts[0].json()["events"][0]["event"], "contract_broken");
-    // The window opened at 10:01 closes at 10:11: one digest of both changes.
+    // The window opened at 10:01 closes at 10:11: one digest of the two page changes and of
+    // the contract page's own change (its element `b#k` went: a structure change).
     run("10:11:30");
     let posts = hook.seen("/hook");
     assert_eq!(posts.len(), 2);
     let digest = posts[1].json();
-    assert_eq!(digest["count"], 2);
-    assert_eq!(digest["watches"], serde_json::json!(["w00", "w01"]));
+    assert_eq!(digest["count"], 3, "{digest}");
+    assert_eq!(
+        digest["watches"],
+        serde_json::json!(["w00", "w01", "contract"])
+    );
 }
 
 #[test]

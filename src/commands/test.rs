@@ -196,12 +196,35 @@ fn show_extract(out: &mut String, w: &Watch, ex: &Extracted) -> Out {
             } else {
                 format!(", after deleting {} `ignore` pattern(s)", ignore.len())
             };
-            let lines = plural(ex.text.lines().count(), "line");
+            let (text, structure) = extract::structure::split(&ex.text);
+            let lines = plural(text.lines().count(), "line");
             writeln!(out, "compared as {}: {lines}{ignored}\n", ex.format)?;
-            out.push_str(&ex.text);
+            out.push_str(text);
+            show_structure(out, structure)?;
         }
     }
     out.push('\n');
+    Ok(())
+}
+
+/// The page's structure as compared: the ids, classes and test ids code reads.
+fn show_structure(out: &mut String, structure: Option<&str>) -> Out {
+    const SHOWN: usize = 40;
+    let Some(structure) = structure else {
+        return Ok(());
+    };
+    let all: Vec<&str> = structure.lines().collect();
+    writeln!(
+        out,
+        "\nand its structure: {} (ids, classes and test ids code reads; a renamed one is a change)",
+        plural(all.len(), "element")
+    )?;
+    for s in all.iter().take(SHOWN) {
+        writeln!(out, "  {s}")?;
+    }
+    if all.len() > SHOWN {
+        writeln!(out, "  and {} more", all.len() - SHOWN)?;
+    }
     Ok(())
 }
 

@@ -66,6 +66,7 @@ pub(super) struct RawDefaults {
     pub masks: Option<Spanned<MasksSetting>>,
     pub confirm: Option<Confirm>,
     pub confirm_refetch: Option<bool>,
+    pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
     pub keep: Option<Keep>,
@@ -102,6 +103,8 @@ pub(super) struct RawWatch {
     pub retries: Option<u32>,
     pub expect: Option<RawExpect>,
     pub track_assets: Option<bool>,
+    /// `structure = false`: compare a page's text only, not its ids, classes and test ids.
+    pub structure: Option<bool>,
     pub insecure: Option<bool>,
     pub ignore_paths: Option<Spanned<OneOrMany<String>>>,
     // kind = "version"

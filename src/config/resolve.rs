@@ -235,7 +235,8 @@ impl FileResolver {
                 return None;
             }
         };
-        let spec = match parts.spec(w.kind) {
+        let structure = w.structure.or(self.defaults.raw.structure).unwrap_or(true);
+        let spec = match parts.spec(w.kind, structure) {
             Ok(s) => self.shared.spec(s),
             Err(e) => {
                 p.at(w.name.span(), e);
@@ -372,7 +373,7 @@ impl Parts {
     }
 
     /// What and how the watch extracts.
-    fn spec(&mut self, kind: Kind) -> Result<ExtractSpec, String> {
+    fn spec(&mut self, kind: Kind, structure: bool) -> Result<ExtractSpec, String> {
         let (select, remove, ignore) = (
             std::mem::take(&mut self.select),
             std::mem::take(&mut self.remove),
@@ -380,8 +381,11 @@ impl Parts {
         );
         let masks = std::mem::replace(&mut self.masks, MaskSet::none());
         let paths = std::mem::take(&mut self.ignore_paths);
-        ExtractSpec::new(kind, select, remove, ignore)
-            .map(|s| s.with_masks(masks).with_ignore_paths(paths))
+        ExtractSpec::new(kind, select, remove, ignore).map(|s| {
+            s.with_masks(masks)
+                .with_ignore_paths(paths)
+                .with_structure(structure)
+        })
     }
 }
 

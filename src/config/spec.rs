@@ -20,6 +20,9 @@ pub struct ExtractSpec {
     pub masks: MaskSet,
     /// JSON: paths deleted before comparing (`$.meta.generated_at`, `$..request_id`).
     pub ignore_paths: Vec<String>,
+    /// HTML: compare the page's structure too (ids, classes, test ids; see
+    /// `extract::structure`). On unless the watch says `structure = false`.
+    pub structure: bool,
     pub(crate) select_css: Vec<scraper::Selector>,
     pub(crate) remove_css: Vec<scraper::Selector>,
     pub(crate) ignore_re: Vec<regex::Regex>,
@@ -37,6 +40,13 @@ struct SpecRecord {
     masks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore_paths: Vec<String>,
+    /// Absent in what was stored before the structure view: those pages had none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    structure: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl ExtractSpec {
@@ -68,6 +78,7 @@ impl ExtractSpec {
             ignore,
             masks: MaskSet::all(),
             ignore_paths: Vec::new(),
+            structure: matches!(kind, Kind::Auto | Kind::Html),
             select_css,
             remove_css,
             ignore_re,
@@ -130,6 +141,7 @@ impl ExtractSpec {
             ignore: self.ignore.clone(),
             masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
             ignore_paths: self.ignore_paths.clone(),
+            structure: self.structure,
         })
         .expect("spec serialises")
     }
@@ -140,7 +152,17 @@ impl ExtractSpec {
         let masks = MaskSet::from_names(&r.masks).ok()?;
         Self::new(r.kind, r.select, r.remove, r.ignore)
             .ok()
-            .map(|s| s.with_masks(masks).with_ignore_paths(r.ignore_paths))
+            .map(|s| {
+                s.with_masks(masks)
+                    .with_ignore_paths(r.ignore_paths)
+                    .with_structure(r.structure)
+            })
+    }
+
+    /// With or without the structure view (only pages have one).
+    pub fn with_structure(mut self, structure: bool) -> Self {
+        self.structure = structure && matches!(self.kind, Kind::Auto | Kind::Html);
+        self
     }
 
     pub fn with_ignore_paths(mut self, paths: Vec<String>) -> Self {

@@ -8,6 +8,8 @@ use ego_tree::NodeId;
 use ego_tree::iter::Edge;
 use scraper::{Html, Node, Selector};
 
+use super::structure::Collector;
+
 /// Parses a page, with element nesting capped first (see [`super::nesting`]).
 pub fn parse(source: &str) -> Html {
     Html::parse_document(&super::nesting::cap_depth(
@@ -24,30 +26,58 @@ pub fn render(
     select_text: &[String],
     remove: &[Selector],
 ) -> (String, Vec<String>) {
+    let r = render_full(source, select, select_text, remove, false);
+    (r.text, r.missing)
+}
+
+/// A page rendered: its text, the `select` entries that matched nothing, and its structure
+/// (see [`super::structure`]) when asked for.
+pub struct Rendered {
+    pub text: String,
+    pub missing: Vec<String>,
+    pub structure: Vec<String>,
+}
+
+/// [`render`], with the structure of what is rendered when `structure` is set.
+pub fn render_full(
+    source: &str,
+    select: &[Selector],
+    select_text: &[String],
+    remove: &[Selector],
+    structure: bool,
+) -> Rendered {
     let source = super::nesting::cap_depth(source, super::nesting::MAX_DEPTH);
     if select.is_empty() && remove.is_empty() {
         // The whole page: rendered from the token stream when the page is well-formed enough
         // for that to give the same text as the tree (nearly always), without building it.
-        if let Some(text) = super::html_stream::render(&source) {
-            return (text, Vec::new());
+        if let Some((text, structure)) = super::html_stream::render(&source, structure) {
+            return Rendered {
+                text,
+                missing: Vec::new(),
+                structure,
+            };
         }
     }
-    render_tree(&source, select, select_text, remove)
+    render_tree(&source, select, select_text, remove, structure)
 }
 
-/// [`render`] from the page's tree: any page, and `select`/`remove`.
+/// [`render_full`] from the page's tree: any page, and `select`/`remove`.
 pub(super) fn render_tree(
     source: &str,
     select: &[Selector],
     select_text: &[String],
     remove: &[Selector],
-) -> (String, Vec<String>) {
+    structure: bool,
+) -> Rendered {
     let doc = Html::parse_document(source);
     let removed: HashSet<NodeId> = remove
         .iter()
         .flat_map(|sel| doc.select(sel).map(|e| e.id()))
         .collect();
-    let mut out = Renderer::default();
+    let mut out = Renderer {
+        structure: structure.then(Collector::default),
+        ..Renderer::default()
+    };
     let mut missing = Vec::new();
     if select.is_empty() {
         out.walk(doc.tree.root(), &removed);
@@ -74,7 +104,15 @@ pub(super) fn render_tree(
         }
     }
     out.flush();
-    (out.text, missing)
+    Rendered {
+        structure: out
+            .structure
+            .take()
+            .map(Collector::finish)
+            .unwrap_or_default(),
+        text: out.text,
+        missing,
+    }
 }
 
 /// `[div#toolbar.bar.main]`: tag, id and classes (sorted, so their order is not a change).
@@ -97,7 +135,7 @@ fn identity(el: &scraper::node::Element) -> String {
     s
 }
 
-fn generated_class(c: &str) -> bool {
+pub(super) fn generated_class(c: &str) -> bool {
     const PREFIXES: &[&str] = &["css-", "sc-", "jsx-", "svelte-", "emotion-", "styled-", "_"];
     let digits = c.chars().filter(char::is_ascii_digit).count();
     let mixed =
@@ -117,6 +155,8 @@ pub(super) struct Renderer {
     flushes: usize,
     /// Open links: where their text starts on the line, and the flush count then.
     links: Vec<(usize, usize)>,
+    /// The page's structure, when it is collected.
+    pub(super) structure: Option<Collector>,
 }
 
 pub(super) fn is_block(name: &str) -> bool {
@@ -169,6 +209,12 @@ pub(super) fn is_block(name: &str) -> bool {
     )
 }
 
+/// Whether an element's attributes are structure: anything rendered, and form fields and
+/// frames (not rendered as text, but read by code).
+pub(super) fn is_structure(name: &str) -> bool {
+    !is_skipped(name) || matches!(name, "input" | "iframe")
+}
+
 pub(super) fn is_skipped(name: &str) -> bool {
     matches!(
         name,
@@ -189,10 +235,17 @@ impl Renderer {
                         Node::Text(t) => self.push_text(t),
                         Node::Element(el) => {
                             let name = el.name();
-                            // The selected root itself is never skipped for being in <head>.
-                            if removed.contains(&node.id())
-                                || (is_skipped(name) && !(name == "head" && node == root))
+                            if removed.contains(&node.id()) {
+                                skipping = Some(node.id());
+                                continue;
+                            }
+                            if let Some(s) = self.structure.as_mut()
+                                && is_structure(name)
                             {
+                                s.open(name, el.attrs());
+                            }
+                            // The selected root itself is never skipped for being in <head>.
+                            if is_skipped(name) && !(name == "head" && node == root) {
                                 skipping = Some(node.id());
                                 continue;
                             }
@@ -209,6 +262,9 @@ impl Renderer {
                         continue;
                     }
                     if let Node::Element(el) = node.value() {
+                        if let Some(s) = self.structure.as_mut() {
+                            s.close(el.name());
+                        }
                         self.close(el.name(), el.attr("href"));
                     }
                 }

@@ -20,11 +20,15 @@ use html5ever::tokenizer::{
     BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 
-use super::html::{Renderer, is_skipped};
+use super::html::{Renderer, is_skipped, is_structure};
+use super::structure::Collector;
 
-/// Renders the whole page, or `None` when the tree builder would restructure it.
-pub(super) fn render(source: &str) -> Option<String> {
-    let sink = Sink(RefCell::new(State::default()));
+/// Renders the whole page (and its structure when `structure` is set), or `None` when the
+/// tree builder would restructure it.
+pub(super) fn render(source: &str, structure: bool) -> Option<(String, Vec<String>)> {
+    let mut state = State::default();
+    state.out.structure = structure.then(Collector::default);
+    let sink = Sink(RefCell::new(state));
     let tok = Tokenizer::new(sink, TokenizerOpts::default());
     let queue = BufferQueue::default();
     queue.push_back(StrTendril::from_slice(source));
@@ -39,7 +43,12 @@ pub(super) fn render(source: &str) -> Option<String> {
     }
     let mut out = state.out;
     out.flush();
-    Some(out.text)
+    let structure = out
+        .structure
+        .take()
+        .map(Collector::finish)
+        .unwrap_or_default();
+    Some((out.text, structure))
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -490,6 +499,9 @@ impl State {
         if o.skipped {
             self.skipping -= 1;
         } else {
+            if let Some(s) = self.out.structure.as_mut() {
+                s.close(&o.name);
+            }
             self.out.close(&o.name, o.href.as_deref());
         }
     }
@@ -515,7 +527,15 @@ impl State {
         }
         match self.phase {
             Phase::Head => self.start_before_body(tag),
-            Phase::Body => self.start_in_body(tag),
+            Phase::Body => {
+                if self.skipping == 0
+                    && is_structure(name)
+                    && let Some(s) = self.out.structure.as_mut()
+                {
+                    s.open(name, tag.attrs.iter().map(|a| (&*a.name.local, &*a.value)));
+                }
+                self.start_in_body(tag)
+            }
             Phase::After => Err(()),
         }
     }
@@ -702,14 +722,15 @@ impl State {
 mod tests {
     use super::*;
 
-    /// The tree's rendering of a page, however the page is written.
-    fn tree(src: &str) -> String {
-        super::super::html::render_tree(src, &[], &[], &[]).0
+    /// The tree's rendering of a page and its structure, however the page is written.
+    fn tree(src: &str) -> (String, Vec<String>) {
+        let r = super::super::html::render_tree(src, &[], &[], &[], true);
+        (r.text, r.structure)
     }
 
-    /// Asserts that the streamed text, when there is one, is the tree's.
+    /// Asserts that the streamed text and structure, when there are, are the tree's.
     fn same(src: &str) -> bool {
-        let streamed = render(src);
+        let streamed = render(src, true);
         if let Some(s) = &streamed {
             assert_eq!(
                 s,

@@ -10,6 +10,7 @@ pub mod html;
 mod html_stream;
 pub mod json;
 mod nesting;
+pub mod structure;
 pub mod version;
 
 use crate::config::Kind;
@@ -86,8 +87,19 @@ pub fn extract(
         })?;
     let (raw, missing, format) = match format {
         "html" => {
-            let (t, m) = html::render(&text, &spec.select_css, &spec.select, &spec.remove_css);
-            (t, m, "html")
+            let r = html::render_full(
+                &text,
+                &spec.select_css,
+                &spec.select,
+                &spec.remove_css,
+                spec.structure,
+            );
+            let text = normalise_owned(r.text, &spec.ignore_re);
+            return Ok(Extracted {
+                text: structure::join(text, &r.structure),
+                format: "html",
+                missing: r.missing,
+            });
         }
         "json" => match json_content(&text, &spec.select, &spec.ignore_paths) {
             Ok((t, m)) => (t, m, "json"),

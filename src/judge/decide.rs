@@ -5,7 +5,7 @@ use super::{History, Snapshot, Verdict, WatchState, learned, previous};
 use crate::compare::{self, Hash};
 use crate::config::Watch;
 use crate::event::rfc3339;
-use crate::extract::{self, Extracted};
+use crate::extract::{self, Extracted, structure};
 
 /// What the fetched body, extracted, means against the stored state.
 pub(super) struct Body<'a> {
@@ -114,7 +114,11 @@ fn decide_text(
         // The user edited the watch's settings: unchanged upstream content is a new baseline,
         // not an alert. Upstream changed when the body under the old settings differs.
         if upstream_same(state, &body, &learned, old_hash) {
-            let reason = "the watch's settings changed (select, remove, ignore, masks or kind)";
+            let reason = if only_structure_added(state, &spec) {
+                "forewarn now also compares the page's structure (ids, classes, test ids)"
+            } else {
+                "the watch's settings changed (select, remove, ignore, masks or kind)"
+            };
             return baseline(ex, hash, text_hash, &spec, Some(reason.into()));
         }
         note = " (the watch's settings changed too)";
@@ -145,6 +149,16 @@ fn stored_masked_hash(
     previous
         .get()
         .map_or(stored_hash, |o| content_hash(spec, learned, &o.content))
+}
+
+/// Whether the stored settings differ from the watch's only in reading the page's structure
+/// (stored before forewarn read it).
+fn only_structure_added(state: &WatchState, spec: &str) -> bool {
+    state
+        .spec
+        .as_deref()
+        .and_then(extract::ExtractSpec::from_fingerprint)
+        .is_some_and(|old| !old.structure && old.with_structure(true).fingerprint() == spec)
 }
 
 /// Whether the body, extracted under the watch's old settings, is what was stored.
@@ -191,14 +205,15 @@ fn noise(
     text_hash: Hash,
     previous: Option<Snapshot>,
 ) -> Verdict {
-    let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+    let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
+    let (old_text, new_text) = (structure::split(old_content).0, structure::split(text).0);
     let d = compare::diff(
         old_text,
-        text,
+        new_text,
         &label(w, previous.as_ref()),
         &label(w, None),
     );
-    let masks = changed_masks(&w.settings.spec.masks, old_text, text);
+    let masks = changed_masks(&w.settings.spec.masks, old_content, text);
     let which = if masks.is_empty() {
         "masked".to_string()
     } else {
@@ -214,7 +229,8 @@ fn noise(
     }
 }
 
-/// A change: the diff, its summary, and for JSON what changed in structure and values.
+/// A change: the diff of the text, what went and came in a page's structure, and for JSON
+/// what changed in structure and values.
 fn changed(
     w: &Watch,
     ex: Extracted,
@@ -224,16 +240,27 @@ fn changed(
     note: &str,
     previous: Option<Snapshot>,
 ) -> Verdict {
-    let old_text = previous.as_ref().map_or("", |s| s.content.as_str());
+    let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
+    let (old_text, old_structure) = structure::split(old_content);
+    let (new_text, new_structure) = structure::split(&ex.text);
     let d = compare::diff(
         old_text,
-        &ex.text,
+        new_text,
         &label(w, previous.as_ref()),
         &label(w, None),
     );
-    let mut summary = format!("{}{note}", compare::summary(&d, &w.settings.spec.select));
+    let structure = structure::compare(old_structure, new_structure);
+    let mut summary = match (&structure, d.added + d.removed) {
+        (Some(s), 0) => format!("{}{note}", structure_summary(s)),
+        (Some(s), _) => format!(
+            "{}; {}{note}",
+            compare::summary(&d, &w.settings.spec.select),
+            structure_summary(s)
+        ),
+        (None, _) => format!("{}{note}", compare::summary(&d, &w.settings.spec.select)),
+    };
     let json = (ex.format == "json")
-        .then(|| json_changes(old_text, &ex.text))
+        .then(|| json_changes(old_text, new_text))
         .flatten();
     if let Some((_, values)) = &json
         && let Some(first) = values.first()
@@ -256,6 +283,29 @@ fn changed(
         added: d.added,
         removed: d.removed,
         previous_snapshot: previous.map(|s| s.id),
+        structure,
+    }
+}
+
+/// A structure change in a few words: the signatures themselves when there are few.
+fn structure_summary(s: &structure::Changes) -> String {
+    let list = |v: &[String]| {
+        let shown: Vec<String> = v.iter().take(2).map(|x| format!("`{x}`")).collect();
+        let more = v.len().saturating_sub(2);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    match (s.removed.is_empty(), s.added.is_empty()) {
+        (false, false) => format!(
+            "structure: removed {}; added {}",
+            list(&s.removed),
+            list(&s.added)
+        ),
+        (false, true) => format!("structure: removed {}", list(&s.removed)),
+        _ => format!("structure: added {}", list(&s.added)),
     }
 }
 
@@ -706,5 +756,36 @@ mod tests {
         }
         let (first, _) = judge_body(&watch(""), None, body(&page(""), HTML), &(), 0);
         assert_eq!(word(&first.verdict), "baseline");
+    }
+
+    /// A page stored before forewarn read structure is stored again quietly, saying why;
+    /// a text change on that check is still a change.
+    #[test]
+    fn pages_stored_without_structure_are_rebased_quietly() {
+        let page = "<html><body><nav id=\"top\">Home</nav><p>a</p></body></html>";
+        let (state, snapshot) = stored(&watch("structure = false"), body(page, HTML));
+        let (o, _) = judge_body(&watch(""), Some(&state), body(page, HTML), &snapshot, 0);
+        let Verdict::Baseline { reason, .. } = &o.verdict else {
+            panic!("{:?}", o.verdict);
+        };
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.contains("now also compares the page's structure")),
+            "{reason:?}"
+        );
+        let edited = page.replace("<p>a</p>", "<p>b</p>");
+        let (o, _) = judge_body(&watch(""), Some(&state), body(&edited, HTML), &snapshot, 0);
+        let Verdict::Changed {
+            structure, diff, ..
+        } = &o.verdict
+        else {
+            panic!("{:?}", o.verdict);
+        };
+        assert!(diff.contains("+b"), "{diff}");
+        assert_eq!(
+            *structure, None,
+            "nothing stored to compare the structure with"
+        );
     }
 }

@@ -158,10 +158,11 @@ const BLOCK_PHRASES: &[&str] = &[
 /// `select`ed part is the user's choice and never second-guessed; a long page that merely
 /// mentions a captcha is a page.
 fn blocked_page(w: &Watch, ex: &Extracted) -> Option<&'static str> {
-    if !w.settings.spec.select.is_empty() || ex.format != "html" || ex.text.len() > 3000 {
+    let text = crate::extract::structure::split(&ex.text).0;
+    if !w.settings.spec.select.is_empty() || ex.format != "html" || text.len() > 3000 {
         return None;
     }
-    let lower = ex.text.to_lowercase();
+    let lower = text.to_lowercase();
     BLOCK_PHRASES.iter().copied().find(|p| lower.contains(p))
 }
 

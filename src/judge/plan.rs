@@ -407,6 +407,7 @@ fn changed_events(o: &Outcome) -> Vec<Event> {
         added,
         removed,
         json: json_changes,
+        structure,
         ..
     } = &o.verdict
     else {
@@ -424,6 +425,9 @@ fn changed_events(o: &Outcome) -> Vec<Event> {
             .with("removed", json!(removed));
         if let Some((_, values)) = json_changes {
             e = e.with("changes", json!(values));
+        }
+        if let Some(s) = structure {
+            e = e.with("structure", json!({"removed": s.removed, "added": s.added}));
         }
         e.diff = Some(diff.clone());
         events.push(e);
@@ -621,6 +625,7 @@ mod tests {
             removed: 1,
             previous_snapshot: Some(7),
             json,
+            structure: None,
         }
     }
 

@@ -210,6 +210,8 @@ pub enum Verdict {
         added: usize,
         removed: usize,
         previous_snapshot: Option<i64>,
+        /// A page's structure: the ids, classes and test ids that went and came.
+        structure: Option<crate::extract::structure::Changes>,
         /// JSON: structure changes, and value changes at paths both versions have.
         json: Option<(crate::extract::json::SchemaChanges, Vec<String>)>,
     },

@@ -130,6 +130,10 @@ fn section(e: &Event, out: &mut String) {
     if !items.is_empty() {
         out.push_str(&format!("<ul class=\"facts\">{items}</ul>\n"));
     }
+    if let Some(lines) = super::structure_lines(e) {
+        out.push_str("<h3>Structure: ids, classes and test ids code reads</h3>\n");
+        out.push_str(&diff_html(&lines));
+    }
     if let Some(d) = &e.diff {
         out.push_str(&diff_html(d));
     }

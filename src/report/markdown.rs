@@ -22,6 +22,17 @@ impl Format for Markdown {
         if let Some(n) = super::notified_line(e) {
             out.push_str(&format!("Notified: {n}\n\n"));
         }
+        if let Some(lines) = super::structure_lines(e) {
+            let run = lines
+                .split(|c: char| c != '`')
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
+            let fence = "`".repeat(run.max(2) + 1);
+            out.push_str(&format!(
+                "Structure (ids, classes and test ids code reads):\n\n{fence}diff\n{lines}{fence}\n\n"
+            ));
+        }
         if let Some(d) = shown_diff(e) {
             // A fence longer than any backtick run inside keeps the diff intact.
             let run = d.split(|c: char| c != '`').map(str::len).max().unwrap_or(0);

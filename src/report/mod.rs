@@ -93,6 +93,44 @@ pub fn notified_line(e: &Event) -> Option<String> {
     Some(parts.join(", "))
 }
 
+/// At most this many structure changes are listed per event (the JSON has them all).
+const STRUCTURE_LINES: usize = 40;
+
+/// A changed page's structure changes as diff lines (`-` went, `+` came), for the reports.
+fn structure_lines(e: &Event) -> Option<String> {
+    let s = e.detail.get("structure")?;
+    let list = |key: &str| -> Vec<String> {
+        s[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let lines: Vec<String> = list("removed")
+        .into_iter()
+        .map(|r| format!("-{r}"))
+        .chain(list("added").into_iter().map(|a| format!("+{a}")))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut out: String = lines
+        .iter()
+        .take(STRUCTURE_LINES)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if lines.len() > STRUCTURE_LINES {
+        out.push_str(&format!(
+            "(and {} more; `forewarn report --format json` lists them all)\n",
+            lines.len() - STRUCTURE_LINES
+        ));
+    }
+    Some(out)
+}
+
 /// The diff cut to [`DIFF_LINES`], with a note on where to read the rest.
 fn shown_diff(e: &Event) -> Option<String> {
     let d = e.diff.as_deref()?;

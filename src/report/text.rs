@@ -45,6 +45,14 @@ impl Format for Text {
         if let Some(n) = super::notified_line(e) {
             out.push_str(&format!("  notified: {n}\n"));
         }
+        if let Some(lines) = super::structure_lines(e) {
+            out.push_str("  structure (ids, classes and test ids code reads):\n");
+            for line in lines.lines() {
+                out.push_str("    ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
         if let Some(d) = shown_diff(e) {
             for line in d.lines() {
                 out.push_str("  ");

@@ -383,6 +383,7 @@ mod tests {
             removed: 1,
             previous_snapshot: None,
             json: None,
+            structure: None,
         }
     }
 
