@@ -315,3 +315,35 @@ fn rss_091_and_rss_10_rdf() {
     assert_eq!(run.events("new_entry").len(), 1, "{}", run.stdout);
     assert_eq!(run.events("new_entry")[0]["title"], "y");
 }
+
+#[test]
+fn a_feed_whose_ids_are_positions_reports_one_new_entry() {
+    let feed = |titles: &[&str]| {
+        let items: String = titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                format!("<item><title>{t}</title><guid isPermaLink=\"false\">{i}</guid><description>Notes for {t}</description></item>")
+            })
+            .collect();
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Releases</title>{items}</channel></rss>"
+        )
+    };
+    let srv = Server::start();
+    srv.set(
+        "/f.xml",
+        Page::html(&feed(&["v1.2", "v1.1", "v1.0"])).with_type("application/rss+xml"),
+    );
+    let env = TestEnv::new().watchlist(&one_watch("f", &srv.url("/f.xml"), "kind = \"feed\""));
+    env.run(&["check"]);
+    srv.set(
+        "/f.xml",
+        Page::html(&feed(&["v1.3", "v1.2", "v1.1", "v1.0"])).with_type("application/rss+xml"),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let new = run.events("new_entry");
+    assert_eq!(new.len(), 1, "{}", run.stdout);
+    assert_eq!(new[0]["title"], "v1.3");
+    assert!(run.events("entry_updated").is_empty(), "{}", run.stdout);
+}

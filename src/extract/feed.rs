@@ -169,27 +169,65 @@ pub struct FeedChanges {
 }
 
 /// New and edited entries of `new` against `old`. Entries gone from the window are ignored.
+///
+/// An entry is known by its content first (title, link and text), then by its id, then by its
+/// title and link: feeds whose ids are list positions (0, 1, 2, ...) or are regenerated on
+/// each build give every entry another entry's id, and one new entry at the top must be one
+/// new entry, not every entry "updated".
 pub fn compare(old: &[FeedEntry], new: &[FeedEntry]) -> FeedChanges {
     use std::collections::HashMap;
-    let by_key: HashMap<&str, &FeedEntry> = old.iter().map(|e| (e.key.as_str(), e)).collect();
-    let by_title_link: HashMap<(&str, Option<&str>), &FeedEntry> = old
+    let mut by_content: HashMap<Content<'_>, Vec<usize>> = HashMap::new();
+    for (i, e) in old.iter().enumerate() {
+        by_content.entry(content(e)).or_default().push(i);
+    }
+    let by_key: HashMap<&str, usize> = old
         .iter()
-        .map(|e| ((e.title.as_str(), e.link.as_deref()), e))
+        .enumerate()
+        .map(|(i, e)| (e.key.as_str(), i))
         .collect();
+    let by_title_link: HashMap<(&str, Option<&str>), usize> = old
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ((e.title.as_str(), e.link.as_deref()), i))
+        .collect();
+    // Old entries accounted for, and new entries found unchanged.
+    let mut claimed = vec![false; old.len()];
+    let mut same = vec![false; new.len()];
+    for (j, e) in new.iter().enumerate() {
+        if let Some(i) = by_content.get_mut(&content(e)).and_then(Vec::pop) {
+            claimed[i] = true;
+            same[j] = true;
+        }
+    }
     let mut changes = FeedChanges::default();
-    for e in new {
-        match by_key.get(e.key.as_str()) {
-            Some(before) => {
+    for (j, e) in new.iter().enumerate() {
+        if same[j] {
+            continue;
+        }
+        let known = by_key
+            .get(e.key.as_str())
+            .or_else(|| by_title_link.get(&(e.title.as_str(), e.link.as_deref())))
+            .copied()
+            .filter(|&i| !claimed[i]);
+        match known {
+            Some(i) => {
+                claimed[i] = true;
+                let before = &old[i];
                 if before.title != e.title || before.text != e.text {
-                    changes.updated.push(((*before).clone(), e.clone()));
+                    changes.updated.push((before.clone(), e.clone()));
                 }
             }
-            // An id that shifted on an entry we already know by title and link is not news.
-            None if by_title_link.contains_key(&(e.title.as_str(), e.link.as_deref())) => {}
             None => changes.new.push(e.clone()),
         }
     }
     changes
+}
+
+/// What an entry says: title, link and text.
+type Content<'a> = (&'a str, Option<&'a str>, &'a str);
+
+fn content(e: &FeedEntry) -> Content<'_> {
+    (e.title.as_str(), e.link.as_deref(), e.text.as_str())
 }
 
 /// The stored form of a list of entries: one JSON object per line.
@@ -273,6 +311,50 @@ mod tests {
         .unwrap();
         let c = compare(&old, &shifted);
         assert!(c.new.is_empty(), "{:?}", c.new);
+    }
+
+    /// A feed whose ids are list positions: one entry at the top gives every entry another's
+    /// id. One new entry, nothing updated; an edit is still an edit.
+    #[test]
+    fn ids_that_are_list_positions_keep_entries_apart() {
+        let feed = |titles: &[&str]| {
+            let items: String = titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("<item><title>{t}</title><guid>{i}</guid><description>About {t}</description></item>"))
+                .collect();
+            format!(
+                "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title>{items}</channel></rss>"
+            )
+        };
+        let old = parse(feed(&["1.2", "1.1", "1.0"]).as_bytes()).unwrap();
+        let new = parse(feed(&["1.3", "1.2", "1.1", "1.0"]).as_bytes()).unwrap();
+        let c = compare(&old, &new);
+        assert_eq!(
+            c.new.iter().map(|e| e.title.as_str()).collect::<Vec<_>>(),
+            ["1.3"]
+        );
+        assert!(c.updated.is_empty(), "{:?}", c.updated);
+        // Regenerated: every id differs, nothing else did.
+        let again = parse(
+            feed(&["1.2", "1.1", "1.0"])
+                .replace("<guid>", "<guid>x")
+                .as_bytes(),
+        )
+        .unwrap();
+        let c = compare(&old, &again);
+        assert!(c.new.is_empty() && c.updated.is_empty(), "{c:?}");
+        // The same id with its text edited is an update.
+        let edited = parse(
+            feed(&["1.2", "1.1", "1.0"])
+                .replace("About 1.1", "About 1.1 (yanked)")
+                .as_bytes(),
+        )
+        .unwrap();
+        let c = compare(&old, &edited);
+        assert!(c.new.is_empty(), "{c:?}");
+        assert_eq!(c.updated.len(), 1, "{c:?}");
+        assert_eq!(c.updated[0].1.title, "1.1");
     }
 
     #[test]
