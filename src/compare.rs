@@ -50,6 +50,26 @@ pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
     }
 }
 
+/// Lines added and removed from `old` to `new`, without the unified text.
+pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
+    let d = TextDiff::configure()
+        .algorithm(Algorithm::Patience)
+        .deadline(Instant::now() + DIFF_DEADLINE)
+        .diff_lines(old, new);
+    let (mut added, mut removed) = (0, 0);
+    for op in d.ops() {
+        let (_, old_range, new_range) = op.as_tag_tuple();
+        match op.tag() {
+            similar::DiffTag::Equal => {}
+            _ => {
+                removed += old_range.len();
+                added += new_range.len();
+            }
+        }
+    }
+    (added, removed)
+}
+
 /// "+3 -1 lines in #toolbar": what a change amounts to, on one line.
 pub fn summary(diff: &Diff, select: &[String]) -> String {
     let plural = |n: usize| if n == 1 { "line" } else { "lines" };

@@ -125,7 +125,15 @@ fn decide_text(
     } else if let Some(pending) = pending(w, state, hash) {
         return pending;
     }
-    changed(w, body.ex, hash, text_hash, spec, note, previous.take())
+    changed(
+        w,
+        body.ex,
+        (hash, text_hash),
+        spec,
+        note,
+        &learned,
+        previous.take(),
+    )
 }
 
 /// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
@@ -234,21 +242,30 @@ fn noise(
 fn changed(
     w: &Watch,
     ex: Extracted,
-    hash: Hash,
-    text_hash: Hash,
+    (hash, text_hash): (Hash, Hash),
     spec: String,
     note: &str,
+    learned: &[regex::Regex],
     previous: Option<Snapshot>,
 ) -> Verdict {
     let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
     let (old_text, old_structure) = structure::split(old_content);
     let (new_text, new_structure) = structure::split(&ex.text);
-    let d = compare::diff(
+    let mut d = compare::diff(
         old_text,
         new_text,
         &label(w, previous.as_ref()),
         &label(w, None),
     );
+    // The counts leave out lines where only masked fragments moved; the diff shows them all.
+    let masked = |t: &str| {
+        let t = learned::apply(learned, t);
+        w.settings.spec.masked(&t).into_owned()
+    };
+    let (added, removed) = compare::count_lines(&masked(old_text), &masked(new_text));
+    if added + removed > 0 {
+        (d.added, d.removed) = (added, removed);
+    }
     let structure = structure::compare(old_structure, new_structure);
     let mut summary = match (&structure, d.added + d.removed) {
         (Some(s), 0) => format!("{}{note}", structure_summary(s)),
@@ -672,6 +689,20 @@ mod tests {
                 "rebaseline",
             ),
             (
+                "settings edited, only masked parts moved",
+                "",
+                (
+                    page("<p>a</p><aside>Ad 1</aside><p>Built at 2026-11-20T10:00:00Z</p>"),
+                    HTML,
+                ),
+                Some("remove = [\"aside\"]"),
+                (
+                    page("<p>a</p><aside>Ad 1</aside><p>Built at 2026-11-21T11:00:00Z</p>"),
+                    HTML,
+                ),
+                "rebaseline",
+            ),
+            (
                 "settings edited and the page changed",
                 "",
                 (page("<p>a</p>"), HTML),
@@ -756,6 +787,30 @@ mod tests {
         }
         let (first, _) = judge_body(&watch(""), None, body(&page(""), HTML), &(), 0);
         assert_eq!(word(&first.verdict), "baseline");
+    }
+
+    /// The counts leave out a line where only a stamp moved; the diff shows it.
+    #[test]
+    fn counts_leave_out_lines_where_only_masked_fragments_moved() {
+        let page =
+            |p: &str, t: &str| format!("<html><body><p>{p}</p><p>Built at {t}</p></body></html>");
+        let w = watch("");
+        let (state, snapshot) = stored(&w, body(&page("a", "2026-11-20T10:00:00Z"), HTML));
+        let second = body(&page("b", "2026-11-21T10:00:00Z"), HTML);
+        let (o, _) = judge_body(&w, Some(&state), second, &snapshot, 0);
+        let Verdict::Changed {
+            added,
+            removed,
+            diff,
+            summary,
+            ..
+        } = &o.verdict
+        else {
+            panic!("{:?}", o.verdict);
+        };
+        assert_eq!((*added, *removed), (1, 1), "{summary}");
+        assert!(summary.starts_with("+1 -1 line"), "{summary}");
+        assert!(diff.contains("+Built at 2026-11-21T10:00:00Z"), "{diff}");
     }
 
     /// A page stored before forewarn read structure is stored again quietly, saying why;

@@ -84,7 +84,7 @@ fn pattern(a: &str, b: &str) -> Option<String> {
             .zip(&tb)
             .map(|(x, y)| {
                 if x == y {
-                    regex::escape(x)
+                    general(x)
                 } else {
                     r"\S+".to_string()
                 }
@@ -101,8 +101,34 @@ fn pattern(a: &str, b: &str) -> Option<String> {
     if !anchor(&prefix) {
         return None;
     }
-    let lit: Vec<String> = prefix.iter().map(|w| regex::escape(w)).collect();
+    let lit: Vec<String> = prefix.iter().map(|w| general(w)).collect();
     Some(format!("(?m)^{} .*$", lit.join(" ")))
+}
+
+/// A word both fetches shared, as a pattern that still matches it when its numbers move:
+/// digit runs become `\d+`, a hex run (a hash, a build id) `[0-9a-fA-F]+`. A literal time
+/// (`16:27:59`) would never match again; the words around it keep the pattern anchored.
+fn general(word: &str) -> String {
+    let hexish = word.len() >= 8
+        && word.chars().all(|c| c.is_ascii_hexdigit())
+        && word.chars().any(|c| c.is_ascii_digit())
+        && word.chars().any(|c| c.is_ascii_alphabetic());
+    if hexish {
+        return "[0-9a-fA-F]+".to_string();
+    }
+    let mut out = String::new();
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push_str(r"\d+");
+        } else {
+            out.push_str(&regex::escape(&c.to_string()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -130,6 +156,27 @@ mod tests {
             apply(&res, a),
             apply(&res, &later.replace("Inbox", "Outbox"))
         );
+    }
+
+    /// The issue's case: a stamp both fetches shared (the same second) next to a moving host.
+    #[test]
+    fn shared_numbers_are_learned_as_classes() {
+        let a = "Page generated at 2026-12-02 16:27:59 UTC by web-7f3a\n";
+        let b = "Page generated at 2026-12-02 16:27:59 UTC by web-0c1d\n";
+        let learned = learn(a, b, &[]);
+        assert_eq!(
+            learned,
+            vec![r"(?m)^Page generated at \d+\-\d+\-\d+ \d+:\d+:\d+ UTC by \S+$"]
+        );
+        let res = compile(&learned);
+        let tomorrow = "Page generated at 2026-12-03 09:01:02 UTC by web-9999\n";
+        assert_eq!(apply(&res, a), apply(&res, tomorrow), "it matches again");
+        let build = learn(
+            "Build 3f9a2c1d7e on node a\n",
+            "Build 3f9a2c1d7e on node b\n",
+            &[],
+        );
+        assert_eq!(build, vec![r"(?m)^Build [0-9a-fA-F]+ on node \S+$"]);
     }
 
     #[test]

@@ -197,7 +197,11 @@ pub fn relearn(
         return o;
     }
     let mut all = state.learned_masks.clone();
-    all.extend(new);
+    for p in new {
+        if !all.contains(&p) {
+            all.push(p);
+        }
+    }
     if all.len() > learned::MAX_LEARNED {
         all.drain(..all.len() - learned::MAX_LEARNED);
     }
