@@ -73,10 +73,11 @@ fn always(_: &Hit<'_>) -> Option<&'static str> {
     Some("always volatile")
 }
 
-/// Words that make the date, time or number next to them a stamp.
+/// Words that make the date, time or number next to them a stamp. Words end at anything but
+/// a letter, so the stamp in a JSON key (`feed_updated`, `build_date`) counts too.
 static STAMP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?-u:\b)(?:generated|regenerated|updated|last[\s_-]?(?:update|change|edit|sync|run|check|seen)|modified|mtime|built|build(?:[\s_-]?(?:date|time|at|on|id|hash|number|no))?|compiled|rendered|cached|fetched|retrieved|refreshed|synced|crawled|indexed|snapshot|timestamp|ts|served|request(?:ed)?|as\s+of|current\s+time|server\s+time|local\s+time|now|today|copyright)(?-u:\b)|\u{a9}|\(c\)",
+        r"(?i)(?:^|[^a-z])(?:generated|regenerated|updated|last[\s_-]?(?:update|change|edit|sync|run|check|seen)|modified|mtime|built|build(?:[\s_-]?(?:date|time|at|on|id|hash|number|no))?|compiled|rendered|cached|fetched|retrieved|refreshed|synced|crawled|indexed|snapshot|timestamp|ts|served|request(?:ed)?|as\s+of|current\s+time|server\s+time|local\s+time|now|today|copyright)(?:[^a-z]|$)|\u{a9}|\(c\)",
     )
     .expect("stamp words")
 });
@@ -84,7 +85,7 @@ static STAMP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 /// Words that make a date, time or number next to them a fact: a deadline, a window, a limit.
 static FACT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?-u:\b)(?:remov|deprecat|sunset|retir|end[\s_-]of[\s_-]life|eol|deadline|until|till|expir|due|effective|schedul|maintenance|window|outage|downtime|migrat|launch|releas|availab|start|begin|end|clos|open|before|after|from|between|limit|quota|price|cost|fee|version|fingerprint|checksum|sha\d*|digest|signature|key|commit|valid)",
+        r"(?i)(?:^|[^a-z])(?:remov|deprecat|sunset|retir|end[\s_-]of[\s_-]life|eol|deadline|until|till|expir|due|effective|schedul|maintenance|window|outage|downtime|migrat|launch|releas|availab|start|begin|end|clos|open|before|after|from|between|limit|quota|price|cost|fee|version|fingerprint|checksum|sha\d*|digest|signature|key|commit|valid)",
     )
     .expect("fact words")
 });

@@ -232,6 +232,8 @@ pub struct SchemaChanges {
     pub removed: Vec<String>,
     pub added: Vec<String>,
     pub retyped: Vec<String>,
+    /// Keys renamed with their values kept: "`$.body.name` -> `$.body.new_name`".
+    pub renamed: Vec<String>,
     /// For an OpenAPI document: the changes in API terms.
     pub api: Option<ApiChanges>,
 }
@@ -371,14 +373,19 @@ fn narrowed(a: &Value, b: &Value) -> Option<String> {
 
 impl SchemaChanges {
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.added.is_empty() && self.retyped.is_empty()
+        self.removed.is_empty()
+            && self.added.is_empty()
+            && self.retyped.is_empty()
+            && self.renamed.is_empty()
     }
 
-    /// Removals and type changes can break a client; additions do not.
+    /// Removals, renames and type changes can break a client; additions do not.
     pub fn breaking(&self) -> bool {
         match &self.api {
             Some(api) => !api.breaking.is_empty(),
-            None => !self.removed.is_empty() || !self.retyped.is_empty(),
+            None => {
+                !self.removed.is_empty() || !self.retyped.is_empty() || !self.renamed.is_empty()
+            }
         }
     }
 }
@@ -427,6 +434,120 @@ pub fn schema_changes(old: &Structure, new: &Structure) -> SchemaChanges {
         }
     }
     c
+}
+
+/// The structure changes of two documents told as a reader wants them: a key renamed with
+/// its value kept is a rename, and a parent that lost or gained many keys at once is one line
+/// naming a few of them, with the new shape (`$.versions` (object of {date, name})).
+pub fn describe_changes(old: &Value, new: &Value) -> SchemaChanges {
+    let (sa, sb) = (structure(old), structure(new));
+    let mut c = schema_changes(&sa, &sb);
+    let removed = topmost(&sa, &sb);
+    let added = topmost(&sb, &sa);
+    let mut renamed = Vec::new();
+    let mut gone: Vec<&String> = Vec::new();
+    let mut came: Vec<&String> = added.iter().collect();
+    for p in &removed {
+        let was = select(old, p);
+        let to = came
+            .iter()
+            .position(|q| parent(q) == parent(p) && !was.is_empty() && select(new, q) == was);
+        match to {
+            Some(i) => renamed.push(format!("`{p}` -> `{}`", came.remove(i))),
+            None => gone.push(p),
+        }
+    }
+    c.renamed = renamed;
+    c.removed = grouped(&gone, &sa, None);
+    c.added = grouped(&came, &sb, Some(new));
+    c
+}
+
+/// The topmost paths of `a` that `b` does not have.
+fn topmost(a: &Structure, b: &Structure) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in a.keys() {
+        let covered = out
+            .iter()
+            .any(|q| p.starts_with(q.as_str()) && p[q.len()..].starts_with(['.', '[']));
+        if !b.contains_key(p) && !covered {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// `$.a.b` -> `$.a`; `$.a[*]` -> `$.a`.
+fn parent(p: &str) -> &str {
+    let cut = p.rfind(['.', '[']).unwrap_or(0);
+    &p[..cut]
+}
+
+/// At most this many keys of one parent are listed one by one.
+const GROUP: usize = 4;
+
+/// One line per path, or one line for a parent's many: "31 keys of `$` (`$.1`, ...)".
+fn grouped(paths: &[&String], s: &Structure, doc: Option<&Value>) -> Vec<String> {
+    let mut by_parent: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+    for p in paths {
+        by_parent.entry(parent(p)).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    for (parent, list) in by_parent {
+        if list.len() > GROUP {
+            let shown: Vec<String> = list.iter().take(3).map(|p| format!("`{p}`")).collect();
+            out.push(format!(
+                "{} keys of `{parent}` ({}, ...)",
+                list.len(),
+                shown.join(", ")
+            ));
+            continue;
+        }
+        for p in list {
+            let shape = doc
+                .and_then(|d| select(d, p).first().copied().and_then(shape))
+                .unwrap_or_else(|| s.get(p.as_str()).map(types).unwrap_or_default());
+            out.push(format!("`{p}` ({shape})"));
+        }
+    }
+    out
+}
+
+/// A container's shape in a few words: "object of {date, name}" for a map of like objects,
+/// "object with {a, b}", "array of {id, title}".
+fn shape(v: &Value) -> Option<String> {
+    let keys = |o: &serde_json::Map<String, Value>| {
+        let mut k: Vec<&str> = o.keys().map(String::as_str).take(6).collect();
+        k.sort_unstable();
+        let more = if o.len() > 6 { ", ..." } else { "" };
+        format!("{{{}{more}}}", k.join(", "))
+    };
+    let like = |items: &mut dyn Iterator<Item = &Value>| -> Option<String> {
+        let mut first: Option<Vec<&String>> = None;
+        for i in items {
+            let Value::Object(o) = i else { return None };
+            let k: Vec<&String> = o.keys().collect();
+            match &first {
+                None => first = Some(k),
+                Some(f) if *f != k => return None,
+                _ => {}
+            }
+        }
+        first.map(|f| {
+            let mut f: Vec<&str> = f.iter().map(|s| s.as_str()).collect();
+            f.sort_unstable();
+            format!("{{{}}}", f.join(", "))
+        })
+    };
+    match v {
+        Value::Object(o) if o.len() > 1 => Some(match like(&mut o.values()) {
+            Some(k) => format!("object of {k}"),
+            None => format!("object with {}", keys(o)),
+        }),
+        Value::Object(o) if !o.is_empty() => Some(format!("object with {}", keys(o))),
+        Value::Array(a) if !a.is_empty() => like(&mut a.iter()).map(|k| format!("array of {k}")),
+        _ => None,
+    }
 }
 
 /// Value changes at paths both documents have: "`$.version`: 3 -> 4".
@@ -494,6 +615,33 @@ mod tests {
             v.contains(&"`$.items[id=1].price`: 10 -> \"10\"".to_string()),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn reshapes_and_renames_in_a_few_lines() {
+        let mut old = serde_json::Map::new();
+        for i in 0..31 {
+            old.insert(
+                i.to_string(),
+                json!({"name": format!("v{i}"), "date": "2026-01-01"}),
+            );
+        }
+        let old = Value::Object(old);
+        let new = json!({"versions": {"a": {"name": "v1", "date": "d"}, "b": {"name": "v2", "date": "d"}}});
+        let c = describe_changes(&old, &new);
+        assert_eq!(
+            c.removed,
+            vec!["31 keys of `$` (`$.0`, `$.1`, `$.10`, ...)"]
+        );
+        assert_eq!(c.added, vec!["`$.versions` (object of {date, name})"]);
+        // A key renamed with its value kept is a rename, not a removal and an addition.
+        let c = describe_changes(
+            &json!({"body": {"name": "Ada", "age": 3}}),
+            &json!({"body": {"new_name": "Ada", "age": 3}}),
+        );
+        assert_eq!(c.renamed, vec!["`$.body.name` -> `$.body.new_name`"]);
+        assert!(c.removed.is_empty() && c.added.is_empty(), "{c:?}");
+        assert!(c.breaking());
     }
 
     #[test]

@@ -276,18 +276,22 @@ fn changed(
         ),
         (None, _) => format!("{}{note}", compare::summary(&d, &w.settings.spec.select)),
     };
-    let json = (ex.format == "json")
+    let mut json = (ex.format == "json")
         .then(|| json_changes(old_text, new_text))
         .flatten();
-    if let Some((_, values)) = &json
-        && let Some(first) = values.first()
-    {
-        summary = format!(
-            "{} value{} changed: {first}{}{note}",
-            values.len(),
-            if values.len() == 1 { "" } else { "s" },
-            if values.len() > 1 { ", ..." } else { "" }
-        );
+    if let Some((_, values)) = &mut json {
+        // Stamps (`feed_updated`) go last and are not counted: the news leads.
+        let stamp = |v: &String| stamp_only(&masked(v));
+        values.sort_by_key(stamp);
+        let news = values.iter().filter(|v| !stamp(v)).count();
+        let n = if news == 0 { values.len() } else { news };
+        if let Some(first) = values.first() {
+            summary = format!(
+                "{n} value{} changed: {first}{}{note}",
+                if n == 1 { "" } else { "s" },
+                if n > 1 { ", ..." } else { "" }
+            );
+        }
     }
     Verdict::Changed {
         json,
@@ -302,6 +306,14 @@ fn changed(
         previous_snapshot: previous.map(|s| s.id),
         structure,
     }
+}
+
+/// Whether a value change line ("`$.a`: old -> new"), masked, says the same on both sides.
+fn stamp_only(masked_line: &str) -> bool {
+    masked_line
+        .split_once(" -> ")
+        .and_then(|(before, after)| Some((before.split_once("`: ")?.1, after)))
+        .is_some_and(|(old, new)| old == new)
 }
 
 /// A structure change in a few words: the signatures themselves when there are few.
@@ -480,7 +492,7 @@ fn json_changes(
     let a: serde_json::Value = serde_json::from_str(old).ok()?;
     let b: serde_json::Value = serde_json::from_str(new).ok()?;
     let (sa, sb) = (json::structure(&a), json::structure(&b));
-    let mut schema = json::schema_changes(&sa, &sb);
+    let mut schema = json::describe_changes(&a, &b);
     schema.api = json::openapi_changes(&a, &b);
     let general = |p: &str| {
         let mut out = String::new();
@@ -811,6 +823,33 @@ mod tests {
         assert_eq!((*added, *removed), (1, 1), "{summary}");
         assert!(summary.starts_with("+1 -1 line"), "{summary}");
         assert!(diff.contains("+Built at 2026-11-21T10:00:00Z"), "{diff}");
+    }
+
+    /// A JSON document's news leads its summary; a stamp that moved with it is listed last
+    /// and not counted.
+    #[test]
+    fn json_stamps_go_last_in_the_summary() {
+        let w = watch("kind = \"json\"");
+        let doc = |updated: &str, latest: &str| {
+            format!("{{\"feed_updated\": \"{updated}\", \"latest\": \"{latest}\"}}")
+        };
+        let json = "application/json";
+        let (state, snapshot) = stored(&w, body(&doc("2023-07-10T20:00:14+00:00", "1.70"), json));
+        let second = body(&doc("2023-07-13T14:05:30+00:00", "1.71"), json);
+        let (o, _) = judge_body(&w, Some(&state), second, &snapshot, 0);
+        let Verdict::Changed {
+            summary,
+            json: Some((_, values)),
+            ..
+        } = &o.verdict
+        else {
+            panic!("{:?}", o.verdict);
+        };
+        assert!(
+            summary.starts_with("1 value changed: `$.latest`"),
+            "{summary}"
+        );
+        assert!(values[1].starts_with("`$.feed_updated`"), "{values:?}");
     }
 
     /// A page stored before forewarn read structure is stored again quietly, saying why;

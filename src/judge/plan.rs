@@ -448,6 +448,7 @@ fn schema_event(o: &Outcome, schema: &crate::extract::json::SchemaChanges) -> Op
         }
         _ => {
             lines.extend(schema.removed.iter().map(|r| format!("removed {r}")));
+            lines.extend(schema.renamed.iter().map(|r| format!("renamed {r}")));
             lines.extend(schema.retyped.iter().cloned());
             lines.extend(schema.added.iter().map(|a| format!("added {a}")));
         }
@@ -467,6 +468,7 @@ fn schema_event(o: &Outcome, schema: &crate::extract::json::SchemaChanges) -> Op
         .with("removed", json!(schema.removed))
         .with("added", json!(schema.added))
         .with("retyped", json!(schema.retyped))
+        .with("renamed", json!(schema.renamed))
         .with("breaking", json!(schema.api.as_ref().map(|a| &a.breaking)))
         .with(
             "additions",
