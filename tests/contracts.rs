@@ -276,3 +276,47 @@ fn json_expect_paths_and_jsonpath_select() {
     );
     assert_eq!(run.events("schema_changed").len(), 1, "{}", run.stdout);
 }
+
+/// An OpenAPI description in YAML, as most published specs are.
+fn openapi_yaml(extra_property: &str) -> String {
+    format!(
+        "openapi: 3.1.0\ninfo:\n  title: Vendor API\n  version: '2'\npaths:\n  /users/{{id}}:\n    get:\n      responses:\n        '200':\n          description: ok\ncomponents:\n  schemas:\n    User:\n      properties:\n        name:\n          type: string\n{extra_property}"
+    )
+}
+
+#[test]
+fn yaml_documents_are_compared_as_structure_and_openapi_in_api_terms() {
+    let avatar = "        avatar:\n          type: string\n";
+    let (srv, env) = watching(
+        "spec",
+        Page::html(&openapi_yaml(avatar)).with_type("application/yaml"),
+        "expect.paths = [\"$.components.schemas.User.properties.avatar\"]",
+    );
+    let first = env.run(&["check"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    // `test` shows the document read as a structure.
+    env.run(&["test", "spec"])
+        .says("compared as yaml:")
+        .says("\"avatar\": {");
+    // The property goes: breaking, in API terms, and the path expectation breaks.
+    srv.set(
+        "/spec",
+        Page::html(&openapi_yaml("")).with_type("application/yaml"),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let schema = run.events("schema_changed");
+    assert_eq!(schema.len(), 1, "{}", run.stdout);
+    assert!(
+        schema[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("breaking: removed property User.avatar"),
+        "{}",
+        schema[0]
+    );
+    assert_eq!(run.events("contract_broken").len(), 1, "{}", run.stdout);
+    // With no content type, an OpenAPI document is still read as YAML.
+    let (_srv, env) = watching("bare", Page::html(&openapi_yaml(avatar)).with_type(""), "");
+    env.run(&["check"]);
+    env.run(&["test", "bare"]).says("compared as yaml:");
+}

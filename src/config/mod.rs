@@ -47,6 +47,8 @@ pub enum Kind {
     Html,
     Text,
     Json,
+    /// YAML (an OpenAPI document, a config): compared as a structured document, like JSON.
+    Yaml,
     /// RSS, Atom or JSON Feed: compared entry by entry.
     Feed,
     /// The newest version a registry, GitHub, a page or a document lists.

@@ -61,7 +61,7 @@ impl ExtractSpec {
         let css = |v: &[String]| -> Result<Vec<scraper::Selector>, String> {
             v.iter().map(|s| parse_selector(s)).collect()
         };
-        let select_css = if kind == Kind::Json {
+        let select_css = if matches!(kind, Kind::Json | Kind::Yaml) {
             Vec::new()
         } else {
             css(&select)?
@@ -98,7 +98,7 @@ impl ExtractSpec {
             Kind::Text => Err(
                 "`select` needs an HTML page (kind = \"html\") or JSON (kind = \"json\"); for text use `ignore`".into(),
             ),
-            Kind::Json => {
+            Kind::Json | Kind::Yaml => {
                 for p in select {
                     if p.starts_with('$') {
                         check_path(p)?;
@@ -121,8 +121,10 @@ impl ExtractSpec {
 
     /// Validates `remove` (CSS, so HTML only).
     pub fn check_remove(kind: Kind, remove: &[String]) -> Result<Vec<String>, String> {
-        if matches!(kind, Kind::Text | Kind::Json | Kind::Feed | Kind::Version)
-            && !remove.is_empty()
+        if matches!(
+            kind,
+            Kind::Text | Kind::Json | Kind::Yaml | Kind::Feed | Kind::Version
+        ) && !remove.is_empty()
         {
             return Err("`remove` takes CSS selectors and needs an HTML page".into());
         }

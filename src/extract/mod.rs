@@ -23,7 +23,7 @@ pub use decode::decode;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     pub text: String,
-    /// Which reading was used: "html", "json" or "text".
+    /// Which reading was used: "html", "json", "yaml", "text", "feed" or "version".
     pub format: &'static str,
     /// Selectors (or pointers) in `select` that matched nothing.
     pub missing: Vec<String>,
@@ -38,6 +38,8 @@ pub enum ExtractError {
     Binary { content_type: String },
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    #[error("the body is not valid YAML: {0}")]
+    InvalidYaml(String),
     #[error("{0}; check the URL, or set kind = \"html\" or \"text\" to compare it as a page")]
     InvalidFeed(String),
     #[error(
@@ -56,9 +58,12 @@ pub fn extract(
     let ct_shown = || content_type.unwrap_or("no Content-Type").to_string();
     let looks_html = ct.contains("html") || (ct.is_empty() && decode::sniff_html(body));
     let looks_json = ct.contains("json");
+    let looks_yaml =
+        ct.contains("yaml") || (ct.is_empty() || ct.starts_with("text/plain")) && sniff_yaml(body);
     let format = match spec.kind {
         Kind::Html => "html",
         Kind::Json => "json",
+        Kind::Yaml => "yaml",
         Kind::Text => "text",
         Kind::Feed => "feed",
         // Versions are read by the pipeline with the watch's VersionSpec; as text here.
@@ -66,6 +71,7 @@ pub fn extract(
         Kind::Auto if spec.select.is_empty() && feed::looks_like_feed(&ct, body) => "feed",
         Kind::Auto if looks_html => "html",
         Kind::Auto if looks_json => "json",
+        Kind::Auto if looks_yaml => "yaml",
         Kind::Auto if !spec.select.is_empty() => {
             return Err(ExtractError::NotHtml {
                 content_type: ct_shown(),
@@ -101,15 +107,18 @@ pub fn extract(
                 missing: r.missing,
             });
         }
-        "json" => match json_content(&text, &spec.select, &spec.ignore_paths) {
-            Ok((t, m)) => (t, m, "json"),
+        "json" | "yaml" => match parse_document(&text, format)
+            .and_then(|v| json_content(v, &spec.select, &spec.ignore_paths))
+        {
+            Ok((t, m)) => (t, m, format),
             Err(e) if spec.kind == Kind::Json => return Err(ExtractError::InvalidJson(e)),
-            // Declared JSON that is not: compare it as text rather than fail the watch.
+            Err(e) if spec.kind == Kind::Yaml => return Err(ExtractError::InvalidYaml(e)),
+            // Declared JSON or YAML that is not: compare it as text rather than fail the watch.
             Err(_) => (text.into_owned(), Vec::new(), "text"),
         },
         _ => (text.into_owned(), Vec::new(), "text"),
     };
-    let text = if format == "json" {
+    let text = if matches!(format, "json" | "yaml") {
         // Already canonical; its indentation is what makes a JSON diff readable.
         normalise_json(&raw, &spec.ignore_re)
     } else {
@@ -169,14 +178,36 @@ pub fn page_text(body: &[u8], content_type: Option<&str>) -> String {
     normalise(&raw, &[])
 }
 
+/// A JSON or YAML document as one value (YAML is read into the same model as JSON).
+pub fn parse_document(text: &str, format: &str) -> Result<serde_json::Value, String> {
+    let text = text.trim_start_matches('\u{feff}');
+    if format == "yaml" {
+        return yaml_serde::from_str(text).map_err(|e| e.to_string());
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// A body with no content type that reads as a YAML document: an OpenAPI or Swagger
+/// description, or an explicit YAML start.
+fn sniff_yaml(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(256)]);
+    let first = head
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    first.starts_with("openapi:")
+        || first.starts_with("swagger:")
+        || first.starts_with("%YAML")
+        || first == "---"
+}
+
 /// Canonical JSON: keys sorted, pretty-printed, optionally narrowed by JSON Pointers.
 fn json_content(
-    text: &str,
+    mut value: serde_json::Value,
     pointers: &[String],
     ignore_paths: &[String],
 ) -> Result<(String, Vec<String>), String> {
-    let mut value: serde_json::Value =
-        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
     json::remove_paths(&mut value, ignore_paths);
     json::canonicalize(&mut value);
     if pointers.is_empty() {

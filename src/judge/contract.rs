@@ -83,7 +83,10 @@ pub fn evaluate(
         );
     }
     if !expect.paths.is_empty() {
-        let doc: Option<serde_json::Value> = serde_json::from_str(body_text).ok();
+        // JSON, or YAML (read into the same model).
+        let doc = crate::extract::parse_document(body_text, "json")
+            .or_else(|_| crate::extract::parse_document(body_text, "yaml"))
+            .ok();
         for p in &expect.paths {
             let ok = doc
                 .as_ref()

@@ -276,7 +276,7 @@ fn changed(
         ),
         (None, _) => format!("{}{note}", compare::summary(&d, &w.settings.spec.select)),
     };
-    let mut json = (ex.format == "json")
+    let mut json = matches!(ex.format, "json" | "yaml")
         .then(|| json_changes(old_text, new_text))
         .flatten();
     if let Some((_, values)) = &mut json {
