@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use similar::{Algorithm, ChangeTag, TextDiff};
+use similar::{Algorithm, DiffTag, TextDiff};
 
 /// A 32-byte BLAKE3 hash.
 pub type Hash = [u8; 32];
@@ -24,20 +24,8 @@ pub struct Diff {
 
 /// A unified diff (Patience, three lines of context) with `a` and `b` as header labels.
 pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
-    let d = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .deadline(Instant::now() + DIFF_DEADLINE)
-        .diff_lines(old, new);
-    let (mut added, mut removed) = (0, 0);
-    for op in d.ops() {
-        for change in d.iter_changes(op) {
-            match change.tag() {
-                ChangeTag::Insert => added += 1,
-                ChangeTag::Delete => removed += 1,
-                ChangeTag::Equal => {}
-            }
-        }
-    }
+    let d = line_diff(old, new);
+    let (added, removed) = counts(&d);
     let unified = d
         .unified_diff()
         .context_radius(3)
@@ -52,19 +40,25 @@ pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
 
 /// Lines added and removed from `old` to `new`, without the unified text.
 pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
-    let d = TextDiff::configure()
+    counts(&line_diff(old, new))
+}
+
+/// The line diff every comparison uses: Patience, with a deadline for pathological inputs.
+fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, str> {
+    TextDiff::configure()
         .algorithm(Algorithm::Patience)
         .deadline(Instant::now() + DIFF_DEADLINE)
-        .diff_lines(old, new);
+        .diff_lines(old, new)
+}
+
+/// (added, removed) lines of a diff.
+fn counts(d: &TextDiff<'_, '_, str>) -> (usize, usize) {
     let (mut added, mut removed) = (0, 0);
     for op in d.ops() {
-        let (_, old_range, new_range) = op.as_tag_tuple();
-        match op.tag() {
-            similar::DiffTag::Equal => {}
-            _ => {
-                removed += old_range.len();
-                added += new_range.len();
-            }
+        let (tag, old_range, new_range) = op.as_tag_tuple();
+        if tag != DiffTag::Equal {
+            removed += old_range.len();
+            added += new_range.len();
         }
     }
     (added, removed)

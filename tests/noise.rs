@@ -402,3 +402,28 @@ fn a_moved_deadline_is_a_change_a_moved_footer_stamp_is_noise() {
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
 }
+
+#[test]
+fn ignore_patterns_apply_line_by_line() {
+    let doc = |footer: &str| {
+        format!(
+            "<html><body><main><p>Price: 10 EUR</p></main><footer><p>Last update on {footer}</p><p>Imprint</p></footer></body></html>"
+        )
+    };
+    let (srv, env) = watching(
+        "p",
+        Page::html(&doc("Tuesday at noon")),
+        "ignore = ['^Last update on .*$']\nmasks = false",
+    );
+    env.run(&["check"]);
+    srv.set("/p", Page::html(&doc("Friday, late")));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    // The lines around it still count.
+    srv.set(
+        "/p",
+        Page::html(&doc("Friday, late").replace("10 EUR", "12 EUR")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+}

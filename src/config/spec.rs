@@ -26,6 +26,22 @@ pub struct ExtractSpec {
     pub(crate) select_css: Vec<scraper::Selector>,
     pub(crate) remove_css: Vec<scraper::Selector>,
     pub(crate) ignore_re: Vec<regex::Regex>,
+    /// `ignore` is applied line by line (`^` and `$` match at each line). Specs stored
+    /// before that applied it to the whole text; they are rebuilt the old way.
+    ignore_lines: bool,
+}
+
+/// `ignore` patterns compiled; `lines` puts them in multi-line mode.
+fn ignore_regexes(ignore: &[String], lines: bool) -> Result<Vec<regex::Regex>, String> {
+    ignore
+        .iter()
+        .map(|r| {
+            regex::RegexBuilder::new(r)
+                .multi_line(lines)
+                .build()
+                .map_err(|e| format!("invalid regex: {e}"))
+        })
+        .collect()
 }
 
 /// The serialisable part of a spec: stored with each watch so that a changed `select`
@@ -40,6 +56,9 @@ struct SpecRecord {
     masks: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore_paths: Vec<String>,
+    /// Absent in what was stored before `ignore` went line by line.
+    #[serde(default, skip_serializing_if = "is_false")]
+    ignore_lines: bool,
     /// Absent in what was stored before the structure view: those pages had none.
     #[serde(default, skip_serializing_if = "is_false")]
     structure: bool,
@@ -67,10 +86,7 @@ impl ExtractSpec {
             css(&select)?
         };
         let remove_css = css(&remove)?;
-        let ignore_re = ignore
-            .iter()
-            .map(|r| regex::Regex::new(r).map_err(|e| format!("invalid regex: {e}")))
-            .collect::<Result<_, _>>()?;
+        let ignore_re = ignore_regexes(&ignore, true)?;
         Ok(ExtractSpec {
             kind,
             select,
@@ -82,6 +98,7 @@ impl ExtractSpec {
             select_css,
             remove_css,
             ignore_re,
+            ignore_lines: true,
         })
     }
 
@@ -143,6 +160,7 @@ impl ExtractSpec {
             ignore: self.ignore.clone(),
             masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
             ignore_paths: self.ignore_paths.clone(),
+            ignore_lines: self.ignore_lines && !self.ignore.is_empty(),
             structure: self.structure,
         })
         .expect("spec serialises")
@@ -152,13 +170,17 @@ impl ExtractSpec {
     pub fn from_fingerprint(s: &str) -> Option<Self> {
         let r: SpecRecord = serde_json::from_str(s).ok()?;
         let masks = MaskSet::from_names(&r.masks).ok()?;
-        Self::new(r.kind, r.select, r.remove, r.ignore)
-            .ok()
-            .map(|s| {
-                s.with_masks(masks)
-                    .with_ignore_paths(r.ignore_paths)
-                    .with_structure(r.structure)
-            })
+        let lines = r.ignore_lines;
+        let mut spec = Self::new(r.kind, r.select, r.remove, r.ignore).ok()?;
+        if !lines && !spec.ignore.is_empty() {
+            spec.ignore_re = ignore_regexes(&spec.ignore, false).ok()?;
+            spec.ignore_lines = false;
+        }
+        Some(
+            spec.with_masks(masks)
+                .with_ignore_paths(r.ignore_paths)
+                .with_structure(r.structure),
+        )
     }
 
     /// With or without the structure view (only pages have one).

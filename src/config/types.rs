@@ -106,9 +106,85 @@ pub fn parse_selector(s: &str) -> Result<scraper::Selector, String> {
     if s.trim().is_empty() {
         return Err("empty CSS selector".into());
     }
+    if let Some(why) = selector_mistake(s) {
+        return Err(format!("invalid CSS selector `{s}`: {why}"));
+    }
     scraper::Selector::parse(s).map_err(|e| {
-        format!("invalid CSS selector `{s}`: {e}; check it in the browser's devtools with document.querySelectorAll")
+        let why = match &e {
+            // The parser's own words here are "Unexpected error occurred. Please report this
+            // to the developer" and an internal name: say what is wrong instead.
+            scraper::error::SelectorErrorKind::UnexpectedSelectorParseError(kind) => {
+                parser_words(&format!("{kind:?}"))
+            }
+            other => other.to_string(),
+        };
+        format!("invalid CSS selector `{s}`: {why}; check it in the browser's devtools with document.querySelectorAll")
     })
+}
+
+/// Mistakes people make in selectors, said in words before the parser sees them.
+fn selector_mistake(s: &str) -> Option<String> {
+    let t = s.trim();
+    if let Some(p) = [
+        ":contains(",
+        ":has-text(",
+        ":eq(",
+        ":first(",
+        ":last(",
+        ":visible",
+        ":hidden",
+    ]
+    .iter()
+    .find(|p| t.contains(*p))
+    {
+        let p = p.trim_end_matches('(');
+        return Some(format!(
+            "`{p}` is jQuery (or Playwright), not CSS: select the element by tag, id, class or attribute, and check its text with `expect.text`"
+        ));
+    }
+    if t.contains(">>") {
+        return Some(
+            "`>>` is not a CSS combinator: use `>` for a child or a space for any descendant"
+                .into(),
+        );
+    }
+    if t.contains("..") {
+        return Some("two dots in a row: a class name is missing between them".into());
+    }
+    if t.matches('[').count() != t.matches(']').count() {
+        return Some("an attribute selector `[...]` is not closed".into());
+    }
+    if t.ends_with('#') || t.contains("# ") || t.contains("#.") {
+        return Some("`#` must be followed by an id, like `#toolbar`".into());
+    }
+    if t.ends_with('.') {
+        return Some("`.` must be followed by a class name, like `.send-btn`".into());
+    }
+    if t.ends_with(['>', '+', '~', ',']) {
+        return Some("it ends with a combinator or a comma: something must follow it".into());
+    }
+    None
+}
+
+/// The selector parser's internal error names, in words.
+fn parser_words(kind: &str) -> String {
+    let name = kind.split(['(', ' ']).next().unwrap_or(kind);
+    match name {
+        "DanglingCombinator" => "a combinator (`>`, `+`, `~`) with nothing after it".into(),
+        "EmptySelector" => "an empty selector (two commas in a row, or a comma at an end)".into(),
+        "ClassNeedsIdent" => "`.` must be followed by a class name".into(),
+        "PseudoElementExpectedColon" | "PseudoElementExpectedIdent" => {
+            "a pseudo-element (`::before`) is written wrongly".into()
+        }
+        "UnsupportedPseudoClassOrElement" => {
+            "a pseudo-class the CSS engine does not know (jQuery and Playwright add their own; CSS has `:nth-child()`, `:not()`, `:has()`...)".into()
+        }
+        "NoQualifiedNameInAttributeSelector" | "UnexpectedTokenInAttributeSelector" | "BadValueInAttr" | "InvalidQualNameInAttr" => {
+            "an attribute selector is written wrongly: write it like `[data-testid=\"send\"]`".into()
+        }
+        "EmptyNegation" => "`:not()` is empty".into(),
+        _ => "this is not valid CSS".into(),
+    }
 }
 
 /// A regular expression (Rust `regex` syntax), compiled when the watchlist loads.
@@ -338,5 +414,29 @@ mod tests {
     fn missing_variable_is_named() {
         let err = expand_env("https://x/${FOREWARN_SURELY_UNSET_VAR}").unwrap_err();
         assert!(err.contains("FOREWARN_SURELY_UNSET_VAR"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::parse_selector;
+
+    /// What is wrong, in words, never the parser's internals.
+    #[test]
+    fn selector_mistakes_are_told_in_words() {
+        for (s, says) in [
+            ("#toolbar >> button[", "`>>` is not a CSS combinator"),
+            ("div..x", "two dots in a row"),
+            ("#", "`#` must be followed by an id"),
+            ("a:contains(\"x\")", "`:contains` is jQuery"),
+            ("div >", "ends with a combinator"),
+            ("button[data-x", "is not closed"),
+        ] {
+            let e = parse_selector(s).unwrap_err();
+            assert!(e.contains(says), "{s}: {e}");
+            assert!(!e.contains("report this to the developer"), "{s}: {e}");
+            assert!(!e.contains("DanglingCombinator"), "{s}: {e}");
+        }
+        assert!(parse_selector("#toolbar > button.send[data-testid=\"send\"]").is_ok());
     }
 }
