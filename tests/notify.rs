@@ -583,6 +583,14 @@ fn email_goes_through_a_real_smtp_server() {
         mail.contains("From: forewarn <forewarn@example.com>"),
         "{mail}"
     );
+    // The headers providers insist on.
+    assert!(mail.contains("MIME-Version: 1.0"), "{mail}");
+    assert!(mail.contains("\nDate: "), "{mail}");
+    assert!(
+        mail.lines()
+            .any(|l| l.starts_with("Message-ID: <forewarn.") && l.ends_with("@example.com>")),
+        "{mail}"
+    );
     assert!(mail.contains("ops@example.com") && mail.contains("dev@example.com"));
     // The body carries the diff (quoted-printable or plain, depending on the characters).
     let decoded = mail.replace("=\r\n", "").replace("=\n", "");

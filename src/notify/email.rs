@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::header::{ContentType, MIME_VERSION_1_0};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -22,9 +23,14 @@ pub async fn send(t: &EmailTarget, msg: &Message, timeout: Duration) -> Result<(
         .map_err(|e| format!("`from`: {e}"))?
         .parse()
         .map_err(|e| format!("`from` is not an email address: {e}"))?;
+    // The delivery id is stable across retries: a receiver that got the mail once can drop the
+    // retry by its Message-ID. lettre adds `Date`.
+    let domain = from.email.domain().to_string();
     let mut builder = lettre::Message::builder()
+        .message_id(Some(format!("<forewarn.{}@{domain}>", msg.id)))
         .from(from)
         .subject(format!("[forewarn] {}", render::title(msg)))
+        .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN);
     for to in &t.to {
         let addr: Mailbox = expand_env(to)
