@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use lettre::message::header::{ContentType, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, MIME_VERSION_1_0};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -27,7 +27,10 @@ pub async fn send(t: &EmailTarget, msg: &Message, timeout: Duration) -> Result<(
     // retry by its Message-ID. lettre adds `Date`.
     let domain = from.email.domain().to_string();
     let mut builder = lettre::Message::builder()
-        .message_id(Some(format!("<forewarn.{}@{domain}>", msg.id)))
+        .message_id(Some(format!(
+            "<forewarn.{}@{domain}>",
+            message_id_part(&msg.id)
+        )))
         .from(from)
         .subject(format!("[forewarn] {}", render::title(msg)))
         .header(MIME_VERSION_1_0)
@@ -88,4 +91,17 @@ pub async fn send(t: &EmailTarget, msg: &Message, timeout: Duration) -> Result<(
         }
         m
     })
+}
+
+/// The delivery id as a Message-ID's left part: only the characters it may hold.
+fn message_id_part(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
