@@ -171,11 +171,11 @@ fn schedules_that_never_fire_flood_or_overflow_are_refused_at_load() {
         let run = env.run(args);
         assert_eq!(run.code, 3, "{args:?}: {run:?}");
         for needle in [
-            "main.toml:9:12: line 9, column 12: schedule `0 0 31 2 *` never fires",
-            "main.toml:14:9: line 14, column 9: `every` is too often: at least 1s",
+            "main.toml:9:12: schedule `0 0 31 2 *` never fires",
+            "main.toml:14:9: `every` is too often: at least 1s",
             "main.toml:19:9",
             "is too long: at most 100 years",
-            "main.toml:24:9: line 24, column 9: `every` is too long: at most 366d",
+            "main.toml:24:9: `every` is too long: at most 366d",
         ] {
             assert!(
                 run.stderr.contains(needle),

@@ -12,15 +12,11 @@ fn invalid_watchlist_exits_3_with_line_and_column() {
     let run = env.run(&["check"]);
     assert_eq!(run.code, 3, "{run:?}");
     assert!(
-        run.stderr.contains("main.toml:5:1: line 5, column 1"),
+        run.stderr.contains("main.toml:5:1: unknown key `selct`"),
         "{}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("unknown field `selct`"),
-        "{}",
-        run.stderr
-    );
+    assert!(!run.stderr.contains("expected one of"), "{}", run.stderr);
     assert!(
         run.stderr.contains("did you mean the key `select`?"),
         "{}",
@@ -237,4 +233,46 @@ fn help_documents_exit_codes() {
     for code in ["| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |"] {
         assert!(readme.contains(code), "README lacks exit code row {code}");
     }
+}
+
+/// One run lists every problem of every file: a typo in `[defaults]`, two in one watch, and
+/// a duplicate name, in file order, each with its place and nothing else before the hint.
+#[test]
+fn every_problem_is_listed_in_one_run() {
+    let env = TestEnv::new().watchlist(
+        "[defaults]\ntimeuot = \"5s\"\n\n[[watch]]\nname = \"a\"\nurl = \"https://e.com/a\"\nselct = \"#x\"\nkepp = 3\n\n[[watch]]\nname = \"a\"\nurl = \"https://e.com/b\"\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let at: Vec<usize> = [
+        "main.toml:2:1: unknown key `timeuot`",
+        "main.toml:7:1: unknown key `selct`",
+        "main.toml:8:1: unknown key `kepp`",
+        "duplicate watch name `a`",
+    ]
+    .iter()
+    .map(|n| {
+        run.stderr
+            .find(n)
+            .unwrap_or_else(|| panic!("{n}: {}", run.stderr))
+    })
+    .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "in file order: {}",
+        run.stderr
+    );
+    for hint in ["`timeout`?", "`select`?", "`keep`?"] {
+        assert!(
+            run.stderr.contains(&format!("did you mean the key {hint}")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(run.stderr.contains("4 problems"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("line 2, column 1"),
+        "the place once: {}",
+        run.stderr
+    );
 }

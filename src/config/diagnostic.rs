@@ -47,6 +47,7 @@ impl ConfigError {
             err.snippet = Some((text, col, width));
         }
         err.hint = did_you_mean(&err.message);
+        shorten_unknown_key(&mut err);
         err
     }
 
@@ -71,7 +72,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
         if let (Some(l), Some(c)) = (self.line, self.column) {
-            write!(f, ":{l}:{c}: line {l}, column {c}")?;
+            write!(f, ":{l}:{c}")?;
         }
         writeln!(f, ": {}", self.message)?;
         if let (Some((text, col, width)), Some(line)) = (&self.snippet, self.line) {
@@ -116,6 +117,23 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl std::error::Error for ConfigErrors {}
+
+/// serde's "unknown field `selct`, expected one of `name`, `url`, ... (40 keys)" becomes
+/// "unknown key `selct`": the hint says which key was meant, or, with no near one, lists them.
+fn shorten_unknown_key(err: &mut ConfigError) {
+    let Some(rest) = err.message.strip_prefix("unknown field `") else {
+        return;
+    };
+    let Some(end) = rest.find('`') else {
+        return;
+    };
+    let key = &rest[..end];
+    let known: Vec<&str> = rest[end..].split('`').skip(2).step_by(2).collect();
+    if err.hint.is_none() && !known.is_empty() {
+        err.hint = Some(format!("the keys here are {}", known.join(", ")));
+    }
+    err.message = format!("unknown key `{key}`");
+}
 
 /// Turns serde's "unknown field `selct`, expected one of `name`, `select`" into a suggestion.
 fn did_you_mean(message: &str) -> Option<String> {
@@ -181,7 +199,7 @@ mod tests {
         );
         assert_eq!((e.line, e.column), (Some(3), Some(1)));
         let shown = e.to_string();
-        assert!(shown.contains("w.toml:3:1: line 3, column 1"), "{shown}");
+        assert!(shown.contains("w.toml:3:1: unknown key `selct`\n"), "{shown}");
         assert!(shown.contains("^^^^^"), "{shown}");
         assert!(shown.contains("did you mean the key `select`?"), "{shown}");
     }

@@ -262,6 +262,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     // Growing by doubling left up to half the list unused (a large list is mapped memory, so
     // this is a remap, not a copy).
     config.watches.shrink_to_fit();
+    // In file order, and in each file by line (a watch's problems come as serde finds them).
+    errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.line));
     check_unique_names(&config.watches, &mut errors);
     resolve_notify(&mut config, &mut errors);
     config.files = files;
@@ -449,7 +451,8 @@ keep = 0
         let (w2, e2) = parse(&whole);
         for (w, e) in [(&w, &e), (&w2, &e2)] {
             let names: Vec<_> = w.iter().map(|w| (w.name(), w.origin().line)).collect();
-            assert_eq!(names, [("a", 6)]);
+            // `b` is read past its unknown key (so its other problems show too); `c` is not.
+            assert_eq!(names, [("a", 6), ("b", 12)]);
             assert_eq!(w[0].settings.timeout, Duration::from_secs(5));
             assert!(!w[0].settings.expect.is_empty());
             let at: Vec<_> = e.iter().map(|e| (e.line, e.column)).collect();

@@ -289,8 +289,9 @@ fn parse_top<'s>(
         Ok(raw) => raw,
         Err(e) => return problem(e).map(|()| None),
     };
-    let defaults = read_part(defaults, &mut problem)?;
-    let hosts = read_part(hosts, &mut problem)?;
+    let place = Place::new(file, src);
+    let defaults = read_part(defaults, streamed, &place, errors)?;
+    let hosts = read_part(hosts, streamed, &place, errors)?;
     Ok(Some(Top {
         raw,
         defaults,
@@ -299,17 +300,21 @@ fn parse_top<'s>(
     }))
 }
 
-/// A top-level table read on its own: its default when absent or wrong (a wrong one goes to
-/// `problem`).
+/// A top-level table read on its own: its default when absent or wrong. A wrong one stops a
+/// streamed read; read whole, each of its problems is reported.
 fn read_part<T: serde::de::DeserializeOwned + Default>(
     value: Option<Item<'_>>,
-    problem: &mut impl FnMut(toml::de::Error) -> Result<(), Stop>,
+    streamed: bool,
+    place: &Place<'_>,
+    errors: &mut Vec<ConfigError>,
 ) -> Result<T, Stop> {
-    match value.map(|v| T::deserialize(ValueDeserializer::from(v))) {
-        Some(Ok(t)) => Ok(t),
-        Some(Err(e)) => problem(e).map(|()| T::default()),
-        None => Ok(T::default()),
+    let Some(value) = value else {
+        return Ok(T::default());
+    };
+    if streamed {
+        return T::deserialize(ValueDeserializer::from(value)).map_err(|_| Stop::Whole);
     }
+    Ok(read_all(value, place, errors).unwrap_or_default())
 }
 
 /// The `[[watch]]` tables of a file parsed whole.
@@ -340,9 +345,37 @@ fn resolve_items(
     errors: &mut Vec<ConfigError>,
 ) {
     for item in items {
-        match RawWatch::deserialize(ValueDeserializer::from(item)) {
-            Ok(w) => config.watches.extend(resolver.watch(w, place, errors)),
-            Err(e) => errors.push(place.at_opt(e.span(), e.message().to_string())),
+        if let Some(w) = read_all::<RawWatch>(item, place, errors) {
+            config.watches.extend(resolver.watch(w, place, errors));
         }
     }
+}
+
+/// Deserializes a table, reporting every unknown key in it, not only the first: each one is
+/// reported, taken out, and the rest read again (a watch with two typos is one round).
+fn read_all<T: serde::de::DeserializeOwned>(
+    mut item: Item<'_>,
+    place: &Place<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    // At most one round per key the table has, and then some.
+    for _ in 0..256 {
+        let e = match T::deserialize(ValueDeserializer::from(item.clone())) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        errors.push(place.at_opt(e.span(), e.message().to_string()));
+        let key = unknown_field(e.message())?;
+        let toml::de::DeValue::Table(table) = item.get_mut() else {
+            return None;
+        };
+        table.remove(key.as_str())?;
+    }
+    None
+}
+
+/// The key serde named as unknown.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
 }
