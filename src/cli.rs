@@ -10,7 +10,9 @@ Exit codes:
   1  internal error (database, I/O)
   2  one or more watches failed (the others ran)
   3  invalid watchlist or arguments (nothing fetched)
-  4  with --fail-on-change: changes were found (2 wins when watches also failed)";
+  4  with --fail-on-change: changes were found, as the summary counts them: changed,
+     schema_changed, new_entry, entry_updated, new_version, contract_broken,
+     deploy_detected, selector_missing (2 wins when watches also failed)";
 
 /// forewarn: an early-warning crawler for third-party changes.
 ///

@@ -116,7 +116,7 @@ impl EventKind {
             EventKind::ContractBroken => row("contract_broken", "CONTRACT BROKEN", "contract broken", true, Notified::Always, Severity::Critical, false),
             EventKind::ContractRestored => row("contract_restored", "CONTRACT HOLDS", "contract restored", false, Notified::Always, Severity::Info, false),
             EventKind::DeployDetected => row("deploy_detected", "DEPLOY DETECTED", "frontend deploy", true, Notified::Always, Severity::Warning, false),
-            EventKind::SelectorMissing => row("selector_missing", "SELECTOR MISSING", "selector missing", false, Notified::Always, Severity::Warning, false),
+            EventKind::SelectorMissing => row("selector_missing", "SELECTOR MISSING", "selector missing", true, Notified::Always, Severity::Warning, false),
             EventKind::SelectorRestored => row("selector_restored", "SELECTOR BACK", "selector back", false, Notified::Always, Severity::Info, false),
             EventKind::Error => row("error", "FAILED", "failed", false, Notified::Never, Severity::Info, false),
             EventKind::Blocked => row("blocked", "BLOCKED", "blocked", false, Notified::Never, Severity::Info, false),
@@ -463,7 +463,8 @@ mod tests {
                 K::EntryUpdated,
                 K::NewVersion,
                 K::ContractBroken,
-                K::DeployDetected
+                K::DeployDetected,
+                K::SelectorMissing
             ]
         );
         let quiet: Vec<K> = K::ALL.into_iter().filter(|k| k.is_quiet()).collect();

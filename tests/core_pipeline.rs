@@ -154,10 +154,14 @@ fn missing_selector_is_its_own_event_reported_once() {
             .contains("matched nothing: the page may have been redesigned")
     );
     assert_eq!(run.events("changed").len(), 0);
+    // The summary counts it as a change, and so does `--fail-on-change`, like a broken
+    // contract: both say the integration broke.
+    assert_eq!(run.events("summary")[0]["changed"], 1, "{}", run.stdout);
     // Never an empty snapshot; not reported again while it stays missing.
     assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), 1);
-    let again = env.run(&["check"]);
+    let again = env.run(&["check", "--fail-on-change"]);
     assert_eq!(again.stdout, "", "{again:?}");
+    assert_eq!(again.code, 0, "not news the second time: {again:?}");
     let list = env.run(&["list"]);
     list.says("selector #toolbar missing");
     // When it comes back unchanged, that is said once, and it is not a change.
@@ -576,4 +580,14 @@ fn a_pass_over_many_batches_reports_every_watch_once() {
     assert_eq!(rows.len(), WATCHES);
     assert!(rows.iter().all(|r| r["state"] == "ok"));
     assert_eq!(rows[WATCHES - 1]["watch"], "w0001");
+}
+
+#[test]
+fn a_missing_selector_fails_on_change_like_a_broken_contract() {
+    let (srv, env) = watching("app", Page::html(PAGE_V1), "select = \"#toolbar\"");
+    env.run(&["check"]);
+    srv.set("/app", Page::html(&PAGE_V1.replace("toolbar", "actions")));
+    let run = env.run(&["check", "--fail-on-change"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    run.says("SELECTOR MISSING app").says("1 changed");
 }

@@ -199,7 +199,10 @@ mod tests {
         );
         assert_eq!((e.line, e.column), (Some(3), Some(1)));
         let shown = e.to_string();
-        assert!(shown.contains("w.toml:3:1: unknown key `selct`\n"), "{shown}");
+        assert!(
+            shown.contains("w.toml:3:1: unknown key `selct`\n"),
+            "{shown}"
+        );
         assert!(shown.contains("^^^^^"), "{shown}");
         assert!(shown.contains("did you mean the key `select`?"), "{shown}");
     }
