@@ -161,7 +161,7 @@ pub struct AddArgs {
     /// Regex deleted before comparing (repeatable)
     #[arg(long, value_name = "REGEX")]
     pub ignore: Vec<String>,
-    /// How to read the body: auto, html, text or json
+    /// How to read the body: auto, html, text, json, yaml or feed
     #[arg(long)]
     pub kind: Option<String>,
 }

@@ -43,6 +43,12 @@ impl Schedule {
     /// (`0 0 31 2 *`: February has no 31st).
     pub fn cron(text: &str) -> Result<Schedule, String> {
         let trimmed = text.trim();
+        let fields = trimmed.split_whitespace().count();
+        if !trimmed.starts_with('@') && !(5..=7).contains(&fields) {
+            return Err(format!(
+                "invalid schedule `{trimmed}`: a cron line has five fields (minute hour day month weekday), like \"*/15 * * * *\"; this one has {fields}. Or write @hourly / @daily"
+            ));
+        }
         let cron = Cron::from_str(trimmed).map_err(|e| {
             format!(
                 "invalid schedule `{trimmed}`: {e}; write five fields like \"*/15 * * * *\" (minute hour day month weekday), or @hourly / @daily"
@@ -353,6 +359,16 @@ mod tests {
             seconds.len()
         );
         assert!(quarter.jitter("a", at) < Duration::from_secs(90));
+    }
+
+    #[test]
+    fn a_cron_line_with_the_wrong_number_of_fields_says_so() {
+        let e = Schedule::cron("*/15 * * *").unwrap_err();
+        assert!(
+            e.contains("five fields") && e.contains("this one has 4"),
+            "{e}"
+        );
+        assert!(!e.contains("Pattern must have"), "{e}");
     }
 
     #[test]

@@ -390,7 +390,11 @@ fn watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
         "watchlists/main.toml",
         "[[watch]]\nname = \"a\"\nurl = \"nope\"\n",
     );
-    d.wait_for("watchlists not reloaded", Duration::from_secs(10));
+    let log = d.wait_for("watchlists not reloaded", Duration::from_secs(10));
+    assert!(
+        !log.contains("nothing was fetched"),
+        "the daemon goes on; a one-off run's ending does not belong here: {log}"
+    );
     let checks_before = d.log().matches("\"watch\":\"a\"").count();
     d.wait_for("\"outcome\":\"unchanged\"", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));

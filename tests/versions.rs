@@ -324,3 +324,35 @@ fn github_rate_limit_is_named() {
     );
     assert!(!run.stdout.contains("t0k3n-value"));
 }
+
+#[test]
+fn a_missing_repository_names_the_key_to_check() {
+    let srv = Server::start();
+    srv.set(
+        "/repos/acme/gone/releases?per_page=100",
+        Page::html("{\"message\": \"Not Found\"}")
+            .status(404)
+            .with_type("application/json"),
+    );
+    let env = TestEnv::new().watchlist(&watch(
+        "gone",
+        &format!(
+            "source = \"github\"\nrepo = \"acme/gone\"\nregistry = \"{}\"",
+            srv.url("")
+        ),
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let err = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("check the watch's `repo` or `package`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("update the watch's URL"),
+        "it has none: {err}"
+    );
+}

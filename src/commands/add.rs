@@ -15,10 +15,19 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     let target = target_file(watchlists)?;
     let url = validate_url_template(&args.url).map_err(UsageError)?;
     let kind: Kind = match &args.kind {
-        Some(k) => serde_json::from_value(serde_json::Value::String(k.clone()))
-            .map_err(|_| UsageError(format!("unknown kind `{k}`: use auto, html, text or json")))?,
+        Some(k) => serde_json::from_value(serde_json::Value::String(k.clone())).map_err(|_| {
+            UsageError(format!(
+                "unknown kind `{k}`: use auto, html, text, json, yaml or feed"
+            ))
+        })?,
         None => Kind::Auto,
     };
+    if kind == Kind::Version {
+        return Err(UsageError(
+            "a version watch needs `source` (github, crates, npm, pypi, regex or json) and its `package` or `repo`: write it in the watchlist by hand (the README's \"New versions\" section has examples)".into(),
+        )
+        .into());
+    }
     // Validates selectors and regexes exactly as loading the watchlist would.
     ExtractSpec::new(
         kind,

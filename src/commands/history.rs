@@ -58,7 +58,7 @@ pub fn show(db: &Path, args: ShowArgs) -> anyhow::Result<Exit> {
         None => snaps.last().expect("not empty").0,
     };
     let snap = store.snapshot(id)?.expect("listed above");
-    print!("{}", snap.content);
+    print!("{}", crate::extract::structure::readable(&snap.content));
     Ok(Exit::Ok)
 }
 
@@ -91,9 +91,10 @@ pub fn diff(db: &Path, args: DiffArgs) -> anyhow::Result<Exit> {
         store.snapshot(from)?.expect("listed"),
         store.snapshot(to)?.expect("listed"),
     );
+    let readable = crate::extract::structure::readable;
     let d = compare::diff(
-        &a.content,
-        &b.content,
+        &readable(&a.content),
+        &readable(&b.content),
         &format!("{} #{from} {}", args.name, rfc3339(a.taken_at)),
         &format!("{} #{to} {}", args.name, rfc3339(b.taken_at)),
     );

@@ -346,11 +346,16 @@ impl Daemon<'_> {
                 self.config = new;
                 self.all = std::sync::Arc::new(std::mem::take(&mut self.config.watches));
             }
-            Err(e) => self.log.line(
-                "error",
-                "watchlists not reloaded: the previous configuration keeps running",
-                json!({"problems": e.to_string()}),
-            ),
+            Err(e) => {
+                // Each problem, without the "nothing was fetched" a one-off run ends with:
+                // the daemon goes on with the configuration it has.
+                let problems: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+                self.log.line(
+                    "error",
+                    "watchlists not reloaded: the previous configuration keeps running; fix the problems and save again",
+                    json!({"problems": problems.join("\n")}),
+                )
+            }
         }
         self.seen = stamps(self.watchlists, &self.config);
     }

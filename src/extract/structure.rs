@@ -212,6 +212,16 @@ pub fn split(content: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A stored page as people read it: the structure section under a visible heading.
+pub fn readable(content: &str) -> std::borrow::Cow<'_, str> {
+    if content.contains(MARKER) {
+        let heading = "\n-- structure: ids, classes and test ids code reads --";
+        std::borrow::Cow::Owned(content.replace(MARKER, heading.trim_start_matches('\n')))
+    } else {
+        std::borrow::Cow::Borrowed(content)
+    }
+}
+
 /// What changed in a page's structure: the signatures that went, and those that came.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {

@@ -67,7 +67,7 @@ pub(super) async fn one(
             status: Some(304),
             ..Outcome::new(w, duration_ms, Verdict::NotModified)
         },
-        Err((status, e)) => Outcome::failed(w, status, duration_ms, e),
+        Err((status, e)) => Outcome::failed(w, status, duration_ms, for_watch(w, e)),
     };
     outcome.at = crate::schedule::now();
     outcome
@@ -163,5 +163,18 @@ impl Judged {
         })
         .await
         .unwrap_or(fallback)
+    }
+}
+
+/// A fetch error in the watch's terms: a version watch read from a registry has no URL of
+/// its own to update, but a `repo` or `package` to check.
+fn for_watch(w: &Watch, error: String) -> String {
+    use crate::config::version::Source;
+    match &w.settings.version {
+        Some(v) if !matches!(v.source, Source::Regex | Source::Json) => error.replace(
+            "the page is gone; the vendor may have moved it: update the watch's URL",
+            "the registry has no such project: check the watch's `repo` or `package` (renamed, moved or private?)",
+        ),
+        _ => error,
     }
 }
