@@ -177,6 +177,9 @@ pub struct ListArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// Show each watch's last error whole (the table cuts it to fit)
+    #[arg(long)]
+    pub long: bool,
 }
 
 #[derive(Debug, Args)]

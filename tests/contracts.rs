@@ -53,9 +53,24 @@ fn a_vanished_selector_is_a_critical_contract_break_with_a_hint() {
     assert_eq!(again.events("contract_broken").len(), 0, "{}", again.stdout);
     let text = env.run(&["report"]);
     text.says("CONTRACT BROKEN vendor-app");
+    // `list` says so until it holds again, in text and JSON.
+    env.run(&["list"])
+        .says("contract broken: selector `#compose .send-button`")
+        .never_says(" ok ");
+    let list = env.run(&["list", "--format", "json"]);
+    let row = &list.json()[0];
+    assert_eq!(row["state"], "contract_broken", "{row}");
+    assert_eq!(
+        row["broken_expectations"],
+        serde_json::json!(["selector `#compose .send-button`"])
+    );
     srv.set("/inbox", Page::html(APP));
     let back = env.run(&["check", "--format", "json"]);
     assert_eq!(back.events("contract_restored").len(), 1, "{}", back.stdout);
+    assert_eq!(
+        env.run(&["list", "--format", "json"]).json()[0]["state"],
+        "ok"
+    );
 }
 
 #[test]

@@ -73,7 +73,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         let t = |v: Option<chrono::DateTime<Utc>>| v.map_or("never".into(), |t| ago(t, now));
         [
             w.name().to_string(),
-            state_text(s, now),
+            State::of(s).text(now, args.long),
             t(s.and_then(|s| s.last_check_at)),
             t(s.and_then(|s| s.last_change_at)),
             s.and_then(|s| s.last_duration_ms)
@@ -124,29 +124,87 @@ fn notified_text(n: &crate::store::OutboxStats) -> String {
     }
 }
 
-fn state_text(s: Option<&WatchState>, now: chrono::DateTime<Utc>) -> String {
-    let Some(s) = s else {
-        return "new (never checked)".into();
-    };
-    if s.consecutive_failures > 0 {
-        return format!(
-            "failing since {} ({}x): {}",
-            s.failing_since.map_or("?".into(), |t| ago(t, now)),
-            s.consecutive_failures,
-            s.last_error.as_deref().unwrap_or("unknown error")
-        );
+/// What `list` says a watch's state is, worst first: failing, a selector gone, a contract
+/// broken, new, ok. These last until they clear.
+enum State<'a> {
+    New { checked: bool },
+    Failing(&'a WatchState),
+    SelectorMissing(&'a [String], &'a WatchState),
+    ContractBroken(Vec<&'a str>),
+    Ok,
+}
+
+impl<'a> State<'a> {
+    fn of(s: Option<&'a WatchState>) -> State<'a> {
+        let Some(s) = s else {
+            return State::New { checked: false };
+        };
+        if s.consecutive_failures > 0 {
+            return State::Failing(s);
+        }
+        if let Some(m) = &s.missing_selectors {
+            return State::SelectorMissing(m, s);
+        }
+        let broken: Vec<&str> = s
+            .contracts
+            .iter()
+            .filter(|(_, c)| !c.ok)
+            .map(|(label, _)| label.as_str())
+            .collect();
+        if !broken.is_empty() {
+            return State::ContractBroken(broken);
+        }
+        if s.content_hash.is_none() {
+            return State::New { checked: true };
+        }
+        State::Ok
     }
-    if let Some(m) = &s.missing_selectors {
-        return format!(
-            "selector {} missing since {}",
-            m.join(", "),
-            s.missing_since.map_or("?".into(), |t| ago(t, now))
-        );
+
+    /// The JSON form's word.
+    fn word(&self) -> &'static str {
+        match self {
+            State::New { .. } => "new",
+            State::Failing(_) => "failing",
+            State::SelectorMissing(..) => "selector_missing",
+            State::ContractBroken(_) => "contract_broken",
+            State::Ok => "ok",
+        }
     }
-    if s.content_hash.is_none() {
-        return "new (no baseline yet)".into();
+
+    /// The table's words; a long error is cut unless `long`.
+    fn text(&self, now: chrono::DateTime<Utc>, long: bool) -> String {
+        match self {
+            State::New { checked: false } => "new (never checked)".into(),
+            State::New { checked: true } => "new (no baseline yet)".into(),
+            State::Failing(s) => {
+                let error = s.last_error.as_deref().unwrap_or("unknown error");
+                format!(
+                    "failing since {} ({}x): {}",
+                    s.failing_since.map_or("?".into(), |t| ago(t, now)),
+                    s.consecutive_failures,
+                    if long { error.to_string() } else { cut(error) }
+                )
+            }
+            State::SelectorMissing(m, s) => format!(
+                "selector {} missing since {}",
+                m.join(", "),
+                s.missing_since.map_or("?".into(), |t| ago(t, now))
+            ),
+            State::ContractBroken(labels) => format!("contract broken: {}", labels.join(", ")),
+            State::Ok => "ok".into(),
+        }
     }
-    "ok".into()
+}
+
+/// At most this many characters of an error in the table (`--long` shows it whole).
+const ERROR_CHARS: usize = 60;
+
+fn cut(error: &str) -> String {
+    if error.chars().count() <= ERROR_CHARS {
+        return error.to_string();
+    }
+    let head: String = error.chars().take(ERROR_CHARS).collect();
+    format!("{}... (list --long)", head.trim_end())
 }
 
 fn validators(s: Option<&WatchState>) -> &'static str {
@@ -167,12 +225,10 @@ fn watch_json(name: &str, url: &str, s: Option<&WatchState>) -> serde_json::Valu
     json!({
         "watch": name,
         "url": url,
-        "state": match s {
-            None => "new",
-            Some(s) if s.consecutive_failures > 0 => "failing",
-            Some(s) if s.missing_selectors.is_some() => "selector_missing",
-            Some(s) if s.content_hash.is_none() => "new",
-            Some(_) => "ok",
+        "state": State::of(s).word(),
+        "broken_expectations": match State::of(s) {
+            State::ContractBroken(labels) => json!(labels),
+            _ => json!([]),
         },
         "last_check": t(s.and_then(|s| s.last_check_at)),
         "last_change": t(s.and_then(|s| s.last_change_at)),
@@ -184,4 +240,18 @@ fn watch_json(name: &str, url: &str, s: Option<&WatchState>) -> serde_json::Valu
         "missing_selectors": s.and_then(|s| s.missing_selectors.clone()),
         "validators": validators(s),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn long_errors_are_cut_in_the_table() {
+        assert_eq!(cut("HTTP 404 Not Found"), "HTTP 404 Not Found");
+        let long = "HTTP 404 Not Found: the page is gone; the vendor may have moved it: update the watch's URL";
+        let shown = cut(long);
+        assert!(shown.len() < long.len(), "{shown}");
+        assert!(shown.ends_with("... (list --long)"), "{shown}");
+    }
 }

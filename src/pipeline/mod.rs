@@ -87,6 +87,14 @@ impl Sink for Shown {
 
 /// What a check came to, in a word (`not_modified`, `changed`, `failed`...), and its error.
 pub fn check_outcome(o: &Outcome) -> (&'static str, Option<&str>) {
+    // A contract that broke on this check is the news, whatever the content did.
+    let broke = o
+        .contracts
+        .as_ref()
+        .is_some_and(|(_, changes)| changes.iter().any(|c| c.broken));
+    if broke && !matches!(o.verdict, Verdict::Failed { .. }) {
+        return (EventKind::ContractBroken.as_str(), None);
+    }
     match &o.verdict {
         Verdict::NotModified => ("not_modified", None),
         Verdict::Unchanged { .. } => ("unchanged", None),
