@@ -591,3 +591,24 @@ fn a_missing_selector_fails_on_change_like_a_broken_contract() {
     assert_eq!(run.code, 4, "{run:?}");
     run.says("SELECTOR MISSING app").says("1 changed");
 }
+
+#[test]
+fn a_304_to_a_plain_request_is_a_failure_not_silence() {
+    let (srv, env) = watching("p", Page::html("").status(304), "");
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let error = run.events("error");
+    assert_eq!(error.len(), 1, "{}", run.stdout);
+    assert!(
+        error[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("304 Not Modified to a request without validators"),
+        "{}",
+        error[0]
+    );
+    // Once the server behaves, the watch gets its baseline.
+    srv.set("/p", Page::html("<p>hello</p>"));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
+}

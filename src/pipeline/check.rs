@@ -45,12 +45,15 @@ pub(super) async fn one(
 ) -> Outcome {
     let w = &pass.watches[idx];
     let start = Instant::now();
-    let fetched = match request_for(w, state.as_deref()) {
+    let (fetched, conditional) = match request_for(w, state.as_deref()) {
         Ok(req) => {
             let retries = w.settings.retries;
-            fetch_with_retries(&pass.fetcher, &req, &host, &pass.global, retries).await
+            let conditional = req.etag.is_some() || req.last_modified.is_some();
+            let fetched =
+                fetch_with_retries(&pass.fetcher, &req, &host, &pass.global, retries).await;
+            (fetched, conditional)
         }
-        Err(e) => Err((None, e)),
+        Err(e) => (Err((None, e)), false),
     };
     let duration_ms = start.elapsed().as_millis() as u64;
     let mut outcome = match fetched {
@@ -58,6 +61,14 @@ pub(super) async fn one(
             let judged = judge(pass.clone(), idx, state, body, duration_ms).await;
             judged.confirm(&pass, idx, &host, slot).await
         }
+        // Nothing was asked conditionally: a 304 is the server's mistake, and there is
+        // nothing to compare (left alone, the watch would never get a baseline).
+        Ok(Fetched::NotModified { .. }) if !conditional => Outcome::failed(
+            w,
+            Some(304),
+            duration_ms,
+            "the server answered 304 Not Modified to a request without validators (no ETag or Last-Modified was sent), so there is nothing to compare: it is misconfigured; forewarn asks again on the next check".into(),
+        ),
         Ok(Fetched::NotModified {
             etag,
             last_modified,
