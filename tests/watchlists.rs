@@ -276,3 +276,34 @@ fn every_problem_is_listed_in_one_run() {
         run.stderr
     );
 }
+
+/// What fails at load, not at fetch time: each with its file, line and column.
+#[test]
+fn header_line_breaks_huge_sizes_and_bad_utf8_are_load_errors() {
+    let env = TestEnv::new().watchlist(
+        "[[watch]]\nname = \"a\"\nurl = \"https://e.com/a\"\nheaders = { X-Token = \"a\\r\\nInjected: yes\" }\nmax_size = \"99999999999999GiB\"\n",
+    );
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    for needle in [
+        "main.toml:4:",
+        "has a line break or NUL",
+        "main.toml:5:12: size `99999999999999GiB` is too large: at most 4GiB",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    let env = TestEnv::new();
+    let mut bytes = b"[[watch]]\nname = \"caf".to_vec();
+    bytes.extend([0xe9, b'"']);
+    bytes.extend(b"\nurl = \"https://e.com/\"\n");
+    std::fs::create_dir_all(env.path().join("watchlists")).unwrap();
+    std::fs::write(env.path().join("watchlists/latin1.toml"), bytes).unwrap();
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("latin1.toml:2:12: the watchlist is not UTF-8 text"),
+        "{}",
+        run.stderr
+    );
+}

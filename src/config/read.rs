@@ -22,14 +22,48 @@ pub(super) fn read_watchlist(
 ) -> std::io::Result<()> {
     let reader = std::io::BufReader::with_capacity(64 * 1024, std::fs::File::open(file)?);
     match parse_streamed(file, reader, config, errors) {
-        Err(Stop::Io(e)) => Err(e),
-        Err(Stop::Whole) => {
-            let src = std::fs::read_to_string(file)?;
-            parse_whole(file, &src, config, errors);
+        Err(Stop::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+            errors.push(not_utf8(file, &std::fs::read(file)?));
             Ok(())
         }
+        Err(Stop::Io(e)) => Err(e),
+        Err(Stop::Whole) => match String::from_utf8(std::fs::read(file)?) {
+            Ok(src) => {
+                parse_whole(file, &src, config, errors);
+                Ok(())
+            }
+            Err(e) => {
+                errors.push(not_utf8(file, e.as_bytes()));
+                Ok(())
+            }
+        },
         Ok(()) => Ok(()),
     }
+}
+
+/// A watchlist that is not UTF-8, with the place of its first bad byte.
+fn not_utf8(file: &Path, bytes: &[u8]) -> ConfigError {
+    let good = std::str::from_utf8(bytes)
+        .err()
+        .map_or(bytes.len(), |e| e.valid_up_to());
+    let before = &bytes[..good];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    let mut e = ConfigError::whole_file(
+        file,
+        "the watchlist is not UTF-8 text".into(),
+        Some("save it as UTF-8 (TOML files must be)".into()),
+    );
+    e.line = Some(line);
+    e.column = Some(column);
+    e
 }
 
 /// Parses one watchlist file's text, appending its watches and its problems.
@@ -314,7 +348,9 @@ fn read_part<T: serde::de::DeserializeOwned + Default>(
     if streamed {
         return T::deserialize(ValueDeserializer::from(value)).map_err(|_| Stop::Whole);
     }
-    Ok(read_all(value, place, errors).unwrap_or_default())
+    Ok(read_all(value, place, errors)
+        .map(|(t, _)| t)
+        .unwrap_or_default())
 }
 
 /// The `[[watch]]` tables of a file parsed whole.
@@ -345,31 +381,75 @@ fn resolve_items(
     errors: &mut Vec<ConfigError>,
 ) {
     for item in items {
-        if let Some(w) = read_all::<RawWatch>(item, place, errors) {
-            config.watches.extend(resolver.watch(w, place, errors));
+        let Some((w, wrong)) = read_all::<RawWatch>(item, place, errors) else {
+            continue;
+        };
+        // Read past its problems, a watch is still resolved, so its other problems show in
+        // the same run. One read past a wrong value is not kept, and what is missing only
+        // because a wrong key was taken out is not a problem of its own.
+        let before = errors.len();
+        let watch = resolver.watch(w, place, errors);
+        if wrong.is_empty() {
+            config.watches.extend(watch);
+            continue;
+        }
+        let mut i = before;
+        while i < errors.len() {
+            let m = &errors[i].message;
+            if wrong.iter().any(|k| {
+                m.contains(&format!("`{k}`")) && (m.contains("missing") || m.contains("needs"))
+            }) {
+                errors.remove(i);
+            } else {
+                i += 1;
+            }
         }
     }
 }
 
-/// Deserializes a table, reporting every unknown key in it, not only the first: each one is
-/// reported, taken out, and the rest read again (a watch with two typos is one round).
+/// Deserializes a table, reporting every problem in it, not only the first: the key at fault
+/// (unknown, or with a wrong value) is reported, taken out, and the rest read again, so a
+/// watch with two typos and a bad size is one round.
+/// Returns the table read and the keys taken out for a wrong value.
 fn read_all<T: serde::de::DeserializeOwned>(
     mut item: Item<'_>,
     place: &Place<'_>,
     errors: &mut Vec<ConfigError>,
-) -> Option<T> {
+) -> Option<(T, Vec<String>)> {
+    let mut removed: Vec<String> = Vec::new();
+    let mut wrong: Vec<String> = Vec::new();
     // At most one round per key the table has, and then some.
     for _ in 0..256 {
         let e = match T::deserialize(ValueDeserializer::from(item.clone())) {
-            Ok(t) => return Some(t),
+            Ok(t) => return Some((t, wrong)),
             Err(e) => e,
         };
+        // A required key taken out for its bad value is not missing as well.
+        if removed
+            .iter()
+            .any(|k| e.message() == format!("missing field `{k}`"))
+        {
+            return None;
+        }
         errors.push(place.at_opt(e.span(), e.message().to_string()));
-        let key = unknown_field(e.message())?;
         let toml::de::DeValue::Table(table) = item.get_mut() else {
             return None;
         };
+        // The key at fault: the one serde names, or the one whose value holds the error.
+        let key = match unknown_field(e.message()) {
+            Some(k) => k,
+            None => {
+                let at = e.span()?.start;
+                let k = table
+                    .iter()
+                    .find(|(k, v)| k.span().contains(&at) || v.span().contains(&at))
+                    .map(|(k, _)| k.get_ref().to_string())?;
+                wrong.push(k.clone());
+                k
+            }
+        };
         table.remove(key.as_str())?;
+        removed.push(key);
     }
     None
 }

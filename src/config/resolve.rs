@@ -442,6 +442,12 @@ fn check_headers(headers: &BTreeMap<String, Spanned<String>>, p: &mut Problems<'
         if let Err(e) = types::expand_env_syntax(value.get_ref()) {
             p.at(value.span(), e);
         }
+        if value.get_ref().contains(['\r', '\n', '\0']) {
+            let msg = format!(
+                "the value of header `{name}` has a line break or NUL: HTTP does not allow one in a header"
+            );
+            p.at(value.span(), msg);
+        }
     }
 }
 

@@ -41,6 +41,7 @@ impl TryFrom<toml::Value> for ByteSize {
     type Error = String;
     fn try_from(v: toml::Value) -> Result<Self, String> {
         match v {
+            toml::Value::Integer(n) if n > MAX_BYTES as i64 => Err(too_large(&n.to_string())),
             toml::Value::Integer(n) if n > 0 => Ok(ByteSize(n as u64)),
             toml::Value::String(s) => parse_size(&s).map(ByteSize),
             other => Err(format!(
@@ -48,6 +49,13 @@ impl TryFrom<toml::Value> for ByteSize {
             )),
         }
     }
+}
+
+/// The largest size a watchlist may set: a body is held in memory to be compared.
+const MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+fn too_large(s: &str) -> String {
+    format!("size `{s}` is too large: at most 4GiB (a body is held in memory to be compared)")
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -73,11 +81,14 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    let bytes = (n * mult as f64) as u64;
-    if bytes == 0 {
+    let bytes = n * mult as f64;
+    if bytes < 1.0 {
         return Err(format!("size `{s}` must be greater than zero"));
     }
-    Ok(bytes)
+    if bytes > MAX_BYTES as f64 {
+        return Err(too_large(s));
+    }
+    Ok(bytes as u64)
 }
 
 /// A CSS selector, parsed by scraper when the watchlist loads.
