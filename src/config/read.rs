@@ -393,18 +393,20 @@ fn resolve_items(
             config.watches.extend(watch);
             continue;
         }
-        let mut i = before;
-        while i < errors.len() {
-            let m = &errors[i].message;
-            if wrong.iter().any(|k| {
-                m.contains(&format!("`{k}`")) && (m.contains("missing") || m.contains("needs"))
-            }) {
-                errors.remove(i);
-            } else {
-                i += 1;
-            }
-        }
+        let found = errors.split_off(before);
+        errors.extend(
+            found
+                .into_iter()
+                .filter(|e| !only_missing(&e.message, &wrong)),
+        );
     }
+}
+
+/// A problem that says one of `removed` is missing (or needed): it was taken out for its
+/// wrong value, which is already reported.
+fn only_missing(message: &str, removed: &[String]) -> bool {
+    (message.contains("missing") || message.contains("needs"))
+        && removed.iter().any(|k| message.contains(&format!("`{k}`")))
 }
 
 /// Deserializes a table, reporting every problem in it, not only the first: the key at fault
