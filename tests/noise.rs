@@ -235,6 +235,39 @@ fn learned_masks_from_two_immediate_fetches() {
     assert!(diff.contains("Served by node-"), "{diff}");
 }
 
+/// A teaser rotating between values that share no words: the values seen in its place
+/// (both fetches' and the stored one) are learned as a set; a real edit beside it still shows.
+#[test]
+fn rotating_teaser_is_learned_as_a_set() {
+    let teaser = "{{ROTATE:Try Acme Pro free|Read our engineering blog|Join the webinar today}}";
+    let page = |extra: &str| format!("<h1>Inbox</h1><p>{teaser}</p><p>Footer links</p>{extra}");
+    let (srv, env) = watching("p", Page::html(&page("")), "");
+    env.run(&["check"]);
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("noise").len(), 1, "{}", run.stdout);
+    for _ in 0..4 {
+        let run = env.run(&["check", "--format", "json"]);
+        assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    }
+    env.run(&["test", "p"]).says("Join the webinar today|");
+    srv.set(
+        "/p",
+        Page::html(&page("<p>Inbox moves to a new address on 2027-01-15</p>")),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    let changed = run.events("changed");
+    assert_eq!(changed.len(), 1, "{}", run.stdout);
+    assert!(
+        changed[0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+Inbox moves"),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn test_records_what_check_would_for_learned_churn() {
     let srv = Server::start();

@@ -27,33 +27,124 @@ pub fn apply<'a>(learned: &[Regex], text: &'a str) -> Cow<'a, str> {
     text
 }
 
-/// Patterns for the lines that differ between two fetches taken moments apart, that `known`
-/// does not already cover. Lines that were added or removed (not replaced) teach nothing: a
-/// pattern must be anchored on words both fetches share.
-pub fn learn(first: &str, second: &str, known: &[Regex]) -> Vec<String> {
-    let diff = TextDiff::from_lines(first, second);
+/// The watch's learned patterns after two fetches taken moments apart: the lines that differ
+/// between them, that no pattern already covers, are learned. Lines that were added or removed
+/// (not replaced) teach nothing. A line with words both fetches share becomes a pattern on
+/// those words; a line that is wholly different (a teaser rotating between several values)
+/// becomes the set of values seen in its place: both fetches', the stored snapshot's when it
+/// differs there too, and the values an earlier lesson saw. The oldest patterns go first.
+pub fn learn(first: &str, second: &str, stored: &str, learned: &[String]) -> Vec<String> {
     let a: Vec<&str> = first.lines().collect();
     let b: Vec<&str> = second.lines().collect();
-    let mut out: Vec<String> = Vec::new();
-    for op in diff.ops() {
-        if let DiffOp::Replace {
+    let old: Vec<&str> = stored.lines().collect();
+    let mut all = learned.to_vec();
+    for op in TextDiff::from_lines(first, second).ops() {
+        let DiffOp::Replace {
             old_index,
             old_len,
             new_index,
             new_len,
         } = *op
-        {
-            for k in 0..old_len.min(new_len) {
-                let (la, lb) = (a[old_index + k], b[new_index + k]);
-                if apply(known, la) == apply(known, lb) {
-                    continue;
-                }
-                if let Some(p) = pattern(la, lb)
-                    && !out.contains(&p)
-                {
-                    out.push(p);
-                }
+        else {
+            continue;
+        };
+        for k in 0..old_len.min(new_len) {
+            let (la, lb) = (a[old_index + k], b[new_index + k]);
+            let known = compile(&all);
+            if apply(&known, la) == apply(&known, lb) {
+                continue;
             }
+            let p = match pattern(la, lb) {
+                Some(p) => p,
+                None => {
+                    let was = in_place(&old, &a, old_index, old_len, k);
+                    match rotation(&mut all, [Some(la), Some(lb), was]) {
+                        Some(p) => p,
+                        None => continue,
+                    }
+                }
+            };
+            if !all.contains(&p) {
+                all.push(p);
+            }
+        }
+    }
+    if all.len() > MAX_LEARNED {
+        all.drain(..all.len() - MAX_LEARNED);
+    }
+    all
+}
+
+/// At most this many values of one rotating line are remembered; the oldest go first.
+const MAX_VALUES: usize = 12;
+
+/// The line `stored` had at offset `k` of the block `lines[at..at + len]`: the block between
+/// the same neighbouring lines, of the same length.
+fn in_place<'a>(
+    stored: &[&'a str],
+    lines: &[&str],
+    at: usize,
+    len: usize,
+    k: usize,
+) -> Option<&'a str> {
+    let before = at.checked_sub(1).map(|i| lines[i]);
+    let after = lines.get(at + len).copied();
+    (0..stored.len().saturating_sub(len - 1))
+        .find(|&s| {
+            let prev = s.checked_sub(1).map(|i| stored[i]);
+            prev == before && stored.get(s + len).copied() == after
+        })
+        .map(|s| stored[s + k])
+}
+
+/// The pattern of a rotating line: every value seen in its place, merged with the earlier
+/// rotation (removed from `all`) that matched one of them. Values must be words (three
+/// letters or more, one line of prose): a moving number or a blob is not a teaser.
+fn rotation(all: &mut Vec<String>, seen: [Option<&str>; 3]) -> Option<String> {
+    let teaser = |v: &str| v.len() <= 300 && v.chars().filter(|c| c.is_alphabetic()).count() >= 3;
+    let seen: Vec<&str> = seen.into_iter().flatten().collect();
+    if !seen.iter().all(|v| teaser(v)) {
+        return None;
+    }
+    let mut values: Vec<String> = Vec::new();
+    if let Some(at) = all.iter().position(|p| {
+        let re = Regex::new(p).ok();
+        p.starts_with(ROTATION)
+            && seen
+                .iter()
+                .any(|v| re.as_ref().is_some_and(|re| re.is_match(v)))
+    }) {
+        values = alternatives(&all.remove(at));
+    }
+    for v in seen {
+        let v = regex::escape(v);
+        if !values.contains(&v) {
+            values.push(v);
+        }
+    }
+    if values.len() > MAX_VALUES {
+        values.drain(..values.len() - MAX_VALUES);
+    }
+    Some(format!("{ROTATION}{})$", values.join("|")))
+}
+
+/// How a rotating line's pattern starts.
+const ROTATION: &str = "(?m)^(?:";
+
+/// The escaped values of a rotation pattern (a `|` in a value is escaped as `\|`).
+fn alternatives(pattern: &str) -> Vec<String> {
+    let inner = &pattern[ROTATION.len()..pattern.len() - 2];
+    let mut out = vec![String::new()];
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let last = out.last_mut().expect("one value at least");
+                last.push(c);
+                last.extend(chars.next());
+            }
+            '|' => out.push(String::new()),
+            _ => out.last_mut().expect("one value at least").push(c),
         }
     }
     out
@@ -76,7 +167,8 @@ fn pattern(a: &str, b: &str) -> Option<String> {
             .filter(|(x, y)| x == y)
             .map(|(x, _)| *x)
             .collect();
-        if !anchor(&same) {
+        // One shared "the" is no anchor: most of the line must stay.
+        if !anchor(&same) || same.len() * 2 < ta.len() {
             return None;
         }
         let parts: Vec<String> = ta
@@ -139,7 +231,7 @@ mod tests {
     fn learns_rotating_fragments() {
         let a = "Inbox\nSession token: q1w2e3r4\nServed by node 7 in 23ms\nRecommended: Foo Pro\n";
         let b = "Inbox\nSession token: z9x8c7v6\nServed by node 3 in 41ms\nRecommended: Bar Suite Plus\n";
-        let learned = learn(a, b, &[]);
+        let learned = learn(a, b, "", &[]);
         assert_eq!(
             learned,
             vec![
@@ -163,7 +255,7 @@ mod tests {
     fn shared_numbers_are_learned_as_classes() {
         let a = "Page generated at 2026-12-02 16:27:59 UTC by web-7f3a\n";
         let b = "Page generated at 2026-12-02 16:27:59 UTC by web-0c1d\n";
-        let learned = learn(a, b, &[]);
+        let learned = learn(a, b, "", &[]);
         assert_eq!(
             learned,
             vec![r"(?m)^Page generated at \d+\-\d+\-\d+ \d+:\d+:\d+ UTC by \S+$"]
@@ -174,6 +266,7 @@ mod tests {
         let build = learn(
             "Build 3f9a2c1d7e on node a\n",
             "Build 3f9a2c1d7e on node b\n",
+            "",
             &[],
         );
         assert_eq!(build, vec![r"(?m)^Build [0-9a-fA-F]+ on node \S+$"]);
@@ -181,7 +274,50 @@ mod tests {
 
     #[test]
     fn nothing_to_anchor_on_teaches_nothing() {
-        assert!(learn("a1\n", "b2\n", &[]).is_empty());
-        assert!(learn("same\n", "same\nnew line\n", &[]).is_empty());
+        assert!(learn("a1\n", "b2\n", "", &[]).is_empty());
+        assert!(learn("same\n", "same\nnew line\n", "", &[]).is_empty());
+        assert!(
+            learn("n 41\n", "n 42\n", "", &[]).is_empty(),
+            "a moving number is no teaser"
+        );
+    }
+
+    /// A teaser that shares no words between its values: the values seen in its place are
+    /// learned as a set, with the stored snapshot's value there, and grow as new ones show.
+    #[test]
+    fn rotating_teasers_are_learned_as_sets() {
+        let page = |teaser: &str| format!("Inbox\n{teaser}\nFooter links\n");
+        let (stored, first, second) = (
+            page("Try Acme Pro free"),
+            page("Read our engineering blog"),
+            page("Join the webinar today"),
+        );
+        let all = learn(&first, &second, &stored, &[]);
+        assert_eq!(all.len(), 1, "{all:?}");
+        let res = compile(&all);
+        for v in [&stored, &first, &second] {
+            assert_eq!(apply(&res, v), apply(&res, &page("Try Acme Pro free")));
+        }
+        assert_ne!(
+            apply(&res, &page("Try Acme Pro free")),
+            apply(&res, &page("Inbox is moving to a new address")),
+            "a value never seen is not masked"
+        );
+        // A fourth value joins the same set; the set is not learned twice.
+        let fourth = page("Download the mobile app");
+        let grown = learn(&second, &fourth, "", &all);
+        assert_eq!(grown.len(), 1, "{grown:?}");
+        let res = compile(&grown);
+        assert_eq!(apply(&res, &fourth), apply(&res, &stored));
+        assert_eq!(alternatives(&grown[0]).len(), 4);
+    }
+
+    #[test]
+    fn values_with_bars_and_dots_stay_literal() {
+        let all = learn("Deal: a|b...\n", "Sale | c.d\n", "", &[]);
+        let res = compile(&all);
+        assert_eq!(alternatives(&all[0]).len(), 2, "{all:?}");
+        assert_eq!(apply(&res, "Deal: a|b...\n"), apply(&res, "Sale | c.d\n"));
+        assert_ne!(apply(&res, "Deal: a|b...\n"), apply(&res, "Deal: axbxyz\n"));
     }
 }

@@ -191,23 +191,14 @@ pub fn relearn(
     if !ex2.missing.is_empty() {
         return o;
     }
-    let known = learned::compile(&state.learned_masks);
-    let new = learned::learn(first, &ex2.text, &known);
-    if new.is_empty() {
+    let previous = previous(state, history);
+    let stored = previous.as_ref().map_or("", |s| s.content.as_str());
+    let all = learned::learn(first, &ex2.text, stored, &state.learned_masks);
+    if all == state.learned_masks {
         return o;
-    }
-    let mut all = state.learned_masks.clone();
-    for p in new {
-        if !all.contains(&p) {
-            all.push(p);
-        }
-    }
-    if all.len() > learned::MAX_LEARNED {
-        all.drain(..all.len() - learned::MAX_LEARNED);
     }
     let res = learned::compile(&all);
     let hash = decide::content_hash(&w.settings.spec, &res, first);
-    let previous = previous(state, history);
     o.learned = Some(all);
     if previous
         .as_ref()

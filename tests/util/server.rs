@@ -297,14 +297,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         {
             head.push_str(&format!("Retry-After: {secs}\r\n"));
         }
-        // `{{N}}` in a body becomes the request's serial number: a page that differs on
-        // every request (per-request tokens, load-balancer node names).
-        let serial = state.lock().unwrap().seen.len().to_string();
+        let serial = state.lock().unwrap().seen.len();
         let body = if not_modified {
             Vec::new()
         } else {
             match std::str::from_utf8(&page.body) {
-                Ok(text) => text.replace("{{N}}", &serial).into_bytes(),
+                Ok(text) => per_request(text, serial).into_bytes(),
                 Err(_) => page.body.clone(),
             }
         };
@@ -329,4 +327,20 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Status",
     }
+}
+
+/// A body as served to request number `serial`: `{{N}}` becomes the serial (a page that
+/// differs on every request: per-request tokens, node names) and `{{ROTATE:a|b|c}}` the
+/// value the serial picks in turn (a teaser rotating between several values).
+fn per_request(text: &str, serial: usize) -> String {
+    let mut out = text.replace("{{N}}", &serial.to_string());
+    while let Some(start) = out.find("{{ROTATE:") {
+        let Some(len) = out[start..].find("}}") else {
+            break;
+        };
+        let values: Vec<&str> = out[start + 9..start + len].split('|').collect();
+        let pick = values[serial % values.len()].to_string();
+        out.replace_range(start..start + len + 2, &pick);
+    }
+    out
 }
