@@ -307,3 +307,67 @@ fn header_line_breaks_huge_sizes_and_bad_utf8_are_load_errors() {
         run.stderr
     );
 }
+
+/// `add --watchlist FILE` reads the watchlists as `check` does: channels declared in
+/// `forewarn.toml` beside `watchlists/` are found, and real problems are printed.
+#[test]
+fn add_to_a_file_finds_forewarn_toml_and_prints_problems() {
+    let env = TestEnv::new();
+    env.file(
+        "forewarn.toml",
+        "[channels.team]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    );
+    env.file(
+        "watchlists/vendor.toml",
+        "[[watch]]\nname = \"inbox\"\nurl = \"http://127.0.0.1:9/inbox\"\nnotify = [\"team\"]\n",
+    );
+    let run = env.run(&[
+        "add",
+        "http://127.0.0.1:9/docs",
+        "--watchlist",
+        "watchlists/vendor.toml",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The name is unique across the folder, not only the file.
+    env.file(
+        "watchlists/other.toml",
+        "[[watch]]\nname = \"billing\"\nurl = \"http://127.0.0.1:9/b\"\n",
+    );
+    let dup = env.run(&[
+        "add",
+        "http://127.0.0.1:9/x",
+        "--watchlist",
+        "watchlists/vendor.toml",
+        "--name",
+        "billing",
+    ]);
+    assert_eq!(dup.code, 3, "{dup:?}");
+    assert!(
+        dup.stderr
+            .contains("already exists (watchlists/other.toml:2)"),
+        "{}",
+        dup.stderr
+    );
+    // A real problem is printed with its file and line.
+    env.file(
+        "watchlists/other.toml",
+        "[[watch]]\nname = \"billing\"\nurl = \"http://127.0.0.1:9/b\"\nselectt = \"main\"\n",
+    );
+    let bad = env.run(&[
+        "add",
+        "http://127.0.0.1:9/y",
+        "--watchlist",
+        "watchlists/vendor.toml",
+    ]);
+    assert_eq!(bad.code, 3, "{bad:?}");
+    assert!(
+        bad.stderr.contains("fix them before adding a watch"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("other.toml:4"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("selectt"), "{}", bad.stderr);
+    std::fs::remove_file(env.path().join("watchlists/other.toml")).unwrap();
+    let list = env.run(&["list"]);
+    list.says("127-0-0-1-docs");
+}

@@ -64,24 +64,28 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The watches already declared where the checks will read them, and in the target file:
-/// names are unique across all of them.
+/// The watches already declared where the checks will read them (the watchlist folder, when
+/// the target is in it or none was named), and in the target file: names are unique across
+/// all of them. `forewarn.toml` beside them is read as the other commands read it.
 fn existing_watches(watchlists: &[PathBuf], target: &Path) -> anyhow::Result<config::Config> {
-    let mut sources: Vec<PathBuf> = if watchlists.is_empty() {
-        let dir = config::default_watchlist_dir();
-        if dir.is_dir() { vec![dir] } else { Vec::new() }
-    } else {
-        Vec::new()
+    let dir = config::default_watchlist_dir();
+    let in_dir = |t: &Path| match (t.parent().map(Path::canonicalize), dir.canonicalize()) {
+        (Some(Ok(p)), Ok(d)) => p == d,
+        _ => false,
     };
-    if target.exists() && !sources.iter().any(|d| target.starts_with(d)) {
+    let mut sources: Vec<PathBuf> = Vec::new();
+    if dir.is_dir() && (watchlists.is_empty() || in_dir(target)) {
+        sources.push(dir.clone());
+    }
+    if target.exists() && sources.is_empty() {
         sources.push(target.to_path_buf());
     }
     if sources.is_empty() {
         return Ok(config::Config::default());
     }
     config::load(&sources).map_err(|e| {
+        eprintln!("forewarn add: the watchlists have problems; fix them before adding a watch:");
         anyhow::Error::new(e)
-            .context("the watchlists have problems; fix them before adding a watch")
     })
 }
 

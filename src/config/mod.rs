@@ -196,26 +196,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
             ));
         }
     }
-    // `forewarn.toml` beside the watchlists (next to a watchlist folder, or in the folder of
-    // a watchlist file): channels and hosts shared by every watchlist.
     let mut extra = Vec::new();
     for root in &roots {
-        let dir = if root.is_dir() {
-            root.parent().map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-        } else {
-            root.parent()
-        };
-        if let Some(dir) = dir {
-            let shared = dir.join(SHARED_FILE);
-            if shared.is_file() && !files.iter().chain(&extra).any(|f| same_file(f, &shared)) {
-                extra.push(shared);
-            }
+        if let Some(shared) = shared_file_for(root)
+            && !files.iter().chain(&extra).any(|f| same_file(f, &shared))
+        {
+            extra.push(shared);
         }
     }
     files.extend(extra);
@@ -228,6 +214,26 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
 
 /// The shared settings file looked for beside the watchlists.
 pub const SHARED_FILE: &str = "forewarn.toml";
+
+/// `forewarn.toml` beside the watchlists: channels and hosts shared by every watchlist. Next
+/// to a watchlist folder; for a watchlist file, in its folder or else beside that folder
+/// (`watchlists/vendor.toml` finds the `forewarn.toml` next to `watchlists/`, as the whole
+/// folder does).
+fn shared_file_for(root: &Path) -> Option<PathBuf> {
+    let folder = |p: &Path| -> PathBuf {
+        match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    };
+    let mut dirs = vec![folder(root)];
+    if !root.is_dir() && dirs[0] != Path::new(".") {
+        dirs.push(folder(&dirs[0]));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(SHARED_FILE))
+        .find(|f| f.is_file())
+}
 
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
