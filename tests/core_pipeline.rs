@@ -10,6 +10,30 @@ const PAGE_V1: &str = r#"<!doctype html><html><head><title>Inbox</title></head><
 <main><p>Welcome back</p><p>Updated 3 minutes ago</p></main>
 </body></html>"#;
 
+/// Quiet under cron or a pipe, but a person at a terminal is told what the first check stored,
+/// and that a later one found nothing.
+#[test]
+fn first_check_on_a_terminal_says_what_it_stored() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>A</p>"));
+    srv.set("/b", Page::html("<p>B</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}\n{}",
+        one_watch("a", &srv.url("/a"), ""),
+        one_watch("b", &srv.url("/b"), "")
+    ));
+    let first = env.run_on_terminal(&["check"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    first.says("forewarn: 0 changed, 0 failed, 2 checked in ");
+    first.says("; 2 baselines stored");
+    let again = env.run_on_terminal(&["check"]);
+    again.says("forewarn: 0 changed, 0 failed, 2 checked in ");
+    again.never_says("baseline");
+    assert_eq!(env.run(&["check"]).stdout, "", "a pipe still gets silence");
+    let json = env.run(&["check", "--format", "json"]);
+    assert_eq!(json.events("summary")[0]["baselines"], 0);
+}
+
 #[test]
 fn baseline_then_unchanged_uses_if_none_match() {
     let (srv, env) = watching("inbox", Page::html(PAGE_V1).etag("\"v1\""), "");

@@ -202,25 +202,22 @@ fn check_watches(
                 "changed": pass.changed,
                 "failed": pass.failed,
                 "not_modified": pass.not_modified,
+                "baselines": pass.baselines,
                 "duration_ms": pass.duration.as_millis() as u64,
             });
             out.push_str(&summary.to_string());
             out.push('\n');
         }
         CheckFormat::Text => {
-            if !shown.is_empty() {
+            // Silence when nothing changed, except for a person at a terminal, who is told
+            // what the pass did (on a first run: the baselines it stored).
+            if !shown.is_empty() || std::io::stdout().is_terminal() {
                 let text = report::Text { with_time: false };
                 text.header(&shown, &mut out);
                 for e in &shown {
                     text.event(e, &mut out);
                 }
-                out.push_str(&format!(
-                    "forewarn: {} changed, {} failed, {} checked in {:.1}s\n",
-                    pass.changed,
-                    pass.failed,
-                    pass.checked,
-                    pass.duration.as_secs_f64()
-                ));
+                out.push_str(&summary_line(&pass));
                 if pass.failed > 0 {
                     let first = shown
                         .iter()
@@ -308,4 +305,26 @@ fn describe_files(files: &[PathBuf]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// `forewarn: 1 changed, 0 failed, 6 checked in 0.4s; 5 baselines stored`.
+fn summary_line(pass: &pipeline::PassReport) -> String {
+    let mut line = format!(
+        "forewarn: {} changed, {} failed, {} checked in {:.1}s",
+        pass.changed,
+        pass.failed,
+        pass.checked,
+        pass.duration.as_secs_f64()
+    );
+    match pass.baselines {
+        0 => {}
+        1 => line.push_str(
+            "; 1 baseline stored (the first check of a watch: nothing to compare with yet)",
+        ),
+        n => line.push_str(&format!(
+            "; {n} baselines stored (first checks: nothing to compare with yet)"
+        )),
+    }
+    line.push('\n');
+    line
 }

@@ -119,6 +119,8 @@ pub struct PassReport {
     pub changed: usize,
     pub failed: usize,
     pub not_modified: usize,
+    /// First checks: a baseline stored, nothing to compare with yet.
+    pub baselines: usize,
     pub duration: Duration,
 }
 

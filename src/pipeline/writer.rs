@@ -71,8 +71,10 @@ fn hand_over<S: Sink>(
         let (own, next) = rest.split_at(n);
         rest = next;
         report.checked += 1;
-        if matches!(o.verdict, Verdict::NotModified) {
-            report.not_modified += 1;
+        match o.verdict {
+            Verdict::NotModified => report.not_modified += 1,
+            Verdict::Baseline { .. } => report.baselines += 1,
+            _ => {}
         }
         if own.iter().any(|e| e.kind.is_change()) {
             report.changed += 1;

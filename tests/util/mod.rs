@@ -98,10 +98,27 @@ impl TestEnv {
         self.run_env(args, &[])
     }
 
+    /// Runs forewarn on a terminal (a pseudo-terminal from util-linux's `script`), as a person
+    /// at a shell would; stdout and stderr arrive together in `stdout`.
+    pub fn run_on_terminal(&self, args: &[&str]) -> Run {
+        let line = std::iter::once(env!("CARGO_BIN_EXE_forewarn"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        self.output(cmd, &[])
+    }
+
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_forewarn"));
-        cmd.args(args)
-            .current_dir(self.path())
+        cmd.args(args);
+        self.output(cmd, env)
+    }
+
+    fn output(&self, mut cmd: Command, env: &[(&str, &str)]) -> Run {
+        cmd.current_dir(self.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
