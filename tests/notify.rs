@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use crate::util::dbus::SessionBus;
 use crate::util::smtp::SmtpServer;
-use crate::util::{Page, Server, TestEnv};
+use crate::util::{Page, Server, TestEnv, watching};
 
 fn page(v: &str) -> Page {
     Page::html(&format!(
@@ -188,6 +188,32 @@ fn a_change_detected_but_not_delivered_is_delivered_by_the_next_run() {
     assert_eq!(posts[0].json()["events"][0]["event"], "changed");
     let list = env.run(&["list"]);
     list.says("1 sent");
+}
+
+/// A permanent 404 under cron: FAILED until it has been alerted, then once a day, not every
+/// five minutes. The exit code still says a watch failed.
+#[test]
+fn an_alerted_failure_is_printed_once_a_day() {
+    let (_srv, env) = watching("gone", Page::html("gone").status(404), "retries = 0");
+    let at = |t: &str| env.run_env(&["check"], &[("FOREWARN_NOW", t)]);
+    for t in [
+        "2026-12-01T10:00:00Z",
+        "2026-12-01T10:05:00Z",
+        "2026-12-01T10:10:00Z",
+    ] {
+        let run = at(t);
+        assert_eq!(run.code, 2, "{run:?}");
+        run.says("FAILED gone");
+    }
+    let quiet = at("2026-12-01T10:15:00Z");
+    assert_eq!(quiet.code, 2, "{quiet:?}");
+    assert_eq!(quiet.stdout, "", "already alerted: nothing to mail");
+    let later = at("2026-12-01T23:00:00Z");
+    assert_eq!(later.stdout, "");
+    let tomorrow = at("2026-12-02T10:16:00Z");
+    tomorrow.says("FAILED gone");
+    assert_eq!(at("2026-12-02T10:21:00Z").stdout, "");
+    env.run(&["list"]).says("failing");
 }
 
 #[test]

@@ -309,13 +309,18 @@ fn describe_files(files: &[PathBuf]) -> String {
 
 /// `forewarn: 1 changed, 0 failed, 6 checked in 0.4s; 5 baselines stored`.
 fn summary_line(pass: &pipeline::PassReport) -> String {
-    let mut line = format!(
-        "forewarn: {} changed, {} failed, {} checked in {:.1}s",
-        pass.changed,
-        pass.failed,
+    let mut line = format!("forewarn: {} changed, {} failed", pass.changed, pass.failed,);
+    if pass.failed_quietly > 0 {
+        line.push_str(&format!(
+            " ({} already alerted, printed again once a day: `forewarn list`)",
+            pass.failed_quietly
+        ));
+    }
+    line.push_str(&format!(
+        ", {} checked in {:.1}s",
         pass.checked,
         pass.duration.as_secs_f64()
-    );
+    ));
     match pass.baselines {
         0 => {}
         1 => line.push_str(

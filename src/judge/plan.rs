@@ -184,21 +184,27 @@ fn failed(prior: &Prior, o: &Outcome, error: &str, blocked: bool) -> Plan {
         error: error.to_string(),
     });
     // Stored once when the watch starts failing (the timeline needs no row per retry);
-    // reported on every run.
+    // reported on every run until it has been alerted, then once a day (or every
+    // `remind_every`): a permanent 404 must not print FAILED every five minutes.
+    let remind = o.alert.remind_every.map_or(DAY_MS, crate::event::millis);
+    let due = prior
+        .failing_alerted_at
+        .is_none_or(|last| now.saturating_sub(last) >= remind);
     if failures == 1 {
         plan.insert(e, None, None);
-    } else {
+    } else if due {
         plan.report(e);
     }
     // One `failing` alert after `failures_before_alert` checks in a row, then reminders
     // every `remind_every` if asked for; never one per failed check.
     let alert = match prior.failing_alerted_at {
         None => failures >= i64::from(o.alert.failures_before_alert.max(1)),
-        Some(last) => o
-            .alert
-            .remind_every
-            .is_some_and(|r| now.saturating_sub(last) >= crate::event::millis(r)),
+        Some(_) => due && o.alert.remind_every.is_some(),
     };
+    if prior.failing_alerted_at.is_some() && due {
+        // Told again today: the next reminder counts from now.
+        plan.failing_alerted = Field::Set(());
+    }
     if alert {
         let summary = format!("failing for {failures} checks in a row (since {since}): {error}");
         let f = event(o, EventKind::Failing, summary)
@@ -211,6 +217,9 @@ fn failed(prior: &Prior, o: &Outcome, error: &str, blocked: bool) -> Plan {
     }
     plan
 }
+
+/// A day, in milliseconds: how often an alerted failure is printed again by default.
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn event(o: &Outcome, kind: EventKind, summary: String) -> Event {
     Event::new(kind, &o.name, &o.url, o.at, summary)
@@ -851,15 +860,25 @@ mod tests {
         );
         assert_eq!(first.failing_alerted, Field::Keep);
         assert_eq!(detail(&first, 0, "consecutive_failures"), json!(1));
-        // Already alerted, no reminders asked for: only the report.
-        let alerted = Prior {
+        // Alerted an hour ago, no reminders asked for: nothing to print again yet.
+        let hour_ago = o.at.timestamp_millis() - 3_600_000;
+        let recent = Prior {
             failures: 5,
             failing_since: Some(0),
-            failing_alerted_at: Some(0),
+            failing_alerted_at: Some(hour_ago),
             ..Prior::default()
         };
-        let quiet = plan(&alerted, &o, None);
-        assert_eq!(kinds(&quiet), vec![(EventKind::Error, Write::Report)]);
+        let quiet = plan(&recent, &o, None);
+        assert_eq!(kinds(&quiet), vec![]);
+        assert_eq!(quiet.failing_alerted, Field::Keep);
+        // A day later: printed again (not alerted), and the day counts from now.
+        let alerted = Prior {
+            failing_alerted_at: Some(hour_ago - DAY_MS),
+            ..recent
+        };
+        let daily = plan(&alerted, &o, None);
+        assert_eq!(kinds(&daily), vec![(EventKind::Error, Write::Report)]);
+        assert_eq!(daily.failing_alerted, Field::Set(()));
         // With remind_every shorter than the time since the alert: a reminder.
         let mut o = o;
         o.alert = Arc::new(AlertPolicy {

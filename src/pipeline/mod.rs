@@ -118,6 +118,8 @@ pub struct PassReport {
     pub checked: usize,
     pub changed: usize,
     pub failed: usize,
+    /// Failed checks already alerted and not printed again this time.
+    pub failed_quietly: usize,
     pub not_modified: usize,
     /// First checks: a baseline stored, nothing to compare with yet.
     pub baselines: usize,
