@@ -297,6 +297,31 @@ fn json_lines_have_the_documented_shape() {
     assert!(diff.contains("+  \"version\": 2"), "{diff}");
 }
 
+/// `check`'s hint promises that `test` shows what the server sends: for a failing watch,
+/// the status line, the headers and the start of the body.
+#[test]
+fn test_on_a_failing_watch_shows_the_response() {
+    let body = "<h1>Gone</h1>\n<p>The inbox API moved to /v2/inbox.</p>\n";
+    let (_srv, env) = watching(
+        "gone",
+        Page::html(body)
+            .status(404)
+            .header("X-Vendor-Notice", "moved to v2"),
+        "retries = 0",
+    );
+    let run = env.run(&["test", "gone"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    run.says("the server sent:\n  HTTP/1.1 404 Not Found\n");
+    run.says("  x-vendor-notice: moved to v2\n");
+    run.says("  | <p>The inbox API moved to /v2/inbox.</p>\n");
+    run.says("FAILED: HTTP 404");
+    // Nothing answers at all: no response to show, only the error.
+    let env = TestEnv::new().watchlist(&one_watch("down", "http://127.0.0.1:9/", "retries = 0"));
+    let run = env.run(&["test", "down"]);
+    run.never_says("the server sent");
+    run.says("FAILED: could not connect");
+}
+
 #[test]
 fn test_command_writes_nothing() {
     let (srv, env) = watching(

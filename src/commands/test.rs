@@ -30,7 +30,13 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         Ok((Fetched::NotModified { .. }, _)) => {
             return failed(out, "the server answered 304 Not Modified to a plain GET");
         }
-        Err(e) => return failed(out, &e),
+        Err(e) => {
+            let sent = rt.block_on(pipeline::probe_once(w, SHOWN_BODY));
+            if let Ok(probe) = sent {
+                show_response(&mut out, &probe)?;
+            }
+            return failed(out, &e);
+        }
     };
     let Fetched::Body {
         status,
@@ -87,6 +93,30 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
         Verdict::Failed { .. } => Exit::WatchesFailed,
         _ => Exit::Ok,
     })
+}
+
+/// How much of a failing response's body `test` shows.
+const SHOWN_BODY: usize = 2048;
+
+/// A failing response as the server sent it: status line, headers, the start of the body.
+fn show_response(out: &mut String, probe: &crate::fetch::Probe) -> Out {
+    writeln!(out, "the server sent:\n  {}", probe.status)?;
+    for (name, value) in &probe.headers {
+        let value: String = value.chars().take(200).collect();
+        writeln!(out, "  {name}: {value}")?;
+    }
+    let text = String::from_utf8_lossy(&probe.body);
+    if text.trim().is_empty() {
+        return writeln!(out, "  (no body)\n");
+    }
+    writeln!(out)?;
+    for line in text.lines().take(40) {
+        writeln!(out, "  | {}", line.chars().take(200).collect::<String>())?;
+    }
+    if probe.cut || text.lines().count() > 40 {
+        writeln!(out, "  | ... (the body goes on)")?;
+    }
+    writeln!(out)
 }
 
 fn failed(out: String, error: &str) -> anyhow::Result<Exit> {

@@ -52,6 +52,18 @@ pub enum Fetched {
     },
 }
 
+/// A response as the server sent it, for showing to a person.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// `HTTP/1.1 404 Not Found`.
+    pub status: String,
+    pub headers: Vec<(String, String)>,
+    /// The start of the body.
+    pub body: Vec<u8>,
+    /// The body went on past what is kept.
+    pub cut: bool,
+}
+
 /// Why a fetch failed. Each message ends with what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -128,22 +140,8 @@ impl Fetcher {
         })
     }
 
-    fn build(per_host: usize, insecure: bool) -> Result<reqwest::Client, String> {
-        reqwest::Client::builder()
-            .danger_accept_invalid_certs(insecure)
-            .user_agent(USER_AGENT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .pool_max_idle_per_host(per_host.max(1))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
-    }
-
-    /// One GET, conditional when validators are given. The body is streamed and stopped at
-    /// `max_size` decoded bytes, so neither a huge body nor a compression bomb is buffered.
-    pub async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+    /// Sends the GET: the watch's headers, the validators, the client its TLS setting needs.
+    async fn send(&self, req: &FetchRequest) -> Result<reqwest::Response, FetchError> {
         let mut headers = req.headers.clone();
         if let Some(etag) = &req.etag
             && let Ok(v) = HeaderValue::from_str(etag)
@@ -168,7 +166,57 @@ impl Fetcher {
             .headers(headers)
             .timeout(req.timeout)
             .send();
-        let mut resp = send.await.map_err(|e| classify(e, req.timeout))?;
+        send.await.map_err(|e| classify(e, req.timeout))
+    }
+
+    /// What the server sends, whatever its status: the status line, the headers and the
+    /// first `limit` bytes of the body (for `forewarn test` on a failing watch).
+    pub async fn probe(&self, req: &FetchRequest, limit: usize) -> Result<Probe, FetchError> {
+        let mut resp = self.send(req).await?;
+        let status = format!("{:?} {}", resp.version(), resp.status());
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while body.len() <= limit
+            && let Some(chunk) = resp.chunk().await.map_err(|e| classify(e, req.timeout))?
+        {
+            body.extend_from_slice(&chunk);
+        }
+        let cut = body.len() > limit;
+        body.truncate(limit);
+        Ok(Probe {
+            status,
+            headers,
+            body,
+            cut,
+        })
+    }
+
+    fn build(per_host: usize, insecure: bool) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(insecure)
+            .user_agent(USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .pool_max_idle_per_host(per_host.max(1))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
+    }
+
+    /// One GET, conditional when validators are given. The body is streamed and stopped at
+    /// `max_size` decoded bytes, so neither a huge body nor a compression bomb is buffered.
+    pub async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        let mut resp = self.send(req).await?;
         let status = resp.status();
         let header = |name: HeaderName, resp: &reqwest::Response| {
             resp.headers()

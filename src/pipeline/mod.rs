@@ -20,7 +20,7 @@ use crate::fetch::politeness::Hosts;
 use crate::judge::{Outcome, Verdict, WatchState};
 use crate::store::{Store, StoreError};
 use check::Pass;
-pub use request::{fetch_once, request_for};
+pub use request::{fetch_once, probe_once, request_for};
 use request::{host_of, interleave_hosts};
 
 /// Concurrency limits for a pass.

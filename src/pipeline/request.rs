@@ -176,3 +176,10 @@ pub async fn fetch_once(w: &Watch) -> Result<(Fetched, Duration), String> {
         .map_err(|e: FetchError| e.to_string())?;
     Ok((f, start.elapsed()))
 }
+
+/// What the server sends for a watch, whatever the status: for `forewarn test` on a failure.
+pub async fn probe_once(w: &Watch, limit: usize) -> Result<crate::fetch::Probe, String> {
+    let fetcher = Fetcher::new(1)?;
+    let req = request_for(w, None)?;
+    fetcher.probe(&req, limit).await.map_err(|e| e.to_string())
+}
