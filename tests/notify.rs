@@ -769,6 +769,44 @@ fn channels_in_forewarn_toml_beside_the_watchlists() {
     assert_eq!(hook.seen("/hook").len(), 1);
 }
 
+/// A digest of three changes is one message: the timeline has one NOTIFIED row for it, with
+/// its count of events, not one per event.
+#[test]
+fn timeline_has_one_row_per_message() {
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/ok", Page::html("ok"));
+    for i in 0..3 {
+        srv.set(&format!("/p{i}"), page("v1"));
+    }
+    let toml = format!(
+        "[defaults]\nnotify = [\"ok\"]\n[channels.ok]\ntype = \"webhook\"\nurl = \"{}\"\n{}",
+        hook.url("/ok"),
+        watches(&srv, 3, "")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    env.run(&["check"]);
+    for i in 0..3 {
+        srv.set(&format!("/p{i}"), page("v2"));
+    }
+    env.run(&["check"]);
+    assert_eq!(hook.seen("/ok").len(), 1, "one digest");
+    let text = env.run(&["timeline", "--format", "text"]);
+    assert_eq!(
+        text.stdout.matches("NOTIFIED").count(),
+        1,
+        "{}",
+        text.stdout
+    );
+    text.says("3 watches");
+    text.says("notified ok: one message with 3 events (3 changed)");
+    let json = env.run(&["timeline", "--format", "json"]);
+    let sent = json.events("notified");
+    assert_eq!(sent.len(), 1, "{}", json.stdout);
+    assert_eq!(sent[0]["events"], 3);
+    assert_eq!(sent[0]["event_ids"].as_array().unwrap().len(), 3);
+}
+
 #[test]
 fn report_and_timeline_show_what_was_delivered_pending_and_failed() {
     let srv = Server::start();

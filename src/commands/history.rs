@@ -116,7 +116,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     };
     let since = crate::schedule::sub(crate::schedule::now(), args.since);
-    let events: Vec<_> = store
+    let mut events: Vec<_> = store
         .events(&EventFilter {
             since: Some(since),
             ..Default::default()
@@ -124,28 +124,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         .into_iter()
         .filter(|e| e.kind != EventKind::Baseline && e.kind != EventKind::Noise)
         .collect();
-    // Notifications sent, when and where: one line per delivery, at its time.
-    let mut events = events;
-    let mut sent = Vec::new();
-    for d in store.deliveries(Some(since))? {
-        let (Some(at), Some(e)) = (
-            d.delivered_at,
-            events.iter().find(|e| e.id == Some(d.event_id)),
-        ) else {
-            continue;
-        };
-        sent.push(
-            crate::event::Event::new(
-                EventKind::Notified,
-                &e.watch,
-                &e.url,
-                at,
-                format!("notified {}: {} ({})", d.channel, e.kind.label(), e.summary),
-            )
-            .with("channel", serde_json::json!(d.channel))
-            .with("event_id", serde_json::json!(d.event_id)),
-        );
-    }
+    let sent = messages_sent(&store.deliveries(Some(since))?, &events);
     events.extend(sent);
     events.sort_by_key(|e| e.at);
     let mut out = String::new();
@@ -207,4 +186,87 @@ pub fn gc(db: &Path, watchlists: &[PathBuf]) -> anyhow::Result<Exit> {
         crate::fetch::human_size(freed)
     );
     Ok(Exit::Ok)
+}
+
+/// Notifications sent, when and where: one row per message (a digest of 36 events is one
+/// row with its count), at the time it was delivered.
+fn messages_sent(
+    deliveries: &[crate::store::Delivery],
+    events: &[crate::event::Event],
+) -> Vec<crate::event::Event> {
+    use std::collections::BTreeMap;
+    // Delivered rows by (channel, message); a row without a message id is its own message.
+    let mut messages: BTreeMap<
+        (String, String),
+        Vec<(&crate::store::Delivery, &crate::event::Event)>,
+    > = BTreeMap::new();
+    for d in deliveries {
+        let (Some(_), Some(e)) = (
+            d.delivered_at,
+            events.iter().find(|e| e.id == Some(d.event_id)),
+        ) else {
+            continue;
+        };
+        let key = d
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("event {}", d.event_id));
+        messages
+            .entry((d.channel.clone(), key))
+            .or_default()
+            .push((d, e));
+    }
+    messages
+        .into_iter()
+        .map(|((channel, message), rows)| message_row(&channel, &message, &rows))
+        .collect()
+}
+
+/// One message's row: its one event told whole, or its count of events by kind.
+fn message_row(
+    channel: &str,
+    message: &str,
+    rows: &[(&crate::store::Delivery, &crate::event::Event)],
+) -> crate::event::Event {
+    let at = rows
+        .iter()
+        .filter_map(|(d, _)| d.delivered_at)
+        .max()
+        .expect("delivered");
+    let first = rows[0].1;
+    let mut watches: Vec<&str> = rows.iter().map(|(_, e)| e.watch.as_str()).collect();
+    watches.sort_unstable();
+    watches.dedup();
+    let watch = match watches.as_slice() {
+        [one] => one.to_string(),
+        many => format!("{} watches", many.len()),
+    };
+    let summary = if rows.len() == 1 {
+        format!(
+            "notified {channel}: {} ({})",
+            first.kind.label(),
+            first.summary
+        )
+    } else {
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        for (_, e) in rows {
+            match kinds.iter_mut().find(|(k, _)| *k == e.kind.label()) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((e.kind.label(), 1)),
+            }
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!(
+            "notified {channel}: one message with {} events ({})",
+            rows.len(),
+            kinds.join(", ")
+        )
+    };
+    let ids: Vec<i64> = rows.iter().map(|(d, _)| d.event_id).collect();
+    crate::event::Event::new(EventKind::Notified, &watch, &first.url, at, summary)
+        .with("channel", serde_json::json!(channel))
+        .with("message", serde_json::json!(message))
+        .with("event_id", serde_json::json!(ids[0]))
+        .with("event_ids", serde_json::json!(ids))
+        .with("events", serde_json::json!(rows.len()))
 }

@@ -42,6 +42,8 @@ pub struct Delivery {
     pub attempts: u32,
     pub delivered_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// The message (delivery id) it went out in: a digest carries many events.
+    pub message: Option<String>,
 }
 
 /// Queues `e` (already inserted, with its id) for each channel the watch routes to whose
@@ -308,7 +310,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT o.event_id, o.channel, o.state, o.attempts, o.delivered_at, o.last_error
+                "SELECT o.event_id, o.channel, o.state, o.attempts, o.delivered_at, o.last_error,
+                        o.message
                  FROM outbox o JOIN events e ON e.id = o.event_id
                  WHERE e.at >= ?1 ORDER BY o.event_id, o.channel",
             )
@@ -323,6 +326,7 @@ impl Store {
                     attempts: r.get(3)?,
                     delivered_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
                     last_error: r.get(5)?,
+                    message: r.get(6)?,
                 })
             })
             .map_err(|e| self.classify(e))?;
