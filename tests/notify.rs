@@ -412,6 +412,46 @@ fn batch_none_sends_each_event_on_its_own() {
     assert_eq!(titles, ["w00: changed", "w01: changed", "w02: changed"]);
 }
 
+/// A Slack digest of a JSON API's two structure changes and a page's edit: every fact of
+/// each, the critical schema change first.
+#[test]
+fn a_slack_digest_tells_every_fact_critical_first() {
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/slack", Page::html("ok"));
+    let api = |v: &str| Page::html(v).with_type("application/json");
+    srv.set("/p0", page("v1"));
+    srv.set(
+        "/api",
+        api(r#"{"data": [{"id": 1, "unread": true, "size": 10}]}"#),
+    );
+    let toml = format!(
+        "[defaults]\nnotify = [\"slack\"]\n[channels.slack]\ntype = \"slack\"\nurl = \"{}\"\n{}[[watch]]\nname = \"inbox-api\"\nurl = \"{}\"\n",
+        hook.url("/slack"),
+        watches(&srv, 1, ""),
+        srv.url("/api")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    env.run(&["check"]);
+    srv.set("/p0", page("v2"));
+    srv.set("/api", api(r#"{"data": [{"id": 1, "size": "10 KB"}]}"#));
+    env.run(&["check"]);
+    let posts = hook.seen("/slack");
+    assert_eq!(posts.len(), 1, "one digest");
+    let text = posts[0].json()["text"].as_str().unwrap().to_string();
+    assert!(text.contains("unread"), "{text}");
+    assert!(
+        text.contains("number -&gt; string") || text.contains("number -> string"),
+        "{text}"
+    );
+    assert!(text.contains("+v2"), "{text}");
+    let (api_at, page_at) = (
+        text.find("inbox-api (").unwrap(),
+        text.find("w00 (").unwrap(),
+    );
+    assert!(api_at < page_at, "critical first: {text}");
+}
+
 #[test]
 fn slack_and_discord_get_their_formats_cut_to_their_limits() {
     let srv = Server::start();

@@ -6,9 +6,8 @@ use serde_json::{Value, json};
 use super::Message;
 use crate::event::{Event, Severity, rfc3339};
 
-/// Diff lines shown per event in a single-event message and in a digest.
+/// Diff lines shown in a single-event message when the channel sets no size of its own.
 pub const DIFF_LINES: usize = 20;
-pub const DIGEST_DIFF_LINES: usize = 5;
 
 fn watches(msg: &Message) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
@@ -44,19 +43,38 @@ pub fn title(msg: &Message) -> String {
 }
 
 /// The first `n` lines of an event's diff, and how many were left out. The file header lines
-/// are dropped; a glance (`n` of [`DIGEST_DIFF_LINES`] or fewer) shows only the changed lines.
-pub fn diff_head(e: &Event, n: usize) -> (Vec<&str>, usize) {
+/// are dropped. `facts_only` (a digest) keeps what changed: a text diff's `+`/`-` lines
+/// without their context, and every line of a list of facts (a structure change's
+/// `removed ...`, `` `$.size`: number -> string ``).
+pub fn diff_head(e: &Event, n: usize, facts_only: bool) -> (Vec<&str>, usize) {
     let Some(d) = &e.diff else {
         return (Vec::new(), 0);
     };
-    let glance = n <= DIGEST_DIFF_LINES;
+    let unified = d.starts_with("@@") || d.starts_with("--- ") || d.contains("\n@@");
     let lines: Vec<&str> = d
         .lines()
         .filter(|l| !(l.starts_with("--- ") || l.starts_with("+++ ")))
-        .filter(|l| !glance || l.starts_with('+') || l.starts_with('-'))
+        .filter(|l| !facts_only || !unified || l.starts_with('+') || l.starts_with('-'))
+        .filter(|l| !l.trim().is_empty() || !facts_only)
         .collect();
     let shown = lines.len().min(n);
     (lines[..shown].to_vec(), lines.len() - shown)
+}
+
+/// The watches of a digest, the one with the most severe event first, and each one's events,
+/// most severe first (otherwise in the order they happened).
+fn by_severity(msg: &Message) -> Vec<(&str, Vec<&(Event, Severity)>)> {
+    let mut groups: Vec<(&str, Vec<&(Event, Severity)>)> = watches(msg)
+        .into_iter()
+        .map(|w| {
+            let mut evs: Vec<&(Event, Severity)> =
+                msg.items.iter().filter(|(e, _)| e.watch == w).collect();
+            evs.sort_by_key(|(_, sev)| std::cmp::Reverse(*sev));
+            (w, evs)
+        })
+        .collect();
+    groups.sort_by_key(|(_, evs)| std::cmp::Reverse(evs[0].1));
+    groups
 }
 
 fn event_extras(e: &Event, out: &mut String, indent: &str) {
@@ -82,7 +100,7 @@ pub fn text(msg: &Message, diff_lines: usize) -> String {
             out.push_str(&format!("{}\n", e.url));
             event_extras(e, &mut out, "");
             out.push_str(&format!("{} · {sev} · {}\n", e.kind.label(), rfc3339(e.at)));
-            let (head, more) = diff_head(e, diff_lines);
+            let (head, more) = diff_head(e, diff_lines, false);
             if !head.is_empty() {
                 out.push('\n');
                 for l in head {
@@ -98,11 +116,10 @@ pub fn text(msg: &Message, diff_lines: usize) -> String {
                 }
             }
         }
-        items => {
-            let per = diff_lines.min(DIGEST_DIFF_LINES);
-            for w in watches(msg) {
-                let evs: Vec<&(Event, Severity)> =
-                    items.iter().filter(|(e, _)| e.watch == w).collect();
+        _ => {
+            // Every fact of every event, critical first: the channel's size limit alone cuts
+            // a digest (with a note), never a per-event glance.
+            for (w, evs) in by_severity(msg) {
                 out.push_str(&format!(
                     "{w} ({} event{}) {}\n",
                     evs.len(),
@@ -117,12 +134,15 @@ pub fn text(msg: &Message, diff_lines: usize) -> String {
                     };
                     out.push_str(&format!("  - {}{flag}: {}\n", e.kind.label(), e.summary));
                     event_extras(e, &mut out, "    ");
-                    let (head, more) = diff_head(e, per);
+                    let (head, more) = diff_head(e, diff_lines, true);
                     for l in head {
                         out.push_str(&format!("    {l}\n"));
                     }
                     if more > 0 {
-                        out.push_str(&format!("    … {more} more lines\n"));
+                        out.push_str(&format!(
+                            "    … {more} more line{} (`forewarn report {w}`)\n",
+                            if more == 1 { "" } else { "s" }
+                        ));
                     }
                 }
                 out.push('\n');
@@ -219,8 +239,45 @@ mod tests {
         let t = text(&msg, DIFF_LINES);
         assert!(t.contains("a (2 events) http://x/"), "{t}");
         assert!(t.contains("b (1 event)"), "{t}");
-        assert!(t.contains("    +line 4\n    … 5 more lines"), "{t}");
-        assert!(!t.contains("+line 5"), "{t}");
+        assert!(
+            t.find("b (1 event)") < t.find("a (2 events)"),
+            "critical first: {t}"
+        );
+        assert!(t.contains("    +line 9\n"), "every changed line: {t}");
+        let small = text(&msg, 4);
+        assert!(
+            small.contains("    +line 3\n    … 6 more lines (`forewarn report a`)"),
+            "{small}"
+        );
+    }
+
+    /// A structure change's facts are not diff lines: a digest lists every one of them.
+    #[test]
+    fn a_digest_lists_every_fact_of_a_structure_change() {
+        let mut schema = ev("api", 0);
+        schema.kind = crate::event::EventKind::SchemaChanged;
+        schema.summary = "2 structure changes: removed `$.data[*].unread` (boolean)".into();
+        schema.diff = Some(
+            "removed `$.data[*].unread` (boolean)\n`$.data[*].size`: number -> string\n".into(),
+        );
+        let msg = Message {
+            channel: "c".into(),
+            id: "c-1-2".into(),
+            items: vec![
+                (ev("docs", 3), Severity::Info),
+                (schema, Severity::Critical),
+            ],
+        };
+        let t = text(&msg, 1_000);
+        assert!(
+            t.contains("    `$.data[*].size`: number -> string\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("    removed `$.data[*].unread` (boolean)\n"),
+            "{t}"
+        );
+        assert!(t.starts_with("api (1 event)"), "critical first: {t}");
     }
 
     #[test]
