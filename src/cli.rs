@@ -221,7 +221,7 @@ pub struct TimelineArgs {
 pub struct ShowArgs {
     /// The watch
     pub name: String,
-    /// The snapshot id (`forewarn diff` and `report --format json` show ids)
+    /// The snapshot id: `report` shows each event's (`snapshot`, `previous_snapshot` in its JSON)
     pub id: Option<i64>,
 }
 

@@ -41,10 +41,49 @@ fn show_and_diff_any_two_snapshots() {
     let bad = env.run(&["diff", "p", "--from", "99"]);
     assert_eq!(bad.code, 3);
     assert!(
-        bad.stderr.contains("has no snapshot 99; it has 1, 2, 3"),
+        bad.stderr
+            .contains("has no snapshot 99; it has 1 (2026-11-01 10:00 UTC), 2 (2026-11-10 10:00 UTC), 3 (2026-11-20 10:00 UTC)"),
         "{}",
         bad.stderr
     );
+}
+
+/// Event ids are not snapshot ids: each stored event names the snapshots it compared, in
+/// `report`'s JSON and text, and those ids are what `show` and `diff` take.
+#[test]
+fn events_name_their_snapshots_for_show_and_diff() {
+    let (_srv, env) = three_versions("confirm_refetch = false");
+    let json = env.run(&["report", "--since", "3650d", "--all", "--format", "json"]);
+    let baseline = &json.events("baseline")[0];
+    let changed = json.events("changed");
+    assert_eq!(changed.len(), 2, "{}", json.stdout);
+    let last = &changed[1];
+    let (from, to) = (
+        last["previous_snapshot"].as_i64().unwrap(),
+        last["snapshot"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        env.run(&["show", "p", &baseline["snapshot"].to_string()])
+            .stdout,
+        "one\nversion 0\n"
+    );
+    assert_eq!(
+        env.run(&["show", "p", &to.to_string()]).stdout,
+        "three\nversion 2\n"
+    );
+    let text = env.run(&["report", "--since", "3650d"]);
+    text.says(&format!(
+        "  snapshots #{from} -> #{to}: `forewarn diff p --from {from} --to {to}`\n"
+    ));
+    let d = env.run(&[
+        "diff",
+        "p",
+        "--from",
+        &from.to_string(),
+        "--to",
+        &to.to_string(),
+    ]);
+    d.says("+three");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::UsageError;
 use crate::cli::AddArgs;
 use crate::config::{self, Kind, types::validate_url_template};
 use crate::extract::ExtractSpec;
+use crate::report::shell_word;
 
 pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     let target = target_file(watchlists)?;
@@ -207,16 +208,6 @@ fn unique_name(base: &str, taken: impl Fn(&str) -> bool) -> String {
         .map(|i| format!("{base}-{i}"))
         .find(|n| !taken(n))
         .expect("some suffix is free")
-}
-
-fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]

@@ -41,10 +41,14 @@ type Snaps = [(i64, chrono::DateTime<chrono::Utc>, i64)];
 
 /// A usage error for a snapshot id the watch does not have, listing the ones it has.
 fn no_such_snapshot(name: &str, id: i64, snaps: &Snaps) -> anyhow::Error {
-    let ids: Vec<String> = snaps.iter().map(|s| s.0.to_string()).collect();
+    let ids: Vec<String> = snaps
+        .iter()
+        .map(|s| format!("{} ({})", s.0, when(s.1)))
+        .collect();
     UsageError(format!(
-        "`{name}` has no snapshot {id}; it has {}",
-        ids.join(", ")
+        "`{name}` has no snapshot {id}; it has {}. Event ids are not snapshot ids: `forewarn report {} --all` shows each event's snapshots",
+        ids.join(", "),
+        crate::report::shell_word(name)
     ))
     .into()
 }

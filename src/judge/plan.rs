@@ -102,7 +102,16 @@ impl Plan {
         }
     }
 
-    fn insert(&mut self, event: Event, from: Option<i64>, to: Option<i64>) {
+    /// A stored event names the snapshots it compares (`snapshot`, and `previous_snapshot`
+    /// for a change), so `show` and `diff` can be given them.
+    fn insert(&mut self, mut event: Event, from: Option<i64>, to: Option<i64>) {
+        for (key, id) in [("snapshot", to), ("previous_snapshot", from)] {
+            if let Some(id) = id
+                && event.detail.get(key).is_none()
+            {
+                event = event.with(key, json!(id));
+            }
+        }
         self.events.push(Planned {
             event,
             write: Write::Insert { from, to },

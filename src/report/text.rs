@@ -42,6 +42,11 @@ impl Format for Text {
                 out.push_str(&format!("  {v}\n"));
             }
         }
+        if self.with_time
+            && let Some(line) = snapshots_line(e)
+        {
+            out.push_str(&line);
+        }
         if let Some(n) = super::notified_line(e) {
             out.push_str(&format!("  notified: {n}\n"));
         }
@@ -61,5 +66,18 @@ impl Format for Text {
             }
         }
         out.push('\n');
+    }
+}
+
+/// `  snapshots #15 -> #27: forewarn diff NAME --from 15 --to 27`: where a history reader finds the
+/// content the event compared.
+fn snapshots_line(e: &Event) -> Option<String> {
+    let id = |k: &str| e.detail.get(k).and_then(|v| v.as_i64());
+    let name = crate::report::shell_word(&e.watch);
+    match (id("previous_snapshot"), id("snapshot")?) {
+        (Some(from), to) => Some(format!(
+            "  snapshots #{from} -> #{to}: `forewarn diff {name} --from {from} --to {to}`\n"
+        )),
+        (None, to) => Some(format!("  snapshot #{to}: `forewarn show {name} {to}`\n")),
     }
 }
