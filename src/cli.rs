@@ -41,7 +41,13 @@ pub enum Command {
     /// Run as a daemon: check every watch on its own schedule until stopped
     Watch(WatchArgs),
     /// Add a watch to a watchlist, keeping the file's comments and layout
-    Add(AddArgs),
+    Add(Box<AddArgs>),
+    /// Remove a watch from its watchlist (its stored history stays), keeping comments
+    Remove(NameArgs),
+    /// Stop checking a watch without removing it (`enabled = false` in its watchlist)
+    Disable(NameArgs),
+    /// Check a disabled watch again
+    Enable(NameArgs),
     /// Fetch one watch and show what would be compared, without writing anything
     Test(TestArgs),
     /// Show each watch: last check, last change, state, validators
@@ -147,8 +153,8 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The URL to watch
-    pub url: String,
+    /// The URL to watch (a version watch of github, crates, npm or pypi needs none)
+    pub url: Option<String>,
     /// The watch's name, unique across all watchlists [default: from the URL]
     #[arg(long)]
     pub name: Option<String>,
@@ -161,9 +167,36 @@ pub struct AddArgs {
     /// Regex deleted before comparing (repeatable)
     #[arg(long, value_name = "REGEX")]
     pub ignore: Vec<String>,
-    /// How to read the body: auto, html, text, json, yaml or feed
+    /// How to read the body: auto, html, text, json, yaml, feed or version
     #[arg(long)]
     pub kind: Option<String>,
+    /// How often to check, like 15m or 1h (instead of the watchlist's default schedule)
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// When to check, as a cron line like "*/15 * * * *"
+    #[arg(long, value_name = "CRON", conflicts_with = "every")]
+    pub schedule: Option<String>,
+    /// A channel to notify, declared as [channels.NAME] (repeatable)
+    #[arg(long, value_name = "CHANNEL")]
+    pub notify: Vec<String>,
+    /// A CSS selector the integration needs on the page: `expect.selectors` (repeatable)
+    #[arg(long, value_name = "CSS")]
+    pub expect_selector: Vec<String>,
+    /// A version watch: where releases are read (github, crates, npm, pypi, regex or json)
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// The package of a crates, npm or pypi version watch
+    #[arg(long, value_name = "NAME")]
+    pub package: Option<String>,
+    /// The OWNER/NAME of a github version watch
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The watch, by name
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! Issue 2: watchlist validation and `forewarn add`.
 
-use crate::util::{Server, TestEnv, one_watch};
+use crate::util::{Page, Server, TestEnv, one_watch};
 
 #[test]
 fn invalid_watchlist_exits_3_with_line_and_column() {
@@ -370,4 +370,152 @@ fn add_to_a_file_finds_forewarn_toml_and_prints_problems() {
     std::fs::remove_file(env.path().join("watchlists/other.toml")).unwrap();
     let list = env.run(&["list"]);
     list.says("127-0-0-1-docs");
+}
+
+/// `disable`, `enable` and `remove` edit the file that declares the watch, comments kept; a
+/// disabled watch is listed, never fetched, and keeps its name.
+#[test]
+fn disable_enable_and_remove_edit_the_watchlist() {
+    let srv = Server::start();
+    srv.set("/a", Page::html("<p>A</p>"));
+    srv.set("/b", Page::html("<p>B</p>"));
+    let env = TestEnv::new();
+    let original = format!(
+        "# vendor pages\n\n[[watch]]\nname = \"a\"   # the inbox\nurl = \"{}\"\n\n# billing, flaky on Mondays\n[[watch]]\nname = \"b\"\nurl = \"{}\"\n",
+        srv.url("/a"),
+        srv.url("/b")
+    );
+    env.file("watchlists/vendor.toml", &original);
+    let off = env.run(&["disable", "b"]);
+    assert_eq!(off.code, 0, "{off:?}");
+    off.says("disabled watch `b` in watchlists/vendor.toml");
+    let text = env.read("watchlists/vendor.toml");
+    assert!(
+        text.contains("# billing, flaky on Mondays\n[[watch]]\nname = \"b\""),
+        "{text}"
+    );
+    assert!(text.contains("enabled = false"), "{text}");
+    assert!(text.contains("name = \"a\"   # the inbox"), "{text}");
+    env.run(&["check"]);
+    assert!(
+        srv.seen("/b").is_empty(),
+        "a disabled watch is never fetched"
+    );
+    assert_eq!(srv.seen("/a").len(), 1);
+    env.run(&["list"]).says("disabled (enabled = false)");
+    let json = env.run(&["list", "--format", "json"]);
+    assert!(
+        json.stdout.contains("\"state\":\"disabled\""),
+        "{}",
+        json.stdout
+    );
+    let test = env.run(&["test", "b"]);
+    assert_eq!(test.code, 3, "{test:?}");
+    assert!(
+        test.stderr.contains("`forewarn enable b`"),
+        "{}",
+        test.stderr
+    );
+    let dup = env.run(&["add", &srv.url("/c"), "--name", "b"]);
+    assert_eq!(dup.code, 3, "a disabled watch keeps its name: {dup:?}");
+    env.run(&["disable", "b"]).says("already disabled");
+
+    let on = env.run(&["enable", "b"]);
+    assert_eq!(on.code, 0, "{on:?}");
+    assert_eq!(
+        env.read("watchlists/vendor.toml"),
+        original,
+        "enable undoes disable"
+    );
+    env.run(&["check"]);
+    assert_eq!(srv.seen("/b").len(), 1);
+
+    let gone = env.run(&["remove", "a"]);
+    assert_eq!(gone.code, 0, "{gone:?}");
+    gone.says("its stored history stays in the database");
+    let text = env.read("watchlists/vendor.toml");
+    assert!(!text.contains("name = \"a\""), "{text}");
+    assert!(text.starts_with("# vendor pages\n"), "{text}");
+    assert!(
+        text.contains("# billing, flaky on Mondays\n[[watch]]\nname = \"b\""),
+        "{text}"
+    );
+    let typo = env.run(&["remove", "bb"]);
+    assert_eq!(typo.code, 3);
+    assert!(typo.stderr.contains("did you mean `b`?"), "{}", typo.stderr);
+}
+
+/// `add` reaches what a new user asks for first: a schedule, channels, the selectors the
+/// integration needs, version watches; it warns when the URL is already watched.
+#[test]
+fn add_sets_schedule_notify_expectations_and_version_watches() {
+    let env = TestEnv::new();
+    env.file(
+        "forewarn.toml",
+        "[channels.team]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n",
+    );
+    env.file(
+        "watchlists/default.toml",
+        "[[watch]]\nname = \"inbox\"\nurl = \"http://127.0.0.1:9/inbox\"\n",
+    );
+    let run = env.run(&[
+        "add",
+        "http://127.0.0.1:9/compose",
+        "--name",
+        "compose",
+        "--every",
+        "15m",
+        "--notify",
+        "team",
+        "--expect-selector",
+        "#send",
+        "--expect-selector",
+        "[data-testid=to]",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = env.read("watchlists/default.toml");
+    assert!(
+        text.ends_with("name = \"compose\"\nurl = \"http://127.0.0.1:9/compose\"\nevery = \"15m\"\nnotify = [\"team\"]\nexpect.selectors = [\"#send\", \"[data-testid=to]\"]\n"),
+        "{text}"
+    );
+    let version = env.run(&["add", "--source", "crates", "--package", "reqwest"]);
+    assert_eq!(version.code, 0, "{version:?}");
+    let text = env.read("watchlists/default.toml");
+    assert!(
+        text.ends_with(
+            "name = \"reqwest\"\nkind = \"version\"\nsource = \"crates\"\npackage = \"reqwest\"\n"
+        ),
+        "{text}"
+    );
+    let list = env.run(&["list"]);
+    assert_eq!(list.code, 0, "{list:?}");
+    list.says("reqwest");
+    // Mistakes are refused with what to do; nothing is written.
+    let before = env.read("watchlists/default.toml");
+    let typo = env.run(&["add", "http://127.0.0.1:9/x", "--notify", "teem"]);
+    assert_eq!(typo.code, 3);
+    assert!(
+        typo.stderr
+            .contains("no channel named `teem`: did you mean `team`?"),
+        "{}",
+        typo.stderr
+    );
+    let fast = env.run(&["add", "http://127.0.0.1:9/x", "--every", "1ms"]);
+    assert_eq!(fast.code, 3, "{fast:?}");
+    let no_url = env.run(&["add", "--name", "x"]);
+    assert_eq!(no_url.code, 3);
+    assert!(no_url.stderr.contains("needs the URL"), "{}", no_url.stderr);
+    assert_eq!(env.read("watchlists/default.toml"), before);
+    // The same URL again: added, with a warning naming the watch that has it.
+    let again = env.run(&["add", "http://127.0.0.1:9/inbox", "--select", "main"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again
+            .stderr
+            .contains("warning: `inbox` (watchlists/default.toml:2) already watches"),
+        "{}",
+        again.stderr
+    );
+    let help = env.run(&["add", "--help"]);
+    help.says("auto, html, text, json, yaml, feed or version");
 }

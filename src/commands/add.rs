@@ -12,23 +12,21 @@ use crate::config::{self, Kind, types::validate_url_template};
 use crate::extract::ExtractSpec;
 use crate::report::shell_word;
 
+use super::edit::write_atomically;
+
 pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     let target = target_file(watchlists)?;
-    let url = validate_url_template(&args.url).map_err(UsageError)?;
-    let kind: Kind = match &args.kind {
-        Some(k) => serde_json::from_value(serde_json::Value::String(k.clone())).map_err(|_| {
-            UsageError(format!(
-                "unknown kind `{k}`: use auto, html, text, json, yaml or feed"
-            ))
-        })?,
-        None => Kind::Auto,
+    let kind = kind_of(&args)?;
+    let url = match &args.url {
+        Some(u) => Some(validate_url_template(u).map_err(UsageError)?),
+        None if kind == Kind::Version && args.source.as_deref().is_some_and(is_registry) => None,
+        None => {
+            return Err(UsageError(
+                "`add` needs the URL to watch (a version watch of github, crates, npm or pypi needs `--source` and `--package` or `--repo` instead)".into(),
+            )
+            .into());
+        }
     };
-    if kind == Kind::Version {
-        return Err(UsageError(
-            "a version watch needs `source` (github, crates, npm, pypi, regex or json) and its `package` or `repo`: write it in the watchlist by hand (the README's \"New versions\" section has examples)".into(),
-        )
-        .into());
-    }
     // Validates selectors and regexes exactly as loading the watchlist would.
     ExtractSpec::new(
         kind,
@@ -40,7 +38,9 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     let existing = existing_watches(watchlists, &target)?;
     let name = match &args.name {
         Some(n) => chosen_name(n, &existing)?,
-        None => unique_name(&slug(&url), |n| existing.find(n).is_some()),
+        None => unique_name(&default_name(url.as_ref(), &args), |n| {
+            declared(&existing, n).is_some()
+        }),
     };
     let src = if target.exists() {
         std::fs::read_to_string(&target)
@@ -56,6 +56,10 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
     if let Some(e) = errors.into_iter().next() {
         return Err(UsageError(format!("the new watch would not load: {e}")).into());
     }
+    check_channels(&args.notify, &existing, &parsed)?;
+    if let Some(url) = &url {
+        warn_if_watched(url, &existing);
+    }
     write_atomically(&target, &new_src)?;
     println!(
         "added watch `{name}` to {}\ntry it: forewarn test {}",
@@ -63,6 +67,100 @@ pub fn run(watchlists: &[PathBuf], args: AddArgs) -> anyhow::Result<Exit> {
         shell_word(&name)
     );
     Ok(Exit::Ok)
+}
+
+/// `--kind`, or `version` when `--source` is given.
+fn kind_of(args: &AddArgs) -> anyhow::Result<Kind> {
+    let kind: Kind = match &args.kind {
+        Some(k) => serde_json::from_value(serde_json::Value::String(k.clone())).map_err(|_| {
+            UsageError(format!(
+                "unknown kind `{k}`: use auto, html, text, json, yaml, feed or version"
+            ))
+        })?,
+        None if args.source.is_some() => Kind::Version,
+        None => Kind::Auto,
+    };
+    if kind == Kind::Version && args.source.is_none() {
+        return Err(UsageError(
+            "a version watch needs `--source` (github, crates, npm, pypi, regex or json) and `--package NAME` or `--repo OWNER/NAME` (the README's \"New versions\" section has examples)".into(),
+        )
+        .into());
+    }
+    if kind != Kind::Version && (args.package.is_some() || args.repo.is_some()) {
+        return Err(UsageError(
+            "`--package` and `--repo` belong to a version watch: add `--source`".into(),
+        )
+        .into());
+    }
+    Ok(kind)
+}
+
+/// Sources that are registries: the watch needs a package or repository, not a URL.
+fn is_registry(source: &str) -> bool {
+    matches!(source, "github" | "crates" | "npm" | "pypi")
+}
+
+/// A name from the URL, or from the package or repository a version watch follows.
+fn default_name(url: Option<&url::Url>, args: &AddArgs) -> String {
+    match (url, args.package.as_deref().or(args.repo.as_deref())) {
+        (_, Some(p)) if url.is_none() => {
+            let s: String = p
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let s = s.trim_matches('-').to_string();
+            if s.is_empty() { "watch".into() } else { s }
+        }
+        (Some(u), _) => slug(u),
+        (None, _) => "watch".into(),
+    }
+}
+
+/// Every `--notify` names a channel declared where the checks will read it.
+fn check_channels(
+    notify: &[String],
+    existing: &config::Config,
+    parsed: &config::Config,
+) -> anyhow::Result<()> {
+    for c in notify {
+        if existing.channels.contains_key(c) || parsed.channels.contains_key(c) {
+            continue;
+        }
+        let names = existing.channels.keys().chain(parsed.channels.keys());
+        let hint = match crate::config::closest(c, names.map(String::as_str)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => format!(
+                "declare it first, in a watchlist or in forewarn.toml beside the watchlists: [channels.{c}] type = \"desktop\""
+            ),
+        };
+        return Err(UsageError(format!("no channel named `{c}`: {hint}")).into());
+    }
+    Ok(())
+}
+
+/// Says so when another watch already watches the same URL (the add goes on: two watches
+/// of one page may select different parts).
+fn warn_if_watched(url: &url::Url, existing: &config::Config) {
+    let same = existing
+        .watches
+        .iter()
+        .chain(&existing.disabled)
+        .find(|w| url::Url::parse(w.url()).is_ok_and(|u| u == *url));
+    if let Some(w) = same {
+        let at = w.origin();
+        eprintln!(
+            "warning: `{}` ({}:{}) already watches {url}; adding another watch of it",
+            w.name(),
+            at.file.display(),
+            at.line
+        );
+    }
 }
 
 /// The watches already declared where the checks will read them (the watchlist folder, when
@@ -90,13 +188,20 @@ fn existing_watches(watchlists: &[PathBuf], target: &Path) -> anyhow::Result<con
     })
 }
 
+/// The watch called `name`, enabled or not: a disabled watch keeps its name.
+fn declared<'a>(config: &'a config::Config, name: &str) -> Option<&'a config::Watch> {
+    config
+        .find(name)
+        .or_else(|| config.disabled.iter().find(|w| w.name() == name))
+}
+
 /// `--name`, when it is not empty and not taken.
 fn chosen_name(name: &str, existing: &config::Config) -> anyhow::Result<String> {
     let n = name.trim().to_string();
     if n.is_empty() {
         return Err(UsageError("the watch name must not be empty".into()).into());
     }
-    if let Some(w) = existing.find(&n) {
+    if let Some(w) = declared(existing, &n) {
         return Err(UsageError(format!(
             "a watch named `{n}` already exists ({}:{}): pick another --name",
             w.origin().file.display(),
@@ -111,9 +216,33 @@ fn chosen_name(name: &str, existing: &config::Config) -> anyhow::Result<String> 
 fn watch_table(name: &str, kind: Kind, args: &AddArgs) -> Table {
     let mut table = Table::new();
     table.insert("name", value(name));
-    table.insert("url", value(&args.url));
+    if let Some(url) = &args.url {
+        table.insert("url", value(url));
+    }
     if kind != Kind::Auto {
-        table.insert("kind", value(args.kind.as_deref().unwrap_or("auto")));
+        table.insert("kind", value(kind_name(kind)));
+    }
+    for (key, v) in [
+        ("source", &args.source),
+        ("package", &args.package),
+        ("repo", &args.repo),
+        ("every", &args.every),
+        ("schedule", &args.schedule),
+    ] {
+        if let Some(v) = v {
+            table.insert(key, value(v));
+        }
+    }
+    if !args.notify.is_empty() {
+        let array = Array::from_iter(args.notify.iter().map(String::as_str));
+        table.insert("notify", value(array));
+    }
+    if !args.expect_selector.is_empty() {
+        let mut expect = Table::new();
+        expect.set_dotted(true);
+        let array = Array::from_iter(args.expect_selector.iter().map(String::as_str));
+        expect.insert("selectors", value(array));
+        table.insert("expect", Item::Table(expect));
     }
     for (key, list) in [
         ("select", &args.select),
@@ -132,6 +261,14 @@ fn watch_table(name: &str, kind: Kind, args: &AddArgs) -> Table {
         }
     }
     table
+}
+
+/// How a kind is written in a watchlist.
+fn kind_name(kind: Kind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "auto".into())
 }
 
 /// The watchlist's text with `table` appended as its last `[[watch]]`, comments and layout
@@ -169,16 +306,6 @@ fn target_file(watchlists: &[PathBuf]) -> anyhow::Result<PathBuf> {
         [one] => Ok(one.clone()),
         _ => Err(UsageError("`add` writes one file: pass a single --watchlist FILE".into()).into()),
     }
-}
-
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
 }
 
 /// "https://app.vendor.example/inbox" -> "app-vendor-example-inbox".

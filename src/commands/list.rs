@@ -35,9 +35,16 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         Some(s) => s.outbox_by_watch()?,
         None => HashMap::new(),
     };
-    // Each group's stored states, in watchlist order.
+    // Each group's stored states, in watchlist order; the disabled watches last.
+    let all: Vec<&Watch> = config.watches.iter().chain(&config.disabled).collect();
+    let disabled = |w: &Watch| {
+        config
+            .disabled
+            .as_ptr_range()
+            .contains(&std::ptr::from_ref(w))
+    };
     let groups = || {
-        config.watches.chunks(GROUP).map(|group| {
+        all.chunks(GROUP).map(|group| {
             let states = match &store {
                 Some(s) => {
                     let names: Vec<&str> = group.iter().map(|w| w.name()).collect();
@@ -55,6 +62,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             let (group, states) = g?;
             for w in group {
                 let mut v = watch_json(w.name(), &w.url_display(), states.get(w.name()));
+                if disabled(w) {
+                    v["state"] = json!("disabled");
+                }
                 if let Some(n) = notified.get(w.name()) {
                     v["notifications"] = json!({
                         "delivered": n.delivered, "pending": n.pending, "failed": n.failed,
@@ -73,7 +83,11 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         let t = |v: Option<chrono::DateTime<Utc>>| v.map_or("never".into(), |t| ago(t, now));
         [
             w.name().to_string(),
-            State::of(s).text(now, args.long),
+            if disabled(w) {
+                "disabled (enabled = false)".into()
+            } else {
+                State::of(s).text(now, args.long)
+            },
             t(s.and_then(|s| s.last_check_at)),
             t(s.and_then(|s| s.last_change_at)),
             s.and_then(|s| s.last_duration_ms)

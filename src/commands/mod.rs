@@ -3,6 +3,7 @@
 mod add;
 mod check;
 mod due_gate;
+mod edit;
 mod history;
 mod list;
 mod notify;
@@ -27,7 +28,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Check(args) => check::run(&db, &cli.watchlists, args),
         Command::Watch(args) => watch::run(&db, &cli.watchlists, args),
-        Command::Add(args) => add::run(&cli.watchlists, args),
+        Command::Add(args) => add::run(&cli.watchlists, *args),
+        Command::Remove(args) => edit::run(&cli.watchlists, args, edit::Edit::Remove),
+        Command::Disable(args) => edit::run(&cli.watchlists, args, edit::Edit::Disable),
+        Command::Enable(args) => edit::run(&cli.watchlists, args, edit::Edit::Enable),
         Command::Test(args) => test::run(&db, &cli.watchlists, args),
         Command::List(args) => list::run(&db, &cli.watchlists, args),
         Command::Report(args) => report::run(&db, &cli.watchlists, args),

@@ -131,6 +131,8 @@ impl Watch {
 #[derive(Debug, Default)]
 pub struct Config {
     pub watches: Vec<Watch>,
+    /// Watches with `enabled = false`: validated and their names reserved, never checked.
+    pub disabled: Vec<Watch>,
     pub files: Vec<PathBuf>,
     /// Per-host politeness, by host name (with `:port` when not the scheme's default).
     pub hosts: HashMap<String, HostSettings>,
@@ -149,6 +151,14 @@ impl Config {
 
     /// Error text for a name that matches no watch, with a suggestion.
     pub fn unknown_watch(&self, name: &str) -> String {
+        if let Some(w) = self.disabled.iter().find(|w| w.name() == name) {
+            let at = w.origin();
+            return format!(
+                "the watch `{name}` is disabled ({}:{}, `enabled = false`): `forewarn enable {name}` turns it back on",
+                at.file.display(),
+                at.line
+            );
+        }
         let mut msg = format!("no watch named `{name}` in the watchlists");
         if let Some(best) = closest(name, self.watches.iter().map(|w| w.name())) {
             msg.push_str(&format!("; did you mean `{best}`?"));
@@ -270,7 +280,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Config, ConfigErrors> {
     config.watches.shrink_to_fit();
     // In file order, and in each file by line (a watch's problems come as serde finds them).
     errors.sort_by_key(|e| (files.iter().position(|f| *f == e.file), e.line));
-    check_unique_names(&config.watches, &mut errors);
+    check_unique_names(config.watches.iter().chain(&config.disabled), &mut errors);
     resolve_notify(&mut config, &mut errors);
     config.files = files;
     if errors.is_empty() {
@@ -346,8 +356,8 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
     }
 }
 
-fn check_unique_names(watches: &[Watch], errors: &mut Vec<ConfigError>) {
-    let mut seen: HashMap<&str, &Watch> = HashMap::with_capacity(watches.len());
+fn check_unique_names<'a>(watches: impl Iterator<Item = &'a Watch>, errors: &mut Vec<ConfigError>) {
+    let mut seen: HashMap<&str, &Watch> = HashMap::with_capacity(watches.size_hint().0);
     for w in watches {
         if let Some(first) = seen.get(w.name()).map(|f| f.origin()) {
             let mut e = ConfigError::whole_file(

@@ -84,6 +84,8 @@ pub(super) struct RawDefaults {
 pub(super) struct RawWatch {
     pub name: Spanned<String>,
     pub url: Option<Spanned<UrlTemplate>>,
+    /// `enabled = false`: kept in the watchlist (and its name reserved), never checked.
+    pub enabled: Option<bool>,
     #[serde(default)]
     pub kind: Kind,
     pub select: Option<Spanned<OneOrMany<String>>>,

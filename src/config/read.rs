@@ -388,9 +388,14 @@ fn resolve_items(
         // the same run. One read past a wrong value is not kept, and what is missing only
         // because a wrong key was taken out is not a problem of its own.
         let before = errors.len();
+        let enabled = w.enabled.unwrap_or(true);
         let watch = resolver.watch(w, place, errors);
         if wrong.is_empty() {
-            config.watches.extend(watch);
+            if enabled {
+                config.watches.extend(watch);
+            } else {
+                config.disabled.extend(watch);
+            }
             continue;
         }
         let found = errors.split_off(before);
