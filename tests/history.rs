@@ -38,6 +38,14 @@ fn show_and_diff_any_two_snapshots() {
     );
     let span = env.run(&["diff", "p", "--from", "1", "--to", "3"]);
     span.says("-one\n-version 0\n+three\n+version 2");
+    let typo = env.run(&["show", "pp"]);
+    assert_eq!(typo.code, 3);
+    assert!(
+        typo.stderr
+            .contains("no snapshots of `pp`: did you mean `p`?"),
+        "{}",
+        typo.stderr
+    );
     let bad = env.run(&["diff", "p", "--from", "99"]);
     assert_eq!(bad.code, 3);
     assert!(

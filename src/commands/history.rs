@@ -29,10 +29,12 @@ fn snapshot_ids(
 ) -> anyhow::Result<Vec<(i64, chrono::DateTime<chrono::Utc>, i64)>> {
     let snaps = store.snapshots_of(name)?;
     if snaps.is_empty() {
-        return Err(UsageError(format!(
-            "no snapshots of `{name}`: check the name with `forewarn list`, or run `forewarn check`"
-        ))
-        .into());
+        let names = store.names_with_snapshots()?;
+        let hint = match crate::config::closest(name, names.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None => "check the name with `forewarn list`, or run `forewarn check`".into(),
+        };
+        return Err(UsageError(format!("no snapshots of `{name}`: {hint}")).into());
     }
     Ok(snaps)
 }

@@ -339,6 +339,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The names of the watches that have stored snapshots.
+    pub fn names_with_snapshots(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT w.name FROM watches w
+                 WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.watch_id = w.id) ORDER BY w.name",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.classify(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+    }
+
     /// A watch's snapshots, oldest first: (id, taken at, size in bytes).
     pub fn snapshots_of(&self, watch: &str) -> Result<Vec<(i64, DateTime<Utc>, i64)>, StoreError> {
         let mut stmt = self
