@@ -12,6 +12,7 @@ mod hostile;
 mod html_report;
 mod noise;
 mod notify;
+mod readme;
 mod scheduler;
 mod structure;
 mod versions;

@@ -35,6 +35,17 @@ pub fn run(watchlists: &[std::path::PathBuf], args: NameArgs, edit: Edit) -> any
     let src = std::fs::read_to_string(&file)
         .with_context(|| format!("cannot read {}", file.display()))?;
     let new_src = edited(&file, &src, &args.name, edit)?;
+    if edit == Edit::Remove && only_comments(&new_src) {
+        // An empty watchlist is a load error: the file goes with its last watch.
+        std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
+        println!(
+            "removed watch `{}`, the last in {}, and so the file; its stored history stays in the database (`forewarn report {}`)",
+            args.name,
+            file.display(),
+            crate::report::shell_word(&args.name)
+        );
+        return Ok(Exit::Ok);
+    }
     // What we write must load: check it before touching the file.
     let mut parsed = Config::default();
     let mut errors = Vec::new();
@@ -62,6 +73,12 @@ pub fn run(watchlists: &[std::path::PathBuf], args: NameArgs, edit: Edit) -> any
         ),
     }
     Ok(Exit::Ok)
+}
+
+/// Nothing but blank lines and comments.
+fn only_comments(src: &str) -> bool {
+    src.lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 /// The watch called `name`, enabled or not, and whether it is enabled.
