@@ -214,6 +214,13 @@ fn a_full_disk_during_a_write_is_a_clear_error_and_the_database_survives() {
         "names the database: {}",
         run.stderr
     );
+    // Only what is true: the failed write was not stored (no claim about the rest of the
+    // run, part of which a larger pass would have committed).
+    assert!(
+        run.stderr.contains("what was being written was not"),
+        "says what was stored: {}",
+        run.stderr
+    );
     // Space again: the database is intact, the old snapshot is there, the change is found.
     std::fs::remove_file(&filler).unwrap();
     let c = rusqlite::Connection::open(&db).unwrap();
@@ -225,4 +232,140 @@ fn a_full_disk_during_a_write_is_a_clear_error_and_the_database_survives() {
     let run = env.run_env(&["check", "--format", "json"], &[("FOREWARN_DB", db_s)]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+}
+
+/// Another program holds the write lock longer than SQLite's busy timeout (5 s): the pass
+/// waits it out and stores everything, instead of ending with "locked".
+#[test]
+fn a_database_held_busy_past_the_busy_timeout_is_waited_out() {
+    let srv = Server::start();
+    srv.set("/p0", page("v1"));
+    let env = TestEnv::new().watchlist(
+        &"[[watch]]\nname = \"p\"\nurl = \"URL\"\nconfirm_refetch = false\n"
+            .replace("URL", &srv.url("/p0")),
+    );
+    assert_eq!(env.run(&["check"]).code, 0);
+    srv.set("/p0", page("v2"));
+    let db = env.db();
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE").unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(7));
+        c.execute_batch("COMMIT").unwrap();
+    });
+    held.recv().unwrap();
+    let run = env.run(&["check", "--format", "json"]);
+    holder.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+    assert_eq!(integrity(&env), "ok");
+}
+
+/// A populated database whose schema version was reset by another tool is refused in words,
+/// not with the migration's SQL, and left as it was.
+#[test]
+fn a_database_without_its_schema_version_is_refused_plainly() {
+    let srv = Server::start();
+    srv.set("/p0", page("v1"));
+    let env = TestEnv::new()
+        .watchlist(&"[[watch]]\nname = \"p\"\nurl = \"URL\"\n".replace("URL", &srv.url("/p0")));
+    assert_eq!(env.run(&["check"]).code, 0);
+    let c = rusqlite::Connection::open(env.db()).unwrap();
+    c.execute_batch("PRAGMA user_version = 0").unwrap();
+    drop(c);
+    for args in [&["check"][..], &["list"], &["report"]] {
+        let run = env.run(args);
+        assert_ne!(run.code, 0, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("no schema version"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("CREATE TABLE"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM snapshots"),
+        1,
+        "nothing was touched"
+    );
+}
+
+/// `list` and `report` read a database on a read-only file system (SQLite cannot create the
+/// `-shm` file there), instead of "unable to open database file".
+#[test]
+fn list_and_report_read_a_database_on_a_read_only_file_system() {
+    let disk = SmallDisk::mount("8m");
+    let srv = Server::start();
+    srv.set("/p0", page("v1"));
+    let env = TestEnv::new().watchlist(
+        &"[[watch]]\nname = \"p\"\nurl = \"URL\"\nconfirm_refetch = false\n"
+            .replace("URL", &srv.url("/p0")),
+    );
+    let db = disk.dir.path().join("forewarn.db");
+    let db_s = db.to_str().unwrap();
+    env.run_env(&["check"], &[("FOREWARN_DB", db_s)]);
+    srv.set("/p0", page("v2"));
+    env.run_env(&["check"], &[("FOREWARN_DB", db_s)]);
+    let ro = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(disk.dir.path())
+        .status()
+        .unwrap();
+    assert!(ro.success());
+    let list = env.run_env(&["list"], &[("FOREWARN_DB", db_s)]);
+    assert_eq!(list.code, 0, "{list:?}");
+    list.says("p ");
+    let report = env.run_env(&["report"], &[("FOREWARN_DB", db_s)]);
+    assert_eq!(report.code, 0, "{report:?}");
+    report.says("+v2");
+}
+
+/// Thousands of changes in one pass, many batches, again and again: every pass stores every
+/// change and ends well (a busy moment between the pass's own connections once ended one).
+#[test]
+fn large_changed_passes_store_every_change_every_time() {
+    const N: usize = 2000;
+    let srv = Server::start();
+    for i in 0..N {
+        srv.set(&format!("/p{i}"), page(&format!("page {i} v0")));
+    }
+    let toml: String = (0..N)
+        .map(|i| {
+            format!(
+                "[[watch]]\nname = \"w{i}\"\nurl = \"{}\"\nconfirm_refetch = false\nkeep = 1\n",
+                srv.url(&format!("/p{i}"))
+            )
+        })
+        .collect();
+    let env = TestEnv::new().watchlist(&toml);
+    let args = [
+        "check",
+        "--format",
+        "json",
+        "--per-host",
+        "32",
+        "--concurrency",
+        "64",
+    ];
+    assert_eq!(env.run(&args).code, 0);
+    for round in 1..=4 {
+        for i in 0..N {
+            srv.set(&format!("/p{i}"), page(&format!("page {i} v{round}")));
+        }
+        let run = env.run(&args);
+        assert_eq!(run.code, 0, "round {round}: {}", run.stderr);
+        assert_eq!(run.events("changed").len(), N, "round {round}");
+        assert_eq!(run.events("summary")[0]["changed"], N, "round {round}");
+    }
+    assert_eq!(integrity(&env), "ok");
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM events WHERE kind = 'changed'"),
+        4 * N as i64
+    );
 }

@@ -29,7 +29,19 @@ pub(super) struct Pass {
 /// The pass reads previous snapshots through its own read-only connection.
 impl History for Mutex<Store> {
     fn snapshot(&self, id: i64) -> Option<Snapshot> {
-        self.lock().ok()?.snapshot(id).ok().flatten()
+        let store = self.lock().ok()?;
+        // A busy moment (the writer's checkpoint) is waited out, never read as "no snapshot".
+        let mut pause = std::time::Duration::from_millis(10);
+        for _ in 0..60 {
+            match store.snapshot(id) {
+                Err(crate::store::StoreError::Locked { .. }) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_secs(1));
+                }
+                done => return done.ok().flatten(),
+            }
+        }
+        None
     }
 }
 

@@ -163,15 +163,24 @@ pub async fn run_pass<S: Sink>(
     let writer = writer::spawn(store, sink, rx, bar.clone());
     spawn_checks(&pass, &order, &limits, tx).await?;
 
-    let (store, sink, report) = tokio::task::spawn_blocking(move || writer.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
+    let (store, sink, report, failed) =
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if let Some(e) = failed {
+        // Say exactly what is stored: the batches before this one were committed.
+        return Err(anyhow::Error::new(e).context(format!(
+            "{} of this pass's {} checks were stored before the database failed; the rest were not (their pages are checked again next run)",
+            report.checked,
+            order.len()
+        )));
+    }
     let report = PassReport {
         duration: started.elapsed(),
-        ..report?
+        ..report
     };
     Ok((report, store, sink))
 }

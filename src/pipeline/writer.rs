@@ -2,6 +2,7 @@
 //! batched transactions, and hands each check to the sink once its batch is committed.
 
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tokio::sync::mpsc::Receiver;
@@ -11,9 +12,14 @@ use crate::event::Event;
 use crate::judge::{Outcome, Verdict};
 use crate::store::{Store, StoreError};
 
-/// What the writer gives back: the store, the sink, and the counts (or the error that
-/// stopped it).
-pub(super) type Written<S> = (Store, S, Result<PassReport, StoreError>);
+/// What the writer gives back: the store, the sink, the counts of what it committed, and the
+/// error that stopped it, if one did.
+pub(super) type Written<S> = (Store, S, PassReport, Option<StoreError>);
+
+/// How long a batch waits for a busy database before the pass gives up on it. The pass's own
+/// connections (the judges' reader, this writer) never hold the write lock against each
+/// other for long; only another program can hold it this long.
+const BUSY_PATIENCE: Duration = Duration::from_secs(120);
 
 /// Starts the writer; it ends when every sender of `rx` is gone, or at the first store error.
 pub(super) fn spawn<S: Sink>(
@@ -29,16 +35,35 @@ pub(super) fn spawn<S: Sink>(
             if let Some(b) = &bar {
                 b.inc(batch.len() as u64);
             }
-            let events = match store.apply_batch(batch.iter().map(|(_, o)| o)) {
+            let events = match apply_patiently(&mut store, &batch) {
                 Ok(ev) => ev,
-                Err(e) => return (store, sink, Err(e)),
+                Err(e) => return (store, sink, report, Some(e)),
             };
             hand_over(&batch, &events, &mut report, &mut sink);
             sink.committed();
             batch.clear();
         }
-        (store, sink, Ok(report))
+        (store, sink, report, None)
     })
+}
+
+/// Applies a batch, trying again while the database is busy (the transaction rolled back,
+/// so the batch is applied whole or not at all), for up to [`BUSY_PATIENCE`].
+fn apply_patiently(
+    store: &mut Store,
+    batch: &[(usize, Outcome)],
+) -> Result<Vec<Event>, StoreError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match store.apply_batch(batch.iter().map(|(_, o)| o)) {
+            Err(StoreError::Locked { .. }) if start.elapsed() < BUSY_PATIENCE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Waits for one outcome, then takes what else is ready, up to a batch. False when the pass

@@ -55,18 +55,22 @@ pub enum StoreError {
         supported: i64,
     },
     #[error(
-        "{path} is not a forewarn database or is corrupt ({source}); it was not modified. Move it aside to start afresh, or restore it from a backup"
+        "{path} is not a forewarn database or is corrupt ({source}). Move it aside to start afresh, or restore it from a backup"
     )]
     Corrupt {
         path: PathBuf,
         source: rusqlite::Error,
     },
     #[error(
-        "the database {path} is locked by another process: wait for it to finish, or stop the other forewarn"
+        "{path} has forewarn's tables but no schema version (`PRAGMA user_version` is 0): another tool changed it, and forewarn will not guess. Restore it from a backup, or move it aside to start afresh; it was not modified"
+    )]
+    Unversioned { path: PathBuf },
+    #[error(
+        "the database {path} stayed locked: another program holds it (an sqlite3 shell, a backup or sync tool); close it and run again"
     )]
     Locked { path: PathBuf },
     #[error(
-        "the disk holding {path} is full ({source}): this run's results were not written and the database is intact. Free some space and run again; the changes will be found again"
+        "the disk holding {path} is full ({source}): what was being written was not, and the database is intact (every batch is all or nothing). Free some space and run again; the changes will be found again"
     )]
     DiskFull {
         path: PathBuf,
@@ -195,20 +199,18 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
+        let store = match Self::open_reader(path, false) {
+            // On a read-only file system SQLite cannot create the `-shm` file a WAL database
+            // is read through: read it as immutable (no writer can be running there).
+            Err(e) if cannot_open(&e) => Self::open_reader(path, true).map_err(|_| e)?,
+            other => other?,
         };
-        store.configure(true)?;
         let version = store.user_version()?;
+        if version == 0 && store.has_forewarn_tables()? {
+            return Err(StoreError::Unversioned {
+                path: store.path.clone(),
+            });
+        }
         if version > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
                 path: store.path.clone(),
@@ -221,6 +223,27 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(store))
+    }
+
+    /// A read-only connection, configured; `immutable` reads the file without locks or WAL.
+    fn open_reader(path: &Path, immutable: bool) -> Result<Store, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = if immutable {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            Connection::open_with_flags(path, flags)
+        };
+        let conn = opened.map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure(true)?;
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -267,6 +290,11 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
+        if version == 0 && self.has_forewarn_tables()? {
+            return Err(StoreError::Unversioned {
+                path: self.path.clone(),
+            });
+        }
         let path = self.path.clone();
         let sql_err = |e: rusqlite::Error| StoreError::Sql {
             path: path.clone(),
@@ -280,6 +308,19 @@ impl Store {
             tx.commit().map_err(sql_err)?;
         }
         Ok(())
+    }
+
+    /// The tables the first migration creates are there already.
+    fn has_forewarn_tables(&self) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
+                 AND name IN ('watches', 'snapshots', 'events')",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| self.classify(e))
     }
 
     fn sql(&self, e: rusqlite::Error) -> StoreError {
@@ -511,7 +552,12 @@ impl Store {
     ) -> Result<Vec<Event>, StoreError> {
         let path = self.path.clone();
         let classify = |e: rusqlite::Error| sql_error(&path, e);
-        let tx = self.conn.transaction().map_err(classify)?;
+        // IMMEDIATE: the write lock is taken (or waited for) up front; a deferred transaction
+        // that reads first and then writes can fail at once, past the busy handler.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(classify)?;
         let mut events = Vec::new();
         for o in outcomes {
             apply::apply(&tx, o, &mut events).map_err(classify)?;
@@ -552,6 +598,27 @@ fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
 }
 
 /// A SQLite error, named for what the user can do about it.
+/// SQLite could not open a file it needs (on a read-only file system: the `-shm`).
+fn cannot_open(e: &StoreError) -> bool {
+    let source = match e {
+        StoreError::Open { source, .. } | StoreError::Sql { source, .. } => source,
+        _ => return false,
+    };
+    source.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::CannotOpen)
+}
+
+/// A path as the path of a `file:` URI: the characters a URI gives a meaning escaped.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
     use rusqlite::ffi::ErrorCode;
     let path = path.to_path_buf();
