@@ -21,6 +21,7 @@ pub enum EventKind {
     DeployDetected,
     SelectorMissing,
     SelectorRestored,
+    Volatile,
     Error,
     Blocked,
     Failing,
@@ -81,7 +82,7 @@ const fn row(
 
 impl EventKind {
     /// Every kind, in the order of the table.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::Changed,
         EventKind::SchemaChanged,
         EventKind::NewEntry,
@@ -92,6 +93,7 @@ impl EventKind {
         EventKind::DeployDetected,
         EventKind::SelectorMissing,
         EventKind::SelectorRestored,
+        EventKind::Volatile,
         EventKind::Error,
         EventKind::Blocked,
         EventKind::Failing,
@@ -118,6 +120,7 @@ impl EventKind {
             EventKind::DeployDetected => row("deploy_detected", "DEPLOY DETECTED", "frontend deploy", true, Notified::Always, Severity::Warning, false),
             EventKind::SelectorMissing => row("selector_missing", "SELECTOR MISSING", "selector missing", true, Notified::Always, Severity::Warning, false),
             EventKind::SelectorRestored => row("selector_restored", "SELECTOR BACK", "selector back", false, Notified::Always, Severity::Info, false),
+            EventKind::Volatile => row("volatile", "VOLATILE", "changes on most checks", false, Notified::Always, Severity::Warning, false),
             EventKind::Error => row("error", "FAILED", "failed", false, Notified::Never, Severity::Info, false),
             EventKind::Blocked => row("blocked", "BLOCKED", "blocked", false, Notified::Never, Severity::Info, false),
             EventKind::Failing => row("failing", "FAILING", "failing", false, Notified::Always, Severity::Warning, false),
@@ -290,6 +293,10 @@ impl Event {
 
     /// Whether the event is sent to the watch's channels (see [`KindInfo::notified`]).
     pub fn is_notified(&self) -> bool {
+        // A change of a watch told once that it is `volatile`: stored, not alerted again.
+        if self.is_volatile() {
+            return false;
+        }
         match self.kind.info().notified {
             Notified::Always => true,
             Notified::Never => false,
@@ -297,6 +304,12 @@ impl Event {
                 self.detail.get("alerted").and_then(Value::as_bool) == Some(true)
             }
         }
+    }
+
+    /// A change of a volatile watch (`volatile: true`): stored and reported, never alerted
+    /// nor printed by `check`.
+    pub fn is_volatile(&self) -> bool {
+        self.detail.get("volatile").and_then(Value::as_bool) == Some(true)
     }
 
     pub fn with(mut self, key: &str, value: Value) -> Self {
@@ -322,6 +335,17 @@ impl Event {
             m.entry(k.clone()).or_insert_with(|| v.clone());
         }
         Value::Object(m)
+    }
+}
+
+/// A word a shell reads back as itself: a watch name in a command to copy.
+pub fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -422,6 +446,7 @@ mod tests {
             "deploy_detected",
             "selector_missing",
             "selector_restored",
+            "volatile",
             "error",
             "blocked",
             "failing",

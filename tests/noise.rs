@@ -460,3 +460,78 @@ fn ignore_patterns_apply_line_by_line() {
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
 }
+
+/// A page unlike itself on every request is told once as `volatile` (with what to do), not
+/// alerted on every check, and teaches no junk masks; its changes stay in the history.
+#[test]
+fn a_page_that_moves_as_a_whole_is_told_volatile_once() {
+    let srv = Server::start();
+    let hook = Server::start();
+    hook.set("/hook", Page::html("ok"));
+    let body: String = (0..8).map(|i| format!("<p>{{{{N}}}}x{i}</p>")).collect();
+    srv.set("/p", Page::html(&body));
+    let toml = format!(
+        "[defaults]\nnotify = [\"hook\"]\n[channels.hook]\ntype = \"webhook\"\nurl = \"{}\"\nbatch = \"none\"\n{}",
+        hook.url("/hook"),
+        one_watch("p", &srv.url("/p"), "")
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    env.run(&["check"]);
+    let first = env.run(&["check"]);
+    first.says("VOLATILE p");
+    first.says("select` the part you need or `remove` the moving part");
+    first.never_says("CHANGED");
+    for _ in 0..3 {
+        let run = env.run(&["check"]);
+        assert_eq!(run.stdout, "", "told once");
+    }
+    let posts = hook.seen("/hook");
+    assert_eq!(posts.len(), 1, "one alert: the volatile one");
+    assert_eq!(posts[0].json()["events"][0]["event"], "volatile");
+    assert_eq!(
+        env.query_i64("SELECT count(*) FROM events WHERE kind = 'changed'"),
+        4,
+        "every change is stored"
+    );
+    assert_eq!(
+        env.query_i64(
+            "SELECT count(*) FROM watches WHERE learned_masks IS NOT NULL AND learned_masks != '[]'"
+        ),
+        0,
+        "no junk learned"
+    );
+    env.run(&["list"]).says("volatile since");
+    let json = env.run(&["list", "--format", "json"]);
+    assert!(
+        json.stdout.contains("\"state\":\"volatile\""),
+        "{}",
+        json.stdout
+    );
+    // It settles: a steady page clears it, and a later edit alerts again.
+    srv.set("/p", Page::html("<p>steady</p>"));
+    for _ in 0..8 {
+        env.run(&["check"]);
+    }
+    env.run(&["list"]).never_says("volatile");
+    srv.set("/p", Page::html("<p>steady, edited</p>"));
+    env.run(&["check"]).says("CHANGED p");
+}
+
+/// Without the refetch's evidence (a JSON API), a watch that changed on 7 of its last 8
+/// checks is told volatile once.
+#[test]
+fn a_watch_that_changes_on_most_checks_is_told_volatile() {
+    let api = |n: u32| Page::html(&format!("{{\"n\": {n}}}")).with_type("application/json");
+    let (srv, env) = watching("api", api(0), "");
+    env.run(&["check"]);
+    let mut told = 0;
+    for n in 1..=10 {
+        srv.set("/api", api(n));
+        let run = env.run(&["check", "--format", "json"]);
+        told += run.events("volatile").len();
+        if n <= 7 {
+            assert_eq!(run.events("changed").len(), 1, "check {n}: {}", run.stdout);
+        }
+    }
+    assert_eq!(told, 1, "told once");
+}

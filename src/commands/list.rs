@@ -139,12 +139,13 @@ fn notified_text(n: &crate::store::OutboxStats) -> String {
 }
 
 /// What `list` says a watch's state is, worst first: failing, a selector gone, a contract
-/// broken, new, ok. These last until they clear.
+/// broken, volatile, new, ok. These last until they clear.
 enum State<'a> {
     New { checked: bool },
     Failing(&'a WatchState),
     SelectorMissing(&'a [String], &'a WatchState),
     ContractBroken(Vec<&'a str>),
+    Volatile(chrono::DateTime<Utc>),
     Ok,
 }
 
@@ -168,6 +169,9 @@ impl<'a> State<'a> {
         if !broken.is_empty() {
             return State::ContractBroken(broken);
         }
+        if let Some(since) = s.volatile_since {
+            return State::Volatile(since);
+        }
         if s.content_hash.is_none() {
             return State::New { checked: true };
         }
@@ -181,6 +185,7 @@ impl<'a> State<'a> {
             State::Failing(_) => "failing",
             State::SelectorMissing(..) => "selector_missing",
             State::ContractBroken(_) => "contract_broken",
+            State::Volatile(_) => "volatile",
             State::Ok => "ok",
         }
     }
@@ -205,6 +210,10 @@ impl<'a> State<'a> {
                 s.missing_since.map_or("?".into(), |t| ago(t, now))
             ),
             State::ContractBroken(labels) => format!("contract broken: {}", labels.join(", ")),
+            State::Volatile(since) => format!(
+                "volatile since {}: select or remove the moving part",
+                ago(*since, now)
+            ),
             State::Ok => "ok".into(),
         }
     }

@@ -22,6 +22,7 @@ const NOTABLE: &[EventKind] = &[
     EventKind::Blocked,
     EventKind::SelectorMissing,
     EventKind::SelectorRestored,
+    EventKind::Volatile,
     EventKind::Recovered,
     EventKind::Failing,
 ];

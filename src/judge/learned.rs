@@ -75,6 +75,26 @@ pub fn learn(first: &str, second: &str, stored: &str, learned: &[String]) -> Vec
     all
 }
 
+/// Two fetches moments apart that differ in most of their lines (at least four): the page
+/// moves as a whole, and patterns learned from it would be junk that never matches again.
+pub fn churns(first: &str, second: &str) -> bool {
+    let diff = TextDiff::from_lines(first, second);
+    let differing: usize = diff
+        .ops()
+        .iter()
+        .map(|op| match *op {
+            DiffOp::Equal { .. } => 0,
+            DiffOp::Delete { old_len, .. } => old_len,
+            DiffOp::Insert { new_len, .. } => new_len,
+            DiffOp::Replace {
+                old_len, new_len, ..
+            } => old_len.max(new_len),
+        })
+        .sum();
+    let lines = first.lines().count().max(second.lines().count());
+    differing >= 4 && differing * 2 > lines
+}
+
 /// At most this many values of one rotating line are remembered; the oldest go first.
 const MAX_VALUES: usize = 12;
 

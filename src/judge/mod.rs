@@ -9,6 +9,7 @@ pub mod learned;
 pub mod plan;
 mod state;
 mod verdict;
+pub mod volatile;
 
 pub use plan::{Plan, Prior, plan};
 pub use state::{Snapshot, WatchState};
@@ -189,6 +190,11 @@ pub fn relearn(
         return o;
     };
     if !ex2.missing.is_empty() {
+        return o;
+    }
+    if learned::churns(first, &ex2.text) {
+        // A page unlike itself moments later: nothing line by line to learn from it.
+        o.churn = true;
         return o;
     }
     let previous = previous(state, history);

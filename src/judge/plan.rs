@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::volatile::{self, Recent, Volatility};
 use super::{Outcome, Verdict};
 use crate::compare::Hash;
 use crate::event::{Event, EventKind, Severity, from_millis, rfc3339};
@@ -23,6 +24,9 @@ pub struct Prior {
     pub last_snapshot_id: Option<i64>,
     /// The watch's newest event, when it is a noise event: (id, count).
     pub noise_run: Option<(i64, u64)>,
+    /// The changes of its last checks, and since when it has been told volatile.
+    pub recent: Recent,
+    pub volatile_since: Option<i64>,
 }
 
 /// How a planned event is written.
@@ -84,6 +88,10 @@ pub struct Plan {
     pub content_hash: Option<Hash>,
     /// Old snapshots are pruned after this check (it stored a new one).
     pub prune: bool,
+    /// The recent changes with this check's (none for a baseline or a failure).
+    pub recent: Option<Recent>,
+    /// Told volatile from this check on (`Set`), or settled (`Clear`).
+    pub volatile: Field<()>,
     /// In the order they are written.
     pub events: Vec<Planned>,
 }
@@ -98,6 +106,8 @@ impl Plan {
             pending: None,
             content_hash: None,
             prune: false,
+            recent: None,
+            volatile: Field::Keep,
             events: Vec::new(),
         }
     }
@@ -168,7 +178,43 @@ pub fn plan(prior: &Prior, o: &Outcome, snapshot: Option<i64>) -> Plan {
         plan.insert(e, None, None);
     }
     verdict_events(&mut plan, prior, o, snapshot);
+    volatility(&mut plan, prior, o);
     plan
+}
+
+/// Counts this check's change and judges the watch's volatility: told once when it becomes
+/// volatile; while it is, its changes are marked `volatile` (stored, not alerted).
+fn volatility(plan: &mut Plan, prior: &Prior, o: &Outcome) {
+    if matches!(o.verdict, Verdict::Baseline { .. }) {
+        return;
+    }
+    let changed = matches!(o.verdict, Verdict::Changed { .. } | Verdict::Pending { .. });
+    let recent = prior.recent.push(changed);
+    plan.recent = Some(recent);
+    let quiet = match volatile::judge(prior.volatile_since.is_some(), recent, o.churn) {
+        Volatility::Steady => false,
+        Volatility::Leaves => {
+            plan.volatile = Field::Clear;
+            false
+        }
+        Volatility::Stays => true,
+        Volatility::Enters(why) => {
+            plan.volatile = Field::Set(());
+            let summary = format!(
+                "the page moves by itself ({why}): its changes are stored but no longer alerted. `select` the part you need or `remove` the moving part; `forewarn test {}` shows what moves",
+                crate::event::shell_word(&o.name)
+            );
+            plan.insert(event(o, EventKind::Volatile, summary), None, None);
+            true
+        }
+    };
+    if quiet {
+        for p in &mut plan.events {
+            if p.event.kind.is_change() && p.event.kind != EventKind::ContractBroken {
+                p.event.detail.insert("volatile".into(), json!(true));
+            }
+        }
+    }
 }
 
 /// A failed check: counted, reported, stored once, and alerted after enough in a row.
@@ -625,6 +671,7 @@ mod tests {
             keep: 10,
             keep_for: None,
             learned: None,
+            churn: false,
             contracts: None,
             assets: None,
             alert: Arc::new(AlertPolicy::default()),

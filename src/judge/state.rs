@@ -34,6 +34,8 @@ pub struct WatchState {
     pub contracts: super::contract::State,
     /// `track_assets`: script and stylesheet URLs at the last check.
     pub assets: Option<Vec<String>>,
+    /// Since when the watch has been told volatile (see [`super::volatile`]).
+    pub volatile_since: Option<DateTime<Utc>>,
 }
 
 /// A stored snapshot's content.

@@ -26,6 +26,9 @@ pub struct Outcome {
     pub keep_for: Option<std::time::Duration>,
     /// A new set of learned masks for the watch, when this check learned some.
     pub learned: Option<Vec<String>>,
+    /// The two immediate fetches of a changed page differed in most of their lines: the
+    /// page is volatile as a whole (see [`super::volatile`]).
+    pub churn: bool,
     /// The expectations' new state and what changed in them, when the watch has `expect`.
     pub contracts: Option<(super::contract::State, Vec<super::contract::Change>)>,
     /// `track_assets`: the page's bundles now, and (removed, added) when they changed.
@@ -65,6 +68,7 @@ impl Outcome {
             keep: w.settings.keep,
             keep_for: w.settings.keep_for,
             learned: None,
+            churn: false,
             contracts: None,
             assets: None,
             alert: w.settings.alert.clone(),

@@ -79,7 +79,7 @@ impl Sink for Shown {
         self.events.extend(
             events
                 .iter()
-                .filter(|e| !e.kind.is_quiet())
+                .filter(|e| !e.kind.is_quiet() && !e.is_volatile())
                 .map(|e| (position, e.clone())),
         );
     }

@@ -144,13 +144,4 @@ fn shown_diff(e: &Event) -> Option<String> {
     Some(s)
 }
 
-/// A word a shell reads back as itself: a watch name in a command to copy.
-pub fn shell_word(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
+pub use crate::event::shell_word;

@@ -75,7 +75,8 @@ pub(super) fn prior(
     let row = conn
         .prepare_cached(
             "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
-                    failing_alerted_at, last_snapshot_id
+                    failing_alerted_at, last_snapshot_id, recent_changes, recent_checks,
+                    volatile_since
              FROM watches WHERE name = ?1",
         )?
         .query_row([name], |r| {
@@ -90,6 +91,11 @@ pub(super) fn prior(
                     failing_alerted_at: r.get(5)?,
                     last_snapshot_id: r.get(6)?,
                     noise_run: None,
+                    recent: crate::judge::volatile::Recent {
+                        changes: r.get::<_, i64>(7)? as u16,
+                        checks: r.get::<_, i64>(8)?.clamp(0, 16) as u8,
+                    },
+                    volatile_since: r.get(9)?,
                 },
             ))
         })
@@ -169,7 +175,18 @@ fn write_state(
                 error
             ])?;
         }
-        Check::Ok(validators) => record_ok(tx, id, o, *validators, now)?,
+        Check::Ok(validators) => record_ok(tx, id, o, *validators, plan, now)?,
+    }
+    match plan.volatile {
+        Field::Keep => {}
+        Field::Set(()) => {
+            tx.prepare_cached("UPDATE watches SET volatile_since = ?2 WHERE id = ?1")?
+                .execute(params![id, now])?;
+        }
+        Field::Clear => {
+            tx.prepare_cached("UPDATE watches SET volatile_since = NULL WHERE id = ?1")?
+                .execute([id])?;
+        }
     }
     match plan.failing_alerted {
         Field::Keep => {}
@@ -191,8 +208,12 @@ fn record_ok(
     id: i64,
     o: &Outcome,
     validators: Validators,
+    plan: &Plan,
     now: i64,
 ) -> rusqlite::Result<()> {
+    let recent = plan
+        .recent
+        .map(|r| (i64::from(r.changes), i64::from(r.checks)));
     tx.prepare_cached(
         "UPDATE watches SET last_check_at = ?2, last_ok_at = ?2, last_status = ?3,
                 last_duration_ms = ?4, consecutive_failures = 0, failing_since = NULL,
@@ -200,7 +221,9 @@ fn record_ok(
                 etag = CASE ?7 WHEN 0 THEN ?5 WHEN 1 THEN coalesce(?5, etag) ELSE etag END,
                 last_modified = CASE ?7 WHEN 0 THEN ?6 WHEN 1 THEN coalesce(?6, last_modified)
                                 ELSE last_modified END,
-                raw_hash = coalesce(?8, raw_hash)
+                raw_hash = coalesce(?8, raw_hash),
+                recent_changes = coalesce(?9, recent_changes),
+                recent_checks = coalesce(?10, recent_checks)
          WHERE id = ?1",
     )?
     .execute(params![
@@ -216,6 +239,8 @@ fn record_ok(
             Validators::Keep => 2,
         },
         o.raw_hash.as_ref().map(|h| &h[..]),
+        recent.map(|r| r.0),
+        recent.map(|r| r.1),
     ])?;
     Ok(())
 }

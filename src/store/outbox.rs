@@ -366,6 +366,7 @@ mod tests {
             keep: 5,
             keep_for: None,
             learned: None,
+            churn: false,
             contracts: None,
             assets: None,
             alert: policy.clone(),
