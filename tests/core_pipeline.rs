@@ -661,3 +661,56 @@ fn a_304_to_a_plain_request_is_a_failure_not_silence() {
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(run.events("baseline").len(), 1, "{}", run.stdout);
 }
+
+/// `check | head -1`: the reader goes away; the pass stores everything and exits 0.
+#[test]
+fn a_closed_stdout_pipe_is_no_failure() {
+    let srv = Server::start();
+    let toml: String = (0..20)
+        .map(|i| {
+            srv.set(
+                &format!("/p{i}"),
+                Page::html(&format!("<p>page {i} v1</p>")),
+            );
+            one_watch(
+                &format!("w{i}"),
+                &srv.url(&format!("/p{i}")),
+                "confirm_refetch = false",
+            )
+        })
+        .collect();
+    let env = TestEnv::new().watchlist(&toml);
+    for format in ["json", "text"] {
+        for i in 0..20 {
+            srv.set(
+                &format!("/p{i}"),
+                Page::html(&format!("<p>page {i} {format}</p>")),
+            );
+        }
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_forewarn"))
+            .args(["check", "--format", format])
+            .current_dir(env.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", env.path())
+            .env("FOREWARN_DB", env.db())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = env.run(&["check", "--format", "json"]);
+        assert_eq!(
+            again.events("changed").len(),
+            0,
+            "{format}: everything was stored"
+        );
+    }
+}

@@ -193,8 +193,13 @@ fn check_watches(
     match args.format {
         CheckFormat::Json => {
             // After the due gate and the heartbeat, as when the lines were printed at the end.
-            if let Some(e) = unwritten {
-                return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
+            // A reader that went away (`| head`) is no failure: the results are stored and
+            // queued. Any other write error is.
+            match unwritten {
+                Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
+                }
+                _ => {}
             }
             let summary = serde_json::json!({
                 "event": "summary",
@@ -233,8 +238,13 @@ fn check_watches(
         }
     }
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
     drop(stdout);
 
     let delivery = if args.no_notify {

@@ -170,6 +170,9 @@ pub async fn run_pass<S: Sink>(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    // The judges' reader is gone: the log can be copied back and cut to nothing.
+    drop(pass);
+    store.checkpoint(true);
     if let Some(e) = failed {
         // Say exactly what is stored: the batches before this one were committed.
         return Err(anyhow::Error::new(e).context(format!(

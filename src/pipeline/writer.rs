@@ -42,6 +42,7 @@ pub(super) fn spawn<S: Sink>(
             hand_over(&batch, &events, &mut report, &mut sink);
             sink.committed();
             batch.clear();
+            store.checkpoint(false);
         }
         (store, sink, report, None)
     })

@@ -568,6 +568,25 @@ impl Store {
         Ok(events)
     }
 
+    /// Copies the write-ahead log back into the database when it has grown past its share
+    /// (more than 1 MiB and more than the database itself), so a pass on a small disk does
+    /// not hold a log many times the database. `truncate` also shrinks the file (at the end
+    /// of a pass, when no reader holds it). Best effort: a busy log is left for later.
+    pub fn checkpoint(&self, truncate: bool) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let (log, db) = (size(&wal), size(&self.path));
+        if !truncate && (log < 1 << 20 || log < db) {
+            return;
+        }
+        let mode = if truncate { "TRUNCATE" } else { "PASSIVE" };
+        let _ = self
+            .conn
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+    }
+
     /// Runs `PRAGMA integrity_check`; `Ok` when it says "ok".
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn
