@@ -251,3 +251,40 @@ fn a_gzip_bomb_is_stopped_at_the_cap_too() {
         .expect("gzip");
     assert_bomb_stopped("gzip", &out.stdout);
 }
+
+/// `deny_private = true` (off by default) refuses private, loopback and link-local addresses,
+/// written as such or behind a name, with a message that says why; the other watches run.
+#[test]
+fn deny_private_refuses_private_addresses() {
+    let srv = Server::start();
+    srv.set("/p", Page::html("<p>internal</p>"));
+    let port = srv
+        .url("/p")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let env = TestEnv::new().watchlist(&format!(
+        "[defaults]\ndeny_private = true\n{}{}{}",
+        one_watch("ip", &srv.url("/p"), "retries = 0"),
+        one_watch("name", &format!("http://localhost:{port}/p"), "retries = 0"),
+        one_watch("allowed", &srv.url("/p"), "deny_private = false"),
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    let errors = run.events("error");
+    assert_eq!(errors.len(), 2, "{}", run.stdout);
+    for e in &errors {
+        let msg = e["error"].as_str().unwrap();
+        assert!(msg.contains("deny_private"), "{msg}");
+        assert!(msg.contains("127.0.0.1") || msg.contains("::1"), "{msg}");
+    }
+    assert_eq!(run.events("baseline").len(), 1, "the watch without it runs");
+    assert_eq!(
+        srv.seen("/p").len(),
+        1,
+        "nothing was sent for the refused ones"
+    );
+}

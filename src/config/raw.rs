@@ -66,6 +66,8 @@ pub(super) struct RawDefaults {
     pub masks: Option<Spanned<MasksSetting>>,
     pub confirm: Option<Confirm>,
     pub confirm_refetch: Option<bool>,
+    /// Refuse private, loopback and link-local addresses (cloud metadata at 169.254.169.254).
+    pub deny_private: Option<bool>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -99,6 +101,8 @@ pub(super) struct RawWatch {
     pub masks: Option<Spanned<MasksSetting>>,
     pub confirm: Option<Confirm>,
     pub confirm_refetch: Option<bool>,
+    /// Refuse private, loopback and link-local addresses (cloud metadata at 169.254.169.254).
+    pub deny_private: Option<bool>,
     pub schedule: Option<Spanned<String>>,
     pub every: Option<Spanned<DurationStr>>,
     pub timezone: Option<Spanned<String>>,

@@ -282,6 +282,7 @@ impl FileResolver {
             expect: self.shared.expect(parts.expect),
             track_assets: w.track_assets.unwrap_or(false),
             insecure: w.insecure.unwrap_or(false),
+            deny_private: w.deny_private.or(d.deny_private).unwrap_or(false),
             spec,
             headers: headers.into_iter().collect(),
             timeout: w.timeout.or(d.timeout).map_or(DEFAULT_TIMEOUT, |d| d.0),

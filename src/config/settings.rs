@@ -55,6 +55,9 @@ pub struct WatchSettings {
     pub track_assets: bool,
     /// Accept any TLS certificate (a self-signed internal server). Off by default.
     pub insecure: bool,
+    /// `deny_private = true`: never fetch a private, loopback or link-local address (the
+    /// URL's, a name's or a redirect's). Off by default.
+    pub deny_private: bool,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<Box<version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
@@ -80,6 +83,7 @@ pub(super) struct SettingsKey {
     retries: u32,
     track_assets: bool,
     insecure: bool,
+    deny_private: bool,
 }
 
 impl SettingsKey {
@@ -113,6 +117,7 @@ impl SettingsKey {
             retries: s.retries,
             track_assets: s.track_assets,
             insecure: s.insecure,
+            deny_private: s.deny_private,
         })
     }
 }

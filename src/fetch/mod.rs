@@ -2,6 +2,7 @@
 //! what went wrong and what to do. Error texts never contain the URL (it may carry secrets).
 
 pub mod politeness;
+mod private;
 pub mod retry;
 
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct FetchRequest {
     pub max_size: u64,
     /// `insecure = true`: accept any TLS certificate (self-signed, expired, wrong name).
     pub insecure: bool,
+    /// `deny_private = true`: no private, loopback or link-local address, nor a redirect to one.
+    pub deny_private: bool,
 }
 
 /// What the server answered.
@@ -100,6 +103,9 @@ pub enum FetchError {
     Body(String),
     #[error("invalid request: {0}")]
     Request(String),
+    /// `deny_private = true` refused the address.
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl FetchError {
@@ -122,22 +128,39 @@ pub fn human_size(n: u64) -> String {
     }
 }
 
+/// A client built on first use, for one combination of `insecure` and `deny_private`.
+type LazyClient = std::sync::OnceLock<Result<reqwest::Client, String>>;
+
 /// The shared HTTP client: rustls, compression, HTTP/2, keep-alive.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     per_host: usize,
-    /// Built on first use by a watch with `insecure = true`.
-    insecure: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+    /// The other clients (`insecure`, `deny_private`, both), each built on first use.
+    others: std::sync::Arc<[LazyClient; 3]>,
 }
 
 impl Fetcher {
     pub fn new(per_host: usize) -> Result<Self, String> {
         Ok(Fetcher {
-            client: Self::build(per_host, false)?,
+            client: Self::build(per_host, false, false)?,
             per_host,
-            insecure: Default::default(),
+            others: Default::default(),
         })
+    }
+
+    /// The client a request's `insecure` and `deny_private` ask for.
+    fn client_for(&self, req: &FetchRequest) -> Result<&reqwest::Client, FetchError> {
+        let slot = match (req.insecure, req.deny_private) {
+            (false, false) => return Ok(&self.client),
+            (true, false) => 0,
+            (false, true) => 1,
+            (true, true) => 2,
+        };
+        self.others[slot]
+            .get_or_init(|| Self::build(self.per_host, req.insecure, req.deny_private))
+            .as_ref()
+            .map_err(|e| FetchError::Request(e.clone()))
     }
 
     /// Sends the GET: the watch's headers, the validators, the client its TLS setting needs.
@@ -153,14 +176,10 @@ impl Fetcher {
         {
             headers.insert(IF_MODIFIED_SINCE, v);
         }
-        let client = if req.insecure {
-            self.insecure
-                .get_or_init(|| Self::build(self.per_host, true))
-                .as_ref()
-                .map_err(|e| FetchError::Request(e.clone()))?
-        } else {
-            &self.client
-        };
+        if req.deny_private {
+            private::check_url(&req.url).map_err(FetchError::Denied)?;
+        }
+        let client = self.client_for(req)?;
         let send = client
             .get(req.url.clone())
             .headers(headers)
@@ -200,12 +219,23 @@ impl Fetcher {
         })
     }
 
-    fn build(per_host: usize, insecure: bool) -> Result<reqwest::Client, String> {
-        reqwest::Client::builder()
+    fn build(
+        per_host: usize,
+        insecure: bool,
+        deny_private: bool,
+    ) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder();
+        builder = if deny_private {
+            builder
+                .dns_resolver(std::sync::Arc::new(private::PublicOnly))
+                .redirect(private::redirects(MAX_REDIRECTS))
+        } else {
+            builder.redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        };
+        builder
             .danger_accept_invalid_certs(insecure)
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .pool_max_idle_per_host(per_host.max(1))
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
@@ -310,7 +340,10 @@ fn classify(e: reqwest::Error, timeout: Duration) -> FetchError {
     let e = e.without_url();
     let text = chain(&e);
     let lower = text.to_ascii_lowercase();
-    if e.is_timeout() || lower.contains("timed out") {
+    if let Some(at) = text.find(private::REFUSES) {
+        let refusal = &text[at..];
+        FetchError::Denied(refusal.split(": ").next().unwrap_or(refusal).to_string())
+    } else if e.is_timeout() || lower.contains("timed out") {
         FetchError::Timeout(timeout)
     } else if e.is_redirect() {
         FetchError::TooManyRedirects

@@ -162,6 +162,7 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         timeout: w.settings.timeout,
         max_size: w.settings.max_size,
         insecure: w.settings.insecure,
+        deny_private: w.settings.deny_private,
     })
 }
 
