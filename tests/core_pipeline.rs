@@ -714,3 +714,29 @@ fn a_closed_stdout_pipe_is_no_failure() {
         );
     }
 }
+
+/// A huge change is stored and printed cut, saying where the whole diff is; `forewarn diff`
+/// still shows all of it from the snapshots.
+#[test]
+fn a_huge_diff_is_cut_and_the_whole_one_stays_reachable() {
+    let lines = |v: &str| -> String { (0..5000).map(|i| format!("<p>line {i} {v}</p>")).collect() };
+    let (srv, env) = watching("big", Page::html(&lines("a")), "confirm_refetch = false");
+    env.run(&["check"]);
+    srv.set("/big", Page::html(&lines("b")));
+    let run = env.run(&["check", "--format", "json"]);
+    let diff = run.events("changed")[0]["diff"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(diff.lines().count() <= 2001, "{}", diff.lines().count());
+    assert!(
+        diff.contains("more lines of diff: the whole diff is `forewarn diff big --from 1 --to 2`"),
+        "{}",
+        &diff[diff.len() - 200..]
+    );
+    let whole = env.run(&["diff", "big", "--from", "1", "--to", "2"]);
+    assert!(
+        whole.stdout.contains("+line 4999 b"),
+        "the snapshots keep the whole change"
+    );
+}

@@ -394,7 +394,10 @@ fn verdict_events(plan: &mut Plan, prior: &Prior, o: &Outcome, snap: Option<i64>
         Verdict::Changed {
             previous_snapshot, ..
         } => {
-            for e in changed_events(o) {
+            for mut e in changed_events(o) {
+                e.diff = e
+                    .diff
+                    .map(|d| cut_diff(d, &o.name, *previous_snapshot, snap));
                 plan.insert(e, *previous_snapshot, snap);
             }
         }
@@ -497,6 +500,40 @@ fn changed_events(o: &Outcome) -> Vec<Event> {
         events.push(e);
     }
     events
+}
+
+/// A stored diff keeps at most this many lines and bytes; the snapshots keep the rest.
+const STORED_DIFF_LINES: usize = 2000;
+const STORED_DIFF_BYTES: usize = 512 * 1024;
+
+/// The diff an event stores and prints, cut to [`STORED_DIFF_LINES`] and
+/// [`STORED_DIFF_BYTES`] on a line boundary, with where to read it whole: a 200 MB page that
+/// changed stored 540 MB of diff and printed it as JSON.
+fn cut_diff(diff: String, name: &str, from: Option<i64>, to: Option<i64>) -> String {
+    if diff.len() <= STORED_DIFF_BYTES && diff.lines().count() <= STORED_DIFF_LINES {
+        return diff;
+    }
+    let mut end = 0;
+    for (n, line) in diff.split_inclusive('\n').enumerate() {
+        if n == STORED_DIFF_LINES || end + line.len() > STORED_DIFF_BYTES {
+            break;
+        }
+        end += line.len();
+    }
+    let rest = diff[end..].lines().count();
+    let whole = match (from, to) {
+        (Some(a), Some(b)) => format!(
+            "`forewarn diff {} --from {a} --to {b}`",
+            crate::event::shell_word(name)
+        ),
+        _ => format!("`forewarn diff {}`", crate::event::shell_word(name)),
+    };
+    let mut out = diff;
+    out.truncate(end);
+    out.push_str(&format!(
+        "... {rest} more lines of diff: the whole diff is {whole}\n"
+    ));
+    out
 }
 
 fn schema_event(o: &Outcome, schema: &crate::extract::json::SchemaChanges) -> Option<Event> {
@@ -901,6 +938,26 @@ mod tests {
             let plan = plan(&prior, &outcome(verdict), Some(9));
             assert_eq!(kinds(&plan), want, "{name}");
         }
+    }
+
+    #[test]
+    fn huge_diffs_are_stored_cut_with_where_to_read_them_whole() {
+        let small = "+a\n-b\n".to_string();
+        assert_eq!(cut_diff(small.clone(), "w", Some(1), Some(2)), small);
+        let long: String = (0..5000).map(|i| format!("+line {i}\n")).collect();
+        let cut = cut_diff(long, "w", Some(1), Some(2));
+        assert_eq!(cut.lines().count(), STORED_DIFF_LINES + 1);
+        assert!(
+            cut.ends_with(
+                "... 3000 more lines of diff: the whole diff is `forewarn diff w --from 1 --to 2`\n"
+            ),
+            "{}",
+            &cut[cut.len() - 120..]
+        );
+        let wide: String = (0..100)
+            .map(|i| format!("+{}{i}\n", "x".repeat(10_000)))
+            .collect();
+        assert!(cut_diff(wide, "w", None, None).len() < STORED_DIFF_BYTES + 200);
     }
 
     #[test]
