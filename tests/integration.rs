@@ -2,6 +2,7 @@
 
 mod util;
 
+mod browser;
 mod contracts;
 mod core_pipeline;
 mod crash;

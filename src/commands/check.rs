@@ -213,29 +213,7 @@ fn check_watches(
             out.push_str(&summary.to_string());
             out.push('\n');
         }
-        CheckFormat::Text => {
-            // Silence when nothing changed, except for a person at a terminal, who is told
-            // what the pass did (on a first run: the baselines it stored).
-            if !shown.is_empty() || std::io::stdout().is_terminal() {
-                let text = report::Text { with_time: false };
-                text.header(&shown, &mut out);
-                for e in &shown {
-                    text.event(e, &mut out);
-                }
-                out.push_str(&summary_line(&pass));
-                if pass.failed > 0 {
-                    let first = shown
-                        .iter()
-                        .find(|e| e.kind == EventKind::Error)
-                        .map(|e| &e.watch);
-                    if let Some(name) = first {
-                        out.push_str(&format!(
-                            "hint: `forewarn test {name}` fetches a failing watch and shows what the server sends\n"
-                        ));
-                    }
-                }
-            }
-        }
+        CheckFormat::Text => text_report(&shown, &pass, &mut out),
     }
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -314,6 +292,26 @@ fn describe_files(files: &[PathBuf]) -> String {
             .map(|f| f.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// What cron mails: silence when nothing changed, except for a person at a terminal, who is
+/// told what the pass did (on a first run: the baselines it stored).
+fn text_report(shown: &[crate::event::Event], pass: &pipeline::PassReport, out: &mut String) {
+    if shown.is_empty() && !std::io::stdout().is_terminal() {
+        return;
+    }
+    let text = report::Text { with_time: false };
+    text.header(shown, out);
+    for e in shown {
+        text.event(e, out);
+    }
+    out.push_str(&summary_line(pass));
+    let failing = shown.iter().find(|e| e.kind == EventKind::Error);
+    if let Some(name) = failing.map(|e| &e.watch) {
+        out.push_str(&format!(
+            "hint: `forewarn test {name}` fetches a failing watch and shows what the server sends\n"
+        ));
     }
 }
 

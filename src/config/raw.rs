@@ -68,6 +68,8 @@ pub(super) struct RawDefaults {
     pub confirm_refetch: Option<bool>,
     /// Refuse private, loopback and link-local addresses (cloud metadata at 169.254.169.254).
     pub deny_private: Option<bool>,
+    /// `browser = true`: load the page in headless Chromium and read its rendered DOM.
+    pub browser: Option<bool>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -88,6 +90,8 @@ pub(super) struct RawWatch {
     pub url: Option<Spanned<UrlTemplate>>,
     /// `enabled = false`: kept in the watchlist (and its name reserved), never checked.
     pub enabled: Option<bool>,
+    /// A browser watch reads the page once this CSS selector is there.
+    pub wait_for: Option<Spanned<String>>,
     #[serde(default)]
     pub kind: Kind,
     pub select: Option<Spanned<OneOrMany<String>>>,
@@ -103,6 +107,8 @@ pub(super) struct RawWatch {
     pub confirm_refetch: Option<bool>,
     /// Refuse private, loopback and link-local addresses (cloud metadata at 169.254.169.254).
     pub deny_private: Option<bool>,
+    /// `browser = true`: load the page in headless Chromium and read its rendered DOM.
+    pub browser: Option<bool>,
     pub schedule: Option<Spanned<String>>,
     pub every: Option<Spanned<DurationStr>>,
     pub timezone: Option<Spanned<String>>,

@@ -283,6 +283,7 @@ impl FileResolver {
             track_assets: w.track_assets.unwrap_or(false),
             insecure: w.insecure.unwrap_or(false),
             deny_private: w.deny_private.or(d.deny_private).unwrap_or(false),
+            browser: parts.browser.clone(),
             spec,
             headers: headers.into_iter().collect(),
             timeout: w.timeout.or(d.timeout).map_or(DEFAULT_TIMEOUT, |d| d.0),
@@ -306,6 +307,8 @@ impl FileResolver {
 
 /// The parts of a watch that are checked one by one, each problem at its key.
 struct Parts {
+    /// `browser = true` (the watch's, or the file's default), with its `wait_for`.
+    browser: Option<super::settings::BrowserSpec>,
     select: Vec<String>,
     remove: Vec<String>,
     ignore: Vec<String>,
@@ -347,7 +350,24 @@ impl Parts {
                 None
             }
         };
+        let wait_for = p.setting(
+            &w.wait_for,
+            |s| {
+                ExtractSpec::check_select(Kind::Html, std::slice::from_ref(s))
+                    .map(|_| Some(s.clone()))
+            },
+            None,
+            None,
+        );
+        let browser = w.browser.or(d.raw.browser).unwrap_or(false);
+        if let (Some(span), false) = (w.wait_for.as_ref().map(|s| s.span()), browser) {
+            p.at(
+                span,
+                "`wait_for` applies to a browser watch: add `browser = true`".into(),
+            );
+        }
         Parts {
+            browser: browser.then_some(super::settings::BrowserSpec { wait_for }),
             select,
             remove,
             ignore,

@@ -58,6 +58,8 @@ pub struct WatchSettings {
     /// `deny_private = true`: never fetch a private, loopback or link-local address (the
     /// URL's, a name's or a redirect's). Off by default.
     pub deny_private: bool,
+    /// `browser = true`: rendered in headless Chromium (with its `wait_for`), not fetched.
+    pub browser: Option<BrowserSpec>,
     /// `kind = "version"`: where versions come from and which count.
     pub version: Option<Box<version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
@@ -84,6 +86,7 @@ pub(super) struct SettingsKey {
     track_assets: bool,
     insecure: bool,
     deny_private: bool,
+    browser: Option<BrowserSpec>,
 }
 
 impl SettingsKey {
@@ -118,8 +121,16 @@ impl SettingsKey {
             track_assets: s.track_assets,
             insecure: s.insecure,
             deny_private: s.deny_private,
+            browser: s.browser.clone(),
         })
     }
+}
+
+/// `browser = true`: the page is loaded in headless Chromium, and read once `wait_for` (a CSS
+/// selector) is there, or once its network is quiet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrowserSpec {
+    pub wait_for: Option<String>,
 }
 
 /// Feed options: `match` / `exclude` regexes on entry titles, and a cap on entries reported

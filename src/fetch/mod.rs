@@ -1,6 +1,7 @@
 //! HTTP: one shared client, conditional GETs, a streamed body cap, and errors that say
 //! what went wrong and what to do. Error texts never contain the URL (it may carry secrets).
 
+pub mod browser;
 pub mod politeness;
 mod private;
 pub mod retry;
@@ -21,6 +22,8 @@ pub const USER_AGENT: &str = concat!(
 );
 
 const MAX_REDIRECTS: usize = 10;
+/// Pages loaded in the browser at once.
+const BROWSER_TABS: usize = 2;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One request to make.
@@ -37,6 +40,8 @@ pub struct FetchRequest {
     pub insecure: bool,
     /// `deny_private = true`: no private, loopback or link-local address, nor a redirect to one.
     pub deny_private: bool,
+    /// `browser = true`: loaded in the process's headless Chromium, not fetched.
+    pub browser: Option<browser::Render>,
 }
 
 /// What the server answered.
@@ -106,6 +111,9 @@ pub enum FetchError {
     /// `deny_private = true` refused the address.
     #[error("{0}")]
     Denied(String),
+    /// A browser watch: the browser is missing, would not start, or the page never settled.
+    #[error("{0}")]
+    Browser(String),
 }
 
 impl FetchError {
@@ -138,6 +146,8 @@ pub struct Fetcher {
     per_host: usize,
     /// The other clients (`insecure`, `deny_private`, both), each built on first use.
     others: std::sync::Arc<[LazyClient; 3]>,
+    /// Started by the first browser watch, and only then.
+    browser: std::sync::Arc<browser::Browser>,
 }
 
 impl Fetcher {
@@ -146,6 +156,7 @@ impl Fetcher {
             client: Self::build(per_host, false, false)?,
             per_host,
             others: Default::default(),
+            browser: std::sync::Arc::new(browser::Browser::new(BROWSER_TABS)),
         })
     }
 
@@ -246,6 +257,12 @@ impl Fetcher {
     /// One GET, conditional when validators are given. The body is streamed and stopped at
     /// `max_size` decoded bytes, so neither a huge body nor a compression bomb is buffered.
     pub async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
+        if let Some(render) = &req.browser {
+            if req.deny_private {
+                private::check_url(&req.url).map_err(FetchError::Denied)?;
+            }
+            return self.browser.render(&req.url, render, req.timeout).await;
+        }
         let mut resp = self.send(req).await?;
         let status = resp.status();
         let header = |name: HeaderName, resp: &reqwest::Response| {

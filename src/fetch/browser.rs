@@ -1,0 +1,520 @@
+//! Browser watches (`browser = true`): the page is loaded in headless Chromium over the
+//! DevTools protocol, and its rendered DOM is what the rest of the pipeline reads, as if the
+//! server had sent it. One browser per process, started on the first browser watch; each
+//! page gets its own tab, closed when it is read, on a bounded number of tabs at once.
+//!
+//! The protocol client is the few commands forewarn needs over one WebSocket (flattened
+//! sessions), not a generated binding of the whole protocol.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{FetchError, Fetched};
+
+/// How long the network must be quiet after the load event, when no `wait_for` is given.
+const IDLE: Duration = Duration::from_millis(500);
+/// How long the browser may take to start and say where it listens.
+const START: Duration = Duration::from_secs(20);
+
+/// What a browser watch asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Render {
+    /// `wait_for`: a CSS selector that must appear before the page is read.
+    pub wait_for: Option<String>,
+}
+
+/// The process's browser: started on first use, restarted when it died.
+pub struct Browser {
+    running: Mutex<Option<Arc<Session>>>,
+    tabs: Semaphore,
+}
+
+impl Browser {
+    pub fn new(tabs: usize) -> Browser {
+        Browser {
+            running: Mutex::new(None),
+            tabs: Semaphore::new(tabs.max(1)),
+        }
+    }
+
+    /// Loads `url` in a new tab and returns its rendered DOM as an HTML body.
+    pub async fn render(
+        &self,
+        url: &url::Url,
+        render: &Render,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Browser(format!(
+                "a browser watch loads http(s) pages only, not `{}:`",
+                url.scheme()
+            )));
+        }
+        let _tab = self
+            .tabs
+            .acquire()
+            .await
+            .map_err(|e| FetchError::Browser(e.to_string()))?;
+        let session = self.session().await?;
+        let deadline = Instant::now() + timeout;
+        let mut tab = Tab::open(&session).await?;
+        let result = tab.load(url, render, deadline, timeout).await;
+        tab.close().await;
+        result
+    }
+
+    /// The running browser, started (again) when there is none or it died.
+    async fn session(&self) -> Result<Arc<Session>, FetchError> {
+        let mut running = self.running.lock().await;
+        if let Some(s) = running.as_ref().filter(|s| !s.dead()) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Session::start().await?);
+        *running = Some(s.clone());
+        Ok(s)
+    }
+}
+
+/// The Chromium to run: `FOREWARN_BROWSER`, else the first of the usual names on `PATH`.
+fn executable() -> Result<PathBuf, FetchError> {
+    if let Some(p) = std::env::var_os("FOREWARN_BROWSER") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(FetchError::Browser(
+        "no Chromium found on PATH for this browser watch: install it (Debian: apt-get install chromium) or set FOREWARN_BROWSER to its path; the other watches run".into(),
+    ))
+}
+
+/// Calls waiting for their answer, by id.
+type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, String>>>>>;
+
+/// One running browser and the WebSocket to it.
+struct Session {
+    child: std::sync::Mutex<Option<tokio::process::Child>>,
+    profile: PathBuf,
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    events: broadcast::Sender<Arc<Value>>,
+    next: AtomicU64,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Session {
+    async fn start() -> Result<Session, FetchError> {
+        let profile = std::env::temp_dir().join(format!(
+            "forewarn-browser-{}-{}",
+            std::process::id(),
+            PROFILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (child, ws) = launch(&profile).await?;
+        let (socket, _) = tokio_tungstenite::connect_async(ws.as_str())
+            .await
+            .map_err(|e| {
+                FetchError::Browser(format!("cannot reach the browser's DevTools socket: {e}"))
+            })?;
+        let (mut sink, stream) = socket.split();
+        let (out, mut outgoing) = mpsc::unbounded_channel::<Message>();
+        tokio::spawn(async move {
+            while let Some(m) = outgoing.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pending: Pending = Default::default();
+        let (events, _) = broadcast::channel(1024);
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(read(
+            stream,
+            pending.clone(),
+            events.clone(),
+            closed.clone(),
+        ));
+        Ok(Session {
+            child: std::sync::Mutex::new(Some(child)),
+            profile,
+            out,
+            pending,
+            events,
+            next: AtomicU64::new(1),
+            closed,
+        })
+    }
+
+    fn dead(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// One protocol command (in a tab's session, or the browser's), and its result.
+    async fn call(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, String> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("not poisoned").insert(id, tx);
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = session {
+            msg["sessionId"] = json!(s);
+        }
+        self.out
+            .send(Message::Text(msg.to_string().into()))
+            .map_err(|_| "the browser is gone".to_string())?;
+        rx.await.map_err(|_| {
+            "the browser closed while answering (it crashed or was killed)".to_string()
+        })?
+    }
+}
+
+static PROFILES: AtomicU64 = AtomicU64::new(0);
+
+/// Starts Chromium with a fresh profile and returns it with its DevTools socket's address.
+async fn launch(profile: &std::path::Path) -> Result<(tokio::process::Child, String), FetchError> {
+    let exe = executable()?;
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args([
+        "--headless",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--mute-audio",
+        "--remote-debugging-port=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    // The sandbox needs unprivileged user namespaces; as root Chromium refuses to start with
+    // it (README: "Browser watches").
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.arg("--no-sandbox");
+    }
+    cmd.arg("about:blank")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|e| {
+        FetchError::Browser(format!(
+            "cannot start the browser {}: {e}; install Chromium (Debian: apt-get install chromium) or set FOREWARN_BROWSER to its path; the other watches run",
+            exe.display()
+        ))
+    })?;
+    let stderr = child.stderr.take().expect("piped");
+    let ws = tokio::time::timeout(START, listening(stderr))
+        .await
+        .map_err(|_| {
+            FetchError::Browser(format!(
+                "the browser {} did not start within {}s",
+                exe.display(),
+                START.as_secs()
+            ))
+        })??;
+    Ok((child, ws))
+}
+
+/// Reads the browser's messages: answers go to their callers, events to every tab. When
+/// the socket closes, the waiting calls fail and the session is marked dead.
+async fn read(
+    mut stream: futures_util::stream::SplitStream<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    >,
+    pending: Pending,
+    events: broadcast::Sender<Arc<Value>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+) {
+    while let Some(Ok(m)) = stream.next().await {
+        let Message::Text(text) = m else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        let Some(id) = v.get("id").and_then(Value::as_u64) else {
+            let _ = events.send(Arc::new(v));
+            continue;
+        };
+        if let Some(tx) = pending.lock().expect("not poisoned").remove(&id) {
+            let r = match v.get("error") {
+                Some(e) => Err(e["message"].as_str().unwrap_or("error").to_string()),
+                None => Ok(v["result"].clone()),
+            };
+            let _ = tx.send(r);
+        }
+    }
+    closed.store(true, Ordering::Relaxed);
+    pending.lock().expect("not poisoned").clear();
+}
+
+/// Reads the browser's stderr until it says where its DevTools socket listens.
+async fn listening(stderr: tokio::process::ChildStderr) -> Result<String, FetchError> {
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut said = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(at) = line.find("ws://") {
+            // Keep draining stderr so the browser never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok(line[at..].trim().to_string());
+        }
+        said.push(line);
+    }
+    Err(FetchError::Browser(format!(
+        "the browser exited before it was ready: {}",
+        said.iter()
+            .rev()
+            .take(3)
+            .rev()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" / ")
+    )))
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // The whole process group: Chromium's renderers and helpers go with it.
+        if let Some(child) = self.child.lock().expect("not poisoned").take()
+            && let Some(pid) = child.id()
+        {
+            // SAFETY: a plain signal to the process group this session started.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A tab attached over a flattened session.
+struct Tab {
+    session: Arc<Session>,
+    target: String,
+    id: String,
+    events: broadcast::Receiver<Arc<Value>>,
+}
+
+impl Tab {
+    async fn open(session: &Arc<Session>) -> Result<Tab, FetchError> {
+        let err = |e: String| FetchError::Browser(format!("cannot open a tab: {e}"));
+        let events = session.events.subscribe();
+        let target = session
+            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .await
+            .map_err(err)?["targetId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let id = session
+            .call(
+                None,
+                "Target.attachToTarget",
+                json!({"targetId": target, "flatten": true}),
+            )
+            .await
+            .map_err(err)?["sessionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let tab = Tab {
+            session: session.clone(),
+            target,
+            id,
+            events,
+        };
+        for method in ["Page.enable", "Network.enable"] {
+            tab.call(method, json!({})).await.map_err(err)?;
+        }
+        Ok(tab)
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.session.call(Some(&self.id), method, params).await
+    }
+
+    async fn close(self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.session
+                .call(None, "Target.closeTarget", json!({"targetId": self.target})),
+        )
+        .await;
+    }
+
+    /// Navigates, waits until the page is ready, and reads its DOM, all before `deadline`.
+    async fn load(
+        &mut self,
+        url: &url::Url,
+        render: &Render,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Fetched, FetchError> {
+        let nav = self
+            .bounded(deadline, "Page.navigate", json!({"url": url.as_str()}))
+            .await
+            .map_err(|e| e.unwrap_or_else(|| late(timeout, "the navigation did not start")))?;
+        if let Some(e) = nav["errorText"].as_str().filter(|e| !e.is_empty()) {
+            return Err(FetchError::Connect(format!(
+                "the browser could not load the page: {e}"
+            )));
+        }
+        let loader = nav["loaderId"].as_str().unwrap_or_default().to_string();
+        let status = self.settle(&loader, render, deadline, timeout).await?;
+        if !(200..300).contains(&status) {
+            let code =
+                reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+            return Err(super::http_error(code, None));
+        }
+        let html = self
+            .bounded(
+                deadline,
+                "Runtime.evaluate",
+                json!({"expression": "document.documentElement.outerHTML", "returnByValue": true}),
+            )
+            .await
+            .map_err(|e| e.unwrap_or_else(|| late(timeout, "the page did not answer")))?;
+        let html = html["result"]["value"].as_str().unwrap_or_default();
+        Ok(Fetched::Body {
+            status,
+            body: format!("<!DOCTYPE html>{html}").into_bytes(),
+            content_type: Some("text/html; charset=utf-8".into()),
+            etag: None,
+            last_modified: None,
+        })
+    }
+
+    /// Follows the tab's events until the page is ready: `wait_for` present, or the network
+    /// quiet for [`IDLE`] after the load event. Dialogs are dismissed. Returns the document's
+    /// HTTP status.
+    async fn settle(
+        &mut self,
+        loader: &str,
+        render: &Render,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        let mut status = 200;
+        let mut inflight: std::collections::HashSet<String> = Default::default();
+        let (mut loaded, mut quiet_since) = (false, Instant::now());
+        loop {
+            if loaded {
+                match &render.wait_for {
+                    Some(sel) if self.present(sel, deadline).await => return Ok(status),
+                    None if inflight.is_empty() && quiet_since.elapsed() >= IDLE => {
+                        return Ok(status);
+                    }
+                    _ => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(late(
+                    timeout,
+                    &match (&render.wait_for, loaded) {
+                        (Some(sel), _) => format!("`wait_for` selector `{sel}` did not appear"),
+                        (None, false) => "the page never finished loading".to_string(),
+                        (None, true) => {
+                            "its network never went quiet (set `wait_for` to the selector you need)"
+                                .to_string()
+                        }
+                    },
+                ));
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            let ev = match tokio::time::timeout(wait, self.events.recv()).await {
+                Err(_) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(FetchError::Browser("the browser closed while loading the page (it crashed or was killed); the next check starts a new one".into()));
+                }
+                Ok(Ok(ev)) => ev,
+            };
+            if ev["sessionId"].as_str() != Some(self.id.as_str()) {
+                continue;
+            }
+            let p = &ev["params"];
+            match ev["method"].as_str().unwrap_or_default() {
+                "Page.loadEventFired" => loaded = true,
+                "Page.javascriptDialogOpening" => {
+                    let _ = self
+                        .call("Page.handleJavaScriptDialog", json!({"accept": false}))
+                        .await;
+                }
+                "Network.requestWillBeSent" => {
+                    inflight.insert(p["requestId"].as_str().unwrap_or_default().to_string());
+                    quiet_since = Instant::now();
+                }
+                "Network.loadingFinished" | "Network.loadingFailed" => {
+                    inflight.remove(p["requestId"].as_str().unwrap_or_default());
+                    quiet_since = Instant::now();
+                }
+                "Network.responseReceived"
+                    if p["type"] == "Document" && p["loaderId"] == loader =>
+                {
+                    status = p["response"]["status"].as_u64().unwrap_or(200) as u16;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The selector matches something in the page now.
+    async fn present(&self, selector: &str, deadline: Instant) -> bool {
+        let expression = format!("!!document.querySelector({})", json!(selector));
+        self.bounded(
+            deadline,
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+        )
+        .await
+        .is_ok_and(|v| v["result"]["value"] == json!(true))
+    }
+
+    /// A command that must answer before `deadline`: `Err(None)` when it did not.
+    async fn bounded(
+        &self,
+        deadline: Instant,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Option<FetchError>> {
+        match tokio::time::timeout_at(deadline.into(), self.call(method, params)).await {
+            Err(_) => Err(None),
+            Ok(Err(e)) => Err(Some(FetchError::Browser(e))),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+/// The per-watch failure of a page that was not ready within the watch's `timeout`.
+fn late(timeout: Duration, what: &str) -> FetchError {
+    FetchError::Browser(format!(
+        "{what} within {} (the watch's `timeout`): the page is still loading, or a script never lets it settle",
+        humantime::format_duration(timeout)
+    ))
+}

@@ -1,0 +1,168 @@
+//! Browser watches against Debian's Chromium (headless), with local apps only: a single-page
+//! app whose toolbar exists only after its script ran, dialogs, a page that never settles, an
+//! endless script, and no browser at all.
+
+use crate::util::{Page, Server, TestEnv, one_watch};
+
+const APP: &str = r#"<!doctype html><html><body><div id="app"></div><script>
+fetch('/config.json').then(r => r.json()).then(c => {
+  const t = document.createElement('div'); t.id = 'toolbar';
+  for (const b of c.buttons) {
+    const e = document.createElement('button'); e.className = b.cls; e.textContent = b.label;
+    t.appendChild(e);
+  }
+  document.getElementById('app').appendChild(t);
+});
+</script></body></html>"#;
+
+fn config(cls: &str, label: &str) -> Page {
+    Page::html(&format!(r#"{{"buttons": [{{"cls": "{cls}", "label": "{label}"}}, {{"cls": "archive", "label": "Archive"}}]}}"#))
+        .with_type("application/json")
+}
+
+/// The toolbar an extension reads exists only after the app's script ran: a browser watch
+/// sees it, its changes (text and class) are reported, and the HTTP watch beside it runs too.
+#[test]
+fn a_single_page_app_is_read_after_its_scripts_ran() {
+    let srv = Server::start();
+    srv.set("/app", Page::html(APP));
+    srv.set("/config.json", config("send", "Send"));
+    srv.set("/plain", Page::html("<p>plain page</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}{}",
+        one_watch(
+            "app",
+            &srv.url("/app"),
+            "browser = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\""
+        ),
+        one_watch("shell", &srv.url("/app"), "select = \"#toolbar\""),
+        one_watch("plain", &srv.url("/plain"), ""),
+    ));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(first.events("baseline").len(), 2, "{}", first.stdout);
+    // The same page fetched over HTTP is the empty shell: the toolbar is not there.
+    assert_eq!(first.events("selector_missing")[0]["watch"], "shell");
+    env.run(&["show", "app"])
+        .says("[div#toolbar]\nSend Archive\n");
+    srv.set("/config.json", config("send-btn", "Send now"));
+    let run = env.run(&["check"]);
+    run.says("CHANGED app");
+    run.says("+Send now Archive");
+    run.says("added `button.send-btn`");
+    run.never_says("CHANGED shell");
+    assert!(
+        srv.seen("/config.json").len() >= 2,
+        "the app's own request ran in the browser"
+    );
+}
+
+/// `alert()` is dismissed, a page whose `wait_for` never appears and a script in an endless
+/// loop fail within the watch's `timeout` with what happened, and the other watches of the
+/// pass are read; the next check, once the page is fixed, recovers.
+#[test]
+fn dialogs_are_dismissed_and_pages_that_never_settle_fail_alone() {
+    let srv = Server::start();
+    srv.set(
+        "/dialog",
+        Page::html("<div id=\"x\"></div><script>alert('hello'); document.getElementById('x').textContent = 'after the dialog';</script>"),
+    );
+    srv.set("/slow", Page::html("<p>no toolbar here</p>"));
+    let looping = Server::start();
+    looping.set(
+        "/loop",
+        Page::html("<p>spinning</p><script>for (;;) {}</script>"),
+    );
+    let loop_url = looping.url("/loop").replace("127.0.0.1", "localhost");
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}{}",
+        one_watch(
+            "dialog",
+            &srv.url("/dialog"),
+            "browser = true\nselect = \"#x\""
+        ),
+        one_watch(
+            "never",
+            &srv.url("/slow"),
+            "browser = true\nwait_for = \"#toolbar\"\ntimeout = \"3s\"\nretries = 0"
+        ),
+        one_watch(
+            "loop",
+            &loop_url,
+            "browser = true\nwait_for = \"#toolbar\"\ntimeout = \"3s\"\nretries = 0"
+        ),
+    ));
+    let started = std::time::Instant::now();
+    let run = env.run(&["check", "--format", "json"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "bounded by the timeouts"
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    let baselines = run.events("baseline");
+    assert_eq!(baselines.len(), 1, "{}", run.stdout);
+    assert_eq!(baselines[0]["watch"], "dialog");
+    env.run(&["show", "dialog"]).says("after the dialog");
+    let errors = run.events("error");
+    assert_eq!(errors.len(), 2, "{}", run.stdout);
+    for e in &errors {
+        let msg = e["error"].as_str().unwrap();
+        assert!(
+            msg.contains("`wait_for` selector `#toolbar` did not appear within 3s"),
+            "{msg}"
+        );
+    }
+    srv.set("/slow", Page::html("<div id=\"toolbar\">ready</div>"));
+    let again = env.run(&["check", "--format", "json", "--only", "never"]);
+    assert_eq!(again.events("baseline").len(), 1, "{}", again.stdout);
+}
+
+/// Without a browser, browser watches fail with how to install one; the others run.
+#[test]
+fn without_a_browser_only_the_browser_watches_fail() {
+    let srv = Server::start();
+    srv.set("/app", Page::html(APP));
+    srv.set("/plain", Page::html("<p>plain</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("app", &srv.url("/app"), "browser = true\nretries = 0"),
+        one_watch("plain", &srv.url("/plain"), ""),
+    ));
+    let run = env.run_env(
+        &["check", "--format", "json"],
+        &[("FOREWARN_BROWSER", "/nonexistent/chromium")],
+    );
+    let errors = run.events("error");
+    assert_eq!(errors.len(), 1, "{}", run.stdout);
+    let msg = errors[0]["error"].as_str().unwrap();
+    assert!(
+        msg.contains("cannot start the browser /nonexistent/chromium"),
+        "{msg}"
+    );
+    assert!(msg.contains("apt-get install chromium"), "{msg}");
+    assert_eq!(run.events("baseline")[0]["watch"], "plain");
+}
+
+/// `wait_for` is checked when the watchlist loads, like every selector.
+#[test]
+fn wait_for_is_checked_at_load() {
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("a", "http://127.0.0.1:9/a", "wait_for = \"#toolbar\""),
+        one_watch(
+            "b",
+            "http://127.0.0.1:9/b",
+            "browser = true\nwait_for = \"div..x\""
+        ),
+    ));
+    let run = env.run(&["list"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`wait_for` applies to a browser watch: add `browser = true`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("main.toml:"), "{}", run.stderr);
+    assert!(run.stderr.contains("div..x"), "{}", run.stderr);
+}
