@@ -166,3 +166,69 @@ fn wait_for_is_checked_at_load() {
     assert!(run.stderr.contains("main.toml:"), "{}", run.stderr);
     assert!(run.stderr.contains("div..x"), "{}", run.stderr);
 }
+
+const LOGIN: &str = r#"<!doctype html><html><body><form id="f">
+<input id="user"><input id="pass" type="password"><button id="go" type="button">Log in</button>
+</form><p id="msg"></p><script>
+document.getElementById('go').addEventListener('click', () => {
+  if (document.getElementById('user').value === 'ann' && document.getElementById('pass').value === 's3cret-pw') {
+    document.cookie = 'session=ok; path=/';
+    location.href = '/inbox';
+  } else { document.getElementById('msg').textContent = 'wrong password'; }
+});
+</script></body></html>"#;
+
+const INBOX: &str = r#"<!doctype html><html><body><div id="app"></div><script>
+if (!document.cookie.includes('session=ok')) { location.href = '/login'; }
+else { document.getElementById('app').innerHTML = '<div id="toolbar"><button class="send">Send</button></div>'; }
+</script></body></html>"#;
+
+/// An app behind a login: the steps log in (the password from the environment, never
+/// stored or shown), then the page is read; a failed login names the step that failed.
+#[test]
+fn steps_log_in_before_the_page_is_read() {
+    let srv = Server::start();
+    srv.set("/login", Page::html(LOGIN));
+    srv.set("/inbox", Page::html(INBOX));
+    let steps = format!(
+        "browser = true\nselect = \"#toolbar\"\nwait_for = \"#toolbar\"\nlogged_in = \"#toolbar\"\ntimeout = \"5s\"\nretries = 0\nsteps = [\n  {{ goto = \"{}\" }},\n  {{ fill = \"#user\", value = \"ann\" }},\n  {{ fill = \"#pass\", value = \"${{INBOX_PASSWORD}}\" }},\n  {{ click = \"#go\" }},\n  {{ wait_for = \"#toolbar\" }},\n]",
+        srv.url("/login")
+    );
+    let env = TestEnv::new().watchlist(&one_watch("inbox", &srv.url("/inbox"), &steps));
+    let run = env.run_env(
+        &["check", "--format", "json"],
+        &[("INBOX_PASSWORD", "s3cret-pw")],
+    );
+    assert_eq!(
+        run.events("baseline").len(),
+        1,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    env.run(&["show", "inbox"]).says("Send");
+    let db = std::fs::read(env.db()).unwrap();
+    assert!(
+        !db.windows(9).any(|w| w == b"s3cret-pw"),
+        "the password is not stored"
+    );
+    assert!(!run.stdout.contains("s3cret-pw") && !run.stderr.contains("s3cret-pw"));
+    let wrong = env.run_env(
+        &["check", "--format", "json"],
+        &[("INBOX_PASSWORD", "guess")],
+    );
+    let errors = wrong.events("error");
+    assert_eq!(errors.len(), 1, "{}", wrong.stdout);
+    let msg = errors[0]["error"].as_str().unwrap();
+    assert!(msg.contains("login step 5 (wait_for `#toolbar`)"), "{msg}");
+    assert!(!msg.contains("guess"), "{msg}");
+    let unset = env.run(&["check", "--format", "json"]);
+    let msg = unset.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("login step 3 (fill `#pass`)") && msg.contains("INBOX_PASSWORD"),
+        "{msg}"
+    );
+}

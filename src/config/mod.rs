@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use read::parse_file;
-pub use settings::{FeedOptions, HostSettings, WatchSettings};
+pub use settings::{BrowserSpec, FeedOptions, HostSettings, Step, WatchSettings};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
 /// Default per-request timeout (connect + headers + body).

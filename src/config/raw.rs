@@ -92,6 +92,9 @@ pub(super) struct RawWatch {
     pub enabled: Option<bool>,
     /// A browser watch reads the page once this CSS selector is there.
     pub wait_for: Option<Spanned<String>>,
+    /// A browser watch's login: steps run before the page is read.
+    pub steps: Option<Spanned<Vec<RawStep>>>,
+    pub logged_in: Option<Spanned<String>>,
     #[serde(default)]
     pub kind: Kind,
     pub select: Option<Spanned<OneOrMany<String>>>,
@@ -138,6 +141,19 @@ pub(super) struct RawWatch {
     pub severity: Option<crate::event::Severity>,
     pub failures_before_alert: Option<FailuresBeforeAlert>,
     pub remind_every: Option<DurationStr>,
+}
+
+/// One of `steps`: exactly one action (`fill` with its `value`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub goto: Option<String>,
+    pub fill: Option<String>,
+    pub value: Option<String>,
+    pub click: Option<String>,
+    pub press: Option<String>,
+    pub wait_for: Option<String>,
+    pub wait: Option<DurationStr>,
 }
 
 /// `expect.selectors`, `expect.text`, `expect.absent`, `expect.status`.

@@ -360,14 +360,26 @@ impl Parts {
             None,
         );
         let browser = w.browser.or(d.raw.browser).unwrap_or(false);
-        if let (Some(span), false) = (w.wait_for.as_ref().map(|s| s.span()), browser) {
-            p.at(
-                span,
-                "`wait_for` applies to a browser watch: add `browser = true`".into(),
-            );
+        let steps = p.setting(&w.steps, |s| steps_of(s), Vec::new(), Vec::new());
+        let logged_in = p.setting(&w.logged_in, |s| css(s).map(Some), None, None);
+        for (key, span) in [
+            ("wait_for", w.wait_for.as_ref().map(|s| s.span())),
+            ("steps", w.steps.as_ref().map(|s| s.span())),
+            ("logged_in", w.logged_in.as_ref().map(|s| s.span())),
+        ] {
+            if let (Some(span), false) = (span, browser) {
+                p.at(
+                    span,
+                    format!("`{key}` applies to a browser watch: add `browser = true`"),
+                );
+            }
         }
         Parts {
-            browser: browser.then_some(super::settings::BrowserSpec { wait_for }),
+            browser: browser.then_some(super::settings::BrowserSpec {
+                wait_for,
+                steps,
+                logged_in,
+            }),
             select,
             remove,
             ignore,
@@ -430,6 +442,56 @@ fn expect_of(x: &RawExpect, p: &mut Problems<'_, '_>) -> expect::Expect {
     expect.status = x.status;
     expect.paths = paths_of(&x.paths, p);
     expect
+}
+
+/// A CSS selector, checked as `select` is.
+fn css(s: &str) -> Result<String, String> {
+    ExtractSpec::check_select(Kind::Html, std::slice::from_ref(&s.to_string()))
+        .map(|_| s.to_string())
+}
+
+/// A browser watch's `steps`: each one action, its selectors valid, its `${VAR}`s well formed.
+fn steps_of(raw: &[super::raw::RawStep]) -> Result<Vec<super::settings::Step>, String> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, r)| step_of(r).map_err(|e| format!("step {}: {e}", i + 1)))
+        .collect()
+}
+
+fn step_of(r: &super::raw::RawStep) -> Result<super::settings::Step, String> {
+    use super::settings::Step;
+    let actions = [
+        r.goto.is_some(),
+        r.fill.is_some(),
+        r.click.is_some(),
+        r.press.is_some(),
+        r.wait_for.is_some(),
+        r.wait.is_some(),
+    ];
+    if actions.iter().filter(|a| **a).count() != 1 {
+        return Err("a step has exactly one of `goto`, `fill` (with `value`), `click`, `press`, `wait_for`, `wait`".into());
+    }
+    if r.value.is_some() != r.fill.is_some() {
+        return Err("`fill` goes with the `value` to type, and `value` with `fill`".into());
+    }
+    Ok(if let Some(u) = &r.goto {
+        types::validate_url_template(u)?;
+        Step::Goto(u.clone())
+    } else if let (Some(sel), Some(value)) = (&r.fill, &r.value) {
+        types::expand_env_syntax(value)?;
+        Step::Fill {
+            selector: css(sel)?,
+            value: value.clone(),
+        }
+    } else if let Some(sel) = &r.click {
+        Step::Click(css(sel)?)
+    } else if let Some(key) = &r.press {
+        Step::Press(key.clone())
+    } else if let Some(sel) = &r.wait_for {
+        Step::WaitFor(css(sel)?)
+    } else {
+        Step::Wait(r.wait.as_ref().expect("one action").0)
+    })
 }
 
 /// A list of JSON paths; the bad ones reported at the list.

@@ -131,6 +131,22 @@ impl SettingsKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BrowserSpec {
     pub wait_for: Option<String>,
+    /// Run in order before the page is read (a login), unless `logged_in` is there already.
+    pub steps: Vec<Step>,
+    /// A CSS selector the page shows when the session is logged in.
+    pub logged_in: Option<String>,
+}
+
+/// One step of a browser watch's `steps`. Values keep their `${VAR}`s: they are expanded
+/// from the environment only when the step runs, and never stored or shown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Step {
+    Goto(String),
+    Fill { selector: String, value: String },
+    Click(String),
+    Press(String),
+    WaitFor(String),
+    Wait(Duration),
 }
 
 /// Feed options: `match` / `exclude` regexes on entry titles, and a cap on entries reported

@@ -19,18 +19,12 @@ use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{FetchError, Fetched};
+use crate::config::{BrowserSpec, Step};
 
 /// How long the network must be quiet after the load event, when no `wait_for` is given.
 const IDLE: Duration = Duration::from_millis(500);
 /// How long the browser may take to start and say where it listens.
 const START: Duration = Duration::from_secs(20);
-
-/// What a browser watch asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Render {
-    /// `wait_for`: a CSS selector that must appear before the page is read.
-    pub wait_for: Option<String>,
-}
 
 /// The process's browser: started on first use, restarted when it died.
 pub struct Browser {
@@ -50,7 +44,7 @@ impl Browser {
     pub async fn render(
         &self,
         url: &url::Url,
-        render: &Render,
+        render: &BrowserSpec,
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
         if !matches!(url.scheme(), "http" | "https") {
@@ -368,25 +362,37 @@ impl Tab {
         .await;
     }
 
-    /// Navigates, waits until the page is ready, and reads its DOM, all before `deadline`.
+    /// Logs in when it must, navigates, waits until the page is ready, and reads its DOM,
+    /// all before `deadline`.
     async fn load(
         &mut self,
         url: &url::Url,
-        render: &Render,
+        spec: &BrowserSpec,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
-        let nav = self
-            .bounded(deadline, "Page.navigate", json!({"url": url.as_str()}))
-            .await
-            .map_err(|e| e.unwrap_or_else(|| late(timeout, "the navigation did not start")))?;
-        if let Some(e) = nav["errorText"].as_str().filter(|e| !e.is_empty()) {
-            return Err(FetchError::Connect(format!(
-                "the browser could not load the page: {e}"
-            )));
+        let wait_for = spec.wait_for.as_deref();
+        let mut status = None;
+        if !spec.steps.is_empty() {
+            // `logged_in` there already: the session is logged in, the steps are skipped.
+            if let Some(sel) = &spec.logged_in {
+                let s = self.visit(url.as_str(), None, deadline, timeout).await?;
+                if self.present(sel, deadline).await {
+                    self.settle("", wait_for, true, deadline, timeout).await?;
+                    status = Some(s);
+                }
+            }
+            if status.is_none() {
+                self.run_steps(&spec.steps, deadline, timeout).await?;
+            }
         }
-        let loader = nav["loaderId"].as_str().unwrap_or_default().to_string();
-        let status = self.settle(&loader, render, deadline, timeout).await?;
+        let status = match status {
+            Some(s) => s,
+            None => {
+                self.visit(url.as_str(), wait_for, deadline, timeout)
+                    .await?
+            }
+        };
         if !(200..300).contains(&status) {
             let code =
                 reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
@@ -410,22 +416,166 @@ impl Tab {
         })
     }
 
+    /// Navigates to `url` and waits until it is ready; returns the document's status.
+    async fn visit(
+        &mut self,
+        url: &str,
+        wait_for: Option<&str>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        let nav = self
+            .bounded(deadline, "Page.navigate", json!({"url": url}))
+            .await
+            .map_err(|e| e.unwrap_or_else(|| late(timeout, "the navigation did not start")))?;
+        if let Some(e) = nav["errorText"].as_str().filter(|e| !e.is_empty()) {
+            return Err(FetchError::Connect(format!(
+                "the browser could not load the page: {e}"
+            )));
+        }
+        let loader = nav["loaderId"].as_str().unwrap_or_default().to_string();
+        self.settle(&loader, wait_for, false, deadline, timeout)
+            .await
+    }
+
+    /// Runs the login steps in order; a failure names the step, never a value typed.
+    async fn run_steps(
+        &mut self,
+        steps: &[Step],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), FetchError> {
+        for (i, step) in steps.iter().enumerate() {
+            self.step(step, deadline, timeout).await.map_err(|e| {
+                FetchError::Browser(format!("login step {} ({}): {e}", i + 1, describe(step)))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &mut self,
+        step: &Step,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        match step {
+            Step::Goto(u) => {
+                let u = crate::config::types::expand_env(u)?;
+                self.visit(&u, None, deadline, timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Step::Fill { selector, value } => {
+                self.appear(selector, deadline).await?;
+                let value = crate::config::types::expand_env(value)?;
+                let js = format!(
+                    "(() => {{ const e = document.querySelector({}); e.focus(); e.value = {}; e.dispatchEvent(new Event('input', {{bubbles: true}})); e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()",
+                    json!(selector),
+                    json!(value)
+                );
+                self.evaluate(&js, deadline).await?;
+            }
+            Step::Click(selector) => {
+                self.appear(selector, deadline).await?;
+                let js = format!("document.querySelector({}).click()", json!(selector));
+                self.evaluate(&js, deadline).await?;
+                self.pause(IDLE, deadline).await;
+            }
+            Step::Press(key) => {
+                let text = if key == "Enter" {
+                    "\r".to_string()
+                } else {
+                    key.clone()
+                };
+                for kind in ["keyDown", "keyUp"] {
+                    let code = if key == "Enter" { 13 } else { 0 };
+                    let params = json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code, "text": if kind == "keyDown" { text.as_str() } else { "" }});
+                    self.bounded(deadline, "Input.dispatchKeyEvent", params)
+                        .await
+                        .map_err(|e| {
+                            e.map_or("the page did not answer".into(), |e| e.to_string())
+                        })?;
+                }
+                self.pause(IDLE, deadline).await;
+            }
+            Step::WaitFor(selector) => self.appear(selector, deadline).await?,
+            Step::Wait(d) => {
+                tokio::time::sleep((*d).min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the page react to a click or a key for `d` (a navigation it starts is waited
+    /// for by the next step), dismissing dialogs meanwhile.
+    async fn pause(&mut self, d: Duration, deadline: Instant) {
+        let until = (Instant::now() + d).min(deadline);
+        while let Ok(Ok(ev)) = tokio::time::timeout_at(until.into(), self.events.recv()).await {
+            if ev["sessionId"].as_str() == Some(self.id.as_str())
+                && ev["method"] == "Page.javascriptDialogOpening"
+            {
+                let _ = self
+                    .call("Page.handleJavaScriptDialog", json!({"accept": false}))
+                    .await;
+            }
+        }
+    }
+
+    /// Waits until `selector` matches, before `deadline`.
+    async fn appear(&self, selector: &str, deadline: Instant) -> Result<(), String> {
+        loop {
+            if self.present(selector, deadline).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "`{selector}` did not appear within the watch's `timeout`"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs a script in the page; a thrown exception is an error.
+    async fn evaluate(&self, js: &str, deadline: Instant) -> Result<(), String> {
+        let r = self
+            .bounded(
+                deadline,
+                "Runtime.evaluate",
+                json!({"expression": js, "returnByValue": true}),
+            )
+            .await
+            .map_err(|e| e.map_or("the page did not answer".into(), |e| e.to_string()))?;
+        match r.get("exceptionDetails") {
+            Some(x) => Err(format!(
+                "the page threw: {}",
+                x["exception"]["description"]
+                    .as_str()
+                    .unwrap_or("an exception")
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Follows the tab's events until the page is ready: `wait_for` present, or the network
     /// quiet for [`IDLE`] after the load event. Dialogs are dismissed. Returns the document's
     /// HTTP status.
     async fn settle(
         &mut self,
         loader: &str,
-        render: &Render,
+        wait_for: Option<&str>,
+        mut loaded: bool,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<u16, FetchError> {
         let mut status = 200;
         let mut inflight: std::collections::HashSet<String> = Default::default();
-        let (mut loaded, mut quiet_since) = (false, Instant::now());
+        let mut quiet_since = Instant::now();
         loop {
             if loaded {
-                match &render.wait_for {
+                match wait_for {
                     Some(sel) if self.present(sel, deadline).await => return Ok(status),
                     None if inflight.is_empty() && quiet_since.elapsed() >= IDLE => {
                         return Ok(status);
@@ -437,7 +587,7 @@ impl Tab {
             if now >= deadline {
                 return Err(late(
                     timeout,
-                    &match (&render.wait_for, loaded) {
+                    &match (wait_for, loaded) {
                         (Some(sel), _) => format!("`wait_for` selector `{sel}` did not appear"),
                         (None, false) => "the page never finished loading".to_string(),
                         (None, true) => {
@@ -517,4 +667,16 @@ fn late(timeout: Duration, what: &str) -> FetchError {
         "{what} within {} (the watch's `timeout`): the page is still loading, or a script never lets it settle",
         humantime::format_duration(timeout)
     ))
+}
+
+/// A step in words, without the value it types.
+fn describe(step: &Step) -> String {
+    match step {
+        Step::Goto(u) => format!("goto {u}"),
+        Step::Fill { selector, .. } => format!("fill `{selector}`"),
+        Step::Click(s) => format!("click `{s}`"),
+        Step::Press(k) => format!("press {k}"),
+        Step::WaitFor(s) => format!("wait_for `{s}`"),
+        Step::Wait(d) => format!("wait {}", humantime::format_duration(*d)),
+    }
 }

@@ -41,7 +41,7 @@ pub struct FetchRequest {
     /// `deny_private = true`: no private, loopback or link-local address, nor a redirect to one.
     pub deny_private: bool,
     /// `browser = true`: loaded in the process's headless Chromium, not fetched.
-    pub browser: Option<browser::Render>,
+    pub browser: Option<crate::config::BrowserSpec>,
 }
 
 /// What the server answered.

@@ -163,13 +163,7 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
         max_size: w.settings.max_size,
         insecure: w.settings.insecure,
         deny_private: w.settings.deny_private,
-        browser: w
-            .settings
-            .browser
-            .as_ref()
-            .map(|b| crate::fetch::browser::Render {
-                wait_for: b.wait_for.clone(),
-            }),
+        browser: w.settings.browser.clone(),
     })
 }
 
