@@ -232,3 +232,63 @@ fn steps_log_in_before_the_page_is_read() {
         "{msg}"
     );
 }
+
+/// The browser killed in the middle of a pass: the pages that were on it fail, the next ones
+/// get a new browser, and the next check recovers every watch.
+#[test]
+fn a_browser_killed_mid_pass_fails_only_the_pages_on_it() {
+    let srv = Server::start();
+    let mut toml = String::new();
+    for i in 0..6 {
+        srv.set(
+            &format!("/p{i}"),
+            Page::html(&format!("<p id=\"x\">page {i}</p>"))
+                .delay(std::time::Duration::from_millis(700)),
+        );
+        toml.push_str(&one_watch(
+            &format!("w{i}"),
+            &srv.url(&format!("/p{i}")),
+            "browser = true\nretries = 0",
+        ));
+    }
+    let env = TestEnv::new().watchlist(&toml);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_forewarn"))
+        .args(["check", "--format", "json"])
+        .current_dir(env.path())
+        .env("FOREWARN_DB", env.db())
+        .env("HOME", env.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let profile = format!("forewarn-browser-{}-", child.id());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("pkill")
+        .args(["-9", "-f", &profile])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "a browser was running");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kinds: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|e| e["event"] == k).count();
+    assert!(
+        count("error") >= 1,
+        "the pages on the killed browser failed: {stdout}"
+    );
+    assert_eq!(
+        count("error") + count("baseline"),
+        6,
+        "every watch was checked: {stdout}"
+    );
+    let again = env.run(&["check", "--format", "json"]);
+    assert_eq!(again.events("error").len(), 0, "{}", again.stdout);
+    assert_eq!(
+        again.events("baseline").len(),
+        count("error"),
+        "{}",
+        again.stdout
+    );
+}

@@ -172,6 +172,12 @@ impl Session {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("not poisoned").insert(id, tx);
+        // The reader marks the session dead, then drops what waits: a call that came in
+        // between would wait forever.
+        if self.dead() {
+            self.pending.lock().expect("not poisoned").remove(&id);
+            return Err("the browser is gone".into());
+        }
         let mut msg = json!({"id": id, "method": method, "params": params});
         if let Some(s) = session {
             msg["sessionId"] = json!(s);
@@ -529,6 +535,9 @@ impl Tab {
             if self.present(selector, deadline).await {
                 return Ok(());
             }
+            if self.session.dead() {
+                return Err("the browser closed (it crashed or was killed)".into());
+            }
             if Instant::now() >= deadline {
                 return Err(format!(
                     "`{selector}` did not appear within the watch's `timeout`"
@@ -599,10 +608,9 @@ impl Tab {
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
             let ev = match tokio::time::timeout(wait, self.events.recv()).await {
+                _ if self.session.dead() => return Err(gone()),
                 Err(_) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    return Err(FetchError::Browser("the browser closed while loading the page (it crashed or was killed); the next check starts a new one".into()));
-                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(gone()),
                 Ok(Ok(ev)) => ev,
             };
             if ev["sessionId"].as_str() != Some(self.id.as_str()) {
@@ -679,4 +687,11 @@ fn describe(step: &Step) -> String {
         Step::WaitFor(s) => format!("wait_for `{s}`"),
         Step::Wait(d) => format!("wait {}", humantime::format_duration(*d)),
     }
+}
+
+/// The browser died under a page.
+fn gone() -> FetchError {
+    FetchError::Browser(
+        "the browser closed while loading the page (it crashed or was killed); the next check starts a new one".into(),
+    )
 }
