@@ -335,3 +335,20 @@ fn yaml_documents_are_compared_as_structure_and_openapi_in_api_terms() {
     env.run(&["check"]);
     env.run(&["test", "bare"]).says("compared as yaml:");
 }
+
+/// The text report tells each structure change once: the count, then the list.
+#[test]
+fn a_structure_change_is_told_once_in_the_text_report() {
+    let api = |v: &str| Page::html(v).with_type("application/json");
+    let (srv, env) = watching(
+        "api",
+        api(r#"{"data": [{"id": 1, "unread": true, "size": 10}]}"#),
+        "",
+    );
+    env.run(&["check"]);
+    srv.set("/api", api(r#"{"data": [{"id": 1, "size": "10 KB"}]}"#));
+    let run = env.run(&["check"]);
+    run.says("SCHEMA CHANGED api");
+    run.says("  2 structure changes:\n");
+    assert_eq!(run.stdout.matches("unread").count(), 1, "{}", run.stdout);
+}

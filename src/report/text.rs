@@ -29,6 +29,11 @@ impl Format for Text {
                     _ => e.summary.clone(),
                 }
             }
+            // The diff lists every structure change: the summary's first one is not repeated.
+            EventKind::SchemaChanged if e.diff.is_some() => match e.summary.split_once(": ") {
+                Some((head, _)) if head.contains("structure change") => format!("{head}:"),
+                _ => e.summary.clone(),
+            },
             _ => e.summary.clone(),
         };
         out.push_str("  ");
