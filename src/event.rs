@@ -19,6 +19,7 @@ pub enum EventKind {
     ContractBroken,
     ContractRestored,
     DeployDetected,
+    RequestsChanged,
     SelectorMissing,
     SelectorRestored,
     Volatile,
@@ -82,7 +83,7 @@ const fn row(
 
 impl EventKind {
     /// Every kind, in the order of the table.
-    pub const ALL: [EventKind; 20] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::Changed,
         EventKind::SchemaChanged,
         EventKind::NewEntry,
@@ -91,6 +92,7 @@ impl EventKind {
         EventKind::ContractBroken,
         EventKind::ContractRestored,
         EventKind::DeployDetected,
+        EventKind::RequestsChanged,
         EventKind::SelectorMissing,
         EventKind::SelectorRestored,
         EventKind::Volatile,
@@ -118,6 +120,7 @@ impl EventKind {
             EventKind::ContractBroken => row("contract_broken", "CONTRACT BROKEN", "contract broken", true, Notified::Always, Severity::Critical, false),
             EventKind::ContractRestored => row("contract_restored", "CONTRACT HOLDS", "contract restored", false, Notified::Always, Severity::Info, false),
             EventKind::DeployDetected => row("deploy_detected", "DEPLOY DETECTED", "frontend deploy", true, Notified::Always, Severity::Warning, false),
+            EventKind::RequestsChanged => row("requests_changed", "REQUESTS CHANGED", "the page's requests changed", true, Notified::Always, Severity::Warning, false),
             EventKind::SelectorMissing => row("selector_missing", "SELECTOR MISSING", "selector missing", true, Notified::Always, Severity::Warning, false),
             EventKind::SelectorRestored => row("selector_restored", "SELECTOR BACK", "selector back", false, Notified::Always, Severity::Info, false),
             EventKind::Volatile => row("volatile", "VOLATILE", "changes on most checks", false, Notified::Always, Severity::Warning, false),
@@ -444,6 +447,7 @@ mod tests {
             "contract_broken",
             "contract_restored",
             "deploy_detected",
+            "requests_changed",
             "selector_missing",
             "selector_restored",
             "volatile",
@@ -489,6 +493,7 @@ mod tests {
                 K::NewVersion,
                 K::ContractBroken,
                 K::DeployDetected,
+                K::RequestsChanged,
                 K::SelectorMissing
             ]
         );

@@ -292,3 +292,55 @@ fn a_browser_killed_mid_pass_fails_only_the_pages_on_it() {
         again.stdout
     );
 }
+
+/// `track_requests`: the app moving its API from v1 to v2 is heard, even when the page looks
+/// the same; query values and tokens are not part of it.
+#[test]
+fn requests_the_app_makes_are_tracked() {
+    let app = |version: &str| {
+        Page::html(&format!(
+            r#"<div id="app"></div><script>
+fetch('/api/{version}/items.json?limit=10&page=2&token=' + Math.random()).then(r => r.json()).then(items => {{
+  document.getElementById('app').innerHTML = '<div id="toolbar">' + items.length + ' items</div>';
+}});
+</script>"#
+        ))
+    };
+    let srv = Server::start();
+    srv.set("/app", app("v1"));
+    for v in ["v1", "v2"] {
+        srv.set(
+            &format!("/api/{v}/items.json"),
+            Page::html("[1, 2]").with_type("application/json"),
+        );
+    }
+    let env = TestEnv::new().watchlist(&one_watch(
+        "app",
+        &srv.url("/app"),
+        "browser = true\ntrack_requests = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\"",
+    ));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.events("baseline").len(), 1, "{}", first.stdout);
+    let same = env.run(&["check", "--format", "json"]);
+    assert_eq!(same.events("requests_changed").len(), 0, "{}", same.stdout);
+    srv.set("/app", app("v2"));
+    let run = env.run(&["check", "--format", "json"]);
+    let moved = run.events("requests_changed");
+    assert_eq!(moved.len(), 1, "{}", run.stdout);
+    assert_eq!(
+        moved[0]["removed"],
+        serde_json::json!(["GET /api/v1/items.json?limit&page&token"])
+    );
+    assert_eq!(
+        moved[0]["added"],
+        serde_json::json!(["GET /api/v2/items.json?limit&page&token"])
+    );
+    assert_eq!(
+        run.events("summary")[0]["changed"],
+        1,
+        "a change of the watch: {}",
+        run.stdout
+    );
+    let text = env.run(&["report"]);
+    text.says("REQUESTS CHANGED app");
+}

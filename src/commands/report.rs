@@ -16,6 +16,7 @@ const NOTABLE: &[EventKind] = &[
     EventKind::NewVersion,
     EventKind::ContractBroken,
     EventKind::DeployDetected,
+    EventKind::RequestsChanged,
     EventKind::SchemaChanged,
     EventKind::ContractRestored,
     EventKind::Error,

@@ -95,6 +95,7 @@ pub(super) struct RawWatch {
     /// A browser watch's login: steps run before the page is read.
     pub steps: Option<Spanned<Vec<RawStep>>>,
     pub logged_in: Option<Spanned<String>>,
+    pub track_requests: Option<Spanned<bool>>,
     #[serde(default)]
     pub kind: Kind,
     pub select: Option<Spanned<OneOrMany<String>>>,

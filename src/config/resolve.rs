@@ -366,6 +366,10 @@ impl Parts {
             ("wait_for", w.wait_for.as_ref().map(|s| s.span())),
             ("steps", w.steps.as_ref().map(|s| s.span())),
             ("logged_in", w.logged_in.as_ref().map(|s| s.span())),
+            (
+                "track_requests",
+                w.track_requests.as_ref().map(|s| s.span()),
+            ),
         ] {
             if let (Some(span), false) = (span, browser) {
                 p.at(
@@ -379,6 +383,7 @@ impl Parts {
                 wait_for,
                 steps,
                 logged_in,
+                track_requests: w.track_requests.as_ref().is_some_and(|t| *t.get_ref()),
             }),
             select,
             remove,

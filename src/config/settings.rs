@@ -135,6 +135,8 @@ pub struct BrowserSpec {
     pub steps: Vec<Step>,
     /// A CSS selector the page shows when the session is logged in.
     pub logged_in: Option<String>,
+    /// `track_requests = true`: the page's fetch and XHR requests are compared between checks.
+    pub track_requests: bool,
 }
 
 /// One step of a browser watch's `steps`. Values keep their `${VAR}`s: they are expanded

@@ -319,6 +319,8 @@ struct Tab {
     target: String,
     id: String,
     events: broadcast::Receiver<Arc<Value>>,
+    /// The fetch and XHR requests seen while recording (`track_requests`).
+    recorded: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Tab {
@@ -348,6 +350,7 @@ impl Tab {
             target,
             id,
             events,
+            recorded: None,
         };
         for method in ["Page.enable", "Network.enable"] {
             tab.call(method, json!({})).await.map_err(err)?;
@@ -381,17 +384,25 @@ impl Tab {
         let mut status = None;
         if !spec.steps.is_empty() {
             // `logged_in` there already: the session is logged in, the steps are skipped.
+            // A third of the time at most to see whether `logged_in` is there (a page that is
+            // not logged in often redirects to its login form): the steps need the rest.
             if let Some(sel) = &spec.logged_in {
-                let s = self.visit(url.as_str(), None, deadline, timeout).await?;
-                if self.present(sel, deadline).await {
-                    self.settle("", wait_for, true, deadline, timeout).await?;
-                    status = Some(s);
+                let probe = (Instant::now() + timeout / 3).min(deadline);
+                match self.visit(url.as_str(), Some(sel), probe, timeout).await {
+                    Ok(s) => {
+                        self.settle("", wait_for, true, deadline, timeout).await?;
+                        status = Some(s);
+                    }
+                    Err(_) if self.session.dead() => return Err(gone()),
+                    Err(_) => {}
                 }
             }
             if status.is_none() {
                 self.run_steps(&spec.steps, deadline, timeout).await?;
             }
         }
+        // `track_requests`: what the page's scripts ask for while it is read.
+        self.recorded = spec.track_requests.then(Default::default);
         let status = match status {
             Some(s) => s,
             None => {
@@ -419,6 +430,7 @@ impl Tab {
             content_type: Some("text/html; charset=utf-8".into()),
             etag: None,
             last_modified: None,
+            requests: self.recorded.take().map(|r| r.into_iter().collect()),
         })
     }
 
@@ -584,12 +596,13 @@ impl Tab {
         let mut quiet_since = Instant::now();
         loop {
             if loaded {
-                match wait_for {
-                    Some(sel) if self.present(sel, deadline).await => return Ok(status),
-                    None if inflight.is_empty() && quiet_since.elapsed() >= IDLE => {
-                        return Ok(status);
-                    }
-                    _ => {}
+                let ready = match wait_for {
+                    Some(sel) => self.present(sel, deadline).await,
+                    None => inflight.is_empty() && quiet_since.elapsed() >= IDLE,
+                };
+                if ready {
+                    self.record_queued();
+                    return Ok(status);
                 }
             }
             let now = Instant::now();
@@ -627,6 +640,11 @@ impl Tab {
                 "Network.requestWillBeSent" => {
                     inflight.insert(p["requestId"].as_str().unwrap_or_default().to_string());
                     quiet_since = Instant::now();
+                    if let Some(seen) = &mut self.recorded
+                        && matches!(p["type"].as_str(), Some("XHR" | "Fetch"))
+                    {
+                        seen.extend(request_of(p, loader_url(p)));
+                    }
                 }
                 "Network.loadingFinished" | "Network.loadingFailed" => {
                     inflight.remove(p["requestId"].as_str().unwrap_or_default());
@@ -638,6 +656,23 @@ impl Tab {
                     status = p["response"]["status"].as_u64().unwrap_or(200) as u16;
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Records the script requests among the events still queued (a page can be ready
+    /// before its events were read).
+    fn record_queued(&mut self) {
+        let Some(seen) = &mut self.recorded else {
+            return;
+        };
+        while let Ok(ev) = self.events.try_recv() {
+            let p = &ev["params"];
+            if ev["sessionId"].as_str() == Some(self.id.as_str())
+                && ev["method"] == "Network.requestWillBeSent"
+                && matches!(p["type"].as_str(), Some("XHR" | "Fetch"))
+            {
+                seen.extend(request_of(p, loader_url(p)));
             }
         }
     }
@@ -694,4 +729,39 @@ fn gone() -> FetchError {
     FetchError::Browser(
         "the browser closed while loading the page (it crashed or was killed); the next check starts a new one".into(),
     )
+}
+
+/// The page a request was made from (its `documentURL`).
+fn loader_url(p: &Value) -> Option<url::Url> {
+    p["documentURL"]
+        .as_str()
+        .and_then(|u| url::Url::parse(u).ok())
+}
+
+/// A script request as compared: `GET /api/v2/items.json?limit&page` (its query's keys,
+/// never their values), with the host in front for another host's API.
+fn request_of(p: &Value, page: Option<url::Url>) -> Option<String> {
+    let r = &p["request"];
+    let url = url::Url::parse(r["url"].as_str()?).ok()?;
+    let method = r["method"].as_str().unwrap_or("GET");
+    let mut keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    keys.sort();
+    keys.dedup();
+    let query = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", keys.join("&"))
+    };
+    let same = page.is_some_and(|p| p.host_str() == url.host_str() && p.port() == url.port());
+    let place = if same {
+        url.path().to_string()
+    } else {
+        format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.path()
+        )
+    };
+    Some(format!("{method} {place}{query}"))
 }

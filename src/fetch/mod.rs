@@ -57,6 +57,8 @@ pub enum Fetched {
         content_type: Option<String>,
         etag: Option<String>,
         last_modified: Option<String>,
+        /// `track_requests`: the requests the page's scripts made (browser watches only).
+        requests: Option<Vec<String>>,
     },
 }
 
@@ -328,6 +330,7 @@ impl Fetcher {
             content_type,
             etag,
             last_modified,
+            requests: None,
         })
     }
 }

@@ -583,6 +583,7 @@ mod tests {
             content_type: Some(content_type.into()),
             etag: None,
             last_modified: None,
+            requests: None,
         }
     }
 

@@ -59,6 +59,7 @@ pub fn judge_body(
         content_type,
         etag,
         last_modified,
+        requests,
     } = fetched
     else {
         unreachable!("judge_body takes bodies")
@@ -115,6 +116,13 @@ pub fn judge_body(
             .and_then(|old| contract::asset_changes(old, &now));
         (now, change)
     });
+    // `track_requests`: the requests the page's scripts made, against the last check's.
+    let requests = requests.map(|now| {
+        let change = state
+            .and_then(|s| s.requests.as_deref())
+            .and_then(|old| contract::asset_changes(old, &now));
+        (now, change)
+    });
     let refetch = (w.settings.confirm_refetch
         && ex.format == "html"
         && state.is_some_and(|s| s.content_hash.is_some()))
@@ -133,6 +141,7 @@ pub fn judge_body(
             verdict,
             contracts,
             assets,
+            requests,
             ..base
         },
         refetch,

@@ -152,6 +152,7 @@ pub fn plan(prior: &Prior, o: &Outcome, snapshot: Option<i64>) -> Plan {
     };
     let mut first = contract_events(o);
     first.extend(deploy_event(o));
+    first.extend(requests_event(o));
     let first = first.into_iter().map(|event| Planned {
         event,
         write: Write::Insert {
@@ -303,6 +304,31 @@ fn contract_events(o: &Outcome) -> Vec<Event> {
             e
         })
         .collect()
+}
+
+/// `track_requests`: the API calls the page's scripts make changed (an app moving to
+/// `/api/v2` is heard before the integration that hooks `/api/v1` breaks).
+fn requests_event(o: &Outcome) -> Option<Event> {
+    let (removed, added) = o.requests.as_ref()?.1.as_ref()?;
+    let mut summary = format!(
+        "the page's scripts make other requests: {} gone, {} new",
+        removed.len(),
+        added.len()
+    );
+    if let (Some(r), Some(a)) = (removed.first(), added.first()) {
+        summary.push_str(&format!(" ({r} -> {a})"));
+    }
+    let mut e = event(o, EventKind::RequestsChanged, summary)
+        .with("removed", json!(removed))
+        .with("added", json!(added))
+        .with("severity", json!(Severity::Warning));
+    let lines: Vec<String> = removed
+        .iter()
+        .map(|r| format!("-{r}"))
+        .chain(added.iter().map(|a| format!("+{a}")))
+        .collect();
+    e.diff = Some(lines.join("\n") + "\n");
+    Some(e)
 }
 
 fn deploy_event(o: &Outcome) -> Option<Event> {
@@ -711,6 +737,7 @@ mod tests {
             churn: false,
             contracts: None,
             assets: None,
+            requests: None,
             alert: Arc::new(AlertPolicy::default()),
             verdict,
             stored: None,

@@ -34,6 +34,8 @@ pub struct WatchState {
     pub contracts: super::contract::State,
     /// `track_assets`: script and stylesheet URLs at the last check.
     pub assets: Option<Vec<String>>,
+    /// `track_requests`: the page's script requests at the last check.
+    pub requests: Option<Vec<String>>,
     /// Since when the watch has been told volatile (see [`super::volatile`]).
     pub volatile_since: Option<DateTime<Utc>>,
 }

@@ -33,6 +33,8 @@ pub struct Outcome {
     pub contracts: Option<(super::contract::State, Vec<super::contract::Change>)>,
     /// `track_assets`: the page's bundles now, and (removed, added) when they changed.
     pub assets: Option<(Vec<String>, Option<AssetChange>)>,
+    /// `track_requests`: the page's script requests now, and (removed, added) when they changed.
+    pub requests: Option<(Vec<String>, Option<AssetChange>)>,
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::config::alert::AlertPolicy>,
     pub verdict: Verdict,
@@ -71,6 +73,7 @@ impl Outcome {
             churn: false,
             contracts: None,
             assets: None,
+            requests: None,
             alert: w.settings.alert.clone(),
             verdict,
             stored: None,

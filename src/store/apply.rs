@@ -138,6 +138,10 @@ fn write_judged_state(tx: &Transaction<'_>, id: i64, o: &Outcome) -> rusqlite::R
         tx.prepare_cached("UPDATE watches SET assets = ?2 WHERE id = ?1")?
             .execute(params![id, json(assets)])?;
     }
+    if let Some((requests, _)) = &o.requests {
+        tx.prepare_cached("UPDATE watches SET requests = ?2 WHERE id = ?1")?
+            .execute(params![id, json(requests)])?;
+    }
     if let Some(learned) = &o.learned {
         tx.prepare_cached("UPDATE watches SET learned_masks = ?2 WHERE id = ?1")?
             .execute(params![id, json(learned)])?;

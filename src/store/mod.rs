@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_assets.sql"),
     include_str!("migrations/0007_outbox.sql"),
     include_str!("migrations/0008_volatile.sql"),
+    include_str!("migrations/0009_requests.sql"),
 ];
 
 /// The schema version this build writes.
@@ -97,7 +98,7 @@ const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, r
     last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
     last_duration_ms, consecutive_failures, failing_since, last_error,
     missing_selectors, missing_since, text_hash, pending_hash, pending_count,
-    learned_masks, contracts, assets, volatile_since";
+    learned_masks, contracts, assets, volatile_since, requests";
 
 /// A watch's last check and its consecutive failures: what deciding "due" needs.
 pub type ScheduleState = (Option<DateTime<Utc>>, u32);
@@ -162,6 +163,9 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)>
                 .get::<_, Option<String>>(24)?
                 .and_then(|s| serde_json::from_str(&s).ok()),
             volatile_since: time(25)?,
+            requests: r
+                .get::<_, Option<String>>(26)?
+                .and_then(|s| serde_json::from_str(&s).ok()),
         },
     ))
 }

@@ -369,6 +369,7 @@ mod tests {
             churn: false,
             contracts: None,
             assets: None,
+            requests: None,
             alert: policy.clone(),
             verdict: kind,
             stored: None,

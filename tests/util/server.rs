@@ -212,7 +212,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             st.active += 1;
             st.max_active = st.max_active.max(st.active);
             // A page that fails its first N requests: count down, answer the failure.
-            let mut page = st.pages.get(&path).cloned();
+            // A page set without a query answers for any query (an app's API calls).
+            let bare = path.split('?').next().unwrap_or(&path).to_string();
+            let mut page = st.pages.get(&path).or_else(|| st.pages.get(&bare)).cloned();
             if let Some(p) = st.pages.get_mut(&path)
                 && let Some((n, status, _)) = &mut p.fail_first
             {
