@@ -123,6 +123,9 @@ pub struct CheckArgs {
     /// Requests in flight at once to one host
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub per_host: u16,
+    /// Pages of browser watches loaded at once (tabs of the one browser)
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub browser_tabs: u16,
     /// Do not send notifications now: they stay queued for the next run
     #[arg(long)]
     pub no_notify: bool,
@@ -149,6 +152,9 @@ pub struct WatchArgs {
     /// Requests in flight at once to one host
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub per_host: u16,
+    /// Pages of browser watches loaded at once (tabs of the one browser)
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub browser_tabs: u16,
 }
 
 #[derive(Debug, Args)]

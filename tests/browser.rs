@@ -344,3 +344,31 @@ fetch('/api/{version}/items.json?limit=10&page=2&token=' + Math.random()).then(r
     let text = env.run(&["report"]);
     text.says("REQUESTS CHANGED app");
 }
+
+/// `--browser-tabs` bounds the pages loaded at once in the browser.
+#[test]
+fn browser_tabs_bound_the_pages_loaded_at_once() {
+    for tabs in ["1", "3"] {
+        let srv = Server::start();
+        let mut toml = String::new();
+        for i in 0..3 {
+            srv.set(
+                &format!("/p{i}"),
+                Page::html("<p id=\"x\">page</p>").delay(std::time::Duration::from_millis(600)),
+            );
+            toml.push_str(&one_watch(
+                &format!("w{i}"),
+                &srv.url(&format!("/p{i}")),
+                "browser = true",
+            ));
+        }
+        let env = TestEnv::new().watchlist(&toml);
+        let run = env.run(&["check", "--format", "json", "--browser-tabs", tabs]);
+        assert_eq!(run.events("baseline").len(), 3, "{}", run.stdout);
+        let most = srv.max_concurrent();
+        match tabs {
+            "1" => assert_eq!(most, 1, "one tab: one page at a time"),
+            _ => assert!(most >= 2, "three tabs: pages at once ({most})"),
+        }
+    }
+}

@@ -160,6 +160,7 @@ fn check_watches(
         // Many watches, a person watching: never when piped or under cron.
         progress: only.as_ref().map_or(watches.len(), Vec::len) >= 20
             && std::io::stderr().is_terminal(),
+        browser_tabs: args.browser_tabs as usize,
     };
     let rt = super::runtime()?;
     let (pass, mut store, shown, unwritten) = match args.format {

@@ -271,6 +271,7 @@ impl Daemon<'_> {
             per_host: self.args.per_host as usize,
             hosts: self.config.hosts.clone(),
             progress: false,
+            browser_tabs: self.args.browser_tabs as usize,
         };
         let sink = PassLog {
             log: self.log,

@@ -162,6 +162,12 @@ impl Fetcher {
         })
     }
 
+    /// Loads up to `tabs` pages of browser watches at once.
+    pub fn with_browser_tabs(mut self, tabs: usize) -> Self {
+        self.browser = std::sync::Arc::new(browser::Browser::new(tabs));
+        self
+    }
+
     /// The client a request's `insecure` and `deny_private` ask for.
     fn client_for(&self, req: &FetchRequest) -> Result<&reqwest::Client, FetchError> {
         let slot = match (req.insecure, req.deny_private) {

@@ -34,6 +34,8 @@ pub struct Limits {
     pub hosts: HashMap<String, HostSettings>,
     /// Show a progress bar on stderr (only ever on an interactive terminal).
     pub progress: bool,
+    /// Browser watches' pages loaded at once.
+    pub browser_tabs: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             per_host: 4,
             hosts: HashMap::new(),
             progress: false,
+            browser_tabs: 2,
         }
     }
 }
@@ -151,7 +154,9 @@ pub async fn run_pass<S: Sink>(
             Store::open_read_only(store.path())?
                 .ok_or_else(|| anyhow::anyhow!("the database vanished while opening it"))?,
         ),
-        fetcher: Fetcher::new(limits.per_host).map_err(anyhow::Error::msg)?,
+        fetcher: Fetcher::new(limits.per_host)
+            .map_err(anyhow::Error::msg)?
+            .with_browser_tabs(limits.browser_tabs),
         global: Semaphore::new(limits.concurrency.max(1)),
         // Twice as many judgments as cores: with one per core, a core idled each time a
         // judgment ended until the next body was handed to a blocking thread (a cold pass
