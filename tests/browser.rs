@@ -4,6 +4,14 @@
 
 use crate::util::{Page, Server, TestEnv, one_watch};
 
+/// One browser test at a time: each starts Chromium, and several starting at once on a
+/// 2-core machine beside the other tests made one wait past its start-up bound.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const APP: &str = r#"<!doctype html><html><body><div id="app"></div><script>
 fetch('/config.json').then(r => r.json()).then(c => {
   const t = document.createElement('div'); t.id = 'toolbar';
@@ -24,6 +32,7 @@ fn config(cls: &str, label: &str) -> Page {
 /// sees it, its changes (text and class) are reported, and the HTTP watch beside it runs too.
 #[test]
 fn a_single_page_app_is_read_after_its_scripts_ran() {
+    let _one = serial();
     let srv = Server::start();
     srv.set("/app", Page::html(APP));
     srv.set("/config.json", config("send", "Send"));
@@ -62,6 +71,7 @@ fn a_single_page_app_is_read_after_its_scripts_ran() {
 /// pass are read; the next check, once the page is fixed, recovers.
 #[test]
 fn dialogs_are_dismissed_and_pages_that_never_settle_fail_alone() {
+    let _one = serial();
     let srv = Server::start();
     srv.set(
         "/dialog",
@@ -120,6 +130,7 @@ fn dialogs_are_dismissed_and_pages_that_never_settle_fail_alone() {
 /// Without a browser, browser watches fail with how to install one; the others run.
 #[test]
 fn without_a_browser_only_the_browser_watches_fail() {
+    let _one = serial();
     let srv = Server::start();
     srv.set("/app", Page::html(APP));
     srv.set("/plain", Page::html("<p>plain</p>"));
@@ -146,6 +157,7 @@ fn without_a_browser_only_the_browser_watches_fail() {
 /// `wait_for` is checked when the watchlist loads, like every selector.
 #[test]
 fn wait_for_is_checked_at_load() {
+    let _one = serial();
     let env = TestEnv::new().watchlist(&format!(
         "{}{}",
         one_watch("a", "http://127.0.0.1:9/a", "wait_for = \"#toolbar\""),
@@ -187,6 +199,7 @@ else { document.getElementById('app').innerHTML = '<div id="toolbar"><button cla
 /// stored or shown), then the page is read; a failed login names the step that failed.
 #[test]
 fn steps_log_in_before_the_page_is_read() {
+    let _one = serial();
     let srv = Server::start();
     srv.set("/login", Page::html(LOGIN));
     srv.set("/inbox", Page::html(INBOX));
@@ -237,6 +250,7 @@ fn steps_log_in_before_the_page_is_read() {
 /// get a new browser, and the next check recovers every watch.
 #[test]
 fn a_browser_killed_mid_pass_fails_only_the_pages_on_it() {
+    let _one = serial();
     let srv = Server::start();
     let mut toml = String::new();
     for i in 0..6 {
@@ -297,6 +311,7 @@ fn a_browser_killed_mid_pass_fails_only_the_pages_on_it() {
 /// the same; query values and tokens are not part of it.
 #[test]
 fn requests_the_app_makes_are_tracked() {
+    let _one = serial();
     let app = |version: &str| {
         Page::html(&format!(
             r#"<div id="app"></div><script>
@@ -348,6 +363,7 @@ fetch('/api/{version}/items.json?limit=10&page=2&token=' + Math.random()).then(r
 /// `--browser-tabs` bounds the pages loaded at once in the browser.
 #[test]
 fn browser_tabs_bound_the_pages_loaded_at_once() {
+    let _one = serial();
     for tabs in ["1", "3"] {
         let srv = Server::start();
         let mut toml = String::new();

@@ -23,8 +23,9 @@ use crate::config::{BrowserSpec, Step};
 
 /// How long the network must be quiet after the load event, when no `wait_for` is given.
 const IDLE: Duration = Duration::from_millis(500);
-/// How long the browser may take to start and say where it listens.
-const START: Duration = Duration::from_secs(20);
+/// How long the browser may take to start and say where it listens (on a loaded 2-core
+/// machine, with other browsers starting, 20 s was not always enough).
+const START: Duration = Duration::from_secs(60);
 
 /// The process's browser: started on first use, restarted when it died.
 pub struct Browser {
