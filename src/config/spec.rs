@@ -204,7 +204,7 @@ impl ExtractSpec {
         if self.masks.is_empty() {
             std::borrow::Cow::Borrowed(text)
         } else {
-            std::borrow::Cow::Owned(self.masks.apply(text))
+            self.masks.apply(text)
         }
     }
 }

@@ -103,14 +103,10 @@ pub(super) fn render_tree(
             }
         }
     }
-    out.flush();
+    let (text, structure) = out.finish();
     Rendered {
-        structure: out
-            .structure
-            .take()
-            .map(Collector::finish)
-            .unwrap_or_default(),
-        text: out.text,
+        structure,
+        text,
         missing,
     }
 }
@@ -402,6 +398,19 @@ impl Renderer {
             run = i;
         }
         self.line.push_str(&t[run..]);
+    }
+
+    /// The text and structure rendered; the text's buffer shrunk to its size, as it is kept
+    /// while the page is judged.
+    pub(super) fn finish(mut self) -> (String, Vec<String>) {
+        self.flush();
+        self.text.shrink_to_fit();
+        let structure = self
+            .structure
+            .take()
+            .map(Collector::finish)
+            .unwrap_or_default();
+        (self.text, structure)
     }
 
     pub(super) fn flush(&mut self) {

@@ -41,14 +41,7 @@ pub(super) fn render(source: &str, structure: bool) -> Option<(String, Vec<Strin
     if state.bail {
         return None;
     }
-    let mut out = state.out;
-    out.flush();
-    let structure = out
-        .structure
-        .take()
-        .map(Collector::finish)
-        .unwrap_or_default();
-    Some((out.text, structure))
+    Some(state.out.finish())
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]

@@ -101,8 +101,11 @@ pub fn extract(
                 spec.structure,
             );
             let text = normalise_owned(r.text, &spec.ignore_re);
+            let mut text = structure::join(text, &r.structure);
+            // Kept while the page is judged: no doubled buffer beside it.
+            text.shrink_to_fit();
             return Ok(Extracted {
-                text: structure::join(text, &r.structure),
+                text,
                 format: "html",
                 missing: r.missing,
             });

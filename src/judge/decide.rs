@@ -1,6 +1,8 @@
 //! The verdict on new content against the stored state: text (with masks, learned masks,
 //! settings edits and `confirm`), feeds entry by entry, versions by the latest.
 
+use std::borrow::Cow;
+
 use super::{History, Snapshot, Verdict, WatchState, learned, previous};
 use crate::compare::{self, Hash};
 use crate::config::Watch;
@@ -258,14 +260,15 @@ fn changed(
         &label(w, None),
     );
     // The counts leave out lines where only masked fragments moved; the diff shows them all.
-    let masked = |t: &str| {
-        let t = learned::apply(learned, t);
-        w.settings.spec.masked(&t).into_owned()
-    };
-    let (added, removed) = compare::count_lines(&masked(old_text), &masked(new_text));
-    if added + removed > 0 {
-        (d.added, d.removed) = (added, removed);
+    // Texts with nothing masked count as the diff did: neither is copied nor diffed again.
+    let (old_masked, new_masked) = (masked(w, learned, old_text), masked(w, learned, new_text));
+    if matches!(old_masked, Cow::Owned(_)) || matches!(new_masked, Cow::Owned(_)) {
+        let (added, removed) = compare::count_lines(&old_masked, &new_masked);
+        if added + removed > 0 {
+            (d.added, d.removed) = (added, removed);
+        }
     }
+    drop((old_masked, new_masked));
     let structure = structure::compare(old_structure, new_structure);
     let mut summary = match (&structure, d.added + d.removed) {
         (Some(s), 0) => format!("{}{note}", structure_summary(s)),
@@ -281,7 +284,7 @@ fn changed(
         .flatten();
     if let Some((_, values)) = &mut json {
         // Stamps (`feed_updated`) go last and are not counted: the news leads.
-        let stamp = |v: &String| stamp_only(&masked(v));
+        let stamp = |v: &String| stamp_only(&masked(w, learned, v));
         values.sort_by_key(stamp);
         let news = values.iter().filter(|v| !stamp(v)).count();
         let n = if news == 0 { values.len() } else { news };
@@ -470,6 +473,14 @@ fn settled(state: Option<&WatchState>, hash: Hash) -> Settled<'_> {
         None => Settled::FirstSight,
         Some(s) if s.content_hash == Some(hash) => Settled::Same,
         Some(s) => Settled::Compare(s),
+    }
+}
+
+/// The text with learned, then built-in masks applied; borrowed when none of them matched.
+fn masked<'a>(w: &Watch, learned: &[regex::Regex], text: &'a str) -> Cow<'a, str> {
+    match learned::apply(learned, text) {
+        Cow::Borrowed(t) => w.settings.spec.masked(t),
+        Cow::Owned(t) => Cow::Owned(w.settings.spec.masked(&t).into_owned()),
     }
 }
 

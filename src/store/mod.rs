@@ -606,7 +606,7 @@ impl Store {
 fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
     let bytes = match encoding {
         0 => blob.to_vec(),
-        1 => zstd::stream::decode_all(blob).map_err(|e| {
+        1 => crate::codec::decompress(blob).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
         })?,
         other => {
