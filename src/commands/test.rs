@@ -165,7 +165,7 @@ fn judge_as_check(
                 out,
                 "a change: fetched a second time to tell churn from an edit, as `check` does (confirm_refetch)"
             )?;
-            Ok(judge::relearn(w, state, o, &first, second, previous))
+            Ok(judge::relearn(w, state, o, first, second, previous))
         }
         Err(e) => {
             writeln!(out, "the confirming second fetch failed: {e}")?;

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use ego_tree::NodeId;
-use ego_tree::iter::Edge;
 use scraper::{Html, Node, Selector};
 
 use super::structure::Collector;
@@ -57,8 +56,28 @@ pub fn render_full(
                 structure,
             };
         }
+        // Else the HTML5 tree, built lean: only what rendering reads.
+        if let Some(tree) = super::lean::parse(&source) {
+            let (text, structure) = render_whole(&tree, tree.root(), structure);
+            drop(tree);
+            return Rendered {
+                text,
+                missing: Vec::new(),
+                structure,
+            };
+        }
     }
     render_tree(&source, select, select_text, remove, structure)
+}
+
+/// Everything below `root` rendered, with its structure when `structure` is set.
+pub(super) fn render_whole<D: Dom>(dom: &D, root: D::Id, structure: bool) -> (String, Vec<String>) {
+    let mut out = Renderer {
+        structure: structure.then(Collector::default),
+        ..Renderer::default()
+    };
+    out.walk(dom, root, &HashSet::new());
+    out.finish()
 }
 
 /// [`render_full`] from the page's tree: any page, and `select`/`remove`.
@@ -80,7 +99,7 @@ pub(super) fn render_tree(
     };
     let mut missing = Vec::new();
     if select.is_empty() {
-        out.walk(doc.tree.root(), &removed);
+        out.walk(&doc, doc.tree.root().id(), &removed);
     } else {
         let mut seen = HashSet::new();
         for (sel, text) in select.iter().zip(select_text) {
@@ -95,7 +114,7 @@ pub(super) fn render_tree(
                 // or class on it is a change, even when its text is the same.
                 out.line.push_str(&identity(el.value()));
                 out.flush();
-                out.walk(*el, &removed);
+                out.walk(&doc, el.id(), &removed);
                 out.flush();
             }
             if !any {
@@ -218,53 +237,129 @@ pub(super) fn is_skipped(name: &str) -> bool {
     )
 }
 
+/// A parsed page as the renderer walks it: scraper's tree for `select` and `remove`, the lean
+/// tree of [`super::lean`] for whole pages. One walk over both, so the text is the same.
+pub(super) trait Dom {
+    type Id: Copy + Eq + std::hash::Hash;
+    fn first_child(&self, id: Self::Id) -> Option<Self::Id>;
+    fn next_sibling(&self, id: Self::Id) -> Option<Self::Id>;
+    fn parent(&self, id: Self::Id) -> Option<Self::Id>;
+    fn node(&self, id: Self::Id) -> DomNode<'_>;
+    /// An element's attributes, as (local name, value).
+    fn attrs(&self, id: Self::Id) -> impl Iterator<Item = (&str, &str)>;
+    fn attr(&self, id: Self::Id, name: &str) -> Option<&str> {
+        self.attrs(id).find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
+/// What the walk needs to know of a node.
+pub(super) enum DomNode<'a> {
+    Text(&'a str),
+    /// An element, by its local name.
+    Element(&'a str),
+    /// The document, a fragment, a comment, a doctype...
+    Other,
+}
+
+impl Dom for Html {
+    type Id = NodeId;
+    fn first_child(&self, id: NodeId) -> Option<NodeId> {
+        self.tree.get(id)?.first_child().map(|n| n.id())
+    }
+    fn next_sibling(&self, id: NodeId) -> Option<NodeId> {
+        self.tree.get(id)?.next_sibling().map(|n| n.id())
+    }
+    fn parent(&self, id: NodeId) -> Option<NodeId> {
+        self.tree.get(id)?.parent().map(|n| n.id())
+    }
+    fn node(&self, id: NodeId) -> DomNode<'_> {
+        match self.tree.get(id).map(|n| n.value()) {
+            Some(Node::Text(t)) => DomNode::Text(t),
+            Some(Node::Element(el)) => DomNode::Element(el.name()),
+            _ => DomNode::Other,
+        }
+    }
+    fn attrs(&self, id: NodeId) -> impl Iterator<Item = (&str, &str)> {
+        self.tree
+            .get(id)
+            .and_then(|n| n.value().as_element())
+            .into_iter()
+            .flat_map(|el| el.attrs())
+    }
+    fn attr(&self, id: NodeId, name: &str) -> Option<&str> {
+        self.tree.get(id)?.value().as_element()?.attr(name)
+    }
+}
+
 impl Renderer {
-    fn walk(&mut self, root: ego_tree::NodeRef<'_, Node>, removed: &HashSet<NodeId>) {
-        let mut skipping: Option<NodeId> = None;
-        for edge in root.traverse() {
-            match edge {
-                Edge::Open(node) => {
-                    if skipping.is_some() {
-                        continue;
-                    }
-                    match node.value() {
-                        Node::Text(t) => self.push_text(t),
-                        Node::Element(el) => {
-                            let name = el.name();
-                            if removed.contains(&node.id()) {
-                                skipping = Some(node.id());
-                                continue;
-                            }
-                            if let Some(s) = self.structure.as_mut()
-                                && is_structure(name)
-                            {
-                                s.open(name, el.attrs());
-                            }
-                            // The selected root itself is never skipped for being in <head>.
-                            if is_skipped(name) && !(name == "head" && node == root) {
-                                skipping = Some(node.id());
-                                continue;
-                            }
-                            self.open(name, el.attr("alt"));
-                        }
-                        _ => {}
-                    }
+    /// Renders `root` and what is below it, but the `removed` elements. Iterative, so hostile
+    /// nesting depth cannot overflow the stack.
+    pub(super) fn walk<D: Dom>(&mut self, dom: &D, root: D::Id, removed: &HashSet<D::Id>) {
+        let mut node = root;
+        loop {
+            if self.enter(dom, node, root, removed) {
+                if let Some(child) = dom.first_child(node) {
+                    node = child;
+                    continue;
                 }
-                Edge::Close(node) => {
-                    if let Some(id) = skipping {
-                        if id == node.id() {
-                            skipping = None;
-                        }
-                        continue;
-                    }
-                    if let Node::Element(el) = node.value() {
-                        if let Some(s) = self.structure.as_mut() {
-                            s.close(el.name());
-                        }
-                        self.close(el.name(), el.attr("href"));
-                    }
-                }
+                self.leave(dom, node);
             }
+            loop {
+                if node == root {
+                    return;
+                }
+                if let Some(next) = dom.next_sibling(node) {
+                    node = next;
+                    break;
+                }
+                let Some(parent) = dom.parent(node) else {
+                    return;
+                };
+                node = parent;
+                self.leave(dom, node);
+            }
+        }
+    }
+
+    /// A node is reached: renders it, and says whether to go into it (then it is left too).
+    fn enter<D: Dom>(
+        &mut self,
+        dom: &D,
+        node: D::Id,
+        root: D::Id,
+        removed: &HashSet<D::Id>,
+    ) -> bool {
+        match dom.node(node) {
+            DomNode::Text(t) => {
+                self.push_text(t);
+                false
+            }
+            DomNode::Element(name) => {
+                if removed.contains(&node) {
+                    return false;
+                }
+                if let Some(s) = self.structure.as_mut()
+                    && is_structure(name)
+                {
+                    s.open(name, dom.attrs(node));
+                }
+                // The selected root itself is never skipped for being in <head>.
+                if is_skipped(name) && !(name == "head" && node == root) {
+                    return false;
+                }
+                self.open(name, dom.attr(node, "alt"));
+                true
+            }
+            DomNode::Other => true,
+        }
+    }
+
+    fn leave<D: Dom>(&mut self, dom: &D, node: D::Id) {
+        if let DomNode::Element(name) = dom.node(node) {
+            if let Some(s) = self.structure.as_mut() {
+                s.close(name);
+            }
+            self.close(name, dom.attr(node, "href"));
         }
     }
 

@@ -721,8 +721,15 @@ mod tests {
         (r.text, r.structure)
     }
 
-    /// Asserts that the streamed text and structure, when there are, are the tree's.
+    /// Asserts that the streamed text and structure, when there are, are the tree's, and that
+    /// the lean tree's always are.
     fn same(src: &str) -> bool {
+        let lean = super::super::lean::parse(src).expect("a small page");
+        assert_eq!(
+            super::super::html::render_whole(&lean, lean.root(), true),
+            tree(src),
+            "lean and scraper renderings differ for {src:?}"
+        );
         let streamed = render(src, true);
         if let Some(s) = &streamed {
             assert_eq!(

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod html;
 mod html_stream;
 pub mod json;
+mod lean;
 mod nesting;
 pub mod structure;
 pub mod version;

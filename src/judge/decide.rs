@@ -13,7 +13,9 @@ use crate::extract::{self, Extracted, structure};
 pub(super) struct Body<'a> {
     pub ex: Extracted,
     pub raw_hash: Hash,
-    pub bytes: &'a [u8],
+    /// The body as fetched, owned so that it is freed once the settings check no longer
+    /// needs it, before the diff (a huge page is not held beside both texts and the diff).
+    pub bytes: Vec<u8>,
     pub content_type: Option<&'a str>,
 }
 
@@ -127,9 +129,11 @@ fn decide_text(
     } else if let Some(pending) = pending(w, state, hash) {
         return pending;
     }
+    let Body { ex, bytes, .. } = body;
+    drop(bytes);
     changed(
         w,
-        body.ex,
+        ex,
         (hash, text_hash),
         spec,
         note,
@@ -184,7 +188,7 @@ fn upstream_same(
             .as_deref()
             .and_then(extract::ExtractSpec::from_fingerprint)
             .and_then(|old| {
-                let ex = extract::extract(&old, body.bytes, body.content_type).ok()?;
+                let ex = extract::extract(&old, &body.bytes, body.content_type).ok()?;
                 Some(content_hash(&old, learned, &ex.text))
             })
             .is_some_and(|h| h == old_hash)

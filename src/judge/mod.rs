@@ -44,15 +44,24 @@ fn previous(state: &WatchState, history: &dyn History) -> Option<Snapshot> {
     history.snapshot(state.last_snapshot_id?)
 }
 
+/// Where the first fetch's text is, when a detected change is confirmed by a second fetch:
+/// a change carries it as its content; a change still pending (`confirm`) keeps it beside.
+/// A huge page is not held twice while the second fetch is awaited.
+pub enum First {
+    InVerdict,
+    Kept(String),
+}
+
 /// Decides what a 200 means for a watch: baseline, unchanged, changed or missing selector.
-/// Also returns the extracted text when a detected change should be confirmed by a refetch.
+/// Also says where the extracted text is when a detected change should be confirmed by a
+/// refetch.
 pub fn judge_body(
     w: &Watch,
     state: Option<&WatchState>,
     fetched: Fetched,
     history: &dyn History,
     duration_ms: u64,
-) -> (Outcome, Option<String>) {
+) -> (Outcome, Option<First>) {
     let Fetched::Body {
         status,
         body,
@@ -123,19 +132,24 @@ pub fn judge_body(
             .and_then(|old| contract::asset_changes(old, &now));
         (now, change)
     });
-    let refetch = (w.settings.confirm_refetch
+    let refetch = w.settings.confirm_refetch
         && ex.format == "html"
-        && state.is_some_and(|s| s.content_hash.is_some()))
-    .then(|| ex.text.clone());
+        && state.is_some_and(|s| s.content_hash.is_some());
+    // Only a watch with `confirm` above 1 can be left pending, without the text as content.
+    let kept = (refetch && w.settings.confirm > 1).then(|| ex.text.clone());
     let body = decide::Body {
         ex,
         raw_hash,
-        bytes: &body,
+        bytes: body,
         content_type: content_type.as_deref(),
     };
     let verdict = decide::decide(w, state, body, history);
-    let refetch =
-        refetch.filter(|_| matches!(verdict, Verdict::Changed { .. } | Verdict::Pending { .. }));
+    let refetch = match (&verdict, kept) {
+        _ if !refetch => None,
+        (Verdict::Changed { .. }, _) => Some(First::InVerdict),
+        (Verdict::Pending { .. }, Some(text)) => Some(First::Kept(text)),
+        _ => None,
+    };
     (
         Outcome {
             verdict,
@@ -182,6 +196,31 @@ pub fn relearn(
     w: &Watch,
     state: Option<&WatchState>,
     mut o: Outcome,
+    first: First,
+    second: Fetched,
+    history: &dyn History,
+) -> Outcome {
+    let first = match first {
+        First::Kept(text) => text,
+        First::InVerdict => match &mut o.verdict {
+            Verdict::Changed { content, .. } => std::mem::take(content),
+            _ => return o,
+        },
+    };
+    let mut o = relearn_with(w, state, o, &first, second, history);
+    // A change that stands keeps the first fetch's text as its content.
+    if let Verdict::Changed { content, .. } = &mut o.verdict
+        && content.is_empty()
+    {
+        *content = first;
+    }
+    o
+}
+
+fn relearn_with(
+    w: &Watch,
+    state: Option<&WatchState>,
+    mut o: Outcome,
     first: &str,
     second: Fetched,
     history: &dyn History,
@@ -198,6 +237,7 @@ pub fn relearn(
     let Ok(ex2) = extract::for_watch(w, &body, content_type.as_deref()) else {
         return o;
     };
+    drop(body);
     if !ex2.missing.is_empty() {
         return o;
     }

@@ -102,8 +102,8 @@ enum Judged {
     Confirm {
         outcome: Outcome,
         state: Option<Arc<WatchState>>,
-        /// The extracted text of the first fetch.
-        first: String,
+        /// Where the extracted text of the first fetch is.
+        first: judge::First,
     },
 }
 
@@ -177,15 +177,24 @@ impl Judged {
             return o;
         };
         let _cpu = pass.cpu.acquire().await;
-        let (p, fallback) = (pass.clone(), o.clone());
+        let p = pass.clone();
+        // No copy of the outcome is kept against a panic: a huge page would be held twice.
         tokio::task::spawn_blocking(move || {
             let w = &p.watches[idx];
-            let mut o = judge::relearn(w, state.as_deref(), o, &first, second, &p.reader);
+            let mut o = judge::relearn(w, state.as_deref(), o, first, second, &p.reader);
             o.encode();
             o
         })
         .await
-        .unwrap_or(fallback)
+        .unwrap_or_else(|e| {
+            let w = &pass.watches[idx];
+            Outcome::failed(
+                w,
+                None,
+                0,
+                format!("internal error while confirming a change: {e}"),
+            )
+        })
     }
 }
 
