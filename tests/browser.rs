@@ -159,12 +159,18 @@ fn without_a_browser_only_the_browser_watches_fail() {
 fn wait_for_is_checked_at_load() {
     let _one = serial();
     let env = TestEnv::new().watchlist(&format!(
-        "{}{}",
+        "{}{}{}{}",
         one_watch("a", "http://127.0.0.1:9/a", "wait_for = \"#toolbar\""),
         one_watch(
             "b",
             "http://127.0.0.1:9/b",
             "browser = true\nwait_for = \"div..x\""
+        ),
+        one_watch("c", "http://127.0.0.1:9/c", "session = \"vendor\""),
+        one_watch(
+            "d",
+            "http://127.0.0.1:9/d",
+            "browser = true\nsession = \"../etc\""
         ),
     ));
     let run = env.run(&["list"]);
@@ -177,6 +183,17 @@ fn wait_for_is_checked_at_load() {
     );
     assert!(run.stderr.contains("main.toml:"), "{}", run.stderr);
     assert!(run.stderr.contains("div..x"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("`session` applies to a browser watch: add `browser = true`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("invalid session name `../etc`"),
+        "{}",
+        run.stderr
+    );
 }
 
 const LOGIN: &str = r#"<!doctype html><html><body><form id="f">
@@ -244,6 +261,59 @@ fn steps_log_in_before_the_page_is_read() {
         msg.contains("login step 3 (fill `#pass`)") && msg.contains("INBOX_PASSWORD"),
         "{msg}"
     );
+}
+
+/// `session = "NAME"`: the watches of one session log in once, in one browser context, and
+/// its cookies are kept (readable by the user only) so that the next run does not log in.
+#[test]
+fn a_session_logs_in_once_and_is_kept_between_runs() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/login", Page::html(LOGIN));
+    srv.set("/inbox", Page::html(INBOX));
+    let steps = format!(
+        "browser = true\nsession = \"vendor\"\nselect = \"#toolbar\"\nwait_for = \"#toolbar\"\nlogged_in = \"#toolbar\"\ntimeout = \"6s\"\nretries = 0\nsteps = [\n  {{ goto = \"{}\" }},\n  {{ fill = \"#user\", value = \"ann\" }},\n  {{ fill = \"#pass\", value = \"${{INBOX_PASSWORD}}\" }},\n  {{ click = \"#go\" }},\n  {{ wait_for = \"#toolbar\" }},\n]",
+        srv.url("/login")
+    );
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("inbox", &srv.url("/inbox"), &steps),
+        one_watch("inbox-2", &srv.url("/inbox?tab=2"), &steps),
+    ));
+    let pw = [("INBOX_PASSWORD", "s3cret-pw")];
+    let first = env.run_env(&["check", "--format", "json"], &pw);
+    assert_eq!(
+        first.events("baseline").len(),
+        2,
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    let logins = srv.seen("/login").len();
+    assert!(
+        (1..=2).contains(&logins),
+        "one watch logged in (its probe and its goto), the other found the session logged in: {logins}"
+    );
+    let dir = env.db().parent().unwrap().join("browser-sessions/vendor");
+    let file = dir.join("cookies.json");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    let kept = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        kept.contains("\"session\"") && !kept.contains("s3cret-pw"),
+        "{kept}"
+    );
+    // A new process (as from cron): the kept session cookie is logged in already.
+    let second = env.run_env(&["check", "--format", "json"], &pw);
+    assert_eq!(second.events("error").len(), 0, "{}", second.stdout);
+    assert_eq!(
+        srv.seen("/login").len(),
+        logins,
+        "no login on the second run"
+    );
+    env.run(&["show", "inbox-2"]).says("Send");
 }
 
 /// The browser killed in the middle of a pass: the pages that were on it fail, the next ones

@@ -24,7 +24,8 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     let w = super::find_watch(&config, &args.name)?;
     let rt = super::runtime()?;
     let mut out = format!("{} ({})\n", w.name(), w.url_display());
-    let (fetched, took) = match rt.block_on(pipeline::fetch_once(w)) {
+    let sessions = Some(pipeline::sessions_dir(db));
+    let (fetched, took) = match rt.block_on(pipeline::fetch_once(w, sessions)) {
         Ok((f @ Fetched::Body { .. }, took)) => (f, took),
         // An unconditional GET answered 304: the server is confused.
         Ok((Fetched::NotModified { .. }, _)) => {
@@ -157,7 +158,7 @@ fn judge_as_check(
     };
     let second = rt.block_on(async {
         tokio::time::sleep(pipeline::REFETCH_PAUSE).await;
-        pipeline::fetch_once(w).await
+        pipeline::fetch_once(w, None).await
     });
     match second {
         Ok((second, _)) => {

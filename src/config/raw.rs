@@ -70,6 +70,8 @@ pub(super) struct RawDefaults {
     pub deny_private: Option<bool>,
     /// `browser = true`: load the page in headless Chromium and read its rendered DOM.
     pub browser: Option<bool>,
+    /// Browser watches sharing one login (a browser context whose cookies are kept).
+    pub session: Option<Spanned<String>>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -96,6 +98,8 @@ pub(super) struct RawWatch {
     pub steps: Option<Spanned<Vec<RawStep>>>,
     pub logged_in: Option<Spanned<String>>,
     pub track_requests: Option<Spanned<bool>>,
+    /// Browser watches sharing one login (a browser context whose cookies are kept).
+    pub session: Option<Spanned<String>>,
     #[serde(default)]
     pub kind: Kind,
     pub select: Option<Spanned<OneOrMany<String>>>,

@@ -152,6 +152,7 @@ struct Defaults {
     schedule: Option<Schedule>,
     masks: MaskSet,
     notify: Option<Vec<String>>,
+    session: Option<String>,
 }
 
 impl Defaults {
@@ -168,7 +169,9 @@ impl Defaults {
             });
         let masks = p.setting(&raw.masks, masks_of, MaskSet::none(), MaskSet::all());
         let notify = raw.notify.as_ref().map(|l| notes.note(l, p.place));
+        let session = p.setting(&raw.session, |s| session_of(s).map(Some), None, None);
         Defaults {
+            session,
             raw,
             ignore,
             zone,
@@ -362,6 +365,12 @@ impl Parts {
         let browser = w.browser.or(d.raw.browser).unwrap_or(false);
         let steps = p.setting(&w.steps, |s| steps_of(s), Vec::new(), Vec::new());
         let logged_in = p.setting(&w.logged_in, |s| css(s).map(Some), None, None);
+        let session = p.setting(
+            &w.session,
+            |s| session_of(s).map(Some),
+            None,
+            d.session.clone(),
+        );
         for (key, span) in [
             ("wait_for", w.wait_for.as_ref().map(|s| s.span())),
             ("steps", w.steps.as_ref().map(|s| s.span())),
@@ -370,6 +379,7 @@ impl Parts {
                 "track_requests",
                 w.track_requests.as_ref().map(|s| s.span()),
             ),
+            ("session", w.session.as_ref().map(|s| s.span())),
         ] {
             if let (Some(span), false) = (span, browser) {
                 p.at(
@@ -384,6 +394,7 @@ impl Parts {
                 steps,
                 logged_in,
                 track_requests: w.track_requests.as_ref().is_some_and(|t| *t.get_ref()),
+                session,
             }),
             select,
             remove,
@@ -450,6 +461,22 @@ fn expect_of(x: &RawExpect, p: &mut Problems<'_, '_>) -> expect::Expect {
 }
 
 /// A CSS selector, checked as `select` is.
+/// A session's name: it names a folder, so letters, digits, `-`, `_` and `.` only.
+pub(super) fn session_of(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid session name `{s}`: use letters, digits, `-`, `_` and `.` (it names the folder its cookies are kept in)"
+        ))
+    }
+}
+
 fn css(s: &str) -> Result<String, String> {
     ExtractSpec::check_select(Kind::Html, std::slice::from_ref(&s.to_string()))
         .map(|_| s.to_string())

@@ -137,6 +137,9 @@ pub struct BrowserSpec {
     pub logged_in: Option<String>,
     /// `track_requests = true`: the page's fetch and XHR requests are compared between checks.
     pub track_requests: bool,
+    /// `session = "NAME"`: the watches of one session share a browser context, whose cookies
+    /// are kept between runs, so they log in once.
+    pub session: Option<String>,
 }
 
 /// One step of a browser watch's `steps`. Values keep their `${VAR}`s: they are expanded

@@ -31,13 +31,16 @@ const START: Duration = Duration::from_secs(60);
 pub struct Browser {
     running: Mutex<Option<Arc<Session>>>,
     tabs: Semaphore,
+    /// Where `session = "NAME"` keeps each session's cookies (`NAME/cookies.json`).
+    sessions: Option<PathBuf>,
 }
 
 impl Browser {
-    pub fn new(tabs: usize) -> Browser {
+    pub fn new(tabs: usize, sessions: Option<PathBuf>) -> Browser {
         Browser {
             running: Mutex::new(None),
             tabs: Semaphore::new(tabs.max(1)),
+            sessions,
         }
     }
 
@@ -61,9 +64,17 @@ impl Browser {
             .map_err(|e| FetchError::Browser(e.to_string()))?;
         let session = self.session().await?;
         let deadline = Instant::now() + timeout;
-        let mut tab = Tab::open(&session).await?;
-        let result = tab.load(url, render, deadline, timeout).await;
+        let context = match (&render.session, &self.sessions) {
+            (Some(name), Some(dir)) => Some(session.context(name, dir).await?),
+            _ => None,
+        };
+        let mut tab = Tab::open(&session, context.as_deref()).await?;
+        let login = context.as_ref().map(|c| &c.login);
+        let result = tab.load(url, render, login, deadline, timeout).await;
         tab.close().await;
+        if let Some(c) = &context {
+            c.save(&session).await;
+        }
         result
     }
 
@@ -115,9 +126,143 @@ struct Session {
     events: broadcast::Sender<Arc<Value>>,
     next: AtomicU64,
     closed: Arc<std::sync::atomic::AtomicBool>,
+    /// `session = "NAME"`: one browser context per name, created on first use.
+    contexts: Mutex<HashMap<String, Arc<Context>>>,
+}
+
+/// A named session's browser context: its own cookies, loaded from and saved to its file.
+struct Context {
+    id: String,
+    file: PathBuf,
+    /// Held while a watch of the session logs in, so that the others wait and find it
+    /// logged in rather than log in at the same time.
+    login: Mutex<()>,
+}
+
+impl Context {
+    /// Saves the context's cookies (mode 0600, in a folder of mode 0700).
+    async fn save(&self, session: &Session) {
+        let Ok(v) = session
+            .call(
+                None,
+                "Storage.getCookies",
+                json!({"browserContextId": self.id}),
+            )
+            .await
+        else {
+            return;
+        };
+        let cookies = v["cookies"].clone();
+        if let Err(e) = write_private(&self.file, cookies.to_string().as_bytes()) {
+            eprintln!(
+                "forewarn: cannot keep the browser session's cookies in {}: {e}; its watches will log in again next time",
+                self.file.display()
+            );
+        }
+    }
+}
+
+/// Writes `bytes` to `file` whole (a temporary file renamed over it), readable by the user
+/// only, in a folder only the user can enter.
+fn write_private(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let dir = file.parent().expect("a session file is in a folder");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let tmp = dir.join(".cookies.json.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, file)
+}
+
+/// The cookies kept for a session, as `Storage.setCookies` takes them.
+fn kept_cookies(file: &std::path::Path) -> Vec<Value> {
+    const FIELDS: &[&str] = &[
+        "name",
+        "value",
+        "domain",
+        "path",
+        "secure",
+        "httpOnly",
+        "sameSite",
+        "priority",
+        "sourceScheme",
+        "sourcePort",
+    ];
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let Ok(Value::Array(cookies)) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    cookies
+        .iter()
+        .map(|c| {
+            let mut p: serde_json::Map<String, Value> = FIELDS
+                .iter()
+                .filter_map(|k| c.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            // A session cookie (no expiry) is kept too: that is what a login usually sets.
+            if c["session"] != json!(true)
+                && let Some(e) = c
+                    .get("expires")
+                    .filter(|e| e.as_f64().is_some_and(|x| x > 0.0))
+            {
+                p.insert("expires".into(), e.clone());
+            }
+            Value::Object(p)
+        })
+        .collect()
 }
 
 impl Session {
+    /// The browser context of the session `name`, with its kept cookies.
+    async fn context(&self, name: &str, dir: &std::path::Path) -> Result<Arc<Context>, FetchError> {
+        let mut contexts = self.contexts.lock().await;
+        if let Some(c) = contexts.get(name) {
+            return Ok(c.clone());
+        }
+        let err = |e: String| {
+            FetchError::Browser(format!("cannot open the browser session `{name}`: {e}"))
+        };
+        let id = self
+            .call(None, "Target.createBrowserContext", json!({}))
+            .await
+            .map_err(err)?["browserContextId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let file = dir.join(name).join("cookies.json");
+        let cookies = kept_cookies(&file);
+        if !cookies.is_empty() {
+            // Cookies that no longer parse are dropped: the watch logs in again.
+            let _ = self
+                .call(
+                    None,
+                    "Storage.setCookies",
+                    json!({"cookies": cookies, "browserContextId": id}),
+                )
+                .await;
+        }
+        let c = Arc::new(Context {
+            id,
+            file,
+            login: Mutex::new(()),
+        });
+        contexts.insert(name.to_string(), c.clone());
+        Ok(c)
+    }
+
     async fn start() -> Result<Session, FetchError> {
         let profile = std::env::temp_dir().join(format!(
             "forewarn-browser-{}-{}",
@@ -156,6 +301,7 @@ impl Session {
             events,
             next: AtomicU64::new(1),
             closed,
+            contexts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -310,8 +456,23 @@ impl Drop for Session {
                 libc::kill(-(pid as i32), libc::SIGKILL);
             }
         }
-        let _ = std::fs::remove_dir_all(&self.profile);
+        remove_profile(&self.profile);
     }
+}
+
+/// Removes a profile and the folder Chromium keeps its singleton socket in (under the
+/// system's temporary folder, linked from the profile): killed browsers do not remove it,
+/// and a test run left hundreds behind.
+fn remove_profile(profile: &std::path::Path) {
+    if let Ok(socket) = std::fs::read_link(profile.join("SingletonSocket"))
+        && let Some(dir) = socket.parent()
+        && dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("org.chromium.Chromium."))
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let _ = std::fs::remove_dir_all(profile);
 }
 
 /// A tab attached over a flattened session.
@@ -325,11 +486,15 @@ struct Tab {
 }
 
 impl Tab {
-    async fn open(session: &Arc<Session>) -> Result<Tab, FetchError> {
+    async fn open(session: &Arc<Session>, context: Option<&Context>) -> Result<Tab, FetchError> {
         let err = |e: String| FetchError::Browser(format!("cannot open a tab: {e}"));
         let events = session.events.subscribe();
+        let mut params = json!({"url": "about:blank"});
+        if let Some(c) = context {
+            params["browserContextId"] = json!(c.id);
+        }
         let target = session
-            .call(None, "Target.createTarget", json!({"url": "about:blank"}))
+            .call(None, "Target.createTarget", params)
             .await
             .map_err(err)?["targetId"]
             .as_str()
@@ -378,12 +543,18 @@ impl Tab {
         &mut self,
         url: &url::Url,
         spec: &BrowserSpec,
+        login: Option<&Mutex<()>>,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Fetched, FetchError> {
         let wait_for = spec.wait_for.as_deref();
         let mut status = None;
         if !spec.steps.is_empty() {
+            // One watch of a session logs in at a time; the others then find it logged in.
+            let _login = match login {
+                Some(m) => Some(m.lock().await),
+                None => None,
+            };
             // `logged_in` there already: the session is logged in, the steps are skipped.
             // A third of the time at most to see whether `logged_in` is there (a page that is
             // not logged in often redirects to its login form): the steps need the rest.

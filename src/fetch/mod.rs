@@ -158,13 +158,14 @@ impl Fetcher {
             client: Self::build(per_host, false, false)?,
             per_host,
             others: Default::default(),
-            browser: std::sync::Arc::new(browser::Browser::new(BROWSER_TABS)),
+            browser: std::sync::Arc::new(browser::Browser::new(BROWSER_TABS, None)),
         })
     }
 
-    /// Loads up to `tabs` pages of browser watches at once.
-    pub fn with_browser_tabs(mut self, tabs: usize) -> Self {
-        self.browser = std::sync::Arc::new(browser::Browser::new(tabs));
+    /// Loads up to `tabs` pages of browser watches at once, and keeps the cookies of named
+    /// browser sessions (`session = "NAME"`) under `sessions`.
+    pub fn with_browser(mut self, tabs: usize, sessions: Option<std::path::PathBuf>) -> Self {
+        self.browser = std::sync::Arc::new(browser::Browser::new(tabs, sessions));
         self
     }
 

@@ -156,7 +156,7 @@ pub async fn run_pass<S: Sink>(
         ),
         fetcher: Fetcher::new(limits.per_host)
             .map_err(anyhow::Error::msg)?
-            .with_browser_tabs(limits.browser_tabs),
+            .with_browser(limits.browser_tabs, Some(sessions_dir(store.path()))),
         global: Semaphore::new(limits.concurrency.max(1)),
         // Twice as many judgments as cores: with one per core, a core idled each time a
         // judgment ended until the next body was handed to a blocking thread (a cold pass
@@ -257,6 +257,13 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 pub const REFETCH_PAUSE: Duration = Duration::from_millis(250);
 
 /// Where the database lives: `--db`, else `$FOREWARN_DB`, else the per-user data folder.
+/// Where named browser sessions keep their cookies: `browser-sessions/` beside the database.
+pub fn sessions_dir(db: &std::path::Path) -> PathBuf {
+    db.parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("browser-sessions")
+}
+
 pub fn default_db_path() -> PathBuf {
     crate::paths::data_dir().join("forewarn.db")
 }

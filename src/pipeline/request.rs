@@ -168,8 +168,12 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
 }
 
 /// Fetches a watch once, unconditionally, for `forewarn test`.
-pub async fn fetch_once(w: &Watch) -> Result<(Fetched, Duration), String> {
-    let fetcher = Fetcher::new(1)?;
+/// Named browser sessions keep their cookies under `sessions` when it is given.
+pub async fn fetch_once(
+    w: &Watch,
+    sessions: Option<std::path::PathBuf>,
+) -> Result<(Fetched, Duration), String> {
+    let fetcher = Fetcher::new(1)?.with_browser(1, sessions);
     let req = request_for(w, None)?;
     let start = Instant::now();
     let f = fetcher
