@@ -154,6 +154,164 @@ fn without_a_browser_only_the_browser_watches_fail() {
     assert_eq!(run.events("baseline")[0]["watch"], "plain");
 }
 
+/// `[browser] executable` names the browser to start, before `FOREWARN_BROWSER`.
+#[test]
+fn the_browser_table_names_the_executable() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/plain", Page::html("<p>plain</p>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "[browser]\nexecutable = \"/opt/none/chrome\"\n\n{}{}",
+        one_watch("app", &srv.url("/plain"), "browser = true\nretries = 0"),
+        one_watch("plain", &srv.url("/plain"), ""),
+    ));
+    let run = env.run_env(
+        &["check", "--format", "json"],
+        &[("FOREWARN_BROWSER", "/nonexistent/chromium")],
+    );
+    let msg = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("cannot start the browser /opt/none/chrome"),
+        "{msg}"
+    );
+    assert_eq!(run.events("baseline")[0]["watch"], "plain");
+    let both = TestEnv::new().watchlist(&format!(
+        "[browser]\nexecutable = \"chromium\"\nendpoint = \"ws://127.0.0.1:9/x\"\n\n{}",
+        one_watch("app", &srv.url("/plain"), "browser = true"),
+    ));
+    let run = both.run(&["list"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("not both") && run.stderr.contains("main.toml:1"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `[browser] endpoint`: a browser already running (in a container, say) is used over its
+/// DevTools address, and left running when forewarn exits.
+#[test]
+fn a_running_browser_is_used_through_its_endpoint() {
+    use std::io::BufRead;
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/app", Page::html(APP));
+    srv.set("/config.json", config("send", "Send"));
+    let profile = tempfile::tempdir().unwrap();
+    let mut chromium = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium runs");
+    let stderr = std::io::BufReader::new(chromium.stderr.take().unwrap());
+    let mut ws = String::new();
+    let mut lines = stderr.lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(at) = line.find("ws://") {
+            ws = line[at..].trim().to_string();
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(!ws.is_empty(), "chromium said where it listens");
+    // The http form, as `docker run -p 9222:9222` gives it.
+    let port = ws.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let env = TestEnv::new().watchlist(&format!(
+        "[browser]\nendpoint = \"http://127.0.0.1:{port}\"\n\n{}",
+        one_watch(
+            "app",
+            &srv.url("/app"),
+            "browser = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\""
+        ),
+    ));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        run.events("baseline").len(),
+        1,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    env.run(&["show", "app"]).says("Send Archive");
+    assert!(
+        chromium.try_wait().unwrap().is_none(),
+        "the browser forewarn did not start is left running"
+    );
+    chromium.kill().unwrap();
+    chromium.wait().unwrap();
+}
+
+/// A page whose script starts downloads (an attachment, a generated blob) gets nothing
+/// written, and is read as usual.
+#[test]
+fn downloads_are_refused() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set(
+        "/app",
+        Page::html(
+            r#"<!doctype html><html><body><p id="x">ready</p><script>
+const a = document.createElement('a');
+a.href = URL.createObjectURL(new Blob(['payload'])); a.download = 'blob-download.txt';
+document.body.appendChild(a); a.click();
+const f = document.createElement('iframe'); f.src = '/file.bin'; document.body.appendChild(f);
+</script></body></html>"#,
+        ),
+    );
+    srv.set(
+        "/file.bin",
+        Page::raw(b"binary payload")
+            .with_type("application/octet-stream")
+            .header(
+                "Content-Disposition",
+                "attachment; filename=\"served-download.bin\"",
+            ),
+    );
+    let env = TestEnv::new().watchlist(&one_watch(
+        "app",
+        &srv.url("/app"),
+        "browser = true\nretries = 0",
+    ));
+    let env = env;
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        run.events("baseline").len(),
+        1,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        !srv.seen("/file.bin").is_empty(),
+        "the page asked for the download"
+    );
+    let mut found = Vec::new();
+    let mut dirs = vec![env.path().to_path_buf(), std::env::current_dir().unwrap()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if p.is_dir() && d.starts_with(env.path()) {
+                dirs.push(p);
+            } else if name.contains("download") {
+                found.push(p);
+            }
+        }
+    }
+    assert!(found.is_empty(), "downloaded: {found:?}");
+}
+
 /// `wait_for` is checked when the watchlist loads, like every selector.
 #[test]
 fn wait_for_is_checked_at_load() {

@@ -161,6 +161,7 @@ fn check_watches(
         progress: only.as_ref().map_or(watches.len(), Vec::len) >= 20
             && std::io::stderr().is_terminal(),
         browser_tabs: args.browser_tabs as usize,
+        browser: config.browser.clone().unwrap_or_default(),
     };
     let rt = super::runtime()?;
     let (pass, mut store, shown, unwritten) = match args.format {

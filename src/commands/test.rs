@@ -25,7 +25,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     let rt = super::runtime()?;
     let mut out = format!("{} ({})\n", w.name(), w.url_display());
     let sessions = Some(pipeline::sessions_dir(db));
-    let (fetched, took) = match rt.block_on(pipeline::fetch_once(w, sessions)) {
+    let browser = config.browser.clone().unwrap_or_default();
+    let fetch = || rt.block_on(pipeline::fetch_once(w, sessions.clone(), &browser));
+    let (fetched, took) = match fetch() {
         Ok((f @ Fetched::Body { .. }, took)) => (f, took),
         // An unconditional GET answered 304: the server is confused.
         Ok((Fetched::NotModified { .. }, _)) => {
@@ -71,7 +73,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: TestArgs) -> anyhow::Result<
     };
     let took_ms = took.as_millis() as u64;
     let o = judge_as_check(
-        &rt,
+        &fetch,
         w,
         state.as_ref(),
         fetched,
@@ -144,7 +146,7 @@ fn fetched_line(
 /// Judges the body as `check` does, confirming a change with a second fetch when `check`
 /// would (the refetch learns the lines that differ between two immediate fetches).
 fn judge_as_check(
-    rt: &tokio::runtime::Runtime,
+    fetch: &dyn Fn() -> Result<(Fetched, std::time::Duration), String>,
     w: &Watch,
     state: Option<&WatchState>,
     fetched: Fetched,
@@ -156,10 +158,8 @@ fn judge_as_check(
     let Some(first) = refetch else {
         return Ok(o);
     };
-    let second = rt.block_on(async {
-        tokio::time::sleep(pipeline::REFETCH_PAUSE).await;
-        pipeline::fetch_once(w, None).await
-    });
+    std::thread::sleep(pipeline::REFETCH_PAUSE);
+    let second = fetch();
     match second {
         Ok((second, _)) => {
             writeln!(

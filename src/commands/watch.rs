@@ -272,6 +272,7 @@ impl Daemon<'_> {
             hosts: self.config.hosts.clone(),
             progress: false,
             browser_tabs: self.args.browser_tabs as usize,
+            browser: self.config.browser.clone().unwrap_or_default(),
         };
         let sink = PassLog {
             log: self.log,

@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use read::parse_file;
-pub use settings::{BrowserSpec, FeedOptions, HostSettings, Step, WatchSettings};
+pub use settings::{BrowserSettings, BrowserSpec, FeedOptions, HostSettings, Step, WatchSettings};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
 /// Default per-request timeout (connect + headers + body).
@@ -138,6 +138,8 @@ pub struct Config {
     pub hosts: HashMap<String, HostSettings>,
     /// Pinged after every pass, so a dead crawler is noticed too.
     pub heartbeat_url: Option<UrlTemplate>,
+    /// `[browser]`: the browser browser watches run in, when a watchlist says.
+    pub browser: Option<BrowserSettings>,
     /// `[channels.NAME]` from every file.
     pub channels: BTreeMap<String, alert::Channel>,
     /// `notify` entries to check once every file is read: (channel name, where it was written).

@@ -185,6 +185,15 @@ pub(super) struct RawFile {
     pub hosts: Option<serde::de::IgnoredAny>,
     pub heartbeat_url: Option<Spanned<UrlTemplate>>,
     pub channels: Option<BTreeMap<String, Spanned<RawChannel>>>,
+    pub browser: Option<Spanned<RawBrowser>>,
+}
+
+/// `[browser]`: the browser that browser watches run in.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBrowser {
+    pub executable: Option<String>,
+    pub endpoint: Option<String>,
 }
 
 /// `[hosts."api.github.com"]`: politeness towards one host.

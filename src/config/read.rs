@@ -171,6 +171,7 @@ struct Undo {
     unresolved: usize,
     hosts: HashMap<String, HostSettings>,
     heartbeat_url: Option<UrlTemplate>,
+    browser: Option<super::BrowserSettings>,
     channels: BTreeMap<String, alert::Channel>,
 }
 
@@ -182,6 +183,7 @@ impl Undo {
             unresolved: config.unresolved.len(),
             hosts: config.hosts.clone(),
             heartbeat_url: config.heartbeat_url.clone(),
+            browser: config.browser.clone(),
             channels: config.channels.clone(),
         }
     }
@@ -192,6 +194,7 @@ impl Undo {
         config.unresolved.truncate(self.unresolved);
         config.hosts = self.hosts;
         config.heartbeat_url = self.heartbeat_url;
+        config.browser = self.browser;
         config.channels = self.channels;
     }
 }
@@ -253,8 +256,7 @@ fn parse_with(
         return Ok(());
     };
     let (raw, watch_item) = (top.raw, top.watch);
-    let (hosts, heartbeat, channels) = (top.hosts, raw.heartbeat_url, raw.channels);
-    settings::apply_top_level(file, src, hosts, heartbeat, channels, config, errors);
+    settings::apply_top_level(file, src, top.hosts, raw, config, errors);
     let mut place = Place::new(file, src);
     let mut resolver = FileResolver::new(file, top.defaults, &place, errors);
     match chunks {

@@ -11,7 +11,6 @@ use toml::Spanned;
 
 use super::raw::RawHost;
 use super::spec::ExtractSpec;
-use super::types::UrlTemplate;
 use super::{Config, ConfigError, alert, channels, expect, version};
 use crate::schedule::{Schedule, Timing, Zone};
 
@@ -22,6 +21,17 @@ pub struct HostSettings {
     pub concurrency: Option<usize>,
     /// Minimum time between the starts of two requests to this host.
     pub interval: Option<Duration>,
+}
+
+/// `[browser]`: which browser the browser watches run in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserSettings {
+    /// The Chromium to start (default: `FOREWARN_BROWSER`, else `chromium` or
+    /// `google-chrome` on `PATH`).
+    pub executable: Option<std::path::PathBuf>,
+    /// A running browser's DevTools address (`ws://.../devtools/browser/...`, or
+    /// `http://host:port`), used instead of starting one.
+    pub endpoint: Option<String>,
 }
 
 /// A watch's settings, with its file's defaults applied.
@@ -261,17 +271,63 @@ impl Shared {
     }
 }
 
+/// `[browser]`, once across files: an executable or an endpoint.
+fn browser_of(
+    file: &Path,
+    src: &str,
+    b: Spanned<super::raw::RawBrowser>,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = b.span();
+    let mut problem = |m: String| errors.push(ConfigError::at(file, src, Some(span.clone()), m));
+    if config.browser.is_some() {
+        return problem("`[browser]` is set in more than one watchlist: keep one".into());
+    }
+    let b = b.into_inner();
+    if b.executable.is_some() && b.endpoint.is_some() {
+        return problem(
+            "`[browser]` takes `executable` (a browser to start) or `endpoint` (one running), not both"
+                .into(),
+        );
+    }
+    if let Some(e) = &b.endpoint
+        && !["ws://", "wss://", "http://", "https://"]
+            .iter()
+            .any(|s| e.starts_with(s))
+    {
+        return problem(format!(
+            "invalid browser endpoint `{e}`: give the DevTools address, like \"ws://127.0.0.1:9222/devtools/browser/...\" or \"http://127.0.0.1:9222\""
+        ));
+    }
+    // A path with a folder in it is read from the watchlist's folder; a bare name from PATH.
+    let executable = b.executable.map(|x| {
+        let p = std::path::PathBuf::from(&x);
+        match file.parent() {
+            Some(dir) if x.contains('/') && p.is_relative() => dir.join(p),
+            _ => p,
+        }
+    });
+    config.browser = Some(BrowserSettings {
+        executable,
+        endpoint: b.endpoint,
+    });
+}
+
 /// What a file's top level declares for every watchlist: per-host politeness, the heartbeat
 /// URL (once across files) and notification channels (names global across files).
 pub(super) fn apply_top_level(
     file: &Path,
     src: &str,
     hosts: BTreeMap<String, RawHost>,
-    heartbeat_url: Option<Spanned<UrlTemplate>>,
-    raw_channels: Option<BTreeMap<String, Spanned<channels::RawChannel>>>,
+    raw: super::raw::RawFile,
     config: &mut Config,
     errors: &mut Vec<ConfigError>,
 ) {
+    let (heartbeat_url, raw_channels) = (raw.heartbeat_url, raw.channels);
+    if let Some(b) = raw.browser {
+        browser_of(file, src, b, config, errors);
+    }
     for (host, h) in hosts {
         let settings = HostSettings {
             concurrency: h.concurrency.map(|c| c.0 as usize),

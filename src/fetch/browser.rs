@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{FetchError, Fetched};
-use crate::config::{BrowserSpec, Step};
+use crate::config::{BrowserSettings, BrowserSpec, Step};
 
 /// How long the network must be quiet after the load event, when no `wait_for` is given.
 const IDLE: Duration = Duration::from_millis(500);
@@ -33,14 +33,17 @@ pub struct Browser {
     tabs: Semaphore,
     /// Where `session = "NAME"` keeps each session's cookies (`NAME/cookies.json`).
     sessions: Option<PathBuf>,
+    /// `[browser]`: the executable to start, or the endpoint of one running.
+    settings: BrowserSettings,
 }
 
 impl Browser {
-    pub fn new(tabs: usize, sessions: Option<PathBuf>) -> Browser {
+    pub fn new(tabs: usize, sessions: Option<PathBuf>, settings: BrowserSettings) -> Browser {
         Browser {
             running: Mutex::new(None),
             tabs: Semaphore::new(tabs.max(1)),
             sessions,
+            settings,
         }
     }
 
@@ -84,14 +87,18 @@ impl Browser {
         if let Some(s) = running.as_ref().filter(|s| !s.dead()) {
             return Ok(s.clone());
         }
-        let s = Arc::new(Session::start().await?);
+        let s = Arc::new(Session::start(&self.settings).await?);
         *running = Some(s.clone());
         Ok(s)
     }
 }
 
-/// The Chromium to run: `FOREWARN_BROWSER`, else the first of the usual names on `PATH`.
-fn executable() -> Result<PathBuf, FetchError> {
+/// The Chromium to run: `[browser] executable`, else `FOREWARN_BROWSER`, else the first of
+/// the usual names on `PATH`.
+fn executable(settings: &BrowserSettings) -> Result<PathBuf, FetchError> {
+    if let Some(p) = &settings.executable {
+        return Ok(p.clone());
+    }
     if let Some(p) = std::env::var_os("FOREWARN_BROWSER") {
         return Ok(PathBuf::from(p));
     }
@@ -119,8 +126,9 @@ type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Result<Value, S
 
 /// One running browser and the WebSocket to it.
 struct Session {
+    /// The browser forewarn started (none for an `endpoint`: that one is not stopped).
     child: std::sync::Mutex<Option<tokio::process::Child>>,
-    profile: PathBuf,
+    profile: Option<PathBuf>,
     out: mpsc::UnboundedSender<Message>,
     pending: Pending,
     events: broadcast::Sender<Arc<Value>>,
@@ -242,6 +250,7 @@ impl Session {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        self.deny_downloads(Some(&id)).await?;
         let file = dir.join(name).join("cookies.json");
         let cookies = kept_cookies(&file);
         if !cookies.is_empty() {
@@ -263,13 +272,19 @@ impl Session {
         Ok(c)
     }
 
-    async fn start() -> Result<Session, FetchError> {
-        let profile = std::env::temp_dir().join(format!(
-            "forewarn-browser-{}-{}",
-            std::process::id(),
-            PROFILES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let (child, ws) = launch(&profile).await?;
+    async fn start(settings: &BrowserSettings) -> Result<Session, FetchError> {
+        let (child, ws, profile) = match &settings.endpoint {
+            Some(endpoint) => (None, remote(endpoint).await?, None),
+            None => {
+                let profile = std::env::temp_dir().join(format!(
+                    "forewarn-browser-{}-{}",
+                    std::process::id(),
+                    PROFILES.fetch_add(1, Ordering::Relaxed)
+                ));
+                let (child, ws) = launch(&profile, settings).await?;
+                (Some(child), ws, Some(profile))
+            }
+        };
         let (socket, _) = tokio_tungstenite::connect_async(ws.as_str())
             .await
             .map_err(|e| {
@@ -293,8 +308,8 @@ impl Session {
             events.clone(),
             closed.clone(),
         ));
-        Ok(Session {
-            child: std::sync::Mutex::new(Some(child)),
+        let session = Session {
+            child: std::sync::Mutex::new(child),
             profile,
             out,
             pending,
@@ -302,7 +317,22 @@ impl Session {
             next: AtomicU64::new(1),
             closed,
             contexts: Mutex::new(HashMap::new()),
-        })
+        };
+        session.deny_downloads(None).await?;
+        Ok(session)
+    }
+
+    /// A page that starts a download gets nothing written: a watched page has no business
+    /// putting files on this machine.
+    async fn deny_downloads(&self, context: Option<&str>) -> Result<(), FetchError> {
+        let mut params = json!({"behavior": "deny"});
+        if let Some(c) = context {
+            params["browserContextId"] = json!(c);
+        }
+        self.call(None, "Browser.setDownloadBehavior", params)
+            .await
+            .map(drop)
+            .map_err(|e| FetchError::Browser(format!("cannot refuse downloads: {e}")))
     }
 
     fn dead(&self) -> bool {
@@ -341,8 +371,11 @@ impl Session {
 static PROFILES: AtomicU64 = AtomicU64::new(0);
 
 /// Starts Chromium with a fresh profile and returns it with its DevTools socket's address.
-async fn launch(profile: &std::path::Path) -> Result<(tokio::process::Child, String), FetchError> {
-    let exe = executable()?;
+async fn launch(
+    profile: &std::path::Path,
+    settings: &BrowserSettings,
+) -> Result<(tokio::process::Child, String), FetchError> {
+    let exe = executable(settings)?;
     let mut cmd = tokio::process::Command::new(&exe);
     cmd.args([
         "--headless",
@@ -386,6 +419,34 @@ async fn launch(profile: &std::path::Path) -> Result<(tokio::process::Child, Str
             ))
         })??;
     Ok((child, ws))
+}
+
+/// The DevTools socket of a running browser (`[browser] endpoint`): a `ws://` address as
+/// is, an `http://host:port` one through its `/json/version`.
+async fn remote(endpoint: &str) -> Result<String, FetchError> {
+    if endpoint.starts_with("ws://") || endpoint.starts_with("wss://") {
+        return Ok(endpoint.to_string());
+    }
+    let err = |e: String| {
+        FetchError::Browser(format!(
+            "cannot reach the browser at `[browser] endpoint` {endpoint}: {e}; is it running with --remote-debugging-port?"
+        ))
+    };
+    let version = format!("{}/json/version", endpoint.trim_end_matches('/'));
+    let v: Value = tokio::time::timeout(Duration::from_secs(10), async {
+        reqwest::get(&version)
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    })
+    .await
+    .map_err(|_| err("no answer within 10s".into()))?
+    .map_err(|e| err(e.to_string()))?;
+    v["webSocketDebuggerUrl"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| err("its /json/version names no webSocketDebuggerUrl".into()))
 }
 
 /// Reads the browser's messages: answers go to their callers, events to every tab. When
@@ -456,7 +517,9 @@ impl Drop for Session {
                 libc::kill(-(pid as i32), libc::SIGKILL);
             }
         }
-        remove_profile(&self.profile);
+        if let Some(p) = &self.profile {
+            remove_profile(p);
+        }
     }
 }
 

@@ -158,14 +158,23 @@ impl Fetcher {
             client: Self::build(per_host, false, false)?,
             per_host,
             others: Default::default(),
-            browser: std::sync::Arc::new(browser::Browser::new(BROWSER_TABS, None)),
+            browser: std::sync::Arc::new(browser::Browser::new(
+                BROWSER_TABS,
+                None,
+                Default::default(),
+            )),
         })
     }
 
-    /// Loads up to `tabs` pages of browser watches at once, and keeps the cookies of named
-    /// browser sessions (`session = "NAME"`) under `sessions`.
-    pub fn with_browser(mut self, tabs: usize, sessions: Option<std::path::PathBuf>) -> Self {
-        self.browser = std::sync::Arc::new(browser::Browser::new(tabs, sessions));
+    /// Loads up to `tabs` pages of browser watches at once in the browser `settings` name,
+    /// and keeps the cookies of named browser sessions (`session = "NAME"`) under `sessions`.
+    pub fn with_browser(
+        mut self,
+        tabs: usize,
+        sessions: Option<std::path::PathBuf>,
+        settings: crate::config::BrowserSettings,
+    ) -> Self {
+        self.browser = std::sync::Arc::new(browser::Browser::new(tabs, sessions, settings));
         self
     }
 

@@ -36,6 +36,8 @@ pub struct Limits {
     pub progress: bool,
     /// Browser watches' pages loaded at once.
     pub browser_tabs: usize,
+    /// `[browser]`: the browser to start, or the one running to use.
+    pub browser: crate::config::BrowserSettings,
 }
 
 impl Default for Limits {
@@ -46,6 +48,7 @@ impl Default for Limits {
             hosts: HashMap::new(),
             progress: false,
             browser_tabs: 2,
+            browser: Default::default(),
         }
     }
 }
@@ -156,7 +159,11 @@ pub async fn run_pass<S: Sink>(
         ),
         fetcher: Fetcher::new(limits.per_host)
             .map_err(anyhow::Error::msg)?
-            .with_browser(limits.browser_tabs, Some(sessions_dir(store.path()))),
+            .with_browser(
+                limits.browser_tabs,
+                Some(sessions_dir(store.path())),
+                limits.browser.clone(),
+            ),
         global: Semaphore::new(limits.concurrency.max(1)),
         // Twice as many judgments as cores: with one per core, a core idled each time a
         // judgment ended until the next body was handed to a blocking thread (a cold pass

@@ -172,8 +172,9 @@ pub fn request_for(w: &Watch, state: Option<&WatchState>) -> Result<FetchRequest
 pub async fn fetch_once(
     w: &Watch,
     sessions: Option<std::path::PathBuf>,
+    browser: &crate::config::BrowserSettings,
 ) -> Result<(Fetched, Duration), String> {
-    let fetcher = Fetcher::new(1)?.with_browser(1, sessions);
+    let fetcher = Fetcher::new(1)?.with_browser(1, sessions, browser.clone());
     let req = request_for(w, None)?;
     let start = Instant::now();
     let f = fetcher
