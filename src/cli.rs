@@ -262,6 +262,12 @@ pub struct ShowArgs {
     pub name: String,
     /// The snapshot id: `report` shows each event's (`snapshot`, `previous_snapshot` in its JSON)
     pub id: Option<i64>,
+    /// The snapshot's screenshot (PNG) instead of its text: browser watches with `screenshot = true`
+    #[arg(long)]
+    pub screenshot: bool,
+    /// Write to FILE instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

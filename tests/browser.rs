@@ -312,6 +312,64 @@ const f = document.createElement('iframe'); f.src = '/file.bin'; document.body.a
     assert!(found.is_empty(), "downloaded: {found:?}");
 }
 
+/// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot, shown
+/// by `show --screenshot`, and embedded in the HTML report beside the change.
+#[test]
+fn screenshots_are_kept_with_snapshots() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/app", Page::html(APP));
+    srv.set("/config.json", config("send", "Send"));
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch(
+            "app",
+            &srv.url("/app"),
+            "browser = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\"\nscreenshot = true"
+        ),
+        one_watch("plain", &srv.url("/config.json"), ""),
+    ));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        first.events("baseline").len(),
+        2,
+        "{}\n{}",
+        first.stdout,
+        first.stderr
+    );
+    let png = env.path().join("first.png");
+    let shown = env.run(&["show", "app", "--screenshot", "-o", png.to_str().unwrap()]);
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 500,
+        "{} bytes",
+        bytes.len()
+    );
+    srv.set("/config.json", config("send-btn", "Send now"));
+    env.run(&["check"]).says("CHANGED app");
+    let html = env.run(&["report", "app", "--format", "html"]);
+    assert!(
+        html.stdout.contains("<img alt=\"the page as rendered\"")
+            && html
+                .stdout
+                .contains("src=\"data:image/png;base64,iVBORw0KGgo"),
+        "the report embeds the screenshot"
+    );
+    // The newest snapshot's own screenshot, to a pipe.
+    let piped = env.run(&["show", "app", "--screenshot"]);
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert!(piped.stdout.starts_with("\u{fffd}PNG"), "a PNG on stdout");
+    let none = env.run(&["show", "plain", "--screenshot"]);
+    assert_ne!(none.code, 0);
+    assert!(
+        none.stderr
+            .contains("has no screenshot: set `screenshot = true`"),
+        "{}",
+        none.stderr
+    );
+}
+
 /// `wait_for` is checked when the watchlist loads, like every selector.
 #[test]
 fn wait_for_is_checked_at_load() {

@@ -11,6 +11,7 @@ use crate::event::EventKind;
 use crate::event::rfc3339;
 use crate::report::when;
 use crate::store::{EventFilter, Store, lock};
+use anyhow::Context as _;
 
 fn open(db: &Path) -> anyhow::Result<Store> {
     Store::open_read_only(db)?.ok_or_else(|| {
@@ -63,8 +64,40 @@ pub fn show(db: &Path, args: ShowArgs) -> anyhow::Result<Exit> {
         Some(id) => return Err(no_such_snapshot(&args.name, id, &snaps)),
         None => snaps.last().expect("not empty").0,
     };
+    if args.screenshot {
+        let png = store.screenshot(id)?.ok_or_else(|| {
+            UsageError(format!(
+                "snapshot {id} of `{}` has no screenshot: set `screenshot = true` on the browser watch, and the next snapshot it stores has one",
+                args.name
+            ))
+        })?;
+        return write_out(args.output.as_deref(), &png, true);
+    }
     let snap = store.snapshot(id)?.expect("listed above");
-    print!("{}", crate::extract::structure::readable(&snap.content));
+    let text = crate::extract::structure::readable(&snap.content);
+    write_out(args.output.as_deref(), text.as_bytes(), false)
+}
+
+/// Writes what `show` shows to `-o FILE`, else to standard output (never binary to a
+/// terminal).
+fn write_out(file: Option<&Path>, bytes: &[u8], binary: bool) -> anyhow::Result<Exit> {
+    use std::io::{IsTerminal, Write};
+    match file {
+        Some(f) => {
+            std::fs::write(f, bytes).with_context(|| format!("cannot write {}", f.display()))?
+        }
+        None if binary && std::io::stdout().is_terminal() => {
+            return Err(UsageError(
+                "a screenshot is a PNG: write it to a file with `-o FILE.png`".into(),
+            )
+            .into());
+        }
+        // A reader that stopped early (`| head`) is not a failure.
+        None => match std::io::stdout().write_all(bytes) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+            _ => {}
+        },
+    }
     Ok(Exit::Ok)
 }
 

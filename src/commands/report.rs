@@ -58,6 +58,26 @@ pub(super) fn attach_deliveries(
     Ok(())
 }
 
+/// The screenshots kept with the events' snapshots (browser watches with `screenshot = true`),
+/// by snapshot id, for the HTML report.
+fn screenshots(
+    store: &Store,
+    events: &[crate::event::Event],
+) -> anyhow::Result<std::collections::HashMap<i64, Vec<u8>>> {
+    let mut shots = std::collections::HashMap::new();
+    for id in events
+        .iter()
+        .filter_map(|e| e.detail.get("snapshot").and_then(|v| v.as_i64()))
+    {
+        if !shots.contains_key(&id)
+            && let Some(png) = store.screenshot(id)?
+        {
+            shots.insert(id, png);
+        }
+    }
+    Ok(shots)
+}
+
 pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Result<Exit> {
     let since = crate::schedule::sub(crate::schedule::now(), args.since);
     let Some(store) = Store::open_read_only(db)? else {
@@ -92,6 +112,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
         ReportFormat::Json => report::render(&report::Json, &events),
         ReportFormat::Html => report::html::render(
             &events,
+            &screenshots(&store, &events)?,
             &format!(
                 "forewarn report{} since {}",
                 args.name

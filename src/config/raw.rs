@@ -98,6 +98,8 @@ pub(super) struct RawWatch {
     pub steps: Option<Spanned<Vec<RawStep>>>,
     pub logged_in: Option<Spanned<String>>,
     pub track_requests: Option<Spanned<bool>>,
+    /// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot.
+    pub screenshot: Option<Spanned<bool>>,
     /// Browser watches sharing one login (a browser context whose cookies are kept).
     pub session: Option<Spanned<String>>,
     #[serde(default)]

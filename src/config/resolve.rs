@@ -380,6 +380,7 @@ impl Parts {
                 w.track_requests.as_ref().map(|s| s.span()),
             ),
             ("session", w.session.as_ref().map(|s| s.span())),
+            ("screenshot", w.screenshot.as_ref().map(|s| s.span())),
         ] {
             if let (Some(span), false) = (span, browser) {
                 p.at(
@@ -395,6 +396,7 @@ impl Parts {
                 logged_in,
                 track_requests: w.track_requests.as_ref().is_some_and(|t| *t.get_ref()),
                 session,
+                screenshot: w.screenshot.as_ref().is_some_and(|t| *t.get_ref()),
             }),
             select,
             remove,

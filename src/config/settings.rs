@@ -147,6 +147,8 @@ pub struct BrowserSpec {
     pub logged_in: Option<String>,
     /// `track_requests = true`: the page's fetch and XHR requests are compared between checks.
     pub track_requests: bool,
+    /// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot.
+    pub screenshot: bool,
     /// `session = "NAME"`: the watches of one session share a browser context, whose cookies
     /// are kept between runs, so they log in once.
     pub session: Option<String>,

@@ -21,6 +21,10 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{FetchError, Fetched};
 use crate::config::{BrowserSettings, BrowserSpec, Step};
 
+/// The largest screenshot taken, in CSS pixels.
+const SHOT_WIDTH: f64 = 1920.0;
+const SHOT_HEIGHT: f64 = 8000.0;
+
 /// How long the network must be quiet after the load event, when no `wait_for` is given.
 const IDLE: Duration = Duration::from_millis(500);
 /// How long the browser may take to start and say where it listens (on a loaded 2-core
@@ -659,6 +663,10 @@ impl Tab {
             .await
             .map_err(|e| e.unwrap_or_else(|| late(timeout, "the page did not answer")))?;
         let html = html["result"]["value"].as_str().unwrap_or_default();
+        let screenshot = match spec.screenshot {
+            true => Some(self.screenshot(deadline, timeout).await?),
+            false => None,
+        };
         Ok(Fetched::Body {
             status,
             body: format!("<!DOCTYPE html>{html}").into_bytes(),
@@ -666,7 +674,41 @@ impl Tab {
             etag: None,
             last_modified: None,
             requests: self.recorded.take().map(|r| r.into_iter().collect()),
+            screenshot,
         })
+    }
+
+    /// The page as PNG: its whole width up to [`SHOT_WIDTH`], its height up to
+    /// [`SHOT_HEIGHT`] (a long page is cut, not scaled down to a strip).
+    async fn screenshot(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, FetchError> {
+        let late = || late(timeout, "the screenshot was not taken");
+        let metrics = self
+            .bounded(deadline, "Page.getLayoutMetrics", json!({}))
+            .await
+            .map_err(|e| e.unwrap_or_else(late))?;
+        let size = &metrics["cssContentSize"];
+        let side = |v: &Value, max: f64| v.as_f64().unwrap_or(max).clamp(1.0, max);
+        let clip = json!({
+            "x": 0, "y": 0, "scale": 1,
+            "width": side(&size["width"], SHOT_WIDTH),
+            "height": side(&size["height"], SHOT_HEIGHT),
+        });
+        let shot = self
+            .bounded(
+                deadline,
+                "Page.captureScreenshot",
+                json!({"format": "png", "clip": clip, "captureBeyondViewport": true}),
+            )
+            .await
+            .map_err(|e| e.unwrap_or_else(late))?;
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .map_err(|e| FetchError::Browser(format!("the screenshot did not decode: {e}")))
     }
 
     /// Navigates to `url` and waits until it is ready; returns the document's status.

@@ -59,6 +59,8 @@ pub enum Fetched {
         last_modified: Option<String>,
         /// `track_requests`: the requests the page's scripts made (browser watches only).
         requests: Option<Vec<String>>,
+        /// `screenshot = true`: a PNG of the rendered page (browser watches only).
+        screenshot: Option<Vec<u8>>,
     },
 }
 
@@ -347,6 +349,7 @@ impl Fetcher {
             etag,
             last_modified,
             requests: None,
+            screenshot: None,
         })
     }
 }

@@ -599,6 +599,7 @@ mod tests {
             etag: None,
             last_modified: None,
             requests: None,
+            screenshot: None,
         }
     }
 

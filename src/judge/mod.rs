@@ -69,6 +69,7 @@ pub fn judge_body(
         etag,
         last_modified,
         requests,
+        screenshot,
     } = fetched
     else {
         unreachable!("judge_body takes bodies")
@@ -79,6 +80,7 @@ pub fn judge_body(
         etag,
         last_modified,
         raw_hash: Some(raw_hash),
+        screenshot,
         ..Outcome::new(w, duration_ms, Verdict::NotModified)
     };
     let ex = match extract::for_watch(w, &body, content_type.as_deref()) {

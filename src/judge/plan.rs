@@ -738,6 +738,7 @@ mod tests {
             contracts: None,
             assets: None,
             requests: None,
+            screenshot: None,
             alert: Arc::new(AlertPolicy::default()),
             verdict,
             stored: None,

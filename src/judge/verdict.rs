@@ -35,6 +35,8 @@ pub struct Outcome {
     pub assets: Option<(Vec<String>, Option<AssetChange>)>,
     /// `track_requests`: the page's script requests now, and (removed, added) when they changed.
     pub requests: Option<(Vec<String>, Option<AssetChange>)>,
+    /// `screenshot = true`: the rendered page as PNG, kept with the snapshot this check stores.
+    pub screenshot: Option<Vec<u8>>,
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::config::alert::AlertPolicy>,
     pub verdict: Verdict,
@@ -74,6 +76,7 @@ impl Outcome {
             contracts: None,
             assets: None,
             requests: None,
+            screenshot: None,
             alert: w.settings.alert.clone(),
             verdict,
             stored: None,

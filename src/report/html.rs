@@ -5,6 +5,8 @@
 //! its unified form with word-level highlights inside changed lines (similar's inline diff),
 //! and long unchanged stretches are folded into `<details>`.
 
+use std::collections::HashMap;
+
 use similar::{ChangeTag, TextDiff};
 
 use super::when;
@@ -47,8 +49,9 @@ ul.facts { margin: .3rem 0; padding-left: 1.2rem; }
 @media print { body { margin: 0; max-width: none; } details.fold > *:not(summary) { display: block; } section { border-color: #999; } }
 "#;
 
-/// The whole report for `events`.
-pub fn render(events: &[Event], title: &str) -> String {
+/// The whole report for `events`, with the screenshots of their snapshots (by snapshot id)
+/// embedded as data: the report stays one file that requests nothing.
+pub fn render(events: &[Event], screenshots: &HashMap<i64, Vec<u8>>, title: &str) -> String {
     let mut out = String::new();
     out.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     // No request to anywhere: not even a favicon.
@@ -65,7 +68,12 @@ pub fn render(events: &[Event], title: &str) -> String {
         if events.len() == 1 { "" } else { "s" }
     ));
     for e in events {
-        section(e, &mut out);
+        let shot = e
+            .detail
+            .get("snapshot")
+            .and_then(|v| v.as_i64())
+            .and_then(|id| screenshots.get(&id));
+        section(e, shot.map(Vec::as_slice), &mut out);
     }
     if events.is_empty() {
         out.push_str("<p>Nothing happened in this period.</p>\n");
@@ -74,7 +82,7 @@ pub fn render(events: &[Event], title: &str) -> String {
     out
 }
 
-fn section(e: &Event, out: &mut String) {
+fn section(e: &Event, screenshot: Option<&[u8]>, out: &mut String) {
     let severity = e
         .detail
         .get("severity")
@@ -136,6 +144,13 @@ fn section(e: &Event, out: &mut String) {
     }
     if let Some(d) = &e.diff {
         out.push_str(&diff_html(d));
+    }
+    if let Some(png) = screenshot {
+        use base64::Engine;
+        out.push_str(&format!(
+            "<details class=\"fold\"><summary>screenshot</summary><img alt=\"the page as rendered\" style=\"max-width:100%\" src=\"data:image/png;base64,{}\"></details>\n",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        ));
     }
     out.push_str("</section>\n");
 }

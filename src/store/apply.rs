@@ -306,6 +306,10 @@ fn store_content(
     // of this very content.
     let stored = o.stored.as_ref().filter(|s| s.hash == *c.hash);
     let snap = super::insert_snapshot(tx, id, now, c.text, stored, c.hash, o.raw_hash.as_ref())?;
+    if let Some(png) = &o.screenshot {
+        tx.prepare_cached("UPDATE snapshots SET screenshot = ?2 WHERE id = ?1")?
+            .execute(params![snap, png])?;
+    }
     tx.prepare_cached(
         "UPDATE watches SET content_hash = ?2, spec = ?3, last_snapshot_id = ?4,
                 last_change_at = CASE ?5 WHEN 1 THEN ?6 ELSE last_change_at END

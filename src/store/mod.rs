@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_outbox.sql"),
     include_str!("migrations/0008_volatile.sql"),
     include_str!("migrations/0009_requests.sql"),
+    include_str!("migrations/0010_screenshots.sql"),
 ];
 
 /// The schema version this build writes.
@@ -480,6 +481,19 @@ impl Store {
     }
 
     /// One snapshot by id.
+    /// The screenshot kept with a snapshot (`screenshot = true`), as PNG.
+    pub fn screenshot(&self, snapshot: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT screenshot FROM snapshots WHERE id = ?1",
+                [snapshot],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.classify(e))
+    }
+
     pub fn snapshot(&self, id: i64) -> Result<Option<Snapshot>, StoreError> {
         self.conn
             .query_row(

@@ -370,6 +370,7 @@ mod tests {
             contracts: None,
             assets: None,
             requests: None,
+            screenshot: None,
             alert: policy.clone(),
             verdict: kind,
             stored: None,
