@@ -370,6 +370,43 @@ fn screenshots_are_kept_with_snapshots() {
     );
 }
 
+/// `forewarn watch` keeps one browser across its passes instead of starting one per pass.
+#[test]
+fn the_daemon_keeps_one_browser_across_passes() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/p", Page::html("<p id=\"x\">page</p>"));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "p",
+        &srv.url("/p"),
+        "browser = true\nevery = \"1s\"",
+    ));
+    let mut daemon = crate::scheduler::Daemon::start(&env);
+    let start = std::time::Instant::now();
+    while srv.seen("/p").len() < 3 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(90),
+            "three passes: {}",
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let prefix = format!("forewarn-browser-{}-", daemon.pid());
+    let profiles: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert_eq!(profiles, vec![format!("{prefix}0")], "one browser started");
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait_exit(std::time::Duration::from_secs(30)), 0);
+    assert!(
+        !std::env::temp_dir().join(format!("{prefix}0")).exists(),
+        "its profile is removed when the daemon stops"
+    );
+}
+
 /// `wait_for` is checked when the watchlist loads, like every selector.
 #[test]
 fn wait_for_is_checked_at_load() {

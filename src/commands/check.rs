@@ -162,6 +162,7 @@ fn check_watches(
             && std::io::stderr().is_terminal(),
         browser_tabs: args.browser_tabs as usize,
         browser: config.browser.clone().unwrap_or_default(),
+        shared_browser: None,
     };
     let rt = super::runtime()?;
     let (pass, mut store, shown, unwritten) = match args.format {

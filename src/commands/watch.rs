@@ -159,6 +159,7 @@ async fn daemon(
         log: *log,
         // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
         outbox_due: Some(Utc::now()),
+        browser: None,
     };
     log.line(
         "info",
@@ -230,9 +231,33 @@ struct Daemon<'a> {
     args: &'a WatchArgs,
     log: Log,
     outbox_due: Option<chrono::DateTime<Utc>>,
+    /// One browser for the daemon's life (started by the first browser watch), replaced
+    /// when a reload changes `[browser]`.
+    browser: Option<(
+        config::BrowserSettings,
+        std::sync::Arc<crate::fetch::browser::Browser>,
+    )>,
 }
 
 impl Daemon<'_> {
+    /// The daemon's browser, for `[browser]` as the watchlists say now.
+    fn browser(&mut self) -> std::sync::Arc<crate::fetch::browser::Browser> {
+        let settings = self.config.browser.clone().unwrap_or_default();
+        match &self.browser {
+            Some((s, b)) if *s == settings => b.clone(),
+            _ => {
+                let db = self.store.as_ref().expect("store is back").path();
+                let b = std::sync::Arc::new(crate::fetch::browser::Browser::new(
+                    self.args.browser_tabs as usize,
+                    Some(pipeline::sessions_dir(db)),
+                    settings.clone(),
+                ));
+                self.browser = Some((settings, b.clone()));
+                b
+            }
+        }
+    }
+
     /// The positions of the watches due at `now`, and when the next one (or the outbox, or
     /// the next look at the watchlists) is. Stored schedules are read a group of watches at
     /// a time: a large list never has them all in memory at once.
@@ -273,6 +298,7 @@ impl Daemon<'_> {
             progress: false,
             browser_tabs: self.args.browser_tabs as usize,
             browser: self.config.browser.clone().unwrap_or_default(),
+            shared_browser: Some(self.browser()),
         };
         let sink = PassLog {
             log: self.log,

@@ -41,6 +41,14 @@ pub struct Browser {
     settings: BrowserSettings,
 }
 
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Browser {
     pub fn new(tabs: usize, sessions: Option<PathBuf>, settings: BrowserSettings) -> Browser {
         Browser {

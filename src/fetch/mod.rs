@@ -180,6 +180,17 @@ impl Fetcher {
         self
     }
 
+    /// Loads browser watches in `browser` when given (one kept across passes).
+    pub fn with_shared_browser(
+        mut self,
+        browser: Option<std::sync::Arc<browser::Browser>>,
+    ) -> Self {
+        if let Some(b) = browser {
+            self.browser = b;
+        }
+        self
+    }
+
     /// The client a request's `insecure` and `deny_private` ask for.
     fn client_for(&self, req: &FetchRequest) -> Result<&reqwest::Client, FetchError> {
         let slot = match (req.insecure, req.deny_private) {

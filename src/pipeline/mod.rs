@@ -38,6 +38,8 @@ pub struct Limits {
     pub browser_tabs: usize,
     /// `[browser]`: the browser to start, or the one running to use.
     pub browser: crate::config::BrowserSettings,
+    /// A browser kept across passes (the daemon's): used instead of starting one per pass.
+    pub shared_browser: Option<Arc<crate::fetch::browser::Browser>>,
 }
 
 impl Default for Limits {
@@ -49,6 +51,7 @@ impl Default for Limits {
             progress: false,
             browser_tabs: 2,
             browser: Default::default(),
+            shared_browser: None,
         }
     }
 }
@@ -163,7 +166,8 @@ pub async fn run_pass<S: Sink>(
                 limits.browser_tabs,
                 Some(sessions_dir(store.path())),
                 limits.browser.clone(),
-            ),
+            )
+            .with_shared_browser(limits.shared_browser.clone()),
         global: Semaphore::new(limits.concurrency.max(1)),
         // Twice as many judgments as cores: with one per core, a core idled each time a
         // judgment ended until the next body was handed to a blocking thread (a cold pass
