@@ -253,7 +253,7 @@ fn a_running_browser_is_used_through_its_endpoint() {
 }
 
 /// A page whose script starts downloads (an attachment, a generated blob) gets nothing
-/// written, and is read as usual.
+/// written, and is read as usual; one that leaves the web fails.
 #[test]
 fn downloads_are_refused() {
     let _one = serial();
@@ -278,12 +278,15 @@ const f = document.createElement('iframe'); f.src = '/file.bin'; document.body.a
                 "attachment; filename=\"served-download.bin\"",
             ),
     );
-    let env = TestEnv::new().watchlist(&one_watch(
-        "app",
-        &srv.url("/app"),
-        "browser = true\nretries = 0",
+    srv.set(
+        "/away",
+        Page::html("<p>x</p><script>location.href = URL.createObjectURL(new Blob(['<p>elsewhere</p>'], {type: 'text/html'}));</script>"),
+    );
+    let env = TestEnv::new().watchlist(&format!(
+        "{}{}",
+        one_watch("app", &srv.url("/app"), "browser = true\nretries = 0"),
+        one_watch("away", &srv.url("/away"), "browser = true\nretries = 0"),
     ));
-    let env = env;
     let run = env.run(&["check", "--format", "json"]);
     assert_eq!(
         run.events("baseline").len(),
@@ -291,6 +294,15 @@ const f = document.createElement('iframe'); f.src = '/file.bin'; document.body.a
         "{}\n{}",
         run.stdout,
         run.stderr
+    );
+    // A page that sends the browser off the web is not read as if it were the page.
+    let msg = run.events("error")[0]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("navigated away to a blob: address; only http(s) pages are read"),
+        "{msg}"
     );
     assert!(
         !srv.seen("/file.bin").is_empty(),

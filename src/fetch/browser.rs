@@ -666,11 +666,19 @@ impl Tab {
             .bounded(
                 deadline,
                 "Runtime.evaluate",
-                json!({"expression": "document.documentElement.outerHTML", "returnByValue": true}),
+                json!({"expression": "[location.protocol, document.documentElement.outerHTML]", "returnByValue": true}),
             )
             .await
             .map_err(|e| e.unwrap_or_else(|| late(timeout, "the page did not answer")))?;
-        let html = html["result"]["value"].as_str().unwrap_or_default();
+        let (protocol, html) = (&html["result"]["value"][0], &html["result"]["value"][1]);
+        // Only http(s) pages are read, wherever the page's scripts went.
+        if !matches!(protocol.as_str(), Some("http:" | "https:")) {
+            return Err(FetchError::Browser(format!(
+                "the page navigated away to a {} address; only http(s) pages are read",
+                protocol.as_str().unwrap_or("non-web")
+            )));
+        }
+        let html = html.as_str().unwrap_or_default();
         let screenshot = match spec.screenshot {
             true => Some(self.screenshot(deadline, timeout).await?),
             false => None,
