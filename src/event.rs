@@ -275,6 +275,13 @@ impl<'de> serde::Deserialize<'de> for Detail {
 }
 
 impl Event {
+    /// What the event's `verify` said, in a line: "verify failed (exit 1 after 0.4s): the
+    /// last line it printed", "verify passed (0.2s)", "verify timed out ...", "verify was
+    /// interrupted ...", "verify is running".
+    pub fn verify_line(&self) -> Option<String> {
+        self.detail.get("verify").map(verify_line)
+    }
+
     pub fn new(
         kind: EventKind,
         watch: &str,
@@ -430,6 +437,32 @@ impl std::fmt::Display for Severity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// [`Event::verify_line`] of a verify's verdict.
+pub fn verify_line(v: &Value) -> String {
+    let took = v["duration_ms"]
+        .as_u64()
+        .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+        .unwrap_or_default();
+    let last = v["output"]
+        .as_str()
+        .and_then(|o| o.lines().rev().find(|l| !l.trim().is_empty()))
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    match v["state"].as_str().unwrap_or_default() {
+            "passed" => format!("verify passed ({took})"),
+            "failed" => match v["exit"].as_i64() {
+                Some(code) => format!("verify failed (exit {code} after {took}){last}"),
+                None => format!("verify failed ({took}){last}"),
+            },
+            "timed_out" => format!("verify timed out and was killed after {took}"),
+            "interrupted" => {
+                "verify was interrupted (forewarn stopped while it ran); the notifications went out without it"
+                    .to_string()
+            }
+            _ => "verify is running".to_string(),
+        }
 }
 
 #[cfg(test)]

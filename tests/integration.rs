@@ -16,5 +16,6 @@ mod notify;
 mod readme;
 mod scheduler;
 mod structure;
+mod verify;
 mod versions;
 mod watchlists;

@@ -183,7 +183,9 @@ fn check_watches(
                 limits,
                 Shown::default(),
             ))?;
-            (pass, store, shown.into_events(), None)
+            let mut shown = shown.into_events();
+            with_verdicts(&mut shown, &pass.verified);
+            (pass, store, shown, None)
         }
     };
     // A pass moves due times (a recovery ends a backoff): the next `--due` recomputes.
@@ -204,17 +206,7 @@ fn check_watches(
                 }
                 _ => {}
             }
-            let summary = serde_json::json!({
-                "event": "summary",
-                "checked": pass.checked,
-                "changed": pass.changed,
-                "failed": pass.failed,
-                "not_modified": pass.not_modified,
-                "baselines": pass.baselines,
-                "duration_ms": pass.duration.as_millis() as u64,
-            });
-            out.push_str(&summary.to_string());
-            out.push('\n');
+            json_tail(&pass, &mut out);
         }
         CheckFormat::Text => text_report(&shown, &pass, &mut out),
     }
@@ -249,6 +241,49 @@ fn check_watches(
         Exit::Ok
     };
     Ok((exit, delivery))
+}
+
+/// `check --format json`'s last lines: each verify's verdict (they ran once the pass was
+/// stored, after its events were printed), then the summary.
+fn json_tail(pass: &pipeline::PassReport, out: &mut String) {
+    // The verifies ran once the pass was stored: their verdicts follow its events.
+    for v in &pass.verified {
+        let line = serde_json::json!({
+            "verify": v.verdict,
+            "watch": v.watch,
+            "events": v.events,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    let summary = serde_json::json!({
+        "event": "summary",
+        "checked": pass.checked,
+        "changed": pass.changed,
+        "failed": pass.failed,
+        "not_modified": pass.not_modified,
+        "baselines": pass.baselines,
+        "duration_ms": pass.duration.as_millis() as u64,
+    });
+    out.push_str(&summary.to_string());
+    out.push('\n');
+}
+
+/// Puts each verify's verdict into the events it ran for (a failure makes them critical), so
+/// the text report shows it.
+fn with_verdicts(events: &mut [crate::event::Event], verified: &[pipeline::verify::Verified]) {
+    for v in verified {
+        for e in events
+            .iter_mut()
+            .filter(|e| e.id.is_some_and(|id| v.events.contains(&id)))
+        {
+            e.detail.insert("verify".into(), v.verdict.clone());
+            if !v.passed() && v.verdict["state"] != "interrupted" {
+                e.detail
+                    .insert("severity".into(), serde_json::json!("critical"));
+            }
+        }
+    }
 }
 
 /// `check --format json`: each check's lines are printed as soon as its batch is committed, in

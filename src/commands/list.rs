@@ -145,6 +145,7 @@ enum State<'a> {
     Failing(&'a WatchState),
     SelectorMissing(&'a [String], &'a WatchState),
     ContractBroken(Vec<&'a str>),
+    VerifyFailed(&'a (chrono::DateTime<Utc>, String)),
     Volatile(chrono::DateTime<Utc>),
     Ok,
 }
@@ -169,6 +170,9 @@ impl<'a> State<'a> {
         if !broken.is_empty() {
             return State::ContractBroken(broken);
         }
+        if let Some(v) = &s.verify_failed {
+            return State::VerifyFailed(v);
+        }
         if let Some(since) = s.volatile_since {
             return State::Volatile(since);
         }
@@ -185,6 +189,7 @@ impl<'a> State<'a> {
             State::Failing(_) => "failing",
             State::SelectorMissing(..) => "selector_missing",
             State::ContractBroken(_) => "contract_broken",
+            State::VerifyFailed(_) => "verify_failed",
             State::Volatile(_) => "volatile",
             State::Ok => "ok",
         }
@@ -210,6 +215,7 @@ impl<'a> State<'a> {
                 s.missing_since.map_or("?".into(), |t| ago(t, now))
             ),
             State::ContractBroken(labels) => format!("contract broken: {}", labels.join(", ")),
+            State::VerifyFailed((at, what)) => format!("{what} ({})", ago(*at, now)),
             State::Volatile(since) => format!(
                 "volatile since {}: select or remove the moving part",
                 ago(*since, now)
@@ -261,6 +267,7 @@ fn watch_json(name: &str, url: &str, s: Option<&WatchState>) -> serde_json::Valu
         "failing_since": t(s.and_then(|s| s.failing_since)),
         "last_error": s.and_then(|s| s.last_error.clone()),
         "missing_selectors": s.and_then(|s| s.missing_selectors.clone()),
+        "verify_failure": s.and_then(|s| s.verify_failed.as_ref().map(|v| v.1.clone())),
         "validators": validators(s),
     })
 }

@@ -419,9 +419,18 @@ async fn finish(
     store: &mut Option<Store>,
     config: &Config,
 ) -> anyhow::Result<()> {
-    let (_, s, sink) = result?;
+    let (pass, s, sink) = result?;
     super::due_gate::clear(&s);
     *store = Some(s);
+    for v in &pass.verified {
+        let level = if v.passed() { "info" } else { "warn" };
+        let message = format!("{}: {}", v.watch, crate::event::verify_line(&v.verdict));
+        sink.log.line(
+            level,
+            &message,
+            json!({"watch": v.watch, "events": v.events, "verify": v.verdict}),
+        );
+    }
     let shown = sink.shown.into_events();
     if !shown.is_empty() {
         let mut out = String::new();

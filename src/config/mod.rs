@@ -27,7 +27,10 @@ use serde::Deserialize;
 
 pub use diagnostic::{ConfigError, ConfigErrors, closest};
 pub use read::parse_file;
-pub use settings::{BrowserSettings, BrowserSpec, FeedOptions, HostSettings, Step, WatchSettings};
+pub use settings::{
+    BrowserSettings, BrowserSpec, FeedOptions, HostSettings, Step, Verify, VerifyCommand,
+    WatchSettings,
+};
 pub use types::{ByteSize, DurationStr, OneOrMany, RegexStr, UrlTemplate};
 
 /// Default per-request timeout (connect + headers + body).

@@ -72,6 +72,10 @@ pub(super) struct RawDefaults {
     pub browser: Option<bool>,
     /// Browser watches sharing one login (a browser context whose cookies are kept).
     pub session: Option<Spanned<String>>,
+    /// A command run after a detected change: does the integration still work?
+    pub verify: Option<Spanned<OneOrMany<String>>>,
+    pub verify_timeout: Option<Spanned<DurationStr>>,
+    pub verify_on: Option<Spanned<Vec<String>>>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -100,6 +104,10 @@ pub(super) struct RawWatch {
     pub track_requests: Option<Spanned<bool>>,
     /// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot.
     pub screenshot: Option<Spanned<bool>>,
+    /// A command run after a detected change: does the integration still work?
+    pub verify: Option<Spanned<OneOrMany<String>>>,
+    pub verify_timeout: Option<Spanned<DurationStr>>,
+    pub verify_on: Option<Spanned<Vec<String>>>,
     /// Browser watches sharing one login (a browser context whose cookies are kept).
     pub session: Option<Spanned<String>>,
     #[serde(default)]

@@ -153,6 +153,84 @@ struct Defaults {
     masks: MaskSet,
     notify: Option<Vec<String>>,
     session: Option<String>,
+    verify: VerifyParts,
+}
+
+/// `verify`, `verify_timeout` and `verify_on` as given (each may come from `[defaults]`).
+#[derive(Clone, Default)]
+struct VerifyParts {
+    command: Option<super::settings::VerifyCommand>,
+    timeout: Option<std::time::Duration>,
+    on: Option<Vec<crate::event::EventKind>>,
+}
+
+impl VerifyParts {
+    fn read(
+        command: &Option<Spanned<OneOrMany<String>>>,
+        timeout: &Option<Spanned<DurationStr>>,
+        on: &Option<Spanned<Vec<String>>>,
+        p: &mut Problems<'_, '_>,
+    ) -> Self {
+        VerifyParts {
+            command: p.setting(command, |c| verify_command(c).map(Some), None, None),
+            timeout: p.setting(timeout, |t| at_least_a_second(t.0).map(Some), None, None),
+            on: p.setting(on, |names| verify_on(names).map(Some), None, None),
+        }
+    }
+
+    /// The watch's own parts over the file's defaults.
+    fn over(self, d: &VerifyParts) -> Option<super::settings::Verify> {
+        let command = self.command.or_else(|| d.command.clone())?;
+        Some(super::settings::Verify {
+            command,
+            timeout: self
+                .timeout
+                .or(d.timeout)
+                .unwrap_or(super::settings::VERIFY_TIMEOUT),
+            on: self
+                .on
+                .or_else(|| d.on.clone())
+                .unwrap_or_else(|| super::settings::VERIFY_ON.to_vec()),
+        })
+    }
+}
+
+fn verify_command(c: &OneOrMany<String>) -> Result<super::settings::VerifyCommand, String> {
+    use super::settings::VerifyCommand;
+    match c {
+        OneOrMany::One(s) if s.trim().is_empty() => {
+            Err("`verify` is empty: give the command that tests your integration".into())
+        }
+        OneOrMany::One(s) => Ok(VerifyCommand::Shell(s.clone())),
+        OneOrMany::Many(v) if v.is_empty() || v[0].trim().is_empty() => Err(
+            "`verify` is an empty list: give the program and its arguments, like [\"npm\", \"test\"]".into(),
+        ),
+        OneOrMany::Many(v) => Ok(VerifyCommand::Argv(v.clone())),
+    }
+}
+
+fn at_least_a_second(d: std::time::Duration) -> Result<std::time::Duration, String> {
+    if d < std::time::Duration::from_secs(1) {
+        Err("`verify_timeout` must be at least 1s".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn verify_on(names: &[String]) -> Result<Vec<crate::event::EventKind>, String> {
+    use crate::event::EventKind;
+    names
+        .iter()
+        .map(|n| {
+            EventKind::from_name(n).ok_or_else(|| {
+                let all: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown event kind `{n}` in `verify_on`; the kinds are {}",
+                    all.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 impl Defaults {
@@ -170,8 +248,10 @@ impl Defaults {
         let masks = p.setting(&raw.masks, masks_of, MaskSet::none(), MaskSet::all());
         let notify = raw.notify.as_ref().map(|l| notes.note(l, p.place));
         let session = p.setting(&raw.session, |s| session_of(s).map(Some), None, None);
+        let verify = VerifyParts::read(&raw.verify, &raw.verify_timeout, &raw.verify_on, p);
         Defaults {
             session,
+            verify,
             raw,
             ignore,
             zone,
@@ -303,6 +383,7 @@ impl FileResolver {
             retries: w.retries.or(d.retries).unwrap_or(2).min(10),
             feed: self.shared.feed(parts.feed),
             version: version.map(Box::new),
+            verify: parts.verify.map(Arc::new),
         };
         self.shared.settings(settings)
     }
@@ -310,6 +391,7 @@ impl FileResolver {
 
 /// The parts of a watch that are checked one by one, each problem at its key.
 struct Parts {
+    verify: Option<super::settings::Verify>,
     /// `browser = true` (the watch's, or the file's default), with its `wait_for`.
     browser: Option<super::settings::BrowserSpec>,
     select: Vec<String>,
@@ -390,6 +472,8 @@ impl Parts {
             }
         }
         Parts {
+            verify: VerifyParts::read(&w.verify, &w.verify_timeout, &w.verify_on, p)
+                .over(&d.verify),
             browser: browser.then_some(super::settings::BrowserSpec {
                 wait_for,
                 steps,

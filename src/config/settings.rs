@@ -74,7 +74,38 @@ pub struct WatchSettings {
     pub version: Option<Box<version::VersionSpec>>,
     /// `notify`, `severity`, `failures_before_alert`, `remind_every`.
     pub alert: Arc<alert::AlertPolicy>,
+    /// `verify`: the integration's own check, run after a detected change.
+    pub verify: Option<Arc<Verify>>,
 }
+
+/// `verify`: a command that says whether the integration still works, run after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Verify {
+    pub command: VerifyCommand,
+    /// Killed past it, and counted as failing (`verify_timeout`, default 5 minutes).
+    pub timeout: Duration,
+    /// The event kinds that start it (`verify_on`).
+    pub on: Vec<crate::event::EventKind>,
+}
+
+/// A string is run by `sh -c`; a list is run as is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VerifyCommand {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// `verify_on` when it is not given.
+pub const VERIFY_ON: [crate::event::EventKind; 5] = [
+    crate::event::EventKind::Changed,
+    crate::event::EventKind::SchemaChanged,
+    crate::event::EventKind::ContractBroken,
+    crate::event::EventKind::DeployDetected,
+    crate::event::EventKind::NewVersion,
+];
+
+/// `verify_timeout` when it is not given.
+pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What makes two watches' settings the same when neither has a feed filter, an expectation
 /// or a version source of its own (those are compared by their shared copies).
@@ -97,6 +128,7 @@ pub(super) struct SettingsKey {
     insecure: bool,
     deny_private: bool,
     browser: Option<BrowserSpec>,
+    verify: Option<Verify>,
 }
 
 impl SettingsKey {
@@ -132,6 +164,7 @@ impl SettingsKey {
             insecure: s.insecure,
             deny_private: s.deny_private,
             browser: s.browser.clone(),
+            verify: s.verify.as_deref().cloned(),
         })
     }
 }

@@ -81,6 +81,8 @@ pub fn judge_body(
         last_modified,
         raw_hash: Some(raw_hash),
         screenshot,
+        // `verify` reads the body as fetched: kept for the watches that have one.
+        body: w.settings.verify.is_some().then(|| body.clone()),
         ..Outcome::new(w, duration_ms, Verdict::NotModified)
     };
     let ex = match extract::for_watch(w, &body, content_type.as_deref()) {
@@ -108,25 +110,7 @@ pub fn judge_body(
         };
         return (o, None);
     }
-    // Contracts hold or not on every successful fetch, changed content or not.
-    let contracts = (!w.settings.expect.is_empty()).then(|| {
-        let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
-        let page = if w.settings.expect.text.is_empty() && w.settings.expect.absent.is_empty() {
-            String::new()
-        } else {
-            extract::page_text(&body, content_type.as_deref())
-        };
-        let previous = state.map(|s| s.contracts.clone()).unwrap_or_default();
-        contract::evaluate(&w.settings.expect, status, &decoded, &page, &previous)
-    });
-    let assets = (w.settings.track_assets && ex.format == "html").then(|| {
-        let decoded = extract::decode(&body, content_type.as_deref(), true).unwrap_or_default();
-        let now = contract::assets(&decoded);
-        let change = state
-            .and_then(|s| s.assets.as_deref())
-            .and_then(|old| contract::asset_changes(old, &now));
-        (now, change)
-    });
+    let (contracts, assets) = page_checks(w, state, status, &body, content_type.as_deref(), &ex);
     // `track_requests`: the requests the page's scripts made, against the last check's.
     let requests = requests.map(|now| {
         let change = state
@@ -162,6 +146,43 @@ pub fn judge_body(
         },
         refetch,
     )
+}
+
+/// What holds on every successful fetch, changed content or not: the expectations, and the
+/// page's bundles (`track_assets`).
+type PageChecks = (
+    Option<(contract::State, Vec<contract::Change>)>,
+    Option<(Vec<String>, Option<AssetChange>)>,
+);
+
+fn page_checks(
+    w: &Watch,
+    state: Option<&WatchState>,
+    status: u16,
+    body: &[u8],
+    content_type: Option<&str>,
+    ex: &extract::Extracted,
+) -> PageChecks {
+    // Contracts hold or not on every successful fetch, changed content or not.
+    let contracts = (!w.settings.expect.is_empty()).then(|| {
+        let decoded = extract::decode(body, content_type, true).unwrap_or_default();
+        let page = if w.settings.expect.text.is_empty() && w.settings.expect.absent.is_empty() {
+            String::new()
+        } else {
+            extract::page_text(body, content_type)
+        };
+        let previous = state.map(|s| s.contracts.clone()).unwrap_or_default();
+        contract::evaluate(&w.settings.expect, status, &decoded, &page, &previous)
+    });
+    let assets = (w.settings.track_assets && ex.format == "html").then(|| {
+        let decoded = extract::decode(body, content_type, true).unwrap_or_default();
+        let now = contract::assets(&decoded);
+        let change = state
+            .and_then(|s| s.assets.as_deref())
+            .and_then(|old| contract::asset_changes(old, &now));
+        (now, change)
+    });
+    (contracts, assets)
 }
 
 /// Phrases of block, challenge and captcha pages that answer 200.

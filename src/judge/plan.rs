@@ -180,7 +180,25 @@ pub fn plan(prior: &Prior, o: &Outcome, snapshot: Option<i64>) -> Plan {
     }
     verdict_events(&mut plan, prior, o, snapshot);
     volatility(&mut plan, prior, o);
+    verification(&mut plan, o);
     plan
+}
+
+/// `verify`: the stored events of the kinds it is run on (and not volatile) are marked as
+/// being verified; their notifications wait for the verdict (see `pipeline::verify`).
+fn verification(plan: &mut Plan, o: &Outcome) {
+    let Some(v) = &o.verify else {
+        return;
+    };
+    for p in &mut plan.events {
+        let stored = matches!(p.write, Write::Insert { .. });
+        let volatile = p.event.detail.get("volatile").is_some();
+        if stored && !volatile && v.on.contains(&p.event.kind) {
+            p.event
+                .detail
+                .insert("verify".into(), json!({"state": "running"}));
+        }
+    }
 }
 
 /// Counts this check's change and judges the watch's volatility: told once when it becomes
@@ -739,6 +757,8 @@ mod tests {
             assets: None,
             requests: None,
             screenshot: None,
+            verify: None,
+            body: None,
             alert: Arc::new(AlertPolicy::default()),
             verdict,
             stored: None,

@@ -38,6 +38,8 @@ pub struct WatchState {
     pub requests: Option<Vec<String>>,
     /// Since when the watch has been told volatile (see [`super::volatile`]).
     pub volatile_since: Option<DateTime<Utc>>,
+    /// `verify`: when its last verify failed, and what it said (until one passes).
+    pub verify_failed: Option<(DateTime<Utc>, String)>,
 }
 
 /// A stored snapshot's content.

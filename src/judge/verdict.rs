@@ -37,6 +37,9 @@ pub struct Outcome {
     pub requests: Option<(Vec<String>, Option<AssetChange>)>,
     /// `screenshot = true`: the rendered page as PNG, kept with the snapshot this check stores.
     pub screenshot: Option<Vec<u8>>,
+    /// `verify`: the watch's verify, and the body as fetched (or rendered) for it.
+    pub verify: Option<std::sync::Arc<crate::config::Verify>>,
+    pub body: Option<Vec<u8>>,
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::config::alert::AlertPolicy>,
     pub verdict: Verdict,
@@ -77,6 +80,8 @@ impl Outcome {
             assets: None,
             requests: None,
             screenshot: None,
+            verify: w.settings.verify.clone(),
+            body: None,
             alert: w.settings.alert.clone(),
             verdict,
             stored: None,

@@ -78,6 +78,9 @@ fn by_severity(msg: &Message) -> Vec<(&str, Vec<&(Event, Severity)>)> {
 }
 
 fn event_extras(e: &Event, out: &mut String, indent: &str) {
+    if let Some(v) = e.verify_line() {
+        out.push_str(&format!("{indent}{v}\n"));
+    }
     for key in ["link", "release_url"] {
         if let Some(v) = e.detail.get(key).and_then(Value::as_str) {
             out.push_str(&format!("{indent}{v}\n"));

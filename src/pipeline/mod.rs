@@ -4,6 +4,7 @@
 
 mod check;
 mod request;
+pub mod verify;
 mod writer;
 
 use std::collections::HashMap;
@@ -133,6 +134,8 @@ pub struct PassReport {
     /// First checks: a baseline stored, nothing to compare with yet.
     pub baselines: usize,
     pub duration: Duration,
+    /// `verify`: what each verify run after this pass's changes said.
+    pub verified: Vec<verify::Verified>,
 }
 
 /// Outcomes written per transaction at most.
@@ -153,6 +156,10 @@ pub async fn run_pass<S: Sink>(
     sink: S,
 ) -> Result<(PassReport, Store, S), anyhow::Error> {
     let started = Instant::now();
+    let mut store = store;
+    // Verifies a process that died left running: their events say so, and go out.
+    store.interrupt_verifies()?;
+    let pass_watches = watches.clone();
     let order = interleave_hosts(&watches, only);
     let pass = Arc::new(Pass {
         watches,
@@ -179,7 +186,7 @@ pub async fn run_pass<S: Sink>(
     let writer = writer::spawn(store, sink, rx, bar.clone());
     spawn_checks(&pass, &order, &limits, tx).await?;
 
-    let (store, sink, report, failed) =
+    let (mut store, sink, mut report, failed, jobs) =
         tokio::task::spawn_blocking(move || writer.join())
             .await?
             .map_err(|_| anyhow::anyhow!("the database writer thread panicked"))?;
@@ -197,6 +204,9 @@ pub async fn run_pass<S: Sink>(
             order.len()
         )));
     }
+    // The changes stored, their notifications held: each verify says whether the
+    // integration still works, then they go out.
+    report.verified = verify::run(&pass_watches, jobs, &mut store).await?;
     let report = PassReport {
         duration: started.elapsed(),
         ..report

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use tokio::sync::mpsc::Receiver;
 
+use super::verify::Job;
 use super::{BATCH, PassReport, Sink};
 use crate::event::Event;
 use crate::judge::{Outcome, Verdict};
@@ -14,7 +15,7 @@ use crate::store::{Store, StoreError};
 
 /// What the writer gives back: the store, the sink, the counts of what it committed, and the
 /// error that stopped it, if one did.
-pub(super) type Written<S> = (Store, S, PassReport, Option<StoreError>);
+pub(super) type Written<S> = (Store, S, PassReport, Option<StoreError>, Vec<Job>);
 
 /// How long a batch waits for a busy database before the pass gives up on it. The pass's own
 /// connections (the judges' reader, this writer) never hold the write lock against each
@@ -31,20 +32,21 @@ pub(super) fn spawn<S: Sink>(
     std::thread::spawn(move || {
         let mut report = PassReport::default();
         let mut batch = Vec::with_capacity(BATCH);
+        let mut jobs = Vec::new();
         while receive(&mut rx, &mut batch) {
             if let Some(b) = &bar {
                 b.inc(batch.len() as u64);
             }
             let events = match apply_patiently(&mut store, &batch) {
                 Ok(ev) => ev,
-                Err(e) => return (store, sink, report, Some(e)),
+                Err(e) => return (store, sink, report, Some(e), jobs),
             };
-            hand_over(&batch, &events, &mut report, &mut sink);
+            hand_over(&batch, &events, &mut report, &mut sink, &mut jobs);
             sink.committed();
             batch.clear();
             store.checkpoint(false);
         }
-        (store, sink, report, None)
+        (store, sink, report, None, jobs)
     })
 }
 
@@ -90,6 +92,7 @@ fn hand_over<S: Sink>(
     events: &[Event],
     report: &mut PassReport,
     sink: &mut S,
+    jobs: &mut Vec<Job>,
 ) {
     let mut rest = events;
     for (position, o) in batch {
@@ -111,6 +114,18 @@ fn hand_over<S: Sink>(
             if !own.iter().any(|e| e.kind.is_failure()) {
                 report.failed_quietly += 1;
             }
+        }
+        let verifying: Vec<(i64, crate::event::EventKind)> = own
+            .iter()
+            .filter(|e| e.detail.get("verify").is_some())
+            .filter_map(|e| Some((e.id?, e.kind)))
+            .collect();
+        if !verifying.is_empty() {
+            jobs.push(Job {
+                position: *position,
+                events: verifying,
+                body: o.body.clone(),
+            });
         }
         sink.check(*position, o, own);
     }

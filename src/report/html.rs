@@ -132,6 +132,9 @@ fn section(e: &Event, screenshot: Option<&[u8]>, out: &mut String) {
             escape(&text)
         ));
     }
+    if let Some(v) = e.verify_line() {
+        items.push_str(&format!("<li><b>verify</b>: {}</li>", escape(&v)));
+    }
     if let Some(n) = super::notified_line(e) {
         items.push_str(&format!("<li><b>notified</b>: {}</li>", escape(&n)));
     }

@@ -19,6 +19,9 @@ impl Format for Markdown {
             e.summary,
             e.url
         ));
+        if let Some(v) = e.verify_line() {
+            out.push_str(&format!("{v}\n\n"));
+        }
         if let Some(n) = super::notified_line(e) {
             out.push_str(&format!("Notified: {n}\n\n"));
         }

@@ -52,6 +52,9 @@ impl Format for Text {
         {
             out.push_str(&line);
         }
+        if let Some(v) = e.verify_line() {
+            out.push_str(&format!("  {v}\n"));
+        }
         if let Some(n) = super::notified_line(e) {
             out.push_str(&format!("  notified: {n}\n"));
         }

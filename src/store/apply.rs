@@ -28,7 +28,16 @@ pub(super) fn apply(
         let mut e = p.event;
         e.id = match p.write {
             Write::Report => None,
-            Write::Insert { from, to } => Some(insert_event(tx, id, &e, from, to)?),
+            Write::Insert { from, to } => {
+                let row = insert_event(tx, id, &e, from, to)?;
+                if super::outbox::verifying(&e) {
+                    tx.prepare_cached(
+                        "INSERT INTO verifies (event_id, started_at) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![row, now])?;
+                }
+                Some(row)
+            }
             Write::Merge(row) => Some(merge_event(tx, row, &e)?),
         };
         events.push(e);

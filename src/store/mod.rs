@@ -7,6 +7,8 @@
 mod apply;
 pub mod lock;
 mod outbox;
+mod verify;
+pub use verify::Inputs as VerifyInputs;
 
 pub use crate::judge::{Snapshot, WatchState};
 pub use outbox::{Delivery, OutboxStats, Queued};
@@ -33,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_volatile.sql"),
     include_str!("migrations/0009_requests.sql"),
     include_str!("migrations/0010_screenshots.sql"),
+    include_str!("migrations/0011_verifies.sql"),
 ];
 
 /// The schema version this build writes.
@@ -99,7 +102,8 @@ const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, r
     last_snapshot_id, last_check_at, last_ok_at, last_change_at, last_status,
     last_duration_ms, consecutive_failures, failing_since, last_error,
     missing_selectors, missing_since, text_hash, pending_hash, pending_count,
-    learned_masks, contracts, assets, volatile_since, requests";
+    learned_masks, contracts, assets, volatile_since, requests, verify_failed_at,
+    verify_failure";
 
 /// A watch's last check and its consecutive failures: what deciding "due" needs.
 pub type ScheduleState = (Option<DateTime<Utc>>, u32);
@@ -167,6 +171,10 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)>
             requests: r
                 .get::<_, Option<String>>(26)?
                 .and_then(|s| serde_json::from_str(&s).ok()),
+            verify_failed: match (time(27)?, r.get::<_, Option<String>>(28)?) {
+                (Some(at), Some(what)) => Some((at, what)),
+                _ => None,
+            },
         },
     ))
 }

@@ -58,16 +58,25 @@ pub(super) fn enqueue(
         return Ok(());
     };
     let severity = Severity::of_event(e).max(policy.severity);
+    // An event being verified is queued held: it goes out once its verify has said.
+    let state = if verifying(e) { "verifying" } else { "pending" };
     let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
+        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
     )?;
     for (channel, min) in &policy.targets {
         if severity >= *min {
-            stmt.execute(params![event_id, channel, severity.as_str(), now])?;
+            stmt.execute(params![event_id, channel, severity.as_str(), now, state])?;
         }
     }
     Ok(())
+}
+
+/// Whether the event's `verify` is still running.
+pub(super) fn verifying(e: &Event) -> bool {
+    e.detail
+        .get("verify")
+        .is_some_and(|v| v["state"] == "running")
 }
 
 /// Whether a process with this id exists (signal 0 checks without sending anything).
@@ -371,6 +380,8 @@ mod tests {
             assets: None,
             requests: None,
             screenshot: None,
+            verify: None,
+            body: None,
             alert: policy.clone(),
             verdict: kind,
             stored: None,

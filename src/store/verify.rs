@@ -1,0 +1,159 @@
+//! `verify`: what a verify needs from the database (the snapshots and diff of its events),
+//! and its verdict written back: into the events, and releasing their held notifications.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+
+use super::{Store, StoreError};
+use crate::config::alert::AlertPolicy;
+use crate::event::Severity;
+
+/// What a verify of one check's events reads: the new and previous compared text, and the
+/// diff between them.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub snapshot: String,
+    pub previous: String,
+    pub diff: String,
+}
+
+/// An event's watch, snapshots (from, to) and diff.
+type EventRow = (i64, Option<i64>, Option<i64>, Option<String>);
+
+impl Store {
+    /// The texts and diff for a verify of `event`: its snapshots, or (for an event on an
+    /// unchanged page, like a broken contract) the watch's newest one and the one before.
+    pub fn verify_inputs(&self, event: i64) -> Result<Inputs, StoreError> {
+        let row: Option<EventRow> = self
+            .conn
+            .query_row(
+                "SELECT watch_id, from_snapshot, to_snapshot, diff FROM events WHERE id = ?1",
+                [event],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.classify(e))?;
+        let Some((watch, from, to, diff)) = row else {
+            return Ok(Inputs::default());
+        };
+        let newest: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 2")
+            .and_then(|mut s| s.query_map([watch], |r| r.get(0))?.collect())
+            .map_err(|e| self.classify(e))?;
+        let to = to.or(newest.first().copied());
+        let from = from.or_else(|| newest.iter().copied().find(|&id| Some(id) != to));
+        let text = |id: Option<i64>| -> Result<String, StoreError> {
+            Ok(match id {
+                Some(id) => self.snapshot(id)?.map(|s| s.content).unwrap_or_default(),
+                None => String::new(),
+            })
+        };
+        let readable = |t: String| crate::extract::structure::readable(&t).into_owned();
+        Ok(Inputs {
+            snapshot: readable(text(to)?),
+            previous: readable(text(from)?),
+            diff: diff.unwrap_or_default(),
+        })
+    }
+
+    /// Writes a verify's verdict into its events; a failed one makes them critical. Their
+    /// held notifications go out now (a failed verify also reaching the channels whose
+    /// `min_severity` only critical events reach).
+    pub fn finish_verify(
+        &mut self,
+        events: &[i64],
+        verdict: &Value,
+        policy: &AlertPolicy,
+    ) -> Result<(), StoreError> {
+        let failed = verdict["passed"] == json!(false);
+        let now = crate::schedule::now().timestamp_millis();
+        let path = self.path.clone();
+        let classify = |e: rusqlite::Error| super::sql_error(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        for &id in events {
+            set_verify(&tx, id, verdict, failed).map_err(classify)?;
+            tx.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2,
+                        severity = CASE ?3 WHEN 1 THEN 'critical' ELSE severity END
+                 WHERE event_id = ?1 AND state = 'verifying'",
+                params![id, now, failed],
+            )
+            .map_err(classify)?;
+            if failed {
+                let mut add = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
+                         VALUES (?1, ?2, 'critical', ?3, ?3)",
+                    )
+                    .map_err(classify)?;
+                for (channel, min) in &policy.targets {
+                    if Severity::Critical >= *min {
+                        add.execute(params![id, channel, now]).map_err(classify)?;
+                    }
+                }
+            }
+            tx.execute("DELETE FROM verifies WHERE event_id = ?1", [id])
+                .map_err(classify)?;
+            // `list` shows a failing verify until one passes.
+            let (at, what) = match verdict["passed"].as_bool() {
+                Some(false) => (Some(now), Some(crate::event::verify_line(verdict))),
+                Some(true) => (None, None),
+                None => continue,
+            };
+            tx.execute(
+                "UPDATE watches SET verify_failed_at = ?2, verify_failure = ?3
+                 WHERE id = (SELECT watch_id FROM events WHERE id = ?1)",
+                params![id, at, what],
+            )
+            .map_err(classify)?;
+        }
+        tx.commit().map_err(classify)
+    }
+
+    /// Verifies a process that died left running: their events are marked interrupted and
+    /// their held notifications go out. Returns how many events.
+    pub fn interrupt_verifies(&mut self) -> Result<usize, StoreError> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT event_id FROM verifies")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.classify(e))?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let verdict = json!({"state": "interrupted", "passed": null});
+        self.finish_verify(&ids, &verdict, &AlertPolicy::default())?;
+        Ok(ids.len())
+    }
+}
+
+/// Sets the event's `verify`, and its severity to critical when it failed.
+fn set_verify(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    verdict: &Value,
+    failed: bool,
+) -> rusqlite::Result<()> {
+    let detail: Option<String> = tx
+        .query_row("SELECT detail FROM events WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    let mut detail: serde_json::Map<String, Value> = detail
+        .and_then(|d| serde_json::from_str(&d).ok())
+        .unwrap_or_default();
+    detail.insert("verify".into(), verdict.clone());
+    if failed {
+        detail.insert("severity".into(), json!("critical"));
+    }
+    tx.execute(
+        "UPDATE events SET detail = ?2 WHERE id = ?1",
+        params![id, Value::Object(detail).to_string()],
+    )?;
+    Ok(())
+}
