@@ -15,6 +15,7 @@ mod noise;
 mod notify;
 mod readme;
 mod scheduler;
+mod services;
 mod structure;
 mod verify;
 mod versions;

@@ -53,6 +53,30 @@ pub enum Target {
         /// A single string is run by `sh -c`; a list is run as is.
         shell: bool,
     },
+    /// An ntfy topic (`url`), with an access `token` for a protected one.
+    Ntfy {
+        url: UrlTemplate,
+        token: Option<String>,
+    },
+    /// PagerDuty's Events API v2: a trigger per event, a resolve when its condition clears.
+    PagerDuty {
+        routing_key: String,
+        api_url: String,
+    },
+    Telegram {
+        bot_token: String,
+        chat_id: String,
+        api_url: String,
+    },
+    /// A text message, or a call that speaks a short summary, to each of `to`.
+    Twilio {
+        account_sid: String,
+        auth_token: String,
+        from: String,
+        to: Vec<String>,
+        call: bool,
+        api_url: String,
+    },
 }
 
 impl Target {
@@ -64,6 +88,10 @@ impl Target {
             Target::Discord { .. } => "discord",
             Target::Email(_) => "email",
             Target::Command { .. } => "command",
+            Target::Ntfy { .. } => "ntfy",
+            Target::PagerDuty { .. } => "pagerduty",
+            Target::Telegram { .. } => "telegram",
+            Target::Twilio { .. } => "twilio",
         }
     }
 }
@@ -97,6 +125,9 @@ pub enum Tls {
 pub struct AlertPolicy {
     /// (channel, its `min_severity`), resolved when the watchlists load.
     pub targets: Vec<(String, Severity)>,
+    /// Channels that hear a condition clear whatever its severity (PagerDuty resolves the
+    /// incident it opened).
+    pub resolves: Vec<String>,
     /// The watch's floor: an event is at least this loud.
     pub severity: Severity,
     /// Consecutive failed checks before a `failing` alert.
@@ -109,6 +140,7 @@ impl Default for AlertPolicy {
     fn default() -> Self {
         AlertPolicy {
             targets: Vec::new(),
+            resolves: Vec::new(),
             severity: Severity::Info,
             failures_before_alert: 3,
             remind_every: None,

@@ -44,12 +44,37 @@ pub(super) struct RawChannel {
     ca_file: Option<String>,
     // command
     command: Option<Spanned<OneOrMany<String>>>,
+    // ntfy
+    token: Option<Spanned<String>>,
+    // pagerduty
+    routing_key: Option<Spanned<String>>,
+    // telegram
+    bot_token: Option<Spanned<String>>,
+    chat_id: Option<Spanned<String>>,
+    // twilio (with `from` and `to`)
+    account_sid: Option<Spanned<String>>,
+    auth_token: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    /// The service's API address, for tests and self-hosted services.
+    api_url: Option<Spanned<String>>,
 }
 
-const TYPES: &str = "desktop, webhook, slack, discord, email or command";
+const TYPES: &str =
+    "desktop, webhook, slack, discord, email, command, ntfy, pagerduty, telegram or twilio";
 
 /// The channel types, as written in `type`.
-const KINDS: [&str; 6] = ["desktop", "webhook", "slack", "discord", "email", "command"];
+const KINDS: [&str; 10] = [
+    "desktop",
+    "webhook",
+    "slack",
+    "discord",
+    "email",
+    "command",
+    "ntfy",
+    "pagerduty",
+    "telegram",
+    "twilio",
+];
 
 /// One channel's name, type and file, and the problems found in it.
 struct Ctx<'a> {
@@ -135,7 +160,8 @@ pub(super) fn resolve(
         "desktop" => Some(Target::Desktop),
         "webhook" | "slack" | "discord" => web_target(&raw, &mut ctx),
         "email" => email_target(&raw, &mut ctx),
-        _ => command_target(&raw, &mut ctx),
+        "command" => command_target(&raw, &mut ctx),
+        _ => service_target(&raw, &mut ctx),
     }?;
     if ctx.errors.len() != before {
         return None;
@@ -160,7 +186,7 @@ pub(super) fn resolve(
 
 /// Each key set that the channel's type does not take is named, not silently ignored.
 fn check_keys(raw: &RawChannel, ctx: &mut Ctx<'_>) {
-    let keys: [(&str, bool); 12] = [
+    let keys: [(&str, bool); 20] = [
         ("url", raw.url.is_some()),
         ("secret", raw.secret.is_some()),
         ("headers", raw.headers.is_some()),
@@ -173,6 +199,14 @@ fn check_keys(raw: &RawChannel, ctx: &mut Ctx<'_>) {
         ("to", raw.to.is_some()),
         ("ca_file", raw.ca_file.is_some()),
         ("command", raw.command.is_some()),
+        ("token", raw.token.is_some()),
+        ("routing_key", raw.routing_key.is_some()),
+        ("bot_token", raw.bot_token.is_some()),
+        ("chat_id", raw.chat_id.is_some()),
+        ("account_sid", raw.account_sid.is_some()),
+        ("auth_token", raw.auth_token.is_some()),
+        ("mode", raw.mode.is_some()),
+        ("api_url", raw.api_url.is_some()),
     ];
     let allowed: &[&str] = match ctx.kind.as_str() {
         "webhook" => &["url", "secret", "headers"],
@@ -181,6 +215,10 @@ fn check_keys(raw: &RawChannel, ctx: &mut Ctx<'_>) {
             "host", "port", "tls", "username", "password", "from", "to", "ca_file",
         ],
         "command" => &["command"],
+        "ntfy" => &["url", "token"],
+        "pagerduty" => &["routing_key", "api_url"],
+        "telegram" => &["bot_token", "chat_id", "api_url"],
+        "twilio" => &["account_sid", "auth_token", "from", "to", "mode", "api_url"],
         _ => &[],
     };
     for (key, set) in keys {
@@ -188,9 +226,15 @@ fn check_keys(raw: &RawChannel, ctx: &mut Ctx<'_>) {
             continue;
         }
         let why = match key {
-            "url" => ": `url` is for webhook, slack and discord channels",
+            "url" => ": `url` is for webhook, slack, discord and ntfy channels",
             "secret" | "headers" => ": it is for webhook channels",
             "command" => ": it is for command channels",
+            "token" => ": it is for ntfy channels",
+            "routing_key" => ": it is for pagerduty channels",
+            "bot_token" | "chat_id" => ": it is for telegram channels",
+            "account_sid" | "auth_token" | "mode" => ": it is for twilio channels",
+            "api_url" => ": it is for pagerduty, telegram and twilio channels",
+            "from" | "to" => ": it is for email and twilio channels",
             _ => ": it is for email channels",
         };
         let msg = format!(
@@ -348,6 +392,98 @@ fn recipients(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Vec<String> {
         ctx.at(t.span(), "`to` lists no address".into());
     }
     to
+}
+
+/// An ntfy, PagerDuty, Telegram or Twilio channel: its keys there, `${VAR}`s well formed.
+fn service_target(raw: &RawChannel, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let api = |default: &str| {
+        raw.api_url
+            .as_ref()
+            .map_or(default, |a| a.get_ref().as_str())
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let kind = ctx.kind.clone();
+    Some(match kind.as_str() {
+        "ntfy" => {
+            let token = raw.token.as_ref().map(|t| {
+                ctx.env_syntax(t);
+                t.get_ref().clone()
+            });
+            let Some(url) = &raw.url else {
+                ctx.need("url");
+                return None;
+            };
+            Target::Ntfy {
+                url: url.get_ref().clone(),
+                token,
+            }
+        }
+        "pagerduty" => Target::PagerDuty {
+            routing_key: required(ctx, "routing_key", &raw.routing_key)?,
+            api_url: api("https://events.pagerduty.com"),
+        },
+        "telegram" => {
+            let bot_token = required(ctx, "bot_token", &raw.bot_token);
+            let chat_id = required(ctx, "chat_id", &raw.chat_id);
+            Target::Telegram {
+                bot_token: bot_token?,
+                chat_id: chat_id?,
+                api_url: api("https://api.telegram.org"),
+            }
+        }
+        _ => twilio_target(raw, ctx, api("https://api.twilio.com"))?,
+    })
+}
+
+/// A Twilio channel: the account, the numbers, and `mode = "sms" | "call"`.
+fn twilio_target(raw: &RawChannel, ctx: &mut Ctx<'_>, api_url: String) -> Option<Target> {
+    let (sid, token, from) = (
+        required(ctx, "account_sid", &raw.account_sid),
+        required(ctx, "auth_token", &raw.auth_token),
+        required(ctx, "from", &raw.from),
+    );
+    let call = match raw.mode.as_ref().map(|m| m.get_ref().trim()) {
+        None | Some("sms") => false,
+        Some("call") => true,
+        Some(other) => {
+            let span = raw.mode.as_ref().expect("set").span();
+            ctx.at(
+                span,
+                format!("unknown `mode` = \"{other}\": use \"sms\" (a text message) or \"call\""),
+            );
+            false
+        }
+    };
+    let to = match &raw.to {
+        Some(t) => t.get_ref().clone().into_vec(),
+        None => {
+            ctx.need("to");
+            Vec::new()
+        }
+    };
+    Some(Target::Twilio {
+        account_sid: sid?,
+        auth_token: token?,
+        from: from?,
+        to: (!to.is_empty()).then_some(to)?,
+        call,
+        api_url,
+    })
+}
+
+/// A key the channel needs, its `${VAR}`s checked; said when it is missing.
+fn required(ctx: &mut Ctx<'_>, key: &str, v: &Option<Spanned<String>>) -> Option<String> {
+    match v {
+        Some(s) => {
+            ctx.env_syntax(s);
+            Some(s.get_ref().trim().to_string())
+        }
+        None => {
+            ctx.need(key);
+            None
+        }
+    }
 }
 
 /// A command channel: a shell line (a string) or an argv (a list).

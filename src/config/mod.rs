@@ -349,6 +349,16 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
                     .iter()
                     .filter_map(|(n, _)| channels.get(n).map(|c| (n.clone(), c.min_severity)))
                     .collect();
+                p.resolves = p
+                    .targets
+                    .iter()
+                    .filter(|(n, _)| {
+                        channels
+                            .get(n)
+                            .is_some_and(|c| matches!(c.target, alert::Target::PagerDuty { .. }))
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
                 std::sync::Arc::new(p)
             })
             .clone();

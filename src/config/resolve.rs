@@ -353,6 +353,7 @@ impl FileResolver {
                 .into_iter()
                 .map(|n| (n, crate::event::Severity::Info))
                 .collect(),
+            resolves: Vec::new(),
             severity: w.severity.or(d.severity).unwrap_or_default(),
             failures_before_alert: w
                 .failures_before_alert

@@ -12,6 +12,7 @@ mod command;
 mod desktop;
 mod email;
 pub mod render;
+mod services;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -239,6 +240,36 @@ pub async fn send(channel: &Channel, msg: &Message) -> Result<(), String> {
             Target::Email(t) => email::send(t, msg, channel.timeout).await,
             Target::Command { argv, shell } => {
                 command::send(argv, *shell, msg, channel.timeout).await
+            }
+            Target::Ntfy { url, token } => {
+                services::send_ntfy(url, token.as_deref(), msg, channel.timeout).await
+            }
+            Target::PagerDuty {
+                routing_key,
+                api_url,
+            } => services::send_pagerduty(routing_key, api_url, msg, channel.timeout).await,
+            Target::Telegram {
+                bot_token,
+                chat_id,
+                api_url,
+            } => services::send_telegram(bot_token, chat_id, api_url, msg, channel.timeout).await,
+            Target::Twilio {
+                account_sid,
+                auth_token,
+                from,
+                to,
+                call,
+                api_url,
+            } => {
+                let t = services::Twilio {
+                    account_sid,
+                    auth_token,
+                    from,
+                    to,
+                    call: *call,
+                    api_url,
+                };
+                services::send_twilio(&t, msg, channel.timeout).await
             }
         }
     };

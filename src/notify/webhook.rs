@@ -113,6 +113,19 @@ async fn post(
 ) -> Result<(), String> {
     let target = url.expand().map_err(|e| format!("bad webhook URL: {e}"))?;
     let where_ = shown(&target);
+    post_to(target, &where_, body, "application/json", headers, timeout).await
+}
+
+/// POSTs `body` to `target` (shown as `where_`: never with a secret in its path), and says
+/// what the service answered when it refused.
+pub(super) async fn post_to(
+    target: url::Url,
+    where_: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+) -> Result<(), String> {
     let client = reqwest::Client::builder()
         .user_agent(crate::fetch::USER_AGENT)
         .timeout(timeout)
@@ -121,12 +134,12 @@ async fn post(
         .map_err(|e| e.to_string())?;
     let mut req = client
         .post(target)
-        .header("Content-Type", "application/json")
+        .header("Content-Type", content_type)
         .body(body);
     for (k, v) in headers {
         req = req.header(k.as_str(), v.as_str());
     }
-    let resp = req.send().await.map_err(|e| describe(&e, &where_))?;
+    let resp = req.send().await.map_err(|e| describe(&e, where_))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());

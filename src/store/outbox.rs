@@ -69,7 +69,22 @@ pub(super) fn enqueue(
             stmt.execute(params![event_id, channel, severity.as_str(), now, state])?;
         }
     }
+    // A condition that clears closes the incident it opened, however quiet the event.
+    if clears(e.kind) {
+        for channel in &policy.resolves {
+            stmt.execute(params![event_id, channel, severity.as_str(), now, state])?;
+        }
+    }
     Ok(())
+}
+
+/// Events that end a condition a pager was told of.
+pub(super) fn clears(kind: crate::event::EventKind) -> bool {
+    use crate::event::EventKind;
+    matches!(
+        kind,
+        EventKind::Recovered | EventKind::ContractRestored | EventKind::SelectorRestored
+    )
 }
 
 /// Whether the event's `verify` is still running.

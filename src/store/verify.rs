@@ -83,6 +83,17 @@ impl Store {
                 params![id, now, failed],
             )
             .map_err(classify)?;
+            // A verify passing again closes the incident a failing one opened.
+            if verdict["passed"] == json!(true) {
+                for channel in &policy.resolves {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
+                         VALUES (?1, ?2, 'info', ?3, ?3)",
+                        params![id, channel, now],
+                    )
+                    .map_err(classify)?;
+                }
+            }
             if failed {
                 let mut add = tx
                     .prepare_cached(
