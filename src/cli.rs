@@ -65,6 +65,22 @@ pub enum Command {
     /// Notification channels: send a test message, show delivery state, retry failures
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Acknowledge an escalating event (by id) or every open one of a watch: its remaining
+    /// escalation steps are not taken
+    Ack(AckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The event id (`report` and the messages show it), or a watch's name
+    #[arg(required_unless_present = "list")]
+    pub target: Option<String>,
+    /// Why, or what is being done: kept with the acknowledgement, shown in the timeline
+    #[arg(long)]
+    pub note: Option<String>,
+    /// The escalations not yet acknowledged
+    #[arg(long, conflicts_with = "target")]
+    pub list: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +95,8 @@ pub enum NotifyCommand {
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
     },
+    /// Send what is due now (retries, closing batch windows, escalation steps) and exit: for cron
+    Deliver,
     /// Queue the notifications that failed for good (or one channel's) for another try, and
     /// deliver what is due now
     Retry {

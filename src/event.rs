@@ -31,6 +31,8 @@ pub enum EventKind {
     Noise,
     Pending,
     Notified,
+    /// Someone acknowledged an escalating event (`forewarn ack`): in the timeline.
+    Acknowledged,
     Test,
 }
 
@@ -83,7 +85,7 @@ const fn row(
 
 impl EventKind {
     /// Every kind, in the order of the table.
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::Changed,
         EventKind::SchemaChanged,
         EventKind::NewEntry,
@@ -104,6 +106,7 @@ impl EventKind {
         EventKind::Noise,
         EventKind::Pending,
         EventKind::Notified,
+        EventKind::Acknowledged,
         EventKind::Test,
     ];
 
@@ -132,6 +135,7 @@ impl EventKind {
             EventKind::Noise => row("noise", "NOISE", "noise", false, Notified::Never, Severity::Info, true),
             EventKind::Pending => row("pending", "PENDING", "pending", false, Notified::Never, Severity::Info, true),
             EventKind::Notified => row("notified", "NOTIFIED", "notified", false, Notified::Never, Severity::Info, false),
+            EventKind::Acknowledged => row("acknowledged", "ACKNOWLEDGED", "acknowledged", false, Notified::Never, Severity::Info, false),
             EventKind::Test => row("test", "TEST", "test", false, Notified::Never, Severity::Info, false),
         }
     }
@@ -492,6 +496,7 @@ mod tests {
             "noise",
             "pending",
             "notified",
+            "acknowledged",
             "test",
         ];
         assert_eq!(EventKind::ALL.len(), documented.len());

@@ -165,6 +165,25 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         .collect();
     let sent = messages_sent(&store.deliveries(Some(since))?, &events);
     events.extend(sent);
+    // Who acknowledged which escalating event, when, and why.
+    for a in store.acks(since)? {
+        let note = a
+            .note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default();
+        let summary = format!(
+            "event {} acknowledged by {} (escalation `{}` stopped){note}",
+            a.event_id, a.by, a.escalation
+        );
+        let mut e =
+            crate::event::Event::new(EventKind::Acknowledged, &a.watch, &a.url, a.at, summary);
+        e.detail
+            .insert("acknowledged_event".into(), serde_json::json!(a.event_id));
+        e.detail.insert("by".into(), serde_json::json!(a.by));
+        e.detail.insert("note".into(), serde_json::json!(a.note));
+        events.push(e);
+    }
     events.sort_by_key(|e| e.at);
     let mut out = String::new();
     match args.format {

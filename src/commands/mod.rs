@@ -1,5 +1,6 @@
 //! The subcommands. Each file has a `run()`; cheap ones never open the store.
 
+mod ack;
 mod add;
 mod check;
 mod due_gate;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(args) => history::diff(&db, args),
         Command::Gc => history::gc(&db, &cli.watchlists),
         Command::Notify(cmd) => notify::run(&db, &cli.watchlists, cmd),
+        Command::Ack(args) => ack::run(&db, args),
     }
 }
 

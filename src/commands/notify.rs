@@ -17,7 +17,36 @@ pub fn run(db: &Path, watchlists: &[PathBuf], cmd: NotifyCommand) -> anyhow::Res
         NotifyCommand::Test { channel } => test(&config, &channel),
         NotifyCommand::Status { format } => status(db, &config, format),
         NotifyCommand::Retry { channel } => retry(db, &config, channel.as_deref()),
+        NotifyCommand::Deliver => deliver_now(db, &config),
     }
+}
+
+/// `notify deliver`: what is due now goes out (retries, closed windows, escalation steps).
+fn deliver_now(db: &Path, config: &Config) -> anyhow::Result<Exit> {
+    let _lock = lock::acquire(db, "notify deliver", Duration::from_secs(30))?;
+    let mut store = Store::open(db)?;
+    let rt = super::runtime()?;
+    let d = rt.block_on(notify::deliver(
+        &mut store,
+        &config.channels,
+        &config.escalations,
+        Duration::from_secs(60),
+    ))?;
+    let sent: usize = d.sent.iter().map(|(_, n)| n).sum();
+    println!(
+        "{sent} notification(s) sent in {} message(s); {} pending{}",
+        d.sent.len(),
+        d.pending,
+        d.next_due
+            .map(|t| format!(", next due {}", crate::event::rfc3339(t)))
+            .unwrap_or_default()
+    );
+    print_delivery(&d);
+    Ok(if d.failures.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Internal
+    })
 }
 
 fn channel<'a>(
@@ -139,6 +168,7 @@ fn retry(db: &Path, config: &Config, only: Option<&str>) -> anyhow::Result<Exit>
     let d = rt.block_on(notify::deliver(
         &mut store,
         &config.channels,
+        &config.escalations,
         Duration::from_secs(60),
     ))?;
     print_delivery(&d);
@@ -188,7 +218,7 @@ pub(super) async fn deliver_after_pass(
     if config.channels.is_empty() {
         return None;
     }
-    match notify::deliver(store, &config.channels, budget).await {
+    match notify::deliver(store, &config.channels, &config.escalations, budget).await {
         Ok(d) => Some(d),
         Err(e) => {
             eprintln!("forewarn: notifications not delivered this run: {e}");

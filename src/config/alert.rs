@@ -21,6 +21,16 @@ pub struct Channel {
     pub origin: Origin,
 }
 
+/// `[escalations.NAME]`: events at or above `min_severity` go to each step's channel in
+/// turn, each `after` the one before, until someone acknowledges (`forewarn ack`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Escalation {
+    pub name: String,
+    pub min_severity: Severity,
+    /// (wait after the step before, channel); the first step's wait counts from the event.
+    pub steps: Vec<(Duration, String)>,
+}
+
 /// How a channel groups events into messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Batch {
@@ -128,6 +138,8 @@ pub struct AlertPolicy {
     /// Channels that hear a condition clear whatever its severity (PagerDuty resolves the
     /// incident it opened).
     pub resolves: Vec<String>,
+    /// `escalate = "NAME"`: the escalation its loud events go through.
+    pub escalate: Option<Escalation>,
     /// The watch's floor: an event is at least this loud.
     pub severity: Severity,
     /// Consecutive failed checks before a `failing` alert.
@@ -141,6 +153,7 @@ impl Default for AlertPolicy {
         AlertPolicy {
             targets: Vec::new(),
             resolves: Vec::new(),
+            escalate: None,
             severity: Severity::Info,
             failures_before_alert: 3,
             remind_every: None,

@@ -143,10 +143,12 @@ pub struct Config {
     pub heartbeat_url: Option<UrlTemplate>,
     /// `[browser]`: the browser browser watches run in, when a watchlist says.
     pub browser: Option<BrowserSettings>,
+    /// `[escalations.NAME]` from every file.
+    pub escalations: BTreeMap<String, alert::Escalation>,
     /// `[channels.NAME]` from every file.
     pub channels: BTreeMap<String, alert::Channel>,
     /// `notify` entries to check once every file is read: (channel name, where it was written).
-    unresolved: Vec<(String, ConfigError)>,
+    pub(super) unresolved: Vec<(String, ConfigError)>,
 }
 
 impl Config {
@@ -330,8 +332,25 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
         HashMap::new();
     // Each shared copy of settings is resolved once, and stays shared.
     let mut settings: HashMap<*const WatchSettings, std::sync::Arc<WatchSettings>> = HashMap::new();
+    let escalations = &config.escalations;
     for w in &mut config.watches {
-        if w.settings.alert.targets.is_empty() {
+        if let Some(e) = &w.settings.alert.escalate
+            && !escalations.contains_key(&e.name)
+            && reported.insert((e.name.clone(), w.origin().file.to_path_buf(), None))
+        {
+            let mut err = ConfigError::whole_file(
+                &w.origin().file,
+                format!(
+                    "`escalate` names `{}`, but no [escalations.{}] is declared",
+                    e.name, e.name
+                ),
+                closest(&e.name, escalations.keys().map(String::as_str))
+                    .map(|b| format!("did you mean `{b}`?")),
+            );
+            err.line = Some(w.origin().line);
+            errors.push(err);
+        }
+        if w.settings.alert.targets.is_empty() && w.settings.alert.escalate.is_none() {
             continue;
         }
         if let Some(s) = settings.get(&std::sync::Arc::as_ptr(&w.settings)) {
@@ -349,6 +368,7 @@ fn resolve_notify(config: &mut Config, errors: &mut Vec<ConfigError>) {
                     .iter()
                     .filter_map(|(n, _)| channels.get(n).map(|c| (n.clone(), c.min_severity)))
                     .collect();
+                p.escalate = p.escalate.and_then(|e| escalations.get(&e.name).cloned());
                 p.resolves = p
                     .targets
                     .iter()

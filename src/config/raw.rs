@@ -76,6 +76,8 @@ pub(super) struct RawDefaults {
     pub verify: Option<Spanned<OneOrMany<String>>>,
     pub verify_timeout: Option<Spanned<DurationStr>>,
     pub verify_on: Option<Spanned<Vec<String>>>,
+    /// `escalate = "NAME"`: loud events also go through `[escalations.NAME]`.
+    pub escalate: Option<Spanned<String>>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -108,6 +110,8 @@ pub(super) struct RawWatch {
     pub verify: Option<Spanned<OneOrMany<String>>>,
     pub verify_timeout: Option<Spanned<DurationStr>>,
     pub verify_on: Option<Spanned<Vec<String>>>,
+    /// `escalate = "NAME"`: loud events also go through `[escalations.NAME]`.
+    pub escalate: Option<Spanned<String>>,
     /// Browser watches sharing one login (a browser context whose cookies are kept).
     pub session: Option<Spanned<String>>,
     #[serde(default)]
@@ -196,6 +200,22 @@ pub(super) struct RawFile {
     pub heartbeat_url: Option<Spanned<UrlTemplate>>,
     pub channels: Option<BTreeMap<String, Spanned<RawChannel>>>,
     pub browser: Option<Spanned<RawBrowser>>,
+    pub escalations: Option<BTreeMap<String, Spanned<RawEscalation>>>,
+}
+
+/// `[escalations.NAME]`: channels told one after another until someone acknowledges.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    pub steps: Vec<RawEscalationStep>,
+    pub min_severity: Option<crate::event::Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalationStep {
+    pub notify: String,
+    pub after: Option<DurationStr>,
 }
 
 /// `[browser]`: the browser that browser watches run in.

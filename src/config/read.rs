@@ -172,6 +172,7 @@ struct Undo {
     hosts: HashMap<String, HostSettings>,
     heartbeat_url: Option<UrlTemplate>,
     browser: Option<super::BrowserSettings>,
+    escalations: BTreeMap<String, alert::Escalation>,
     channels: BTreeMap<String, alert::Channel>,
 }
 
@@ -184,6 +185,7 @@ impl Undo {
             hosts: config.hosts.clone(),
             heartbeat_url: config.heartbeat_url.clone(),
             browser: config.browser.clone(),
+            escalations: config.escalations.clone(),
             channels: config.channels.clone(),
         }
     }
@@ -195,6 +197,7 @@ impl Undo {
         config.hosts = self.hosts;
         config.heartbeat_url = self.heartbeat_url;
         config.browser = self.browser;
+        config.escalations = self.escalations;
         config.channels = self.channels;
     }
 }

@@ -354,6 +354,14 @@ impl FileResolver {
                 .map(|n| (n, crate::event::Severity::Info))
                 .collect(),
             resolves: Vec::new(),
+            // The name for now; `resolve_notify` puts in the escalation's steps.
+            escalate: w.escalate.as_ref().or(d.escalate.as_ref()).map(|e| {
+                super::alert::Escalation {
+                    name: e.get_ref().clone(),
+                    min_severity: crate::event::Severity::Critical,
+                    steps: Vec::new(),
+                }
+            }),
             severity: w.severity.or(d.severity).unwrap_or_default(),
             failures_before_alert: w
                 .failures_before_alert

@@ -306,6 +306,48 @@ impl Shared {
     }
 }
 
+/// `[escalations.NAME]`: names global across files, steps in order; each step's channel is
+/// checked once every file is read, as `notify` is.
+fn escalation_of(
+    file: &Path,
+    src: &str,
+    name: String,
+    e: Spanned<super::raw::RawEscalation>,
+    config: &mut Config,
+    errors: &mut Vec<ConfigError>,
+) {
+    let span = e.span();
+    if config.escalations.contains_key(&name) {
+        let message =
+            format!("duplicate escalation `{name}`: escalation names are global across watchlists");
+        errors.push(ConfigError::at(file, src, Some(span), message));
+        return;
+    }
+    let e = e.into_inner();
+    if e.steps.is_empty() {
+        let message = format!(
+            "escalation `{name}` has no steps: write steps = [{{ notify = \"chat\" }}, {{ after = \"10m\", notify = \"sms\" }}]"
+        );
+        errors.push(ConfigError::at(file, src, Some(span), message));
+        return;
+    }
+    for s in &e.steps {
+        let err = ConfigError::at(file, src, Some(span.clone()), String::new());
+        config.unresolved.push((s.notify.clone(), err));
+    }
+    let steps = e
+        .steps
+        .into_iter()
+        .map(|s| (s.after.map_or(Duration::ZERO, |d| d.0), s.notify))
+        .collect();
+    let escalation = alert::Escalation {
+        name: name.clone(),
+        min_severity: e.min_severity.unwrap_or(crate::event::Severity::Critical),
+        steps,
+    };
+    config.escalations.insert(name, escalation);
+}
+
 /// `[browser]`, once across files: an executable or an endpoint.
 fn browser_of(
     file: &Path,
@@ -362,6 +404,9 @@ pub(super) fn apply_top_level(
     let (heartbeat_url, raw_channels) = (raw.heartbeat_url, raw.channels);
     if let Some(b) = raw.browser {
         browser_of(file, src, b, config, errors);
+    }
+    for (name, e) in raw.escalations.into_iter().flatten() {
+        escalation_of(file, src, name, e, config, errors);
     }
     for (host, h) in hosts {
         let settings = HostSettings {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::alert::{Batch, Channel, Target};
+use crate::config::alert::{Batch, Channel, Escalation, Target};
 use crate::event::{Event, EventKind, Severity};
 use crate::store::{Queued, Store, StoreError};
 
@@ -88,19 +88,42 @@ pub struct Delivery {
 pub async fn deliver(
     store: &mut Store,
     channels: &BTreeMap<String, Channel>,
+    escalations: &BTreeMap<String, Escalation>,
     budget: Duration,
 ) -> Result<Delivery, StoreError> {
     let started = std::time::Instant::now();
     let now = crate::schedule::now();
     let now_ms = now.timestamp_millis();
     store.outbox_release_stale(now_ms - crate::event::millis(STALE_CLAIM))?;
-    let queued = store.outbox_pending()?;
-    let mut report = Delivery::default();
+    // Escalation steps due now queue their channels, sent below with the rest.
+    store.escalate_due(now_ms, escalations)?;
+    let next_step = store.next_escalation_at()?;
+    let mut queued = store.outbox_pending()?;
+    let mut report = Delivery {
+        next_due: next_step,
+        ..Delivery::default()
+    };
     if queued.is_empty() {
         return Ok(report);
     }
+    // A message about an escalating event says how to stop the escalation.
+    for q in &mut queued {
+        if let Some(id) = q.event.id
+            && let Some(name) = store.escalation_of(id)?
+        {
+            q.event
+                .detail
+                .insert("escalation".into(), serde_json::json!(name));
+        }
+    }
     let (plans, next_due) = plan(queued, channels, now_ms);
-    report.next_due = next_due.and_then(DateTime::from_timestamp_millis);
+    report.next_due = match (
+        next_due.and_then(DateTime::from_timestamp_millis),
+        next_step,
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     for plan in plans {
         if started.elapsed() >= budget {
             continue;

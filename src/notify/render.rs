@@ -81,6 +81,11 @@ fn event_extras(e: &Event, out: &mut String, indent: &str) {
     if let Some(v) = e.verify_line() {
         out.push_str(&format!("{indent}{v}\n"));
     }
+    if let (Some(name), Some(id)) = (e.detail.get("escalation").and_then(Value::as_str), e.id) {
+        out.push_str(&format!(
+            "{indent}escalating ({name}) until acknowledged: forewarn ack {id}\n"
+        ));
+    }
     for key in ["link", "release_url"] {
         if let Some(v) = e.detail.get(key).and_then(Value::as_str) {
             out.push_str(&format!("{indent}{v}\n"));

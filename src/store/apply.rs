@@ -45,11 +45,12 @@ pub(super) fn apply(
     if plan.prune {
         prune(tx, id, o.keep, o.keep_for, now)?;
     }
-    if !o.alert.targets.is_empty() {
+    if !o.alert.targets.is_empty() || o.alert.escalate.is_some() {
         let now = crate::schedule::now().timestamp_millis();
         for e in &events[start..] {
             if e.id.is_some() && e.is_notified() {
                 super::outbox::enqueue(tx, e, &o.alert, now)?;
+                super::escalate::start(tx, e, &o.alert, now)?;
             }
         }
     }

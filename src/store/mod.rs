@@ -5,9 +5,11 @@
 //! outcomes in batched transactions from one thread that owns the connection.
 
 mod apply;
+mod escalate;
 pub mod lock;
 mod outbox;
 mod verify;
+pub use escalate::{Ack, AckTarget, OpenEscalation};
 pub use verify::Inputs as VerifyInputs;
 
 pub use crate::judge::{Snapshot, WatchState};
@@ -36,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_requests.sql"),
     include_str!("migrations/0010_screenshots.sql"),
     include_str!("migrations/0011_verifies.sql"),
+    include_str!("migrations/0012_escalations.sql"),
 ];
 
 /// The schema version this build writes.
