@@ -26,6 +26,8 @@ pub enum EventKind {
     Error,
     Blocked,
     Failing,
+    /// `max_response_time`: slow answers on `failures_before_alert` checks in a row.
+    Degraded,
     Recovered,
     Baseline,
     Noise,
@@ -85,7 +87,7 @@ const fn row(
 
 impl EventKind {
     /// Every kind, in the order of the table.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 23] = [
         EventKind::Changed,
         EventKind::SchemaChanged,
         EventKind::NewEntry,
@@ -101,6 +103,7 @@ impl EventKind {
         EventKind::Error,
         EventKind::Blocked,
         EventKind::Failing,
+        EventKind::Degraded,
         EventKind::Recovered,
         EventKind::Baseline,
         EventKind::Noise,
@@ -130,6 +133,7 @@ impl EventKind {
             EventKind::Error => row("error", "FAILED", "failed", false, Notified::Never, Severity::Info, false),
             EventKind::Blocked => row("blocked", "BLOCKED", "blocked", false, Notified::Never, Severity::Info, false),
             EventKind::Failing => row("failing", "FAILING", "failing", false, Notified::Always, Severity::Warning, false),
+            EventKind::Degraded => row("degraded", "DEGRADED", "slow responses", false, Notified::Always, Severity::Warning, false),
             EventKind::Recovered => row("recovered", "RECOVERED", "recovered", false, Notified::WhenAlerted, Severity::Info, false),
             EventKind::Baseline => row("baseline", "BASELINE", "baseline", false, Notified::Never, Severity::Info, true),
             EventKind::Noise => row("noise", "NOISE", "noise", false, Notified::Never, Severity::Info, true),
@@ -491,6 +495,7 @@ mod tests {
             "error",
             "blocked",
             "failing",
+            "degraded",
             "recovered",
             "baseline",
             "noise",

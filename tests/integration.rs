@@ -15,6 +15,7 @@ mod html_report;
 mod noise;
 mod notify;
 mod readme;
+mod response_times;
 mod scheduler;
 mod services;
 mod structure;

@@ -35,6 +35,15 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
         Some(s) => s.outbox_by_watch()?,
         None => HashMap::new(),
     };
+    // Response times of the last day: median and 95th percentile.
+    let day = crate::schedule::sub(
+        crate::schedule::now(),
+        std::time::Duration::from_secs(86_400),
+    );
+    let times = match &store {
+        Some(s) => s.response_times(day)?,
+        None => HashMap::new(),
+    };
     // Each group's stored states, in watchlist order; the disabled watches last.
     let all: Vec<&Watch> = config.watches.iter().chain(&config.disabled).collect();
     let disabled = |w: &Watch| {
@@ -62,6 +71,11 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             let (group, states) = g?;
             for w in group {
                 let mut v = watch_json(w.name(), &w.url_display(), states.get(w.name()));
+                if let Some((p50, p95, n)) = times.get(w.name()) {
+                    v["response_p50_ms"] = json!(p50);
+                    v["response_p95_ms"] = json!(p95);
+                    v["responses_24h"] = json!(n);
+                }
                 if disabled(w) {
                     v["state"] = json!("disabled");
                 }
@@ -90,8 +104,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             },
             t(s.and_then(|s| s.last_check_at)),
             t(s.and_then(|s| s.last_change_at)),
-            s.and_then(|s| s.last_duration_ms)
-                .map_or("-".into(), |d| format!("{d} ms")),
+            response_text(s.and_then(|s| s.last_duration_ms), times.get(w.name())),
             validators(s).to_string(),
             notified.get(w.name()).map_or("-".into(), notified_text),
             w.url_display(),
@@ -117,6 +130,18 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
     }
     stdout.flush()?;
     Ok(Exit::Ok)
+}
+
+/// "120 ms (p50 95, p95 210)": the last answer, and the day's median and 95th percentile
+/// once there are a few.
+fn response_text(last: Option<u64>, day: Option<&(u64, u64, usize)>) -> String {
+    let Some(last) = last else {
+        return "-".into();
+    };
+    match day {
+        Some((p50, p95, n)) if *n >= 3 => format!("{last} ms (p50 {p50}, p95 {p95})"),
+        _ => format!("{last} ms"),
+    }
 }
 
 /// "3 sent, 1 pending, 1 failed".

@@ -78,6 +78,8 @@ pub(super) struct RawDefaults {
     pub verify_on: Option<Spanned<Vec<String>>>,
     /// `escalate = "NAME"`: loud events also go through `[escalations.NAME]`.
     pub escalate: Option<Spanned<String>>,
+    /// A slower answer counts as degraded.
+    pub max_response_time: Option<DurationStr>,
     pub structure: Option<bool>,
     pub keep_for: Option<DurationStr>,
     pub timeout: Option<DurationStr>,
@@ -112,6 +114,8 @@ pub(super) struct RawWatch {
     pub verify_on: Option<Spanned<Vec<String>>>,
     /// `escalate = "NAME"`: loud events also go through `[escalations.NAME]`.
     pub escalate: Option<Spanned<String>>,
+    /// A slower answer counts as degraded.
+    pub max_response_time: Option<DurationStr>,
     /// Browser watches sharing one login (a browser context whose cookies are kept).
     pub session: Option<Spanned<String>>,
     #[serde(default)]

@@ -393,6 +393,7 @@ impl FileResolver {
             feed: self.shared.feed(parts.feed),
             version: version.map(Box::new),
             verify: parts.verify.map(Arc::new),
+            max_response_time: w.max_response_time.or(d.max_response_time).map(|d| d.0),
         };
         self.shared.settings(settings)
     }

@@ -76,6 +76,8 @@ pub struct WatchSettings {
     pub alert: Arc<alert::AlertPolicy>,
     /// `verify`: the integration's own check, run after a detected change.
     pub verify: Option<Arc<Verify>>,
+    /// `max_response_time`: a slower answer counts as degraded.
+    pub max_response_time: Option<Duration>,
 }
 
 /// `verify`: a command that says whether the integration still works, run after a change.
@@ -129,6 +131,7 @@ pub(super) struct SettingsKey {
     deny_private: bool,
     browser: Option<BrowserSpec>,
     verify: Option<Verify>,
+    max_response_time: Option<Duration>,
 }
 
 impl SettingsKey {
@@ -165,6 +168,7 @@ impl SettingsKey {
             deny_private: s.deny_private,
             browser: s.browser.clone(),
             verify: s.verify.as_deref().cloned(),
+            max_response_time: s.max_response_time,
         })
     }
 }

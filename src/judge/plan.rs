@@ -27,6 +27,9 @@ pub struct Prior {
     /// The changes of its last checks, and since when it has been told volatile.
     pub recent: Recent,
     pub volatile_since: Option<i64>,
+    /// `max_response_time`: slow answers in a row, and whether `degraded` was told.
+    pub degraded: i64,
+    pub degraded_alerted: bool,
 }
 
 /// How a planned event is written.
@@ -92,6 +95,10 @@ pub struct Plan {
     pub recent: Option<Recent>,
     /// Told volatile from this check on (`Set`), or settled (`Clear`).
     pub volatile: Field<()>,
+    /// Slow answers in a row after this check, when it answered.
+    pub degraded: Option<i64>,
+    /// `degraded` told (`Set`), or fast again (`Clear`).
+    pub degraded_alerted: Field<()>,
     /// In the order they are written.
     pub events: Vec<Planned>,
 }
@@ -108,6 +115,8 @@ impl Plan {
             prune: false,
             recent: None,
             volatile: Field::Keep,
+            degraded: None,
+            degraded_alerted: Field::Keep,
             events: Vec::new(),
         }
     }
@@ -178,10 +187,56 @@ pub fn plan(prior: &Prior, o: &Outcome, snapshot: Option<i64>) -> Plan {
         plan.missing = Field::Clear;
         plan.insert(e, None, None);
     }
+    degradation(&mut plan, prior, o);
     verdict_events(&mut plan, prior, o, snapshot);
     volatility(&mut plan, prior, o);
     verification(&mut plan, o);
     plan
+}
+
+/// `max_response_time`: an answer slower than it is degraded; `failures_before_alert` of
+/// them in a row are told once (`degraded`), and the first fast answer after that is a
+/// `recovered`.
+fn degradation(plan: &mut Plan, prior: &Prior, o: &Outcome) {
+    let slow = o
+        .max_response_time
+        .is_some_and(|max| o.duration_ms > max.as_millis() as u64);
+    if !slow {
+        if prior.degraded > 0 {
+            plan.degraded = Some(0);
+        }
+        if prior.degraded_alerted {
+            plan.degraded_alerted = Field::Clear;
+            let max = o.max_response_time.unwrap_or_default();
+            let summary = format!(
+                "answers within {} again ({} ms)",
+                humantime::format_duration(max),
+                o.duration_ms
+            );
+            let e = event(o, EventKind::Recovered, summary)
+                .with("alerted", json!(true))
+                .with("response_ms", json!(o.duration_ms));
+            plan.insert(e, None, None);
+        }
+        return;
+    }
+    let n = prior.degraded + 1;
+    plan.degraded = Some(n);
+    if !prior.degraded_alerted && n >= i64::from(o.alert.failures_before_alert) {
+        plan.degraded_alerted = Field::Set(());
+        let max = o.max_response_time.unwrap_or_default();
+        let summary = format!(
+            "slow: {} ms, over `max_response_time` {} on {n} checks in a row",
+            o.duration_ms,
+            humantime::format_duration(max)
+        );
+        let e = event(o, EventKind::Degraded, summary)
+            .with("response_ms", json!(o.duration_ms))
+            .with("max_response_ms", json!(max.as_millis() as u64))
+            .with("slow_checks", json!(n))
+            .with("severity", json!(Severity::Warning));
+        plan.insert(e, None, None);
+    }
 }
 
 /// `verify`: the stored events of the kinds it is run on (and not volatile) are marked as
@@ -759,6 +814,7 @@ mod tests {
             screenshot: None,
             verify: None,
             body: None,
+            max_response_time: None,
             alert: Arc::new(AlertPolicy::default()),
             verdict,
             stored: None,

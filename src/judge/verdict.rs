@@ -40,6 +40,8 @@ pub struct Outcome {
     /// `verify`: the watch's verify, and the body as fetched (or rendered) for it.
     pub verify: Option<std::sync::Arc<crate::config::Verify>>,
     pub body: Option<Vec<u8>>,
+    /// `max_response_time`: a slower answer counts as degraded.
+    pub max_response_time: Option<std::time::Duration>,
     /// Where the watch's events are notified, and how loud they are.
     pub alert: std::sync::Arc<crate::config::alert::AlertPolicy>,
     pub verdict: Verdict,
@@ -82,6 +84,7 @@ impl Outcome {
             screenshot: None,
             verify: w.settings.verify.clone(),
             body: None,
+            max_response_time: w.settings.max_response_time,
             alert: w.settings.alert.clone(),
             verdict,
             stored: None,

@@ -195,6 +195,11 @@ pub async fn run_pass<S: Sink>(
     }
     // The judges' reader is gone: the log can be copied back and cut to nothing.
     drop(pass);
+    // `list` reads a day of response times; older ones go.
+    let day_ago = crate::schedule::now().timestamp_millis() - 25 * 3_600_000;
+    if let Err(e) = store.prune_timings(day_ago) {
+        eprintln!("forewarn: old response times not pruned: {e}");
+    }
     store.checkpoint(true);
     if let Some(e) = failed {
         // Say exactly what is stored: the batches before this one were committed.

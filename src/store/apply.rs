@@ -86,7 +86,7 @@ pub(super) fn prior(
         .prepare_cached(
             "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
                     failing_alerted_at, last_snapshot_id, recent_changes, recent_checks,
-                    volatile_since
+                    volatile_since, degraded_checks, degraded_alerted_at
              FROM watches WHERE name = ?1",
         )?
         .query_row([name], |r| {
@@ -106,6 +106,8 @@ pub(super) fn prior(
                         checks: r.get::<_, i64>(8)?.clamp(0, 16) as u8,
                     },
                     volatile_since: r.get(9)?,
+                    degraded: r.get(10)?,
+                    degraded_alerted: r.get::<_, Option<i64>>(11)?.is_some(),
                 },
             ))
         })
@@ -213,7 +215,36 @@ fn write_state(
                 .execute([id])?;
         }
     }
+    write_response_time(tx, id, o, plan, now)?;
     write_content_state(tx, id, plan, now)
+}
+
+/// An answered check's response time (kept a day, for `list`), and the watch's run of slow
+/// answers (`max_response_time`).
+fn write_response_time(
+    tx: &Transaction<'_>,
+    id: i64,
+    o: &Outcome,
+    plan: &Plan,
+    now: i64,
+) -> rusqlite::Result<()> {
+    if matches!(plan.check, Check::Failed { .. }) {
+        return Ok(());
+    }
+    tx.prepare_cached("INSERT INTO timings (watch_id, at, ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, now, o.duration_ms as i64])?;
+    if let Some(n) = plan.degraded {
+        tx.prepare_cached("UPDATE watches SET degraded_checks = ?2 WHERE id = ?1")?
+            .execute(params![id, n])?;
+    }
+    let alerted = match plan.degraded_alerted {
+        Field::Keep => return Ok(()),
+        Field::Set(()) => Some(now),
+        Field::Clear => None,
+    };
+    tx.prepare_cached("UPDATE watches SET degraded_alerted_at = ?2 WHERE id = ?1")?
+        .execute(params![id, alerted])?;
+    Ok(())
 }
 
 /// Any answer from the server that is not a failure: the check and its validators.

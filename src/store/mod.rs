@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_screenshots.sql"),
     include_str!("migrations/0011_verifies.sql"),
     include_str!("migrations/0012_escalations.sql"),
+    include_str!("migrations/0013_response_times.sql"),
 ];
 
 /// The schema version this build writes.
@@ -492,6 +493,47 @@ impl Store {
     }
 
     /// One snapshot by id.
+    /// Drops response times older than `before` (a day is kept, for `list`).
+    pub fn prune_timings(&self, before: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM timings WHERE at < ?1", [before])
+            .map_err(|e| self.classify(e))
+    }
+
+    /// Each watch's median and 95th percentile response time since `since`, by name:
+    /// (p50 ms, p95 ms, answers counted).
+    pub fn response_times(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<HashMap<String, (u64, u64, usize)>, StoreError> {
+        let mut by: HashMap<String, Vec<u64>> = HashMap::new();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT w.name, t.ms FROM timings t JOIN watches w ON w.id = t.watch_id
+                 WHERE t.at >= ?1",
+            )
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([since.timestamp_millis()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.classify(e))?;
+        for row in rows {
+            let (name, ms) = row.map_err(|e| self.classify(e))?;
+            by.entry(name).or_default().push(ms.max(0) as u64);
+        }
+        Ok(by
+            .into_iter()
+            .map(|(name, mut v)| {
+                v.sort_unstable();
+                let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+                let stats = (at(0.5), at(0.95), v.len());
+                (name, stats)
+            })
+            .collect())
+    }
+
     /// The screenshot kept with a snapshot (`screenshot = true`), as PNG.
     pub fn screenshot(&self, snapshot: i64) -> Result<Option<Vec<u8>>, StoreError> {
         self.conn

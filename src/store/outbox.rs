@@ -397,6 +397,7 @@ mod tests {
             screenshot: None,
             verify: None,
             body: None,
+            max_response_time: None,
             alert: policy.clone(),
             verdict: kind,
             stored: None,
