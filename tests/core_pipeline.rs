@@ -739,4 +739,24 @@ fn a_huge_diff_is_cut_and_the_whole_one_stays_reachable() {
         whole.stdout.contains("+line 4999 b"),
         "the snapshots keep the whole change"
     );
+    // The stored diff is compressed, and reads back whole.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let (kind, stored): (String, i64) = db
+        .query_row(
+            "SELECT typeof(diff), length(diff) FROM events WHERE kind = 'changed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(kind, "blob");
+    assert!(
+        (stored as usize) < diff.len() / 3,
+        "{stored} of {}",
+        diff.len()
+    );
+    let report = env.run(&["report", "big", "--format", "json"]);
+    assert!(
+        report.stdout.contains("-line 1990 a"),
+        "read back from the compressed diff"
+    );
 }

@@ -369,7 +369,7 @@ fn merge_event(tx: &Transaction<'_>, row: i64, e: &Event) -> rusqlite::Result<i6
         row,
         e.at.timestamp_millis(),
         e.summary,
-        e.diff,
+        super::diff_value(e.diff.as_deref()),
         serde_json::to_string(&e.detail).unwrap_or_default()
     ])?;
     Ok(row)
@@ -396,7 +396,7 @@ fn insert_event(
         e.at.timestamp_millis(),
         e.kind,
         e.summary,
-        e.diff,
+        super::diff_value(e.diff.as_deref()),
         detail,
         from,
         to

@@ -608,7 +608,7 @@ impl Store {
                     url: r.get(3)?,
                     at: from_millis(r.get(4)?),
                     summary: r.get(5)?,
-                    diff: r.get(6)?,
+                    diff: diff_of(r, 6)?,
                     detail: detail
                         .and_then(|d| serde_json::from_str(&d).ok())
                         .unwrap_or_default(),
@@ -667,6 +667,29 @@ impl Store {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// An event's diff as stored: as text, or zstd-compressed (a blob) from
+/// [`COMPRESS_FROM`] bytes on: a change of a huge page stores half a megabyte of diff.
+fn diff_value(diff: Option<&str>) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match diff {
+        None => Value::Null,
+        Some(d) => match encode_content(d) {
+            (1, z) => Value::Blob(z),
+            _ => Value::Text(d.to_string()),
+        },
+    }
+}
+
+/// An event's diff read back: text as is, a blob decompressed.
+fn diff_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    use rusqlite::types::ValueRef;
+    match r.get_ref(i)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(b) => decode_content(1, b).map(Some),
+        v => Ok(Some(v.as_str()?.to_string())),
     }
 }
 

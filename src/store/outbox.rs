@@ -174,7 +174,7 @@ impl Store {
                         url: r.get(9)?,
                         at: from_millis(r.get(10)?),
                         summary: r.get(11)?,
-                        diff: r.get(12)?,
+                        diff: super::diff_of(r, 12)?,
                         detail: detail
                             .and_then(|d| serde_json::from_str(&d).ok())
                             .unwrap_or_default(),

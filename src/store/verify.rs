@@ -29,7 +29,7 @@ impl Store {
             .query_row(
                 "SELECT watch_id, from_snapshot, to_snapshot, diff FROM events WHERE id = ?1",
                 [event],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, super::diff_of(r, 3)?)),
             )
             .optional()
             .map_err(|e| self.classify(e))?;
