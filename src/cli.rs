@@ -68,6 +68,21 @@ pub enum Command {
     /// Acknowledge an escalating event (by id) or every open one of a watch: its remaining
     /// escalation steps are not taken
     Ack(AckArgs),
+    /// Start a watchlist folder: a commented starter watchlist and a forewarn.toml
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man -l -` or a man folder
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to set up [default: the current one]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod browser;
 mod contracts;
 mod core_pipeline;
 mod crash;
+mod ecosystem;
 mod escalation;
 mod feeds;
 mod fuzz;

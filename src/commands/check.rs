@@ -37,6 +37,16 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
     } else {
         picked
     });
+    if pool.is_empty() && !config.disabled.is_empty() {
+        let n = config.disabled.len();
+        return Err(crate::UsageError(format!(
+            "the {n} watch{} in {} {} disabled (`enabled = false`): delete that line from a watch once its URL is yours, or `forewarn enable NAME`",
+            if n == 1 { "" } else { "es" },
+            describe_files(&config.files),
+            if n == 1 { "is" } else { "are all" }
+        ))
+        .into());
+    }
     if pool.is_empty() {
         return Err(crate::UsageError(format!(
             "no watches in {}: add one with `forewarn add URL --name NAME`",

@@ -6,6 +6,7 @@ mod check;
 mod due_gate;
 mod edit;
 mod history;
+mod init;
 mod list;
 mod notify;
 mod report;
@@ -42,6 +43,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Gc => history::gc(&db, &cli.watchlists),
         Command::Notify(cmd) => notify::run(&db, &cli.watchlists, cmd),
         Command::Ack(args) => ack::run(&db, args),
+        Command::Init(args) => init::run(args),
+        Command::Completions { shell } => init::completions(shell),
+        Command::Man => init::man(),
     }
 }
 
