@@ -77,6 +77,26 @@ pub enum Command {
     },
     /// Print the manual page (roff), for `man -l -` or a man folder
     Man,
+    /// Write a watchlist from another tool's list, saying by line what could not be imported
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tool the list is from
+    #[arg(value_enum)]
+    pub source: ImportSource,
+    /// Its list (urlwatch: urls.yaml)
+    pub file: PathBuf,
+    /// Write the watchlist to FILE [default: standard output]
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportSource {
+    /// urlwatch's jobs file (urls.yaml)
+    Urlwatch,
 }
 
 #[derive(Debug, Args)]

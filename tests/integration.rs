@@ -13,6 +13,7 @@ mod fuzz;
 mod history;
 mod hostile;
 mod html_report;
+mod import;
 mod noise;
 mod notify;
 mod readme;

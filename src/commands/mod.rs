@@ -6,6 +6,7 @@ mod check;
 mod due_gate;
 mod edit;
 mod history;
+mod import;
 mod init;
 mod list;
 mod notify;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Init(args) => init::run(args),
         Command::Completions { shell } => init::completions(shell),
         Command::Man => init::man(),
+        Command::Import(args) => import::run(args),
     }
 }
 
