@@ -25,13 +25,7 @@ pub fn run(db: &Path, watchlists: &[PathBuf], cmd: NotifyCommand) -> anyhow::Res
 fn deliver_now(db: &Path, config: &Config) -> anyhow::Result<Exit> {
     let _lock = lock::acquire(db, "notify deliver", Duration::from_secs(30))?;
     let mut store = Store::open(db)?;
-    let rt = super::runtime()?;
-    let d = rt.block_on(notify::deliver(
-        &mut store,
-        &config.channels,
-        &config.escalations,
-        Duration::from_secs(60),
-    ))?;
+    let d = deliver_due(&mut store, config)?;
     let sent: usize = d.sent.iter().map(|(_, n)| n).sum();
     println!(
         "{sent} notification(s) sent in {} message(s); {} pending{}",
@@ -42,11 +36,7 @@ fn deliver_now(db: &Path, config: &Config) -> anyhow::Result<Exit> {
             .unwrap_or_default()
     );
     print_delivery(&d);
-    Ok(if d.failures.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Internal
-    })
+    Ok(exit_of(&d))
 }
 
 fn channel<'a>(
@@ -164,19 +154,28 @@ fn retry(db: &Path, config: &Config, only: Option<&str>) -> anyhow::Result<Exit>
     let mut store = Store::open(db)?;
     let n = store.outbox_retry(only, crate::schedule::now().timestamp_millis())?;
     println!("{n} failed notification(s) queued again");
+    let d = deliver_due(&mut store, config)?;
+    print_delivery(&d);
+    Ok(exit_of(&d))
+}
+
+/// Everything due now, within a minute: retries, closed windows, escalation steps.
+fn deliver_due(store: &mut Store, config: &Config) -> anyhow::Result<Delivery> {
     let rt = super::runtime()?;
-    let d = rt.block_on(notify::deliver(
-        &mut store,
+    Ok(rt.block_on(notify::deliver(
+        store,
         &config.channels,
         &config.escalations,
         Duration::from_secs(60),
-    ))?;
-    print_delivery(&d);
-    Ok(if d.failures.is_empty() {
+    ))?)
+}
+
+fn exit_of(d: &Delivery) -> Exit {
+    if d.failures.is_empty() {
         Exit::Ok
     } else {
         Exit::Internal
-    })
+    }
 }
 
 /// Delivery problems on stderr: which channel, what went wrong, what happens next.
