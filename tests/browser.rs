@@ -502,7 +502,7 @@ fn steps_log_in_before_the_page_is_read() {
         run.stderr
     );
     env.run(&["show", "inbox"]).says("Send");
-    let db = std::fs::read(env.db()).unwrap();
+    let db = env.stored_bytes();
     assert!(
         !db.windows(9).any(|w| w == b"s3cret-pw"),
         "the password is not stored"
@@ -559,7 +559,11 @@ fn a_session_logs_in_once_and_is_kept_between_runs() {
         (1..=2).contains(&logins),
         "one watch logged in (its probe and its goto), the other found the session logged in: {logins}"
     );
-    let dir = env.db().parent().unwrap().join("browser-sessions/vendor");
+    // Beside the SQLite file; in the data folder when the database is PostgreSQL.
+    let dir = match &env.pg {
+        Some(_) => env.path().join("data/forewarn/browser-sessions/vendor"),
+        None => env.db().parent().unwrap().join("browser-sessions/vendor"),
+    };
     let file = dir.join("cookies.json");
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -14,9 +14,7 @@ fn page(v: &str) -> Page {
 }
 
 fn integrity(env: &TestEnv) -> String {
-    let c = rusqlite::Connection::open(env.db()).unwrap();
-    c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap()
+    env.integrity()
 }
 
 /// A small deterministic generator: the kills land at varied moments, reproducibly.
@@ -52,7 +50,7 @@ fn sigkill_at_random_moments_loses_nothing_and_notifies_nothing_twice() {
             srv.url(&format!("/p{i}"))
         ));
     }
-    let env = TestEnv::new().watchlist(&toml);
+    let env = TestEnv::sqlite().watchlist(&toml);
     assert_eq!(env.run(&["check"]).code, 0);
     let mut rng = Lcg(0x5eed);
     for round in 0..25 {
@@ -240,7 +238,7 @@ fn a_full_disk_during_a_write_is_a_clear_error_and_the_database_survives() {
 fn a_database_held_busy_past_the_busy_timeout_is_waited_out() {
     let srv = Server::start();
     srv.set("/p0", page("v1"));
-    let env = TestEnv::new().watchlist(
+    let env = TestEnv::sqlite().watchlist(
         &"[[watch]]\nname = \"p\"\nurl = \"URL\"\nconfirm_refetch = false\n"
             .replace("URL", &srv.url("/p0")),
     );
@@ -269,7 +267,7 @@ fn a_database_held_busy_past_the_busy_timeout_is_waited_out() {
 fn a_database_without_its_schema_version_is_refused_plainly() {
     let srv = Server::start();
     srv.set("/p0", page("v1"));
-    let env = TestEnv::new()
+    let env = TestEnv::sqlite()
         .watchlist(&"[[watch]]\nname = \"p\"\nurl = \"URL\"\n".replace("URL", &srv.url("/p0")));
     assert_eq!(env.run(&["check"]).code, 0);
     let c = rusqlite::Connection::open(env.db()).unwrap();
@@ -393,7 +391,7 @@ fn the_write_ahead_log_stays_small_during_a_pass() {
             )
         })
         .collect();
-    let env = TestEnv::new().watchlist(&toml);
+    let env = TestEnv::sqlite().watchlist(&toml);
     let (db, wal) = (env.db(), env.path().join("forewarn.db-wal"));
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {

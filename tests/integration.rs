@@ -1,4 +1,6 @@
-//! The integration tests: the real binary against real local servers and a real SQLite file.
+//! The integration tests: the real binary against real local servers and a real SQLite file
+//! (with `FOREWARN_TEST_ENGINE=postgres`, a database on a private PostgreSQL cluster instead;
+//! `scaling` always runs on PostgreSQL clusters of its own).
 
 mod util;
 
@@ -18,6 +20,7 @@ mod noise;
 mod notify;
 mod readme;
 mod response_times;
+mod scaling;
 mod scheduler;
 mod services;
 mod structure;

@@ -90,7 +90,7 @@ fn one_deploy_touching_twelve_watches_is_one_signed_webhook_message() {
         12
     );
     // The signing key is a secret: never stored.
-    let db = std::fs::read(env.db()).unwrap();
+    let db = env.stored_bytes();
     assert!(!String::from_utf8_lossy(&db).contains("s3cr3t-signing-key"));
 }
 
@@ -1004,7 +1004,7 @@ fn secrets_never_reach_notifications_or_delivery_errors() {
     let status = env.run_env(&["notify", "status"], &secrets);
     let timeline = env.run_env(&["timeline", "--format", "json"], &secrets);
     let report = env.run_env(&["report", "--all"], &secrets);
-    let db = std::fs::read(env.db()).unwrap();
+    let db = env.stored_bytes();
     let wal = std::fs::read(env.path().join("forewarn.db-wal")).unwrap_or_default();
     for (_, secret) in secrets {
         for text in [

@@ -386,7 +386,7 @@ fn watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
     let srv = Server::start();
     srv.set("/a", Page::html("<p>a</p>"));
     srv.set("/b", Page::html("<p>b</p>"));
-    let env = TestEnv::new().watchlist(&one_watch("a", &srv.url("/a"), "every = \"1s\""));
+    let env = TestEnv::sqlite().watchlist(&one_watch("a", &srv.url("/a"), "every = \"1s\""));
     let mut d = Daemon::start(&env);
     d.wait_for("\"outcome\":\"baseline\"", Duration::from_secs(10));
 
@@ -471,18 +471,8 @@ fn sigterm_during_a_check_finishes_it_and_loses_nothing() {
     let log = d.log();
     assert!(log.contains("finishing the checks in flight"), "{log}");
 
-    let c = rusqlite::Connection::open(env.db()).unwrap();
-    let ok: String = c
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
-    let changed: i64 = c
-        .query_row(
-            "SELECT count(*) FROM events WHERE kind = 'changed'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    assert_eq!(env.integrity(), "ok");
+    let changed = env.query_i64("SELECT count(*) FROM events WHERE kind = 'changed'");
     assert_eq!(changed, 6, "every change in flight was stored:\n{log}");
 }
 

@@ -26,7 +26,7 @@ fn assert_secret_absent(env: &TestEnv, runs: &[&crate::util::Run], secret: &str)
             "{r:?}"
         );
     }
-    let db = std::fs::read(env.db()).unwrap();
+    let db = env.stored_bytes();
     assert!(
         !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "in the database"

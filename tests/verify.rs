@@ -143,7 +143,7 @@ fn a_failing_verify_makes_the_change_critical() {
             .unwrap()
             .contains("[redacted]")
     );
-    let db = std::fs::read(env.db()).unwrap();
+    let db = env.stored_bytes();
     assert!(!db.windows(secret.1.len()).any(|w| w == secret.1.as_bytes()));
     let html = env.run(&["report", "--format", "html"]);
     html.says("<b>verify</b>: verify failed (exit 3");

@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::due_gate;
+use super::worker::Worker;
 use crate::Exit;
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::event::EventKind;
@@ -57,7 +58,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: CheckArgs) -> anyhow::Result
     if args.due {
         return check_due(db, watchlists, &config, pool, &args);
     }
-    Ok(check_watches(db, &config, pool, None, &args)?.0)
+    let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
+    let store = Store::open(db)?;
+    Ok(check_watches(store, None, &config, pool, None, &args)?.0)
 }
 
 fn print_empty_summary(args: &CheckArgs) {
@@ -81,14 +84,15 @@ fn check_due(
 ) -> anyhow::Result<Exit> {
     let reader = Store::open_read_only(db)?;
     let now = schedule::now();
-    let mut due: Vec<u32> = Vec::new();
+    let mut due: Vec<(u32, Option<chrono::DateTime<chrono::Utc>>)> = Vec::new();
     for (g, group) in pool.chunks(super::SCHEDULE_GROUP).enumerate() {
         let states = super::schedules_of(reader.as_ref(), group)?;
         for (i, w) in group.iter().enumerate() {
             let s = states.get(w.name());
             let timing = &w.settings.timing;
-            if schedule::is_due(timing, s.and_then(|s| s.0), s.map_or(0, |s| s.1), now) {
-                due.push((g * super::SCHEDULE_GROUP + i) as u32);
+            let last = s.and_then(|s| s.0);
+            if schedule::is_due(timing, last, s.map_or(0, |s| s.1), now) {
+                due.push(((g * super::SCHEDULE_GROUP + i) as u32, last));
             }
         }
     }
@@ -98,7 +102,28 @@ fn check_due(
         // Nothing to fetch, but a retry or a closing batch window may be due.
         (Exit::Ok, deliver_only(db, config, args)?)
     } else {
-        check_watches(db, config, pool.clone(), Some(due), args)?
+        let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
+        let mut store = Store::open(db)?;
+        // On a shared database, only the due watches no other worker has.
+        match Worker::join(&store, "check --due", config)? {
+            Some((worker, warning)) => {
+                if let Some(w) = warning {
+                    eprintln!("forewarn: {w}");
+                }
+                let mine = worker.claim(&mut store, &pool, &due)?;
+                if mine.is_empty() {
+                    print_empty_summary(args);
+                    worker.leave(&store);
+                    (Exit::Ok, None)
+                } else {
+                    check_watches(store, Some(worker), config, pool.clone(), Some(mine), args)?
+                }
+            }
+            None => {
+                let due = due.into_iter().map(|(i, _)| i).collect();
+                check_watches(store, None, config, pool.clone(), Some(due), args)?
+            }
+        }
     };
     // Only when every watch was considered: with --only the gate would not cover the rest.
     if args.only.is_empty() {
@@ -155,15 +180,14 @@ fn deliver_only(
 /// the database lock, its report, and the delivery of what it queued (within
 /// `--notify-timeout`, so cron mode really notifies).
 fn check_watches(
-    db: &Path,
+    store: Store,
+    worker: Option<Worker>,
     config: &crate::config::Config,
     watches: std::sync::Arc<Vec<crate::config::Watch>>,
     only: Option<Vec<u32>>,
     args: &CheckArgs,
 ) -> anyhow::Result<(Exit, Option<crate::notify::Delivery>)> {
-    let _lock = lock::acquire(db, "check", LOCK_WAIT)?;
-    let store = Store::open(db)?;
-    let limits = Limits {
+    let mut limits = Limits {
         concurrency: args.concurrency as usize,
         per_host: args.per_host as usize,
         hosts: config.hosts.clone(),
@@ -174,6 +198,9 @@ fn check_watches(
         browser: config.browser.clone().unwrap_or_default(),
         shared_browser: None,
     };
+    if let Some(w) = &worker {
+        w.share(&mut limits);
+    }
     let rt = super::runtime()?;
     let (pass, mut store, shown, unwritten) = match args.format {
         CheckFormat::Json => {
@@ -241,6 +268,10 @@ fn check_watches(
     };
     if let Some(d) = &delivery {
         super::notify::print_delivery(d);
+    }
+    if let Some(w) = worker {
+        store.hold(None);
+        w.leave(&store);
     }
 
     let exit = if pass.failed > 0 {

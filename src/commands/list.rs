@@ -12,7 +12,7 @@ use crate::cli::{CheckFormat, ListArgs};
 use crate::config::Watch;
 use crate::event::rfc3339;
 use crate::report::ago;
-use crate::store::{Store, WatchState};
+use crate::store::{Store, WatchState, WorkerRow};
 
 /// Watches whose stored states are read at once: `list` over 100,000 watches holds one group.
 const GROUP: usize = 1024;
@@ -89,6 +89,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
                 writeln!(stdout, "{v}")?;
             }
         }
+        for w in workers(store.as_ref())? {
+            writeln!(stdout, "{}", worker_json(&w, now))?;
+        }
         stdout.flush()?;
         return Ok(Exit::Ok);
     }
@@ -128,8 +131,83 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ListArgs) -> anyhow::Result<
             stdout.write_all(line.as_bytes())?;
         }
     }
+    let workers = workers(store.as_ref())?;
+    if !workers.is_empty() {
+        stdout.write_all(workers_table(&workers, now).as_bytes())?;
+    }
     stdout.flush()?;
     Ok(Exit::Ok)
+}
+
+const WORKER_HEADER: [&str; 7] = [
+    "WORKER HOST",
+    "PID",
+    "COMMAND",
+    "WATCHLIST",
+    "WATCHES",
+    "LAST SEEN",
+    "STATE",
+];
+
+/// The workers a shared database records (none on SQLite).
+fn workers(store: Option<&Store>) -> anyhow::Result<Vec<WorkerRow>> {
+    Ok(match store {
+        Some(s) => s.workers()?,
+        None => Vec::new(),
+    })
+}
+
+/// "live", "stopped", or "gone" (its heartbeat not seen for 10 s: killed, or its host is
+/// down).
+fn worker_state(w: &WorkerRow, now: chrono::DateTime<Utc>) -> &'static str {
+    if w.stopped_at.is_some() {
+        "stopped"
+    } else if (now - w.last_seen).num_milliseconds() < crate::store::lease::GONE_AFTER_MS {
+        "live"
+    } else {
+        "gone"
+    }
+}
+
+fn workers_table(workers: &[WorkerRow], now: chrono::DateTime<Utc>) -> String {
+    let rows: Vec<[String; 7]> = workers
+        .iter()
+        .map(|w| {
+            [
+                w.host.clone(),
+                w.pid.to_string(),
+                w.command.clone(),
+                w.watchlist.clone(),
+                w.watches.to_string(),
+                ago(w.last_seen, now),
+                worker_state(w, now).to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = WORKER_HEADER.map(|h| h.chars().count());
+    for r in &rows {
+        super::widen(&mut widths, r);
+    }
+    let mut out = String::from("\n");
+    super::table_line(&WORKER_HEADER.map(String::from), &widths, &mut out);
+    for r in &rows {
+        super::table_line(r, &widths, &mut out);
+    }
+    out
+}
+
+fn worker_json(w: &WorkerRow, now: chrono::DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "worker": w.id,
+        "host": w.host,
+        "pid": w.pid,
+        "command": w.command,
+        "watchlist": w.watchlist,
+        "watches": w.watches,
+        "started": rfc3339(w.started_at),
+        "last_seen": rfc3339(w.last_seen),
+        "state": worker_state(w, now),
+    })
 }
 
 /// "120 ms (p50 95, p95 210)": the last answer, and the day's median and 95th percentile

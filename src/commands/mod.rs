@@ -13,6 +13,7 @@ mod notify;
 mod report;
 mod test;
 mod watch;
+mod worker;
 
 use std::path::PathBuf;
 

@@ -16,6 +16,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::worker::Worker;
 use crate::Exit;
 use crate::cli::{LogFormat, WatchArgs};
 use crate::config::{self, Config};
@@ -36,7 +37,25 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: WatchArgs) -> anyhow::Result
     let log = Log {
         json: args.log_format == LogFormat::Json,
     };
-    super::runtime()?.block_on(daemon(store, watchlists, config, &args, &log))
+    let worker = join_workers(&store, &config, &log)?;
+    super::runtime()?.block_on(daemon(store, worker, watchlists, config, &args, &log))
+}
+
+/// On a shared database, this daemon is one of its workers: registered, and warned when its
+/// watchlist differs from the others'.
+fn join_workers(store: &Store, config: &Config, log: &Log) -> anyhow::Result<Option<Worker>> {
+    let Some((worker, warning)) = Worker::join(store, "watch", config)? else {
+        return Ok(None);
+    };
+    log.line(
+        "info",
+        "joined the workers on this database",
+        json!({"worker": worker.id, "live_workers": worker.live()}),
+    );
+    if let Some(w) = warning {
+        log.line("warn", &w, json!({}));
+    }
+    Ok(Some(worker))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +160,7 @@ fn stamps(roots: &[PathBuf], config: &Config) -> Vec<(PathBuf, Option<SystemTime
 
 async fn daemon(
     store: Store,
+    worker: Option<Worker>,
     watchlists: &[PathBuf],
     mut config: Config,
     args: &WatchArgs,
@@ -160,6 +180,7 @@ async fn daemon(
         // Anything left queued by an earlier run (a crash, a failed delivery) goes out first.
         outbox_due: Some(Utc::now()),
         browser: None,
+        worker,
     };
     log.line(
         "info",
@@ -173,16 +194,23 @@ async fn daemon(
             d.outbox_due = deliver(store, &d.config, log).await;
         }
         let (due, wake) = d.due(Utc::now())?;
+        let due = d.claim(due)?;
         let stop = if due.is_empty() {
             d.idle(wake).await
         } else {
             d.pass(due).await?
         };
         if let Some(exit) = stop {
+            if let (Some(w), Some(s)) = (d.worker.take(), d.store.as_ref()) {
+                w.leave(s);
+            }
             return Ok(exit);
         }
     }
 }
+
+/// A due watch: its position in the list, and the last check its due time came from.
+type Due = (u32, Option<chrono::DateTime<Utc>>);
 
 /// The signals that stop the daemon (TERM, INT) or reload its watchlists (HUP).
 struct Signals {
@@ -231,6 +259,8 @@ struct Daemon<'a> {
     args: &'a WatchArgs,
     log: Log,
     outbox_due: Option<chrono::DateTime<Utc>>,
+    /// On a shared database: this daemon as one of its workers.
+    worker: Option<Worker>,
     /// One browser for the daemon's life (started by the first browser watch), replaced
     /// when a reload changes `[browser]`.
     browser: Option<(
@@ -261,8 +291,8 @@ impl Daemon<'_> {
     /// The positions of the watches due at `now`, and when the next one (or the outbox, or
     /// the next look at the watchlists) is. Stored schedules are read a group of watches at
     /// a time: a large list never has them all in memory at once.
-    fn due(&self, now: chrono::DateTime<Utc>) -> anyhow::Result<(Vec<u32>, chrono::DateTime<Utc>)> {
-        let mut due: Vec<u32> = Vec::new();
+    fn due(&self, now: chrono::DateTime<Utc>) -> anyhow::Result<(Vec<Due>, chrono::DateTime<Utc>)> {
+        let mut due: Vec<Due> = Vec::new();
         let mut wake = crate::schedule::add(now, POLL);
         for (g, group) in self.all.chunks(super::SCHEDULE_GROUP).enumerate() {
             let states = super::schedules_of(self.store.as_ref(), group)?;
@@ -276,7 +306,7 @@ impl Daemon<'_> {
                     crate::schedule::add(at, timing.jitter(w.name(), at))
                 };
                 if at <= now {
-                    due.push((g * super::SCHEDULE_GROUP + i) as u32);
+                    due.push(((g * super::SCHEDULE_GROUP + i) as u32, s.and_then(|s| s.0)));
                 } else {
                     wake = wake.min(at);
                 }
@@ -286,6 +316,18 @@ impl Daemon<'_> {
             wake = wake.min(t);
         }
         Ok((due, wake))
+    }
+
+    /// The due watches this daemon checks: all of them, or on a shared database the share
+    /// it could claim (the others are another worker's, or being checked by one).
+    fn claim(&mut self, due: Vec<Due>) -> anyhow::Result<Vec<u32>> {
+        let (Some(worker), Some(store)) = (self.worker.as_ref(), self.store.as_mut()) else {
+            return Ok(due.into_iter().map(|(i, _)| i).collect());
+        };
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        worker.claim(store, &self.all, &due)
     }
 
     /// Checks the due watches in one pass. A stop signal lets the pass in flight finish
@@ -300,6 +342,10 @@ impl Daemon<'_> {
             browser: self.config.browser.clone().unwrap_or_default(),
             shared_browser: Some(self.browser()),
         };
+        let mut limits = limits;
+        if let Some(w) = &self.worker {
+            w.share(&mut limits);
+        }
         let sink = PassLog {
             log: self.log,
             shown: Shown::default(),
@@ -372,6 +418,13 @@ impl Daemon<'_> {
                     json!({"watches": new.watches.len(), "trigger": trigger}),
                 );
                 self.config = new;
+                if let (Some(w), Some(s)) = (self.worker.as_mut(), self.store.as_ref()) {
+                    match w.rejoin(s, &self.config) {
+                        Ok(Some(warning)) => self.log.line("warn", &warning, json!({})),
+                        Ok(None) => {}
+                        Err(e) => self.log.line("warn", &format!("{e:#}"), json!({})),
+                    }
+                }
                 self.all = std::sync::Arc::new(std::mem::take(&mut self.config.watches));
             }
             Err(e) => {
@@ -419,7 +472,8 @@ async fn finish(
     store: &mut Option<Store>,
     config: &Config,
 ) -> anyhow::Result<()> {
-    let (pass, s, sink) = result?;
+    let (pass, mut s, sink) = result?;
+    s.hold(None);
     super::due_gate::clear(&s);
     *store = Some(s);
     for v in &pass.verified {

@@ -164,7 +164,8 @@ pub async fn run_pass<S: Sink>(
     let pass = Arc::new(Pass {
         watches,
         reader: Mutex::new(
-            Store::open_read_only(store.path())?
+            store
+                .reader()?
                 .ok_or_else(|| anyhow::anyhow!("the database vanished while opening it"))?,
         ),
         fetcher: Fetcher::new(limits.per_host)
@@ -284,7 +285,11 @@ pub const REFETCH_PAUSE: Duration = Duration::from_millis(250);
 
 /// Where the database lives: `--db`, else `$FOREWARN_DB`, else the per-user data folder.
 /// Where named browser sessions keep their cookies: `browser-sessions/` beside the database.
+/// On PostgreSQL (no folder beside the database), they are kept in the data folder.
 pub fn sessions_dir(db: &std::path::Path) -> PathBuf {
+    if db.to_str().is_some_and(crate::store::is_postgres_url) {
+        return crate::paths::data_dir().join("browser-sessions");
+    }
     db.parent()
         .unwrap_or(std::path::Path::new("."))
         .join("browser-sessions")

@@ -1,7 +1,7 @@
 //! Writing one check's outcome: watch row, snapshot, events and validators together, as the
 //! judge's [`Plan`] says.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use super::db::{Db, DbError, params};
 
 use crate::event::{Event, EventKind};
 use crate::judge::plan::{Check, Field, Validators, Write};
@@ -9,11 +9,7 @@ use crate::judge::{NewContent, Outcome, Plan, Prior, Verdict};
 
 /// Writes one outcome, and queues a notification for each stored event the watch routes
 /// somewhere: the event and its outbox rows commit together.
-pub(super) fn apply(
-    tx: &Transaction<'_>,
-    o: &Outcome,
-    events: &mut Vec<Event>,
-) -> rusqlite::Result<()> {
+pub(super) fn apply(tx: &Db, o: &Outcome, events: &mut Vec<Event>) -> Result<(), DbError> {
     let (id, prior) = watch_row(tx, o)?;
     write_judged_state(tx, id, o)?;
     let snap = match o.verdict.content() {
@@ -31,10 +27,10 @@ pub(super) fn apply(
             Write::Insert { from, to } => {
                 let row = insert_event(tx, id, &e, from, to)?;
                 if super::outbox::verifying(&e) {
-                    tx.prepare_cached(
-                        "INSERT INTO verifies (event_id, started_at) VALUES (?1, ?2)",
-                    )?
-                    .execute(params![row, now])?;
+                    tx.execute(
+                        "INSERT INTO verifies (event_id, started_at, owner) VALUES (?1, ?2, ?3)",
+                        params![row, now, super::verify::owner()],
+                    )?;
                 }
                 Some(row)
             }
@@ -58,18 +54,22 @@ pub(super) fn apply(
 }
 
 /// The watch's row id and the state the judge plans from, creating the row at first sight.
-fn watch_row(tx: &Transaction<'_>, o: &Outcome) -> rusqlite::Result<(i64, Prior)> {
+fn watch_row(tx: &Db, o: &Outcome) -> Result<(i64, Prior), DbError> {
     let noise = matches!(o.verdict, Verdict::Noise { .. });
     match prior(tx, &o.name, noise)? {
         Some((id, prior)) => {
-            tx.prepare_cached("UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2")?
-                .execute(params![id, o.url])?;
+            tx.execute(
+                "UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2",
+                params![id, o.url],
+            )?;
             Ok((id, prior))
         }
         None => {
-            tx.prepare_cached("INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)")?
-                .execute(params![o.name, o.url, o.at.timestamp_millis()])?;
-            Ok((tx.last_insert_rowid(), Prior::default()))
+            let id = tx.insert(
+                "INSERT INTO watches (name, url, created_at) VALUES (?1, ?2, ?3)",
+                params![o.name, o.url, o.at.timestamp_millis()],
+            )?;
+            Ok((id, Prior::default()))
         }
     }
 }
@@ -77,22 +77,17 @@ fn watch_row(tx: &Transaction<'_>, o: &Outcome) -> rusqlite::Result<(i64, Prior)
 /// A stored watch's row id and the state the judge plans from; `noise` reads the run of
 /// noise a noise verdict would extend. The writer reads it in its transaction; `forewarn
 /// test` reads it to show what `check` would record.
-pub(super) fn prior(
-    conn: &Connection,
-    name: &str,
-    noise: bool,
-) -> rusqlite::Result<Option<(i64, Prior)>> {
-    let row = conn
-        .prepare_cached(
-            "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
-                    failing_alerted_at, last_snapshot_id, recent_changes, recent_checks,
-                    volatile_since, degraded_checks, degraded_alerted_at
-             FROM watches WHERE name = ?1",
-        )?
-        .query_row([name], |r| {
+pub(super) fn prior(conn: &Db, name: &str, noise: bool) -> Result<Option<(i64, Prior)>, DbError> {
+    let row = conn.query_opt(
+        "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
+                failing_alerted_at, last_snapshot_id, recent_changes, recent_checks,
+                volatile_since, degraded_checks, degraded_alerted_at
+         FROM watches WHERE name = ?1",
+        params![name],
+        |r| {
             let missing: Option<String> = r.get(4)?;
             Ok((
-                r.get::<_, i64>(0)?,
+                r.get::<i64>(0)?,
                 Prior {
                     failures: r.get(1)?,
                     failing_since: r.get(2)?,
@@ -102,16 +97,16 @@ pub(super) fn prior(
                     last_snapshot_id: r.get(6)?,
                     noise_run: None,
                     recent: crate::judge::volatile::Recent {
-                        changes: r.get::<_, i64>(7)? as u16,
-                        checks: r.get::<_, i64>(8)?.clamp(0, 16) as u8,
+                        changes: r.get::<i64>(7)? as u16,
+                        checks: r.get::<i64>(8)?.clamp(0, 16) as u8,
                     },
                     volatile_since: r.get(9)?,
                     degraded: r.get(10)?,
-                    degraded_alerted: r.get::<_, Option<i64>>(11)?.is_some(),
+                    degraded_alerted: r.get::<Option<i64>>(11)?.is_some(),
                 },
             ))
-        })
-        .optional()?;
+        },
+    )?;
     let Some((id, mut prior)) = row else {
         return Ok(None);
     };
@@ -122,13 +117,12 @@ pub(super) fn prior(
 }
 
 /// The watch's newest event, when it is a noise event: its id and count.
-fn noise_run(conn: &Connection, watch_id: i64) -> rusqlite::Result<Option<(i64, u64)>> {
-    let last: Option<(i64, EventKind, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT id, kind, detail FROM events WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1",
-        )?
-        .query_row([watch_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+fn noise_run(conn: &Db, watch_id: i64) -> Result<Option<(i64, u64)>, DbError> {
+    let last: Option<(i64, EventKind, Option<String>)> = conn.query_opt(
+        "SELECT id, kind, detail FROM events WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1",
+        params![watch_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     Ok(last
         .filter(|(_, kind, _)| *kind == EventKind::Noise)
         .map(|(id, _, detail)| {
@@ -141,22 +135,30 @@ fn noise_run(conn: &Connection, watch_id: i64) -> rusqlite::Result<Option<(i64, 
 }
 
 /// What judging computed for the watch's next check: expectations, assets, learned masks.
-fn write_judged_state(tx: &Transaction<'_>, id: i64, o: &Outcome) -> rusqlite::Result<()> {
+fn write_judged_state(tx: &Db, id: i64, o: &Outcome) -> Result<(), DbError> {
     if let Some((state, _)) = &o.contracts {
-        tx.prepare_cached("UPDATE watches SET contracts = ?2 WHERE id = ?1")?
-            .execute(params![id, json(state)])?;
+        tx.execute(
+            "UPDATE watches SET contracts = ?2 WHERE id = ?1",
+            params![id, json(state)],
+        )?;
     }
     if let Some((assets, _)) = &o.assets {
-        tx.prepare_cached("UPDATE watches SET assets = ?2 WHERE id = ?1")?
-            .execute(params![id, json(assets)])?;
+        tx.execute(
+            "UPDATE watches SET assets = ?2 WHERE id = ?1",
+            params![id, json(assets)],
+        )?;
     }
     if let Some((requests, _)) = &o.requests {
-        tx.prepare_cached("UPDATE watches SET requests = ?2 WHERE id = ?1")?
-            .execute(params![id, json(requests)])?;
+        tx.execute(
+            "UPDATE watches SET requests = ?2 WHERE id = ?1",
+            params![id, json(requests)],
+        )?;
     }
     if let Some(learned) = &o.learned {
-        tx.prepare_cached("UPDATE watches SET learned_masks = ?2 WHERE id = ?1")?
-            .execute(params![id, json(learned)])?;
+        tx.execute(
+            "UPDATE watches SET learned_masks = ?2 WHERE id = ?1",
+            params![id, json(learned)],
+        )?;
     }
     Ok(())
 }
@@ -167,52 +169,47 @@ fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 }
 
 /// The plan's update of the watch row.
-fn write_state(
-    tx: &Transaction<'_>,
-    id: i64,
-    o: &Outcome,
-    plan: &Plan,
-    now: i64,
-) -> rusqlite::Result<()> {
+fn write_state(tx: &Db, id: i64, o: &Outcome, plan: &Plan, now: i64) -> Result<(), DbError> {
     match &plan.check {
         Check::Failed { failures, error } => {
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE watches SET last_check_at = ?2, last_status = ?3, last_duration_ms = ?4,
                         consecutive_failures = ?5, failing_since = coalesce(failing_since, ?2),
                         last_error = ?6
                  WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                now,
-                o.status,
-                o.duration_ms as i64,
-                failures,
-                error
-            ])?;
+                params![id, now, o.status, o.duration_ms as i64, failures, error],
+            )?;
         }
         Check::Ok(validators) => record_ok(tx, id, o, *validators, plan, now)?,
     }
     match plan.volatile {
         Field::Keep => {}
         Field::Set(()) => {
-            tx.prepare_cached("UPDATE watches SET volatile_since = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            tx.execute(
+                "UPDATE watches SET volatile_since = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
         }
         Field::Clear => {
-            tx.prepare_cached("UPDATE watches SET volatile_since = NULL WHERE id = ?1")?
-                .execute([id])?;
+            tx.execute(
+                "UPDATE watches SET volatile_since = NULL WHERE id = ?1",
+                params![id],
+            )?;
         }
     }
     match plan.failing_alerted {
         Field::Keep => {}
         Field::Set(()) => {
-            tx.prepare_cached("UPDATE watches SET failing_alerted_at = ?2 WHERE id = ?1")?
-                .execute(params![id, now])?;
+            tx.execute(
+                "UPDATE watches SET failing_alerted_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?;
         }
         Field::Clear => {
-            tx.prepare_cached("UPDATE watches SET failing_alerted_at = NULL WHERE id = ?1")?
-                .execute([id])?;
+            tx.execute(
+                "UPDATE watches SET failing_alerted_at = NULL WHERE id = ?1",
+                params![id],
+            )?;
         }
     }
     write_response_time(tx, id, o, plan, now)?;
@@ -222,211 +219,208 @@ fn write_state(
 /// An answered check's response time (kept a day, for `list`), and the watch's run of slow
 /// answers (`max_response_time`).
 fn write_response_time(
-    tx: &Transaction<'_>,
+    tx: &Db,
     id: i64,
     o: &Outcome,
     plan: &Plan,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     if matches!(plan.check, Check::Failed { .. }) {
         return Ok(());
     }
-    tx.prepare_cached("INSERT INTO timings (watch_id, at, ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, now, o.duration_ms as i64])?;
+    tx.execute(
+        "INSERT INTO timings (watch_id, at, ms) VALUES (?1, ?2, ?3)",
+        params![id, now, o.duration_ms as i64],
+    )?;
     if let Some(n) = plan.degraded {
-        tx.prepare_cached("UPDATE watches SET degraded_checks = ?2 WHERE id = ?1")?
-            .execute(params![id, n])?;
+        tx.execute(
+            "UPDATE watches SET degraded_checks = ?2 WHERE id = ?1",
+            params![id, n],
+        )?;
     }
     let alerted = match plan.degraded_alerted {
         Field::Keep => return Ok(()),
         Field::Set(()) => Some(now),
         Field::Clear => None,
     };
-    tx.prepare_cached("UPDATE watches SET degraded_alerted_at = ?2 WHERE id = ?1")?
-        .execute(params![id, alerted])?;
+    tx.execute(
+        "UPDATE watches SET degraded_alerted_at = ?2 WHERE id = ?1",
+        params![id, alerted],
+    )?;
     Ok(())
 }
 
 /// Any answer from the server that is not a failure: the check and its validators.
 fn record_ok(
-    tx: &Transaction<'_>,
+    tx: &Db,
     id: i64,
     o: &Outcome,
     validators: Validators,
     plan: &Plan,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> Result<(), DbError> {
     let recent = plan
         .recent
         .map(|r| (i64::from(r.changes), i64::from(r.checks)));
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE watches SET last_check_at = ?2, last_ok_at = ?2, last_status = ?3,
                 last_duration_ms = ?4, consecutive_failures = 0, failing_since = NULL,
                 last_error = NULL,
-                etag = CASE ?7 WHEN 0 THEN ?5 WHEN 1 THEN coalesce(?5, etag) ELSE etag END,
-                last_modified = CASE ?7 WHEN 0 THEN ?6 WHEN 1 THEN coalesce(?6, last_modified)
+                etag = CASE CAST(?7 AS BIGINT) WHEN 0 THEN ?5 WHEN 1 THEN coalesce(?5, etag) ELSE etag END,
+                last_modified = CASE CAST(?7 AS BIGINT) WHEN 0 THEN ?6 WHEN 1 THEN coalesce(?6, last_modified)
                                 ELSE last_modified END,
                 raw_hash = coalesce(?8, raw_hash),
                 recent_changes = coalesce(?9, recent_changes),
                 recent_checks = coalesce(?10, recent_checks)
          WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        now,
-        o.status,
-        o.duration_ms as i64,
-        o.etag,
-        o.last_modified,
-        match validators {
-            Validators::Replace => 0,
-            Validators::Merge => 1,
-            Validators::Keep => 2,
-        },
-        o.raw_hash.as_ref().map(|h| &h[..]),
-        recent.map(|r| r.0),
-        recent.map(|r| r.1),
-    ])?;
+        params![
+            id,
+            now,
+            o.status,
+            o.duration_ms as i64,
+            o.etag,
+            o.last_modified,
+            match validators {
+                Validators::Replace => 0,
+                Validators::Merge => 1,
+                Validators::Keep => 2,
+            },
+            o.raw_hash.as_ref().map(|h| &h[..]),
+            recent.map(|r| r.0),
+            recent.map(|r| r.1),
+        ],
+    )?;
     Ok(())
 }
 
 /// Missing selectors, the text hash, a pending change and a relearned content hash.
-fn write_content_state(
-    tx: &Transaction<'_>,
-    id: i64,
-    plan: &Plan,
-    now: i64,
-) -> rusqlite::Result<()> {
+fn write_content_state(tx: &Db, id: i64, plan: &Plan, now: i64) -> Result<(), DbError> {
     match &plan.missing {
         Field::Keep => {}
         Field::Set(list) => {
             let list = serde_json::to_string(list).expect("strings serialise");
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE watches SET missing_selectors = ?2,
                         missing_since = coalesce(missing_since, ?3)
                  WHERE id = ?1",
-            )?
-            .execute(params![id, list, now])?;
+                params![id, list, now],
+            )?;
         }
         Field::Clear => {
-            tx.prepare_cached(
+            tx.execute(
                 "UPDATE watches SET missing_selectors = NULL, missing_since = NULL WHERE id = ?1",
-            )?
-            .execute([id])?;
+                params![id],
+            )?;
         }
     }
     if let Some(h) = &plan.text_hash {
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE watches SET text_hash = ?2, pending_hash = NULL, pending_count = 0
              WHERE id = ?1",
-        )?
-        .execute(params![id, &h[..]])?;
+            params![id, &h[..]],
+        )?;
     }
     if let Some((hash, count)) = &plan.pending {
-        tx.prepare_cached(
+        tx.execute(
             "UPDATE watches SET pending_hash = ?2, pending_count = ?3 WHERE id = ?1",
-        )?
-        .execute(params![id, &hash[..], count])?;
+            params![id, &hash[..], count],
+        )?;
     }
     if let Some(h) = &plan.content_hash {
-        tx.prepare_cached("UPDATE watches SET content_hash = ?2 WHERE id = ?1")?
-            .execute(params![id, &h[..]])?;
+        tx.execute(
+            "UPDATE watches SET content_hash = ?2 WHERE id = ?1",
+            params![id, &h[..]],
+        )?;
     }
     Ok(())
 }
 
 /// A new snapshot becomes the watch's content (and, for a change, its last change).
-fn store_content(
-    tx: &Transaction<'_>,
-    id: i64,
-    o: &Outcome,
-    c: NewContent<'_>,
-) -> rusqlite::Result<i64> {
+fn store_content(tx: &Db, id: i64, o: &Outcome, c: NewContent<'_>) -> Result<i64, DbError> {
     let now = o.at.timestamp_millis();
     // The bytes compressed while judging (the verdict's text was let go then), when they are
     // of this very content.
     let stored = o.stored.as_ref().filter(|s| s.hash == *c.hash);
     let snap = super::insert_snapshot(tx, id, now, c.text, stored, c.hash, o.raw_hash.as_ref())?;
     if let Some(png) = &o.screenshot {
-        tx.prepare_cached("UPDATE snapshots SET screenshot = ?2 WHERE id = ?1")?
-            .execute(params![snap, png])?;
+        tx.execute(
+            "UPDATE snapshots SET screenshot = ?2 WHERE id = ?1",
+            params![snap, png],
+        )?;
     }
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE watches SET content_hash = ?2, spec = ?3, last_snapshot_id = ?4,
-                last_change_at = CASE ?5 WHEN 1 THEN ?6 ELSE last_change_at END
+                last_change_at = CASE CAST(?5 AS BIGINT) WHEN 1 THEN ?6 ELSE last_change_at END
          WHERE id = ?1",
-    )?
-    .execute(params![id, &c.hash[..], c.spec, snap, c.is_change, now])?;
+        params![id, &c.hash[..], c.spec, snap, c.is_change, now],
+    )?;
     Ok(snap)
 }
 
 /// Rewrites a stored noise event with the latest of its run (count, time, diff).
-fn merge_event(tx: &Transaction<'_>, row: i64, e: &Event) -> rusqlite::Result<i64> {
-    tx.prepare_cached(
+fn merge_event(tx: &Db, row: i64, e: &Event) -> Result<i64, DbError> {
+    tx.execute(
         "UPDATE events SET at = ?2, summary = ?3, diff = ?4, detail = ?5 WHERE id = ?1",
-    )?
-    .execute(params![
-        row,
-        e.at.timestamp_millis(),
-        e.summary,
-        super::diff_value(e.diff.as_deref()),
-        serde_json::to_string(&e.detail).unwrap_or_default()
-    ])?;
+        params![
+            row,
+            e.at.timestamp_millis(),
+            e.summary,
+            super::diff_value(e.diff.as_deref()),
+            serde_json::to_string(&e.detail).unwrap_or_default()
+        ],
+    )?;
     Ok(row)
 }
 
 fn insert_event(
-    tx: &Transaction<'_>,
+    tx: &Db,
     watch_id: i64,
     e: &Event,
     from: Option<i64>,
     to: Option<i64>,
-) -> rusqlite::Result<i64> {
+) -> Result<i64, DbError> {
     let detail = if e.detail.is_empty() {
         None
     } else {
         Some(serde_json::to_string(&e.detail).unwrap_or_default())
     };
-    tx.prepare_cached(
+    tx.insert(
         "INSERT INTO events (watch_id, at, kind, summary, diff, detail, from_snapshot, to_snapshot)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        watch_id,
-        e.at.timestamp_millis(),
-        e.kind,
-        e.summary,
-        super::diff_value(e.diff.as_deref()),
-        detail,
-        from,
-        to
-    ])?;
-    Ok(tx.last_insert_rowid())
+        params![
+            watch_id,
+            e.at.timestamp_millis(),
+            e.kind,
+            e.summary,
+            super::diff_value(e.diff.as_deref()),
+            detail,
+            from,
+            to
+        ],
+    )
 }
 
 /// Keeps the newest `keep` snapshots of a watch, and of those only the ones younger than
 /// `keep_for`; the newest one always stays (it is what the next check compares with).
 pub(super) fn prune(
-    tx: &Transaction<'_>,
+    tx: &Db,
     watch_id: i64,
     keep: u32,
     keep_for: Option<std::time::Duration>,
     now: i64,
-) -> rusqlite::Result<usize> {
-    let mut n = tx
-        .prepare_cached(
-            "DELETE FROM snapshots WHERE watch_id = ?1 AND id <= (
-                 SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-        )?
-        .execute(params![watch_id, keep])?;
+) -> Result<usize, DbError> {
+    let mut n = tx.execute(
+        "DELETE FROM snapshots WHERE watch_id = ?1 AND id <= (
+             SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![watch_id, keep],
+    )?;
     if let Some(age) = keep_for {
         let cutoff = now.saturating_sub(crate::event::millis(age));
-        n += tx
-            .prepare_cached(
-                "DELETE FROM snapshots WHERE watch_id = ?1 AND taken_at < ?2
-                 AND id != (SELECT max(id) FROM snapshots WHERE watch_id = ?1)",
-            )?
-            .execute(params![watch_id, cutoff])?;
+        n += tx.execute(
+            "DELETE FROM snapshots WHERE watch_id = ?1 AND taken_at < ?2
+             AND id != (SELECT max(id) FROM snapshots WHERE watch_id = ?1)",
+            params![watch_id, cutoff],
+        )?;
     }
     Ok(n)
 }

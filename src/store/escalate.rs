@@ -1,8 +1,8 @@
 //! Escalations: an event at or above an escalation's `min_severity` goes to each step's
 //! channel in turn (an outbox row per step, as any notification), until it is acknowledged.
 
+use super::db::{Begin, Db, DbError, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError, from_millis};
 use crate::config::alert::{AlertPolicy, Escalation};
@@ -10,12 +10,7 @@ use crate::event::{Event, Severity};
 
 /// Starts the escalation of a stored event that is loud enough: its first step is due after
 /// the step's `after` (at once without one). Same transaction as the event.
-pub(super) fn start(
-    tx: &Transaction<'_>,
-    e: &Event,
-    policy: &AlertPolicy,
-    now: i64,
-) -> rusqlite::Result<()> {
+pub(super) fn start(tx: &Db, e: &Event, policy: &AlertPolicy, now: i64) -> Result<(), DbError> {
     let (Some(esc), Some(id)) = (&policy.escalate, e.id) else {
         return Ok(());
     };
@@ -23,11 +18,11 @@ pub(super) fn start(
         return Ok(());
     }
     let first = crate::event::millis(esc.steps[0].0);
-    tx.prepare_cached(
+    tx.execute(
         "INSERT OR IGNORE INTO escalations (event_id, name, started_at, next_at)
          VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, esc.name, now, now + first])?;
+        params![id, esc.name, now, now + first],
+    )?;
     Ok(())
 }
 
@@ -53,64 +48,31 @@ impl Store {
         now: i64,
         escalations: &std::collections::BTreeMap<String, Escalation>,
     ) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let classify = |e: rusqlite::Error| super::sql_error(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        let due: Vec<(i64, String, i64, i64)> = tx
-            .prepare(
-                "SELECT event_id, name, step, next_at FROM escalations
-                 WHERE acked_at IS NULL AND next_at <= ?1",
-            )
-            .and_then(|mut s| {
-                s.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect()
-            })
-            .map_err(classify)?;
-        let mut taken = 0;
-        for (event, name, step, at) in due {
-            let step = usize::try_from(step).unwrap_or(usize::MAX);
-            let Some(steps) = escalations.get(&name).map(|e| &e.steps) else {
-                // The escalation was removed from the watchlists: it ends here.
-                tx.execute(
-                    "UPDATE escalations SET next_at = ?2 WHERE event_id = ?1",
-                    params![event, i64::MAX],
-                )
-                .map_err(classify)?;
-                continue;
-            };
-            let Some((_, channel)) = steps.get(step) else {
-                tx.execute(
-                    "UPDATE escalations SET next_at = ?2 WHERE event_id = ?1",
-                    params![event, i64::MAX],
-                )
-                .map_err(classify)?;
-                continue;
-            };
-            queue_step(&tx, event, channel, now).map_err(classify)?;
-            let next = steps.get(step + 1).map_or(i64::MAX, |(after, _)| {
-                at.max(now) + crate::event::millis(*after)
-            });
-            tx.execute(
-                "UPDATE escalations SET step = ?2, next_at = ?3 WHERE event_id = ?1",
-                params![event, (step + 1) as i64, next],
-            )
-            .map_err(classify)?;
-            taken += 1;
-        }
-        tx.commit().map_err(classify)?;
-        Ok(taken)
+        // Several workers: the steps one of them is taking are skipped by the others.
+        let sql = format!(
+            "SELECT event_id, name, step, next_at FROM escalations
+             WHERE acked_at IS NULL AND next_at <= ?1{}",
+            super::lease::skip_locked(self.engine())
+        );
+        self.write(Begin::Immediate, |tx| {
+            let due: Vec<(i64, String, i64, i64)> = tx.query(&sql, params![now], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            let mut taken = 0;
+            for (event, name, step, at) in due {
+                taken += take_step(tx, escalations, (event, &name, step, at), now)?;
+            }
+            Ok(taken)
+        })
     }
 
     /// When the next escalation step is due, if one is.
     pub fn next_escalation_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_one(
                 "SELECT MIN(next_at) FROM escalations WHERE acked_at IS NULL AND next_at < ?1",
-                [i64::MAX],
-                |r| r.get::<_, Option<i64>>(0),
+                params![i64::MAX],
+                |r| r.get::<Option<i64>>(0),
             )
             .map(|t| t.map(from_millis))
             .map_err(|e| self.classify(e))
@@ -118,29 +80,27 @@ impl Store {
 
     /// The escalations not acknowledged whose steps are not all taken, oldest first.
     pub fn open_escalations(&self) -> Result<Vec<OpenEscalation>, StoreError> {
-        self.conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT x.event_id, w.name, e.kind, e.summary, x.name, x.step, x.started_at, x.next_at
                  FROM escalations x JOIN events e ON e.id = x.event_id JOIN watches w ON w.id = e.watch_id
                  WHERE x.acked_at IS NULL ORDER BY x.started_at",
-            )
-            .and_then(|mut s| {
-                s.query_map([], |r| {
+                params![],
+                |r| {
                     Ok(OpenEscalation {
                         event_id: r.get(0)?,
                         watch: r.get(1)?,
                         kind: r.get(2)?,
                         summary: r.get(3)?,
                         name: r.get(4)?,
-                        step: usize::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                        step: usize::try_from(r.get::<i64>(5)?).unwrap_or(0),
                         started_at: from_millis(r.get(6)?),
-                        next_at: Some(r.get::<_, i64>(7)?)
+                        next_at: Some(r.get::<i64>(7)?)
                             .filter(|&t| t < i64::MAX)
                             .map(from_millis),
                     })
-                })?
-                .collect()
-            })
+                },
+            )
             .map_err(|e| self.classify(e))
     }
 
@@ -162,7 +122,7 @@ impl Store {
             .collect();
         let now = crate::schedule::now().timestamp_millis();
         for x in &open {
-            self.conn
+            self.db
                 .execute(
                     "UPDATE escalations SET acked_at = ?2, acked_by = ?3, note = ?4 WHERE event_id = ?1",
                     params![x.event_id, now, by, note],
@@ -174,38 +134,35 @@ impl Store {
 
     /// Acknowledgements since `since`: (when, watch, event id, who, note), for the timeline.
     pub fn acks(&self, since: DateTime<Utc>) -> Result<Vec<Ack>, StoreError> {
-        self.conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT x.acked_at, w.name, w.url, x.event_id, x.acked_by, x.note, x.name
                  FROM escalations x JOIN events e ON e.id = x.event_id JOIN watches w ON w.id = e.watch_id
                  WHERE x.acked_at >= ?1 ORDER BY x.acked_at",
-            )
-            .and_then(|mut s| {
-                s.query_map([since.timestamp_millis()], |r| {
+                params![since.timestamp_millis()],
+                |r| {
                     Ok(Ack {
                         at: from_millis(r.get(0)?),
                         watch: r.get(1)?,
                         url: r.get(2)?,
                         event_id: r.get(3)?,
-                        by: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        by: r.get::<Option<String>>(4)?.unwrap_or_default(),
                         note: r.get(5)?,
                         escalation: r.get(6)?,
                     })
-                })?
-                .collect()
-            })
+                },
+            )
             .map_err(|e| self.classify(e))
     }
 
     /// Whether the event is (or was) escalating, and under which escalation.
     pub fn escalation_of(&self, event: i64) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT name FROM escalations WHERE event_id = ?1",
-                [event],
+                params![event],
                 |r| r.get(0),
             )
-            .optional()
             .map_err(|e| self.classify(e))
     }
 }
@@ -229,39 +186,71 @@ pub struct Ack {
     pub escalation: String,
 }
 
+/// Takes one due step of an escalation (event, name, step, due at): queues its channel and
+/// schedules the next. Returns 1 when a step was taken.
+fn take_step(
+    tx: &Db,
+    escalations: &std::collections::BTreeMap<String, Escalation>,
+    (event, name, step, at): (i64, &str, i64, i64),
+    now: i64,
+) -> Result<usize, DbError> {
+    let step = usize::try_from(step).unwrap_or(usize::MAX);
+    // Removed from the watchlists, or every step taken: the escalation ends here.
+    let Some((steps, (_, channel))) = escalations
+        .get(name)
+        .and_then(|e| Some((&e.steps, e.steps.get(step)?)))
+    else {
+        tx.execute(
+            "UPDATE escalations SET next_at = ?2 WHERE event_id = ?1",
+            params![event, i64::MAX],
+        )?;
+        return Ok(0);
+    };
+    queue_step(tx, event, channel, now)?;
+    let next = steps.get(step + 1).map_or(i64::MAX, |(after, _)| {
+        at.max(now) + crate::event::millis(*after)
+    });
+    tx.execute(
+        "UPDATE escalations SET step = ?2, next_at = ?3 WHERE event_id = ?1",
+        params![event, (step + 1) as i64, next],
+    )?;
+    Ok(1)
+}
+
 /// Queues a step's channel for the event, held like the event's other notifications while
 /// its verify runs.
-fn queue_step(tx: &Transaction<'_>, event: i64, channel: &str, now: i64) -> rusqlite::Result<()> {
-    let verifying: bool = tx
-        .query_row(
+fn queue_step(tx: &Db, event: i64, channel: &str, now: i64) -> Result<(), DbError> {
+    let verifying = tx
+        .query_opt(
             "SELECT 1 FROM verifies WHERE event_id = ?1",
-            [event],
+            params![event],
             |_| Ok(()),
-        )
-        .optional()?
+        )?
         .is_some();
-    let severity: Option<String> = tx
-        .query_row(
-            "SELECT json_extract(detail, '$.severity') FROM events WHERE id = ?1",
-            [event],
+    let detail: Option<String> = tx
+        .query_opt(
+            "SELECT detail FROM events WHERE id = ?1",
+            params![event],
             |r| r.get(0),
-        )
-        .optional()?
+        )?
         .flatten();
+    let severity = detail
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+        .and_then(|d| d["severity"].as_str().map(str::to_string));
     let state = if verifying { "verifying" } else { "pending" };
-    tx.prepare_cached(
+    tx.execute(
         "INSERT INTO outbox (event_id, channel, severity, created_at, next_attempt_at, state)
          VALUES (?1, ?2, ?3, ?4, ?4, ?5)
          ON CONFLICT (event_id, channel) DO UPDATE SET
              state = CASE outbox.state WHEN 'delivered' THEN 'pending' ELSE outbox.state END,
              next_attempt_at = ?4, attempts = 0",
-    )?
-    .execute(params![
-        event,
-        channel,
-        severity.unwrap_or_else(|| "critical".into()),
-        now,
-        state
-    ])?;
+        params![
+            event,
+            channel,
+            severity.unwrap_or_else(|| "critical".into()),
+            now,
+            state
+        ],
+    )?;
     Ok(())
 }

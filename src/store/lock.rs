@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Held while checking; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct DbLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,12 @@ pub enum LockError {
 }
 
 /// Takes the lock for `db`, waiting up to `wait` for another process to release it.
+/// On PostgreSQL there is no file to lock: several workers share the database, and leases
+/// keep them from checking one watch twice.
 pub fn acquire(db: &Path, what: &str, wait: Duration) -> Result<DbLock, LockError> {
+    if db.to_str().is_some_and(super::pg::is_url) {
+        return Ok(DbLock { _file: None });
+    }
     let mut os = db.as_os_str().to_owned();
     os.push(".lock");
     let path = PathBuf::from(os);
@@ -82,7 +87,7 @@ pub fn acquire(db: &Path, what: &str, wait: Duration) -> Result<DbLock, LockErro
         crate::event::rfc3339(chrono::Utc::now())
     );
     let _ = file.flush();
-    Ok(DbLock { _file: file })
+    Ok(DbLock { _file: Some(file) })
 }
 
 #[cfg(test)]

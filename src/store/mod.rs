@@ -1,15 +1,25 @@
-//! SQLite storage: validators, hashes, snapshots and events.
+//! Storage: validators, hashes, snapshots and events, in SQLite (one file, the default) or
+//! PostgreSQL (`--db postgres://...`, shared by several workers).
 //!
-//! WAL mode, `synchronous = NORMAL`, numbered migrations tracked with `PRAGMA user_version`.
-//! A check's snapshot, event and validators are written in one transaction; a pass writes its
-//! outcomes in batched transactions from one thread that owns the connection.
+//! SQLite runs in WAL mode, `synchronous = NORMAL`, its migrations tracked with `PRAGMA
+//! user_version`; PostgreSQL has the same schema, its version in `forewarn_schema`. A check's
+//! snapshot, event and validators are written in one transaction; a pass writes its outcomes
+//! in batched transactions from one thread that owns the connection.
 
 mod apply;
+pub mod db;
 mod escalate;
+pub mod lease;
 pub mod lock;
 mod outbox;
+mod pg;
+mod schema;
 mod verify;
+pub use db::{Db, Engine};
 pub use escalate::{Ack, AckTarget, OpenEscalation};
+pub use lease::{Claim, WorkerRow};
+pub use outbox::host_name;
+pub use pg::{is_url as is_postgres_url, redact as redact_url};
 pub use verify::Inputs as VerifyInputs;
 
 pub use crate::judge::{Snapshot, WatchState};
@@ -19,31 +29,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use db::{Begin, DbError, Row, params};
 
 use crate::compare::Hash;
 use crate::event::{Event, from_millis};
 use crate::judge::Prior;
 
-/// Migrations in order; `user_version` is the number applied. Never edit a released one.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_noise_confirm.sql"),
-    include_str!("migrations/0003_learned_masks.sql"),
-    include_str!("migrations/0004_meta.sql"),
-    include_str!("migrations/0005_contracts.sql"),
-    include_str!("migrations/0006_assets.sql"),
-    include_str!("migrations/0007_outbox.sql"),
-    include_str!("migrations/0008_volatile.sql"),
-    include_str!("migrations/0009_requests.sql"),
-    include_str!("migrations/0010_screenshots.sql"),
-    include_str!("migrations/0011_verifies.sql"),
-    include_str!("migrations/0012_escalations.sql"),
-    include_str!("migrations/0013_response_times.sql"),
-];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub use schema::SCHEMA_VERSION;
 
 pub use crate::codec::{COMPRESS_FROM, encode_content};
 
@@ -52,10 +45,7 @@ pub enum StoreError {
     #[error(
         "cannot open the database {path}: {source}. Check the path and its permissions, or pass --db PATH"
     )]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: DbError },
     #[error(
         "the database {path} was written by a newer forewarn (schema {found}, this build knows {supported}): upgrade forewarn, or use another --db. It was not modified"
     )]
@@ -67,10 +57,7 @@ pub enum StoreError {
     #[error(
         "{path} is not a forewarn database or is corrupt ({source}). Move it aside to start afresh, or restore it from a backup"
     )]
-    Corrupt {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Corrupt { path: PathBuf, source: DbError },
     #[error(
         "{path} has forewarn's tables but no schema version (`PRAGMA user_version` is 0): another tool changed it, and forewarn will not guess. Restore it from a backup, or move it aside to start afresh; it was not modified"
     )]
@@ -82,15 +69,15 @@ pub enum StoreError {
     #[error(
         "the disk holding {path} is full ({source}): what was being written was not, and the database is intact (every batch is all or nothing). Free some space and run again; the changes will be found again"
     )]
-    DiskFull {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    DiskFull { path: PathBuf, source: DbError },
+    #[error("{message}")]
+    Connect { message: String },
+    #[error(
+        "the database {path} stayed unreachable ({source}): what was being written was not (every batch is all or nothing). Check the server, then run again"
+    )]
+    Unavailable { path: PathBuf, source: DbError },
     #[error("database error in {path}: {source}")]
-    Sql {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Sql { path: PathBuf, source: DbError },
 }
 
 /// Which events to read back.
@@ -115,27 +102,33 @@ pub type ScheduleState = (Option<DateTime<Utc>>, u32);
 const SCHEDULE_COLUMNS: &str = "name, last_check_at, consecutive_failures";
 
 /// One row of [`SCHEDULE_COLUMNS`].
-fn schedule_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, ScheduleState)> {
+fn schedule_of_row(r: &Row) -> Result<(String, ScheduleState), DbError> {
     Ok((
-        r.get::<_, String>(0)?,
+        r.get::<String>(0)?,
         (
-            r.get::<_, Option<i64>>(1)?.map(from_millis),
-            r.get::<_, i64>(2)? as u32,
+            r.get::<Option<i64>>(1)?.map(from_millis),
+            r.get::<i64>(2)? as u32,
         ),
     ))
 }
 
+/// A JSON column, `None` when NULL or unreadable.
+fn json_of<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> Result<Option<T>, DbError> {
+    Ok(r.get::<Option<String>>(i)?
+        .and_then(|s| serde_json::from_str(&s).ok()))
+}
+
 /// One row of [`STATE_COLUMNS`]: the watch's name and its state.
-fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)> {
-    let hash = |i: usize| -> rusqlite::Result<Option<Hash>> {
-        Ok(r.get::<_, Option<Vec<u8>>>(i)?
+fn state_of_row(r: &Row) -> Result<(String, WatchState), DbError> {
+    let hash = |i: usize| -> Result<Option<Hash>, DbError> {
+        Ok(r.get::<Option<Vec<u8>>>(i)?
             .and_then(|v| <Hash>::try_from(v.as_slice()).ok()))
     };
-    let time = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        Ok(r.get::<_, Option<i64>>(i)?.map(from_millis))
+    let time = |i: usize| -> Result<Option<DateTime<Utc>>, DbError> {
+        Ok(r.get::<Option<i64>>(i)?.map(from_millis))
     };
     Ok((
-        r.get::<_, String>(1)?,
+        r.get::<String>(1)?,
         WatchState {
             id: r.get(0)?,
             url: r.get(2)?,
@@ -148,34 +141,22 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)>
             last_check_at: time(9)?,
             last_ok_at: time(10)?,
             last_change_at: time(11)?,
-            last_status: r.get::<_, Option<i64>>(12)?.map(|s| s as u16),
-            last_duration_ms: r.get::<_, Option<i64>>(13)?.map(|d| d as u64),
-            consecutive_failures: r.get::<_, i64>(14)? as u32,
+            last_status: r.get::<Option<i64>>(12)?.map(|s| s as u16),
+            last_duration_ms: r.get::<Option<i64>>(13)?.map(|d| d as u64),
+            consecutive_failures: r.get::<i64>(14)? as u32,
             failing_since: time(15)?,
             last_error: r.get(16)?,
-            missing_selectors: r
-                .get::<_, Option<String>>(17)?
-                .and_then(|s| serde_json::from_str(&s).ok()),
+            missing_selectors: json_of(r, 17)?,
             missing_since: time(18)?,
             text_hash: hash(19)?,
             pending_hash: hash(20)?,
-            pending_count: r.get::<_, i64>(21)? as u32,
-            learned_masks: r
-                .get::<_, Option<String>>(22)?
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default(),
-            contracts: r
-                .get::<_, Option<String>>(23)?
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default(),
-            assets: r
-                .get::<_, Option<String>>(24)?
-                .and_then(|s| serde_json::from_str(&s).ok()),
+            pending_count: r.get::<i64>(21)? as u32,
+            learned_masks: json_of(r, 22)?.unwrap_or_default(),
+            contracts: json_of(r, 23)?.unwrap_or_default(),
+            assets: json_of(r, 24)?,
             volatile_since: time(25)?,
-            requests: r
-                .get::<_, Option<String>>(26)?
-                .and_then(|s| serde_json::from_str(&s).ok()),
-            verify_failed: match (time(27)?, r.get::<_, Option<String>>(28)?) {
+            requests: json_of(r, 26)?,
+            verify_failed: match (time(27)?, r.get::<Option<String>>(28)?) {
                 (Some(at), Some(what)) => Some((at, what)),
                 _ => None,
             },
@@ -184,172 +165,43 @@ fn state_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, WatchState)>
 }
 
 pub struct Store {
-    conn: Connection,
+    db: Db,
+    /// The SQLite file, or the PostgreSQL URL as it may be shown (no password).
     path: PathBuf,
+    /// PostgreSQL: the URL as given, to open more connections with.
+    url: Option<String>,
+    /// The leases this worker holds for the pass being written: each outcome releases its
+    /// watch's, and is stored only if the lease was still this worker's.
+    claims: Option<lease::Held>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: path.to_path_buf(),
-                source: rusqlite::Error::InvalidPath(PathBuf::from(format!(
-                    "{}: {e}",
-                    dir.display()
-                ))),
-            })?;
+    fn new(db: Db, path: PathBuf, url: Option<String>) -> Store {
+        Store {
+            db,
+            path,
+            url,
+            claims: None,
         }
-        let conn = Connection::open(path).map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.configure(false)?;
-        store.migrate()?;
-        Ok(store)
     }
 
-    /// Opens an existing database without writing to it; `None` if there is none yet.
-    pub fn open_read_only(path: &Path) -> Result<Option<Store>, StoreError> {
-        if !path.exists() {
-            return Ok(None);
-        }
-        let store = match Self::open_reader(path, false) {
-            // On a read-only file system SQLite cannot create the `-shm` file a WAL database
-            // is read through: read it as immutable (no writer can be running there).
-            Err(e) if cannot_open(&e) => Self::open_reader(path, true).map_err(|_| e)?,
-            other => other?,
-        };
-        let version = store.user_version()?;
-        if version == 0 && store.has_forewarn_tables()? {
-            return Err(StoreError::Unversioned {
-                path: store.path.clone(),
-            });
-        }
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: store.path.clone(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < SCHEMA_VERSION {
-            // Written by an older forewarn and never migrated: nothing to read that we know.
-            return Ok(None);
-        }
-        Ok(Some(store))
-    }
-
-    /// A read-only connection, configured; `immutable` reads the file without locks or WAL.
-    fn open_reader(path: &Path, immutable: bool) -> Result<Store, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let opened = if immutable {
-            let uri = format!("file:{}?immutable=1", uri_path(path));
-            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
-        } else {
-            Connection::open_with_flags(path, flags)
-        };
-        let conn = opened.map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.configure(true)?;
-        Ok(store)
-    }
-
+    /// The SQLite file, or the PostgreSQL URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn configure(&self, read_only: bool) -> Result<(), StoreError> {
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| self.sql(e))?;
-        // The first real read tells a corrupt file or a non-database from a good one.
-        self.conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(|e| self.classify(e))?;
-        if !read_only {
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(|e| self.classify(e))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                tracing_note(&format!("journal mode is {mode}, not WAL"));
-            }
-        }
-        self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(|e| self.classify(e))?;
-        Ok(())
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
     }
 
-    fn user_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.classify(e))
-    }
-
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let version = self.user_version()?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version == 0 && self.has_forewarn_tables()? {
-            return Err(StoreError::Unversioned {
-                path: self.path.clone(),
-            });
-        }
-        let path = self.path.clone();
-        let sql_err = |e: rusqlite::Error| StoreError::Sql {
-            path: path.clone(),
-            source: e,
-        };
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(sql_err)?;
-            tx.execute_batch(sql).map_err(sql_err)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(sql_err)?;
-            tx.commit().map_err(sql_err)?;
-        }
-        Ok(())
-    }
-
-    /// The tables the first migration creates are there already.
-    fn has_forewarn_tables(&self) -> Result<bool, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-                 AND name IN ('watches', 'snapshots', 'events')",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n > 0)
-            .map_err(|e| self.classify(e))
-    }
-
-    fn sql(&self, e: rusqlite::Error) -> StoreError {
+    fn sql(&self, e: DbError) -> StoreError {
         StoreError::Sql {
             path: self.path.clone(),
             source: e,
         }
     }
 
-    fn classify(&self, e: rusqlite::Error) -> StoreError {
+    fn classify(&self, e: DbError) -> StoreError {
         sql_error(&self.path, e)
     }
 
@@ -377,58 +229,44 @@ impl Store {
         &self,
         columns: &str,
         names: &[&str],
-        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<(String, T)>,
+        row: fn(&Row) -> Result<(String, T), DbError>,
     ) -> Result<HashMap<String, T>, StoreError> {
         let mut out = HashMap::with_capacity(names.len());
         for part in names.chunks(500) {
             let marks = vec!["?"; part.len()].join(",");
-            let mut stmt = self
-                .conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM watches WHERE name IN ({marks})"
-                ))
+            let sql = format!("SELECT {columns} FROM watches WHERE name IN ({marks})");
+            let args: Vec<&dyn db::ToParam> = part.iter().map(|n| n as &dyn db::ToParam).collect();
+            let rows = self
+                .db
+                .query(&sql, &args, row)
                 .map_err(|e| self.classify(e))?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(part), row)
-                .map_err(|e| self.classify(e))?;
-            for r in rows {
-                let (name, value) = r.map_err(|e| self.classify(e))?;
-                out.insert(name, value);
-            }
+            out.extend(rows);
         }
         Ok(out)
     }
 
     /// The names of the watches that have stored snapshots.
     pub fn names_with_snapshots(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT w.name FROM watches w
                  WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.watch_id = w.id) ORDER BY w.name",
+                params![],
+                |r| r.get(0),
             )
-            .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+            .map_err(|e| self.classify(e))
     }
 
     /// A watch's snapshots, oldest first: (id, taken at, size in bytes).
     pub fn snapshots_of(&self, watch: &str) -> Result<Vec<(i64, DateTime<Utc>, i64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT s.id, s.taken_at, s.size FROM snapshots s JOIN watches w ON w.id = s.watch_id
                  WHERE w.name = ?1 ORDER BY s.id",
+                params![watch],
+                |r| Ok((r.get(0)?, from_millis(r.get(1)?), r.get(2)?)),
             )
-            .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([watch], |r| {
-                Ok((r.get(0)?, from_millis(r.get(1)?), r.get(2)?))
-            })
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+            .map_err(|e| self.classify(e))
     }
 
     /// Prunes every named watch's snapshots to its `keep` / `keep_for`, then gives the space
@@ -437,48 +275,77 @@ impl Store {
         &mut self,
         retention: &[(String, u32, Option<std::time::Duration>)],
     ) -> Result<(usize, u64), StoreError> {
-        let path = self.path.clone();
-        let sql = |e: rusqlite::Error| StoreError::Sql {
-            path: path.clone(),
-            source: e,
-        };
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let before = size(&self.path);
+        let before = self.size_on_disk()?;
         let now = Utc::now().timestamp_millis();
-        let tx = self.conn.transaction().map_err(sql)?;
-        let mut deleted = 0;
-        for (name, keep, keep_for) in retention {
-            let id: Option<i64> = tx
-                .query_row("SELECT id FROM watches WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(sql)?;
-            if let Some(id) = id {
-                deleted += apply::prune(&tx, id, *keep, *keep_for, now).map_err(sql)?;
+        let deleted = self.write(Begin::Deferred, |tx| {
+            let mut deleted = 0;
+            for (name, keep, keep_for) in retention {
+                let id: Option<i64> = tx.query_opt(
+                    "SELECT id FROM watches WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )?;
+                if let Some(id) = id {
+                    deleted += apply::prune(tx, id, *keep, *keep_for, now)?;
+                }
             }
+            Ok(deleted)
+        })?;
+        let space = match self.db.engine() {
+            Engine::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;",
+            Engine::Postgres => "VACUUM snapshots",
+        };
+        self.db.batch(space).map_err(|e| self.sql(e))?;
+        Ok((deleted, before.saturating_sub(self.size_on_disk()?)))
+    }
+
+    /// The bytes the database takes: the file, or PostgreSQL's tables.
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        match self.db.engine() {
+            Engine::Sqlite => Ok(std::fs::metadata(&self.path).map_or(0, |m| m.len())),
+            Engine::Postgres => self
+                .db
+                .query_one(
+                    "SELECT pg_total_relation_size('snapshots') + pg_total_relation_size('events')",
+                    params![],
+                    |r| r.get::<i64>(0),
+                )
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| self.classify(e)),
         }
-        tx.commit().map_err(sql)?;
-        self.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;")
-            .map_err(sql)?;
-        Ok((deleted, before.saturating_sub(size(&self.path))))
+    }
+
+    /// Runs `f` in a transaction; a connection lost before the commit is re-established
+    /// and `f` runs again (PostgreSQL).
+    fn write<T>(
+        &self,
+        begin: Begin,
+        mut f: impl FnMut(&Db) -> Result<T, DbError>,
+    ) -> Result<T, StoreError> {
+        let path = &self.path;
+        self.db.transaction(
+            begin,
+            |tx| f(tx).map_err(|e| sql_error(path, e)),
+            |e| sql_error(path, e),
+            |e: &StoreError| matches!(e, StoreError::Unavailable { .. }),
+        )
     }
 
     /// A value from the `meta` table.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
+        self.db
+            .query_opt("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.classify(e))
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn
+        self.db
             .execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
+                params![key, value],
             )
             .map(|_| ())
             .map_err(|e| self.classify(e))
@@ -487,16 +354,15 @@ impl Store {
     /// The state the judge plans a check of `watch` from (none before its first check);
     /// `noise` includes the run of noise a noise verdict would extend.
     pub fn prior_of(&self, watch: &str, noise: bool) -> Result<Option<Prior>, StoreError> {
-        apply::prior(&self.conn, watch, noise)
+        apply::prior(&self.db, watch, noise)
             .map(|row| row.map(|(_, prior)| prior))
             .map_err(|e| self.classify(e))
     }
 
-    /// One snapshot by id.
     /// Drops response times older than `before` (a day is kept, for `list`).
     pub fn prune_timings(&self, before: i64) -> Result<usize, StoreError> {
-        self.conn
-            .execute("DELETE FROM timings WHERE at < ?1", [before])
+        self.db
+            .execute("DELETE FROM timings WHERE at < ?1", params![before])
             .map_err(|e| self.classify(e))
     }
 
@@ -507,20 +373,16 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<HashMap<String, (u64, u64, usize)>, StoreError> {
         let mut by: HashMap<String, Vec<u64>> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare(
+        let rows = self
+            .db
+            .query(
                 "SELECT w.name, t.ms FROM timings t JOIN watches w ON w.id = t.watch_id
                  WHERE t.at >= ?1",
+                params![since.timestamp_millis()],
+                |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
             )
             .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([since.timestamp_millis()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(|e| self.classify(e))?;
-        for row in rows {
-            let (name, ms) = row.map_err(|e| self.classify(e))?;
+        for (name, ms) in rows {
             by.entry(name).or_default().push(ms.max(0) as u64);
         }
         Ok(by
@@ -536,41 +398,32 @@ impl Store {
 
     /// The screenshot kept with a snapshot (`screenshot = true`), as PNG.
     pub fn screenshot(&self, snapshot: i64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT screenshot FROM snapshots WHERE id = ?1",
-                [snapshot],
-                |r| r.get::<_, Option<Vec<u8>>>(0),
+                params![snapshot],
+                |r| r.get::<Option<Vec<u8>>>(0),
             )
-            .optional()
             .map(Option::flatten)
             .map_err(|e| self.classify(e))
     }
 
+    /// One snapshot by id.
     pub fn snapshot(&self, id: i64) -> Result<Option<Snapshot>, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT id, taken_at, encoding, content FROM snapshots WHERE id = ?1",
-                [id],
+                params![id],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Vec<u8>>(3)?,
-                    ))
+                    let blob: Vec<u8> = r.get(3)?;
+                    Ok(Snapshot {
+                        id: r.get(0)?,
+                        taken_at: from_millis(r.get(1)?),
+                        content: decode_content(r.get(2)?, &blob)?,
+                    })
                 },
             )
-            .optional()
-            .map_err(|e| self.classify(e))?
-            .map(|(id, at, enc, blob)| {
-                Ok(Snapshot {
-                    id,
-                    taken_at: from_millis(at),
-                    content: decode_content(enc, &blob).map_err(|e| self.sql(e))?,
-                })
-            })
-            .transpose()
+            .map_err(|e| self.classify(e))
     }
 
     /// Stored events, oldest first.
@@ -579,63 +432,60 @@ impl Store {
             "SELECT e.id, e.kind, w.name, w.url, e.at, e.summary, e.diff, e.detail
              FROM events e JOIN watches w ON w.id = e.watch_id WHERE 1=1",
         );
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut args: Vec<db::Value> = Vec::new();
         if let Some(w) = &filter.watch {
-            args.push(w.clone().into());
+            args.push(db::Value::Text(w.clone()));
             sql.push_str(&format!(" AND w.name = ?{}", args.len()));
         }
         if let Some(since) = filter.since {
-            args.push(since.timestamp_millis().into());
+            args.push(db::Value::Int(since.timestamp_millis()));
             sql.push_str(&format!(" AND e.at >= ?{}", args.len()));
         }
         if !filter.kinds.is_empty() {
             let mut marks = Vec::new();
             for k in &filter.kinds {
-                args.push(k.as_str().to_string().into());
+                args.push(db::Value::Text(k.as_str().to_string()));
                 marks.push(format!("?{}", args.len()));
             }
             sql.push_str(&format!(" AND e.kind IN ({})", marks.join(",")));
         }
         sql.push_str(" ORDER BY e.at, e.id");
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| {
-                let detail: Option<String> = r.get(7)?;
-                Ok(Event {
-                    id: Some(r.get(0)?),
-                    kind: r.get(1)?,
-                    watch: r.get(2)?,
-                    url: r.get(3)?,
-                    at: from_millis(r.get(4)?),
-                    summary: r.get(5)?,
-                    diff: diff_of(r, 6)?,
-                    detail: detail
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or_default(),
-                })
-            })
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+        let refs: Vec<&dyn db::ToParam> = args.iter().map(|a| a as &dyn db::ToParam).collect();
+        self.db
+            .query(&sql, &refs, |r| event_of_row(r, 0))
+            .map_err(|e| self.classify(e))
     }
 
     /// Applies a batch of outcomes in one transaction; returns the events they produced.
+    /// Under leases (several workers), an outcome whose lease another worker took over is
+    /// not stored: that worker checks the watch.
     pub fn apply_batch<'a>(
         &mut self,
         outcomes: impl IntoIterator<Item = &'a crate::judge::Outcome>,
     ) -> Result<Vec<Event>, StoreError> {
-        let path = self.path.clone();
-        let classify = |e: rusqlite::Error| sql_error(&path, e);
+        let outcomes: Vec<&crate::judge::Outcome> = outcomes.into_iter().collect();
+        let claims = self.claims.as_ref();
         // IMMEDIATE: the write lock is taken (or waited for) up front; a deferred transaction
         // that reads first and then writes can fail at once, past the busy handler.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        let mut events = Vec::new();
-        for o in outcomes {
-            apply::apply(&tx, o, &mut events).map_err(classify)?;
+        let (events, lost) = self.write(Begin::Immediate, |tx| {
+            let mut events = Vec::new();
+            let mut lost = Vec::new();
+            for o in &outcomes {
+                if let Some(held) = claims
+                    && !lease::release(tx, held, &o.name)?
+                {
+                    lost.push(o.name.clone());
+                    continue;
+                }
+                apply::apply(tx, o, &mut events)?;
+            }
+            Ok((events, lost))
+        })?;
+        for name in lost {
+            eprintln!(
+                "forewarn: {name}: its lease ended before the check did (another worker took it over); this result was not stored"
+            );
         }
-        tx.commit().map_err(classify)?;
         Ok(events)
     }
 
@@ -643,7 +493,11 @@ impl Store {
     /// (more than 1 MiB and more than the database itself), so a pass on a small disk does
     /// not hold a log many times the database. `truncate` also shrinks the file (at the end
     /// of a pass, when no reader holds it). Best effort: a busy log is left for later.
+    /// Nothing to do on PostgreSQL.
     pub fn checkpoint(&self, truncate: bool) {
+        let Some(conn) = self.db.as_sqlite() else {
+            return;
+        };
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -653,27 +507,44 @@ impl Store {
             return;
         }
         let mode = if truncate { "TRUNCATE" } else { "PASSIVE" };
-        let _ = self
-            .conn
-            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
+        let _ = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()));
     }
 
-    /// Runs `PRAGMA integrity_check`; `Ok` when it says "ok".
+    /// Runs `PRAGMA integrity_check` (SQLite); `Ok` when it says "ok".
     pub fn integrity_check(&self) -> Result<String, StoreError> {
-        self.conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        let sql = match self.db.engine() {
+            Engine::Sqlite => "PRAGMA integrity_check",
+            Engine::Postgres => "SELECT 'ok'",
+        };
+        self.db
+            .query_one(sql, params![], |r| r.get(0))
             .map_err(|e| self.classify(e))
     }
 
-    pub fn connection(&self) -> &Connection {
-        &self.conn
+    /// The connection, for what the store has no method for (tests, diagnostics).
+    pub fn db(&self) -> &Db {
+        &self.db
     }
+}
+
+/// An event from columns `at..at + 8`: id, kind, watch, url, at, summary, diff, detail.
+fn event_of_row(r: &Row, at: usize) -> Result<Event, DbError> {
+    Ok(Event {
+        id: Some(r.get(at)?),
+        kind: r.get(at + 1)?,
+        watch: r.get(at + 2)?,
+        url: r.get(at + 3)?,
+        at: from_millis(r.get(at + 4)?),
+        summary: r.get(at + 5)?,
+        diff: diff_of(r, at + 6)?,
+        detail: json_of(r, at + 7)?.unwrap_or_default(),
+    })
 }
 
 /// An event's diff as stored: as text, or zstd-compressed (a blob) from
 /// [`COMPRESS_FROM`] bytes on: a change of a huge page stores half a megabyte of diff.
-fn diff_value(diff: Option<&str>) -> rusqlite::types::Value {
-    use rusqlite::types::Value;
+fn diff_value(diff: Option<&str>) -> db::Value {
+    use db::Value;
     match diff {
         None => Value::Null,
         Some(d) => match encode_content(d) {
@@ -683,61 +554,44 @@ fn diff_value(diff: Option<&str>) -> rusqlite::types::Value {
     }
 }
 
-/// An event's diff read back: text as is, a blob decompressed.
-fn diff_of(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
-    use rusqlite::types::ValueRef;
-    match r.get_ref(i)? {
-        ValueRef::Null => Ok(None),
-        ValueRef::Blob(b) => decode_content(1, b).map(Some),
-        v => Ok(Some(v.as_str()?.to_string())),
+/// zstd's frame magic number, which starts every compressed diff (UTF-8 text never does).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// An event's diff read back: text as is, compressed bytes decompressed (PostgreSQL keeps
+/// both in one `bytea` column).
+fn diff_of(r: &Row, i: usize) -> Result<Option<String>, DbError> {
+    match r.value(i) {
+        db::Value::Null => Ok(None),
+        db::Value::Blob(b) if b.starts_with(&ZSTD_MAGIC) => decode_content(1, b).map(Some),
+        _ => r.get(i),
     }
 }
 
-fn decode_content(encoding: i64, blob: &[u8]) -> rusqlite::Result<String> {
+fn decode_content(encoding: i64, blob: &[u8]) -> Result<String, DbError> {
     let bytes = match encoding {
         0 => blob.to_vec(),
-        1 => crate::codec::decompress(blob).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-        })?,
+        1 => crate::codec::decompress(blob).map_err(|e| DbError::Decode(e.to_string()))?,
         other => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Blob,
-                format!("unknown snapshot encoding {other}").into(),
-            ));
+            return Err(DbError::Decode(format!(
+                "unknown snapshot encoding {other}"
+            )));
         }
     };
-    String::from_utf8(bytes).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
-    })
+    String::from_utf8(bytes).map_err(|e| DbError::Decode(e.to_string()))
 }
 
-/// A SQLite error, named for what the user can do about it.
-/// SQLite could not open a file it needs (on a read-only file system: the `-shm`).
-fn cannot_open(e: &StoreError) -> bool {
-    let source = match e {
-        StoreError::Open { source, .. } | StoreError::Sql { source, .. } => source,
-        _ => return false,
-    };
-    source.sqlite_error_code() == Some(rusqlite::ffi::ErrorCode::CannotOpen)
-}
-
-/// A path as the path of a `file:` URI: the characters a URI gives a meaning escaped.
-fn uri_path(path: &Path) -> String {
-    let mut out = String::new();
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
+/// A database error, named for what the user can do about it.
+fn sql_error(path: &Path, e: DbError) -> StoreError {
     use rusqlite::ffi::ErrorCode;
     let path = path.to_path_buf();
-    match e.sqlite_error_code() {
+    if e.is_connection_lost() {
+        return StoreError::Unavailable { path, source: e };
+    }
+    let code = match &e {
+        DbError::Sqlite(s) => s.sqlite_error_code(),
+        _ => None,
+    };
+    match code {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             StoreError::Corrupt { path, source: e }
         }
@@ -770,20 +624,16 @@ fn disk_nearly_full(path: &Path) -> bool {
     (st.f_bavail as u64).saturating_mul(st.f_frsize as u64) < 1024 * 1024
 }
 
-fn tracing_note(msg: &str) {
-    eprintln!("forewarn: note: {msg}");
-}
-
 /// Used by `apply` to insert a snapshot row.
 fn insert_snapshot(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Db,
     watch_id: i64,
     at: i64,
     content: &str,
     stored: Option<&crate::judge::Stored>,
     hash: &Hash,
     raw_hash: Option<&Hash>,
-) -> rusqlite::Result<i64> {
+) -> Result<i64, DbError> {
     let encoded;
     let (encoding, blob, size) = match stored {
         Some(s) => (s.encoding, s.bytes.as_slice(), s.size),
@@ -792,35 +642,19 @@ fn insert_snapshot(
             (encoded.0, encoded.1.as_slice(), content.len())
         }
     };
-    tx.prepare_cached(
+    tx.insert(
         "INSERT INTO snapshots (watch_id, taken_at, content_hash, raw_hash, encoding, size, content)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        watch_id,
-        at,
-        &hash[..],
-        raw_hash.map(|h| &h[..]),
-        encoding,
-        size as i64,
-        blob
-    ])?;
-    Ok(tx.last_insert_rowid())
-}
-
-impl rusqlite::ToSql for crate::event::EventKind {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl rusqlite::types::FromSql for crate::event::EventKind {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let name = v.as_str()?;
-        crate::event::EventKind::from_name(name).ok_or_else(|| {
-            rusqlite::types::FromSqlError::Other(format!("unknown event kind `{name}`").into())
-        })
-    }
+        params![
+            watch_id,
+            at,
+            &hash[..],
+            raw_hash.map(|h| &h[..]),
+            encoding,
+            size as i64,
+            blob
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -832,7 +666,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let s = Store::open(&path).unwrap();
-        assert_eq!(s.user_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(s.integrity_check().unwrap(), "ok");
         drop(s);
         // Re-opening is a no-op.
@@ -844,7 +678,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         drop(Store::open(&path).unwrap());
-        let c = Connection::open(&path).unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
         c.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
             .unwrap();
         drop(c);
@@ -868,13 +702,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db.sqlite")).unwrap();
         for i in 0..1200 {
-            s.conn
-                .execute(
-                    "INSERT INTO watches (name, url, created_at, etag, consecutive_failures)
+            s.db.execute(
+                "INSERT INTO watches (name, url, created_at, etag, consecutive_failures)
                      VALUES (?1, 'http://127.0.0.1/', 0, ?2, ?3)",
-                    params![format!("w{i}"), format!("\"e{i}\""), i % 3],
-                )
-                .unwrap();
+                params![format!("w{i}"), format!("\"e{i}\""), i % 3],
+            )
+            .unwrap();
         }
         // More names than one statement's group of 500, and one that was never checked.
         let names: Vec<String> = (0..1100).step_by(2).map(|i| format!("w{i}")).collect();

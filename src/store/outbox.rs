@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::db::{Begin, Db, DbError, params};
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
 
 use super::{Store, StoreError};
 use crate::config::alert::AlertPolicy;
@@ -48,31 +48,29 @@ pub struct Delivery {
 
 /// Queues `e` (already inserted, with its id) for each channel the watch routes to whose
 /// `min_severity` it reaches. Same transaction as the event: both or neither.
-pub(super) fn enqueue(
-    tx: &Transaction<'_>,
-    e: &Event,
-    policy: &AlertPolicy,
-    now: i64,
-) -> rusqlite::Result<()> {
+pub(super) fn enqueue(tx: &Db, e: &Event, policy: &AlertPolicy, now: i64) -> Result<(), DbError> {
     let Some(event_id) = e.id else {
         return Ok(());
     };
     let severity = Severity::of_event(e).max(policy.severity);
     // An event being verified is queued held: it goes out once its verify has said.
     let state = if verifying(e) { "verifying" } else { "pending" };
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at, state)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-    )?;
+    let queue = |channel: &str| {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at, state)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
+            params![event_id, channel, severity.as_str(), now, state],
+        )
+    };
     for (channel, min) in &policy.targets {
         if severity >= *min {
-            stmt.execute(params![event_id, channel, severity.as_str(), now, state])?;
+            queue(channel)?;
         }
     }
     // A condition that clears closes the incident it opened, however quiet the event.
     if clears(e.kind) {
         for channel in &policy.resolves {
-            stmt.execute(params![event_id, channel, severity.as_str(), now, state])?;
+            queue(channel)?;
         }
     }
     Ok(())
@@ -95,7 +93,7 @@ pub(super) fn verifying(e: &Event) -> bool {
 }
 
 /// Whether a process with this id exists (signal 0 checks without sending anything).
-fn process_alive(pid: i64) -> bool {
+pub(super) fn process_alive(pid: i64) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -107,39 +105,50 @@ fn process_alive(pid: i64) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// This machine's name: an outbox claim's pid is checked only on the host that made it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
 impl Store {
     /// Claims left by a process that died mid-delivery go back to pending: at once when the
-    /// claiming process is gone, else once the claim is older than `claimed_before` (a hung
-    /// process, or a reused pid).
+    /// claiming process (on this host) is gone, else once the claim is older than
+    /// `claimed_before` (a hung process, a reused pid, or a worker on another host).
     pub fn outbox_release_stale(&self, claimed_before: i64) -> Result<usize, StoreError> {
+        let host = host_name();
         let pids: Vec<i64> = self
-            .conn
-            .prepare("SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending'")
-            .and_then(|mut st| {
-                st.query_map([], |r| r.get::<_, Option<i64>>(0))?
-                    .filter_map(|r| r.transpose())
-                    .collect()
-            })
+            .db
+            .query(
+                "SELECT DISTINCT claimed_by FROM outbox WHERE state = 'sending'
+                 AND claimed_by IS NOT NULL AND (claimed_host IS NULL OR claimed_host = ?1)",
+                params![host],
+                |r| r.get(0),
+            )
             .map_err(|e| self.classify(e))?;
         let mut released = 0;
         for pid in pids {
             if !process_alive(pid) {
                 released += self
-                    .conn
+                    .db
                     .execute(
                         "UPDATE outbox SET state = 'pending', claimed_at = NULL, claimed_by = NULL
-                         WHERE state = 'sending' AND claimed_by = ?1",
-                        [pid],
+                         WHERE state = 'sending' AND claimed_by = ?1
+                         AND (claimed_host IS NULL OR claimed_host = ?2)",
+                        params![pid, host],
                     )
                     .map_err(|e| self.classify(e))?;
             }
         }
         released += self
-            .conn
+            .db
             .execute(
                 "UPDATE outbox SET state = 'pending', claimed_at = NULL, claimed_by = NULL
                  WHERE state = 'sending' AND claimed_at < ?1",
-                [claimed_before],
+                params![claimed_before],
             )
             .map_err(|e| self.classify(e))?;
         Ok(released)
@@ -147,73 +156,64 @@ impl Store {
 
     /// Every pending row with its event, oldest first.
     pub fn outbox_pending(&self) -> Result<Vec<Queued>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
+        self.db
+            .query(
                 "SELECT o.id, o.channel, o.severity, o.created_at, o.attempts, o.next_attempt_at,
                         e.id, e.kind, w.name, w.url, e.at, e.summary, e.diff, e.detail
                  FROM outbox o JOIN events e ON e.id = o.event_id
                  JOIN watches w ON w.id = e.watch_id
                  WHERE o.state = 'pending' ORDER BY o.id",
+                params![],
+                |r| {
+                    Ok(Queued {
+                        id: r.get(0)?,
+                        channel: r.get(1)?,
+                        severity: Severity::parse(&r.get::<String>(2)?).unwrap_or_default(),
+                        created_at: r.get(3)?,
+                        attempts: r.get(4)?,
+                        next_attempt_at: r.get(5)?,
+                        event: super::event_of_row(r, 6)?,
+                    })
+                },
             )
-            .map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let detail: Option<String> = r.get(13)?;
-                Ok(Queued {
-                    id: r.get(0)?,
-                    channel: r.get(1)?,
-                    severity: Severity::parse(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    created_at: r.get(3)?,
-                    attempts: r.get(4)?,
-                    next_attempt_at: r.get(5)?,
-                    event: Event {
-                        id: Some(r.get(6)?),
-                        kind: r.get(7)?,
-                        watch: r.get(8)?,
-                        url: r.get(9)?,
-                        at: from_millis(r.get(10)?),
-                        summary: r.get(11)?,
-                        diff: super::diff_of(r, 12)?,
-                        detail: detail
-                            .and_then(|d| serde_json::from_str(&d).ok())
-                            .unwrap_or_default(),
-                    },
-                })
-            })
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+            .map_err(|e| self.classify(e))
     }
 
-    /// Claims rows for sending; returns the ids this process got (another process may have
-    /// claimed or delivered some meanwhile).
+    /// Claims rows for sending; returns the ids this process got (another process, here or
+    /// on another host, may have claimed or delivered some meanwhile). On PostgreSQL rows
+    /// another worker is claiming are skipped, not waited for.
     pub fn outbox_claim(&mut self, ids: &[i64], now: i64) -> Result<Vec<i64>, StoreError> {
         let pid = std::process::id() as i64;
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| super::sql_error(&path, e))?;
-        let mut got = Vec::new();
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "UPDATE outbox SET state = 'sending', claimed_at = ?2, claimed_by = ?3
-                     WHERE id = ?1 AND state = 'pending'",
-                )
-                .map_err(|e| super::sql_error(&path, e))?;
-            for id in ids {
-                if stmt
-                    .execute(params![id, now, pid])
-                    .map_err(|e| super::sql_error(&path, e))?
-                    == 1
-                {
-                    got.push(*id);
+        let host = host_name();
+        let lock = super::lease::skip_locked(self.engine());
+        self.write(Begin::Deferred, |tx| {
+            let mut got = Vec::new();
+            for part in ids.chunks(500) {
+                let marks = vec!["?"; part.len()].join(",");
+                let free: Vec<i64> = tx.query(
+                    &format!(
+                        "SELECT id FROM outbox WHERE state = 'pending' AND id IN ({marks}){lock}"
+                    ),
+                    &part
+                        .iter()
+                        .map(|i| i as &dyn super::db::ToParam)
+                        .collect::<Vec<_>>(),
+                    |r| r.get(0),
+                )?;
+                for id in free {
+                    let n = tx.execute(
+                        "UPDATE outbox SET state = 'sending', claimed_at = ?2, claimed_by = ?3,
+                                claimed_host = ?4
+                         WHERE id = ?1 AND state = 'pending'",
+                        params![id, now, pid, host],
+                    )?;
+                    if n == 1 {
+                        got.push(id);
+                    }
                 }
             }
-        }
-        tx.commit().map_err(|e| super::sql_error(&path, e))?;
-        Ok(got)
+            Ok(got)
+        })
     }
 
     pub fn outbox_delivered(
@@ -228,7 +228,7 @@ impl Store {
                     attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL,
                     last_error = NULL
              WHERE id = ?1",
-            |stmt, id| stmt.execute(params![id, now, message]),
+            |tx, sql, id| tx.execute(sql, params![id, now, message]),
         )
     }
 
@@ -242,11 +242,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.each(
             ids,
-            "UPDATE outbox SET state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+            "UPDATE outbox SET state = CASE WHEN CAST(?3 AS BIGINT) IS NULL THEN 'failed' ELSE 'pending' END,
                     next_attempt_at = coalesce(?3, next_attempt_at), last_error = ?2,
                     attempts = attempts + 1, claimed_at = NULL, claimed_by = NULL
              WHERE id = ?1",
-            |stmt, id| stmt.execute(params![id, error, next]),
+            |tx, sql, id| tx.execute(sql, params![id, error, next]),
         )
     }
 
@@ -254,31 +254,23 @@ impl Store {
         &mut self,
         ids: &[i64],
         sql: &str,
-        mut f: impl FnMut(&mut rusqlite::CachedStatement<'_>, i64) -> rusqlite::Result<usize>,
+        f: impl Fn(&Db, &str, i64) -> Result<usize, DbError>,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| super::sql_error(&path, e))?;
-        {
-            let mut stmt = tx
-                .prepare_cached(sql)
-                .map_err(|e| super::sql_error(&path, e))?;
+        self.write(Begin::Deferred, |tx| {
             for id in ids {
-                f(&mut stmt, *id).map_err(|e| super::sql_error(&path, e))?;
+                f(tx, sql, *id)?;
             }
-        }
-        tx.commit().map_err(|e| super::sql_error(&path, e))
+            Ok(())
+        })
     }
 
     /// Rows not delivered yet (and not given up).
     pub fn outbox_count_pending(&self) -> Result<usize, StoreError> {
-        self.conn
-            .query_row(
+        self.db
+            .query_one(
                 "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')",
-                [],
-                |r| r.get::<_, i64>(0),
+                params![],
+                |r| r.get::<i64>(0),
             )
             .map(|n| n as usize)
             .map_err(|e| self.classify(e))
@@ -301,8 +293,9 @@ impl Store {
     fn outbox_stats(&self, key: &str) -> Result<HashMap<String, OutboxStats>, StoreError> {
         let sql = format!(
             "SELECT {key},
-                    sum(o.state IN ('pending', 'sending')), sum(o.state = 'delivered'),
-                    sum(o.state = 'failed'), max(o.delivered_at),
+                    count(CASE WHEN o.state IN ('pending', 'sending') THEN 1 END),
+                    count(CASE WHEN o.state = 'delivered' THEN 1 END),
+                    count(CASE WHEN o.state = 'failed' THEN 1 END), max(o.delivered_at),
                     (SELECT o2.last_error FROM outbox o2 JOIN events e2 ON e2.id = o2.event_id
                      JOIN watches w2 ON w2.id = e2.watch_id
                      WHERE {key2} = {key} AND o2.state != 'delivered' AND o2.last_error IS NOT NULL
@@ -311,60 +304,56 @@ impl Store {
              GROUP BY {key}",
             key2 = key.replace("o.", "o2.").replace("w.", "w2."),
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.db
+            .query(&sql, params![], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<String>(0)?,
                     OutboxStats {
-                        pending: r.get::<_, i64>(1)? as u64,
-                        delivered: r.get::<_, i64>(2)? as u64,
-                        failed: r.get::<_, i64>(3)? as u64,
-                        last_delivered_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
+                        pending: r.get::<i64>(1)? as u64,
+                        delivered: r.get::<i64>(2)? as u64,
+                        failed: r.get::<i64>(3)? as u64,
+                        last_delivered_at: r.get::<Option<i64>>(4)?.map(from_millis),
                         last_error: r.get(5)?,
                     },
                 ))
             })
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+            .map(|rows| rows.into_iter().collect())
+            .map_err(|e| self.classify(e))
     }
 
     /// Every notification of the events with these ids.
     pub fn deliveries(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Delivery>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
+        let since = since.map_or(i64::MIN, |s| s.timestamp_millis());
+        self.db
+            .query(
                 "SELECT o.event_id, o.channel, o.state, o.attempts, o.delivered_at, o.last_error,
                         o.message
                  FROM outbox o JOIN events e ON e.id = o.event_id
                  WHERE e.at >= ?1 ORDER BY o.event_id, o.channel",
+                params![since],
+                |r| {
+                    Ok(Delivery {
+                        event_id: r.get(0)?,
+                        channel: r.get(1)?,
+                        state: r.get(2)?,
+                        attempts: r.get(3)?,
+                        delivered_at: r.get::<Option<i64>>(4)?.map(from_millis),
+                        last_error: r.get(5)?,
+                        message: r.get(6)?,
+                    })
+                },
             )
-            .map_err(|e| self.classify(e))?;
-        let since = since.map_or(i64::MIN, |s| s.timestamp_millis());
-        let rows = stmt
-            .query_map([since], |r| {
-                Ok(Delivery {
-                    event_id: r.get(0)?,
-                    channel: r.get(1)?,
-                    state: r.get(2)?,
-                    attempts: r.get(3)?,
-                    delivered_at: r.get::<_, Option<i64>>(4)?.map(from_millis),
-                    last_error: r.get(5)?,
-                    message: r.get(6)?,
-                })
-            })
-            .map_err(|e| self.classify(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.classify(e))
+            .map_err(|e| self.classify(e))
     }
 }
 
 impl Store {
     /// Failed rows (of one channel, or all) go back to pending, due now. Returns how many.
     pub fn outbox_retry(&self, channel: Option<&str>, now: i64) -> Result<usize, StoreError> {
-        self.conn
+        self.db
             .execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1
-                 WHERE state = 'failed' AND (?2 IS NULL OR channel = ?2)",
+                 WHERE state = 'failed' AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)",
                 params![now, channel],
             )
             .map_err(|e| self.classify(e))
@@ -489,10 +478,10 @@ mod tests {
         assert_eq!(b.outbox_pending().unwrap().len(), 1);
         // A claim by a process that no longer exists is released at once.
         a.outbox_claim(&[id], 200).unwrap();
-        b.connection()
+        b.db()
             .execute(
                 "UPDATE outbox SET claimed_by = 2147483000 WHERE id = ?1",
-                [id],
+                params![id],
             )
             .unwrap();
         assert_eq!(b.outbox_release_stale(0).unwrap(), 1, "a dead claimant");
@@ -509,7 +498,7 @@ mod tests {
         });
         s.apply_batch(&[outcome(&policy, changed("one"))]).unwrap();
         let n = |s: &Store, sql: &str| -> i64 {
-            s.connection().query_row(sql, [], |r| r.get(0)).unwrap()
+            s.db().query_one(sql, params![], |r| r.get(0)).unwrap()
         };
         assert_eq!(
             n(&s, "SELECT count(*) FROM events WHERE kind = 'changed'"),
@@ -518,8 +507,8 @@ mod tests {
         assert_eq!(n(&s, "SELECT count(*) FROM outbox"), 1);
         // A batch whose outbox write fails writes no event either.
         let bad = outcome(&policy, changed("two"));
-        s.connection()
-            .execute_batch(
+        s.db()
+            .batch(
                 "CREATE TRIGGER no_empty BEFORE INSERT ON outbox
                  BEGIN SELECT RAISE(ABORT, 'disk full, say'); END;",
             )

@@ -1,7 +1,7 @@
 //! `verify`: what a verify needs from the database (the snapshots and diff of its events),
 //! and its verdict written back: into the events, and releasing their held notifications.
 
-use rusqlite::{OptionalExtension, params};
+use super::db::{Begin, Db, DbError, params};
 use serde_json::{Value, json};
 
 use super::{Store, StoreError};
@@ -25,21 +25,23 @@ impl Store {
     /// unchanged page, like a broken contract) the watch's newest one and the one before.
     pub fn verify_inputs(&self, event: i64) -> Result<Inputs, StoreError> {
         let row: Option<EventRow> = self
-            .conn
-            .query_row(
+            .db
+            .query_opt(
                 "SELECT watch_id, from_snapshot, to_snapshot, diff FROM events WHERE id = ?1",
-                [event],
+                params![event],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, super::diff_of(r, 3)?)),
             )
-            .optional()
             .map_err(|e| self.classify(e))?;
         let Some((watch, from, to, diff)) = row else {
             return Ok(Inputs::default());
         };
         let newest: Vec<i64> = self
-            .conn
-            .prepare("SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 2")
-            .and_then(|mut s| s.query_map([watch], |r| r.get(0))?.collect())
+            .db
+            .query(
+                "SELECT id FROM snapshots WHERE watch_id = ?1 ORDER BY id DESC LIMIT 2",
+                params![watch],
+                |r| r.get(0),
+            )
             .map_err(|e| self.classify(e))?;
         let to = to.or(newest.first().copied());
         let from = from.or_else(|| newest.iter().copied().find(|&id| Some(id) != to));
@@ -68,71 +70,31 @@ impl Store {
     ) -> Result<(), StoreError> {
         let failed = verdict["passed"] == json!(false);
         let now = crate::schedule::now().timestamp_millis();
-        let path = self.path.clone();
-        let classify = |e: rusqlite::Error| super::sql_error(&path, e);
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        for &id in events {
-            set_verify(&tx, id, verdict, failed).map_err(classify)?;
-            tx.execute(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2,
-                        severity = CASE ?3 WHEN 1 THEN 'critical' ELSE severity END
-                 WHERE event_id = ?1 AND state = 'verifying'",
-                params![id, now, failed],
-            )
-            .map_err(classify)?;
-            // A verify passing again closes the incident a failing one opened.
-            if verdict["passed"] == json!(true) {
-                for channel in &policy.resolves {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
-                         VALUES (?1, ?2, 'info', ?3, ?3)",
-                        params![id, channel, now],
-                    )
-                    .map_err(classify)?;
-                }
+        self.write(Begin::Immediate, |tx| {
+            for &id in events {
+                finish_one(tx, id, verdict, failed, policy, now)?;
             }
-            if failed {
-                let mut add = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
-                         VALUES (?1, ?2, 'critical', ?3, ?3)",
-                    )
-                    .map_err(classify)?;
-                for (channel, min) in &policy.targets {
-                    if Severity::Critical >= *min {
-                        add.execute(params![id, channel, now]).map_err(classify)?;
-                    }
-                }
-            }
-            tx.execute("DELETE FROM verifies WHERE event_id = ?1", [id])
-                .map_err(classify)?;
-            // `list` shows a failing verify until one passes.
-            let (at, what) = match verdict["passed"].as_bool() {
-                Some(false) => (Some(now), Some(crate::event::verify_line(verdict))),
-                Some(true) => (None, None),
-                None => continue,
-            };
-            tx.execute(
-                "UPDATE watches SET verify_failed_at = ?2, verify_failure = ?3
-                 WHERE id = (SELECT watch_id FROM events WHERE id = ?1)",
-                params![id, at, what],
-            )
-            .map_err(classify)?;
-        }
-        tx.commit().map_err(classify)
+            Ok(())
+        })
     }
 
     /// Verifies a process that died left running: their events are marked interrupted and
     /// their held notifications go out. Returns how many events.
     pub fn interrupt_verifies(&mut self) -> Result<usize, StoreError> {
-        let ids: Vec<i64> = self
-            .conn
-            .prepare("SELECT event_id FROM verifies")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        let rows: Vec<(i64, Option<String>, i64)> = self
+            .db
+            .query(
+                "SELECT event_id, owner, started_at FROM verifies",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .map_err(|e| self.classify(e))?;
+        let now = crate::schedule::now().timestamp_millis();
+        let ids: Vec<i64> = rows
+            .into_iter()
+            .filter(|(_, owner, started)| abandoned(owner.as_deref(), now - started))
+            .map(|(id, ..)| id)
+            .collect();
         if ids.is_empty() {
             return Ok(0);
         }
@@ -142,18 +104,85 @@ impl Store {
     }
 }
 
-/// Sets the event's `verify`, and its severity to critical when it failed.
-fn set_verify(
-    tx: &rusqlite::Transaction<'_>,
+/// Who runs a verify: "host:pid".
+pub(super) fn owner() -> String {
+    format!("{}:{}", super::outbox::host_name(), std::process::id())
+}
+
+/// A verify whose process is gone: it ran here and its pid is dead, or it ran elsewhere
+/// (or before owners were recorded) and has run far longer than any verify may.
+fn abandoned(owner: Option<&str>, age_ms: i64) -> bool {
+    const LONGEST: i64 = 3_600_000;
+    let here = super::outbox::host_name();
+    match owner.and_then(|o| o.rsplit_once(':')) {
+        Some((host, pid)) if host == here => match pid.parse::<i64>() {
+            Ok(pid) => pid != i64::from(std::process::id()) && !super::outbox::process_alive(pid),
+            Err(_) => true,
+        },
+        Some(_) => age_ms > LONGEST,
+        None => true,
+    }
+}
+
+/// One event's verdict: its detail, its held notifications released, the watch's state.
+fn finish_one(
+    tx: &Db,
     id: i64,
     verdict: &Value,
     failed: bool,
-) -> rusqlite::Result<()> {
+    policy: &AlertPolicy,
+    now: i64,
+) -> Result<(), DbError> {
+    set_verify(tx, id, verdict, failed)?;
+    tx.execute(
+        "UPDATE outbox SET state = 'pending', next_attempt_at = ?2,
+                severity = CASE CAST(?3 AS BIGINT) WHEN 1 THEN 'critical' ELSE severity END
+         WHERE event_id = ?1 AND state = 'verifying'",
+        params![id, now, failed],
+    )?;
+    let add = |channel: &str, severity: &str| {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox (event_id, channel, severity, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![id, channel, severity, now],
+        )
+    };
+    // A verify passing again closes the incident a failing one opened.
+    if verdict["passed"] == json!(true) {
+        for channel in &policy.resolves {
+            add(channel, "info")?;
+        }
+    }
+    if failed {
+        for (channel, min) in &policy.targets {
+            if Severity::Critical >= *min {
+                add(channel, "critical")?;
+            }
+        }
+    }
+    tx.execute("DELETE FROM verifies WHERE event_id = ?1", params![id])?;
+    // `list` shows a failing verify until one passes.
+    let (at, what) = match verdict["passed"].as_bool() {
+        Some(false) => (Some(now), Some(crate::event::verify_line(verdict))),
+        Some(true) => (None, None),
+        None => return Ok(()),
+    };
+    tx.execute(
+        "UPDATE watches SET verify_failed_at = ?2, verify_failure = ?3
+         WHERE id = (SELECT watch_id FROM events WHERE id = ?1)",
+        params![id, at, what],
+    )?;
+    Ok(())
+}
+
+/// Sets the event's `verify`, and its severity to critical when it failed.
+fn set_verify(tx: &Db, id: i64, verdict: &Value, failed: bool) -> Result<(), DbError> {
     let detail: Option<String> = tx
-        .query_row("SELECT detail FROM events WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()?
+        .query_opt(
+            "SELECT detail FROM events WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?
         .flatten();
     let mut detail: serde_json::Map<String, Value> = detail
         .and_then(|d| serde_json::from_str(&d).ok())

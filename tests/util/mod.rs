@@ -1,6 +1,7 @@
 //! The test builder: a temp dir with a watchlist and a database, and the real binary.
 
 pub mod dbus;
+pub mod pg;
 pub mod server;
 pub mod smtp;
 pub mod tls;
@@ -12,6 +13,8 @@ pub use server::{Page, Server};
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database the test stores in (`FOREWARN_TEST_ENGINE=postgres`).
+    pub pg: Option<String>,
 }
 
 /// What one run of the binary did.
@@ -66,6 +69,24 @@ impl TestEnv {
     pub fn new() -> Self {
         TestEnv {
             dir: tempfile::tempdir().expect("temp dir"),
+            pg: pg::engine_is_postgres().then(pg::fresh_database),
+        }
+    }
+
+    /// A test environment on SQLite whatever the suite's engine (for what only SQLite has:
+    /// the file, its lock, its pragmas).
+    pub fn sqlite() -> Self {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        }
+    }
+
+    /// A test environment storing in this PostgreSQL database.
+    pub fn on_postgres(url: String) -> Self {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: Some(url),
         }
     }
 
@@ -73,8 +94,12 @@ impl TestEnv {
         self.dir.path()
     }
 
+    /// The database: the SQLite file, or the PostgreSQL URL.
     pub fn db(&self) -> PathBuf {
-        self.path().join("forewarn.db")
+        match &self.pg {
+            Some(url) => PathBuf::from(url),
+            None => self.path().join("forewarn.db"),
+        }
     }
 
     /// Writes `watchlists/main.toml`.
@@ -136,8 +161,35 @@ impl TestEnv {
         }
     }
 
+    /// What the database holds, as bytes: the SQLite file (and its log), or every value of
+    /// every PostgreSQL table. A secret must never be found in it.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        if let Some(url) = &self.pg {
+            return pg::dump(url);
+        }
+        let mut out = std::fs::read(self.db()).unwrap();
+        let mut wal = self.db().into_os_string();
+        wal.push("-wal");
+        out.extend(std::fs::read(wal).unwrap_or_default());
+        out
+    }
+
+    /// `PRAGMA integrity_check` of the SQLite file ("ok" on PostgreSQL, whose own
+    /// guarantees hold).
+    pub fn integrity(&self) -> String {
+        if self.pg.is_some() {
+            return "ok".into();
+        }
+        let c = rusqlite::Connection::open(self.db()).unwrap();
+        c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A query against the test database.
     pub fn query_i64(&self, sql: &str) -> i64 {
+        if let Some(url) = &self.pg {
+            return pg::query_i64(url, sql);
+        }
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.query_row(sql, [], |r| r.get(0)).unwrap()
     }

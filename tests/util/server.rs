@@ -111,6 +111,8 @@ pub struct Seen {
     pub status: u16,
     /// The request body (webhook deliveries).
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -239,6 +241,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
         if let Some(raw) = &page.raw {
             state.lock().unwrap().seen.push(Seen {
+                at: std::time::Instant::now(),
                 path: path.clone(),
                 headers: headers.clone(),
                 status: 0,
@@ -275,6 +278,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             page.status == 200 && (inm_ok || (ims_ok && !headers.contains_key("if-none-match")));
         let status = if not_modified { 304 } else { page.status };
         state.lock().unwrap().seen.push(Seen {
+            at: std::time::Instant::now(),
             path: path.clone(),
             headers: headers.clone(),
             status,
