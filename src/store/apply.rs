@@ -7,10 +7,60 @@ use crate::event::{Event, EventKind};
 use crate::judge::plan::{Check, Field, Validators, Write};
 use crate::judge::{NewContent, Outcome, Plan, Prior, Verdict};
 
+/// What one batch of outcomes writes beside each outcome's own rows: the events it produced,
+/// the stored state read for all its watches at once, and the response times, inserted
+/// together at the end (a round trip per batch, not per check, on PostgreSQL).
+#[derive(Default)]
+pub(super) struct Batch {
+    pub events: Vec<Event>,
+    priors: std::collections::HashMap<String, (i64, Prior)>,
+    timings: Vec<(i64, i64, i64)>,
+}
+
+impl Batch {
+    /// Reads the stored state of every watch in `outcomes`.
+    pub fn read(tx: &Db, outcomes: &[&Outcome]) -> Result<Batch, DbError> {
+        let mut priors = std::collections::HashMap::with_capacity(outcomes.len());
+        for part in outcomes.chunks(500) {
+            let marks = vec!["?"; part.len()].join(",");
+            let names: Vec<&dyn super::db::ToParam> = part
+                .iter()
+                .map(|o| &o.name as &dyn super::db::ToParam)
+                .collect();
+            let rows = tx.query(
+                &format!("SELECT name, {PRIOR_COLUMNS} FROM watches WHERE name IN ({marks})"),
+                &names,
+                |r| Ok((r.get::<String>(0)?, prior_of_row(r, 1)?)),
+            )?;
+            priors.extend(rows);
+        }
+        Ok(Batch {
+            priors,
+            ..Batch::default()
+        })
+    }
+
+    /// Writes the response times the batch's checks measured.
+    pub fn finish(self, tx: &Db) -> Result<Vec<Event>, DbError> {
+        for part in self.timings.chunks(300) {
+            let values = vec!["(?, ?, ?)"; part.len()].join(",");
+            let args: Vec<&dyn super::db::ToParam> = part
+                .iter()
+                .flat_map(|(a, b, c)| [a as &dyn super::db::ToParam, b, c])
+                .collect();
+            tx.execute(
+                &format!("INSERT INTO timings (watch_id, at, ms) VALUES {values}"),
+                &args,
+            )?;
+        }
+        Ok(self.events)
+    }
+}
+
 /// Writes one outcome, and queues a notification for each stored event the watch routes
 /// somewhere: the event and its outbox rows commit together.
-pub(super) fn apply(tx: &Db, o: &Outcome, events: &mut Vec<Event>) -> Result<(), DbError> {
-    let (id, prior) = watch_row(tx, o)?;
+pub(super) fn apply(tx: &Db, o: &Outcome, batch: &mut Batch) -> Result<(), DbError> {
+    let (id, prior) = watch_row(tx, o, batch)?;
     write_judged_state(tx, id, o)?;
     let snap = match o.verdict.content() {
         Some(c) => Some(store_content(tx, id, o, c)?),
@@ -19,6 +69,10 @@ pub(super) fn apply(tx: &Db, o: &Outcome, events: &mut Vec<Event>) -> Result<(),
     let plan = crate::judge::plan(&prior, o, snap);
     let now = o.at.timestamp_millis();
     write_state(tx, id, o, &plan, now)?;
+    if !matches!(plan.check, Check::Failed { .. }) {
+        batch.timings.push((id, now, o.duration_ms as i64));
+    }
+    let events = &mut batch.events;
     let start = events.len();
     for p in plan.events {
         let mut e = p.event;
@@ -53,15 +107,14 @@ pub(super) fn apply(tx: &Db, o: &Outcome, events: &mut Vec<Event>) -> Result<(),
     Ok(())
 }
 
-/// The watch's row id and the state the judge plans from, creating the row at first sight.
-fn watch_row(tx: &Db, o: &Outcome) -> Result<(i64, Prior), DbError> {
-    let noise = matches!(o.verdict, Verdict::Noise { .. });
-    match prior(tx, &o.name, noise)? {
-        Some((id, prior)) => {
-            tx.execute(
-                "UPDATE watches SET url = ?2 WHERE id = ?1 AND url != ?2",
-                params![id, o.url],
-            )?;
+/// The watch's row id and the state the judge plans from (read with its batch), creating
+/// the row at first sight. Its URL is brought up to date with the check's state.
+fn watch_row(tx: &Db, o: &Outcome, batch: &mut Batch) -> Result<(i64, Prior), DbError> {
+    match batch.priors.remove(&o.name) {
+        Some((id, mut prior)) => {
+            if matches!(o.verdict, Verdict::Noise { .. }) {
+                prior.noise_run = noise_run(tx, id)?;
+            }
             Ok((id, prior))
         }
         None => {
@@ -79,33 +132,9 @@ fn watch_row(tx: &Db, o: &Outcome) -> Result<(i64, Prior), DbError> {
 /// test` reads it to show what `check` would record.
 pub(super) fn prior(conn: &Db, name: &str, noise: bool) -> Result<Option<(i64, Prior)>, DbError> {
     let row = conn.query_opt(
-        "SELECT id, consecutive_failures, failing_since, last_error, missing_selectors,
-                failing_alerted_at, last_snapshot_id, recent_changes, recent_checks,
-                volatile_since, degraded_checks, degraded_alerted_at
-         FROM watches WHERE name = ?1",
+        &format!("SELECT {PRIOR_COLUMNS} FROM watches WHERE name = ?1"),
         params![name],
-        |r| {
-            let missing: Option<String> = r.get(4)?;
-            Ok((
-                r.get::<i64>(0)?,
-                Prior {
-                    failures: r.get(1)?,
-                    failing_since: r.get(2)?,
-                    last_error: r.get(3)?,
-                    missing: missing.map(|m| serde_json::from_str(&m).unwrap_or_default()),
-                    failing_alerted_at: r.get(5)?,
-                    last_snapshot_id: r.get(6)?,
-                    noise_run: None,
-                    recent: crate::judge::volatile::Recent {
-                        changes: r.get::<i64>(7)? as u16,
-                        checks: r.get::<i64>(8)?.clamp(0, 16) as u8,
-                    },
-                    volatile_since: r.get(9)?,
-                    degraded: r.get(10)?,
-                    degraded_alerted: r.get::<Option<i64>>(11)?.is_some(),
-                },
-            ))
-        },
+        |r| prior_of_row(r, 0),
     )?;
     let Some((id, mut prior)) = row else {
         return Ok(None);
@@ -114,6 +143,36 @@ pub(super) fn prior(conn: &Db, name: &str, noise: bool) -> Result<Option<(i64, P
         prior.noise_run = noise_run(conn, id)?;
     }
     Ok(Some((id, prior)))
+}
+
+/// What the judge plans from, as stored: the columns [`prior_of_row`] reads.
+const PRIOR_COLUMNS: &str =
+    "id, consecutive_failures, failing_since, last_error, missing_selectors,
+    failing_alerted_at, last_snapshot_id, recent_changes, recent_checks, volatile_since,
+    degraded_checks, degraded_alerted_at";
+
+/// [`PRIOR_COLUMNS`] from column `at` on: the watch's row id and its prior state.
+fn prior_of_row(r: &super::db::Row, at: usize) -> Result<(i64, Prior), DbError> {
+    let missing: Option<String> = r.get(at + 4)?;
+    Ok((
+        r.get::<i64>(at)?,
+        Prior {
+            failures: r.get(at + 1)?,
+            failing_since: r.get(at + 2)?,
+            last_error: r.get(at + 3)?,
+            missing: missing.map(|m| serde_json::from_str(&m).unwrap_or_default()),
+            failing_alerted_at: r.get(at + 5)?,
+            last_snapshot_id: r.get(at + 6)?,
+            noise_run: None,
+            recent: crate::judge::volatile::Recent {
+                changes: r.get::<i64>(at + 7)? as u16,
+                checks: r.get::<i64>(at + 8)?.clamp(0, 16) as u8,
+            },
+            volatile_since: r.get(at + 9)?,
+            degraded: r.get(at + 10)?,
+            degraded_alerted: r.get::<Option<i64>>(at + 11)?.is_some(),
+        },
+    ))
 }
 
 /// The watch's newest event, when it is a noise event: its id and count.
@@ -175,9 +234,17 @@ fn write_state(tx: &Db, id: i64, o: &Outcome, plan: &Plan, now: i64) -> Result<(
             tx.execute(
                 "UPDATE watches SET last_check_at = ?2, last_status = ?3, last_duration_ms = ?4,
                         consecutive_failures = ?5, failing_since = coalesce(failing_since, ?2),
-                        last_error = ?6
+                        last_error = ?6, url = ?7
                  WHERE id = ?1",
-                params![id, now, o.status, o.duration_ms as i64, failures, error],
+                params![
+                    id,
+                    now,
+                    o.status,
+                    o.duration_ms as i64,
+                    failures,
+                    error,
+                    o.url
+                ],
             )?;
         }
         Check::Ok(validators) => record_ok(tx, id, o, *validators, plan, now)?,
@@ -228,16 +295,8 @@ fn write_response_time(
     if matches!(plan.check, Check::Failed { .. }) {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO timings (watch_id, at, ms) VALUES (?1, ?2, ?3)",
-        params![id, now, o.duration_ms as i64],
-    )?;
-    if let Some(n) = plan.degraded {
-        tx.execute(
-            "UPDATE watches SET degraded_checks = ?2 WHERE id = ?1",
-            params![id, n],
-        )?;
-    }
+    // The time itself goes in with the batch's; the run of slow answers with the check.
+    let _ = o;
     let alerted = match plan.degraded_alerted {
         Field::Keep => return Ok(()),
         Field::Set(()) => Some(now),
@@ -271,7 +330,12 @@ fn record_ok(
                                 ELSE last_modified END,
                 raw_hash = coalesce(?8, raw_hash),
                 recent_changes = coalesce(?9, recent_changes),
-                recent_checks = coalesce(?10, recent_checks)
+                recent_checks = coalesce(?10, recent_checks),
+                url = ?11, degraded_checks = coalesce(?12, degraded_checks),
+                content_hash = coalesce(?13, content_hash),
+                text_hash = coalesce(?14, text_hash),
+                pending_hash = CASE CAST(?15 AS BIGINT) WHEN 1 THEN NULL ELSE pending_hash END,
+                pending_count = CASE CAST(?15 AS BIGINT) WHEN 1 THEN 0 ELSE pending_count END
          WHERE id = ?1",
         params![
             id,
@@ -288,13 +352,20 @@ fn record_ok(
             o.raw_hash.as_ref().map(|h| &h[..]),
             recent.map(|r| r.0),
             recent.map(|r| r.1),
+            o.url,
+            plan.degraded,
+            plan.content_hash.as_ref().map(|h| &h[..]),
+            plan.text_hash.as_ref().map(|h| &h[..]),
+            plan.text_hash.is_some(),
         ],
     )?;
     Ok(())
 }
 
-/// Missing selectors, the text hash, a pending change and a relearned content hash.
+/// Missing selectors, the text hash, a pending change and a relearned content hash (the
+/// hashes are written with the check's own update when it answered).
 fn write_content_state(tx: &Db, id: i64, plan: &Plan, now: i64) -> Result<(), DbError> {
+    let hashes_written = matches!(plan.check, Check::Ok(_));
     match &plan.missing {
         Field::Keep => {}
         Field::Set(list) => {
@@ -313,7 +384,7 @@ fn write_content_state(tx: &Db, id: i64, plan: &Plan, now: i64) -> Result<(), Db
             )?;
         }
     }
-    if let Some(h) = &plan.text_hash {
+    if let Some(h) = plan.text_hash.as_ref().filter(|_| !hashes_written) {
         tx.execute(
             "UPDATE watches SET text_hash = ?2, pending_hash = NULL, pending_count = 0
              WHERE id = ?1",
@@ -326,7 +397,7 @@ fn write_content_state(tx: &Db, id: i64, plan: &Plan, now: i64) -> Result<(), Db
             params![id, &hash[..], count],
         )?;
     }
-    if let Some(h) = &plan.content_hash {
+    if let Some(h) = plan.content_hash.as_ref().filter(|_| !hashes_written) {
         tx.execute(
             "UPDATE watches SET content_hash = ?2 WHERE id = ?1",
             params![id, &h[..]],

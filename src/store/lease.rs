@@ -57,17 +57,41 @@ pub struct WorkerRow {
     pub stopped_at: Option<DateTime<Utc>>,
 }
 
-/// Releases `name`'s lease if `held` has it; `false` when the lease is no longer this
-/// worker's (it ended and another worker took the watch over).
-pub(super) fn release(tx: &Db, held: &Held, name: &str) -> Result<bool, DbError> {
-    if !held.names.contains(name) {
-        return Ok(true);
+/// Releases the leases `held` has of these outcomes' watches; returns the names whose lease
+/// is no longer this worker's (it ended and another worker took the watch over).
+pub(super) fn release_all(
+    tx: &Db,
+    held: &Held,
+    outcomes: &[&crate::judge::Outcome],
+) -> Result<Vec<String>, DbError> {
+    let mine: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o.name.as_str())
+        .filter(|n| held.names.contains(*n))
+        .collect();
+    let mut lost = Vec::new();
+    for part in mine.chunks(500) {
+        let marks = vec!["?"; part.len()].join(",");
+        let mut args: Vec<&dyn ToParam> = vec![&held.owner];
+        args.extend(part.iter().map(|n| n as &dyn ToParam));
+        let released: HashSet<String> = tx
+            .query(
+                &format!(
+                    "UPDATE leases SET owner = NULL, until = NULL
+                     WHERE owner = ? AND name IN ({marks}) RETURNING name"
+                ),
+                &args,
+                |r| r.get(0),
+            )?
+            .into_iter()
+            .collect();
+        lost.extend(
+            part.iter()
+                .filter(|n| !released.contains(**n))
+                .map(|n| n.to_string()),
+        );
     }
-    let n = tx.execute(
-        "UPDATE leases SET owner = NULL, until = NULL WHERE name = ?1 AND owner = ?2",
-        params![name, held.owner],
-    )?;
-    Ok(n == 1)
+    Ok(lost)
 }
 
 impl Store {
@@ -229,20 +253,30 @@ fn claim_group(
         )?
         .into_iter()
         .collect();
-    let mut got = Vec::new();
-    for (i, c) in part.iter().enumerate() {
-        if got.len() >= room {
-            break;
-        }
-        let now_checked = checked.get(c.name).copied().flatten();
-        let planned = c.last_check.map(|t| t.timestamp_millis());
-        if free.contains(c.name) && now_checked == planned {
-            tx.execute(
-                "UPDATE leases SET owner = ?2, until = ?3, ttl = ?4 WHERE name = ?1",
-                params![c.name, owner, now + c.ttl_ms, c.ttl_ms],
-            )?;
-            got.push(i);
-        }
+    let got: Vec<usize> = part
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            let now_checked = checked.get(c.name).copied().flatten();
+            free.contains(c.name) && now_checked == c.last_check.map(|t| t.timestamp_millis())
+        })
+        .map(|(i, _)| i)
+        .take(room)
+        .collect();
+    // One statement per lease length (most watches share one).
+    let mut by_ttl: std::collections::BTreeMap<i64, Vec<&str>> = Default::default();
+    for &i in &got {
+        by_ttl.entry(part[i].ttl_ms).or_default().push(part[i].name);
+    }
+    for (ttl, names) in by_ttl {
+        let marks = vec!["?"; names.len()].join(",");
+        let (until, owner) = (now + ttl, owner.to_string());
+        let mut args: Vec<&dyn ToParam> = vec![&owner, &until, &ttl];
+        args.extend(names.iter().map(|n| n as &dyn ToParam));
+        tx.execute(
+            &format!("UPDATE leases SET owner = ?, until = ?, ttl = ? WHERE name IN ({marks})"),
+            &args,
+        )?;
     }
     Ok(got)
 }

@@ -468,18 +468,17 @@ impl Store {
         // IMMEDIATE: the write lock is taken (or waited for) up front; a deferred transaction
         // that reads first and then writes can fail at once, past the busy handler.
         let (events, lost) = self.write(Begin::Immediate, |tx| {
-            let mut events = Vec::new();
-            let mut lost = Vec::new();
+            let mut batch = apply::Batch::read(tx, &outcomes)?;
+            let lost = match claims {
+                Some(held) => lease::release_all(tx, held, &outcomes)?,
+                None => Vec::new(),
+            };
             for o in &outcomes {
-                if let Some(held) = claims
-                    && !lease::release(tx, held, &o.name)?
-                {
-                    lost.push(o.name.clone());
-                    continue;
+                if !lost.contains(&o.name) {
+                    apply::apply(tx, o, &mut batch)?;
                 }
-                apply::apply(tx, o, &mut events)?;
             }
-            Ok((events, lost))
+            Ok((batch.finish(tx)?, lost))
         })?;
         for name in lost {
             eprintln!(
