@@ -311,3 +311,50 @@ fn check_due_from_several_processes_at_once_checks_each_due_watch_once() {
         assert_eq!(srv.seen(&format!("/p{i}")).len(), 1, "/p{i}");
     }
 }
+
+#[test]
+fn a_database_password_is_never_printed_and_a_bad_address_says_what_to_do() {
+    let srv = Server::start();
+    let env = TestEnv::sqlite().watchlist(&watchlist(&srv, 1, ""));
+    let run = env.run_env(
+        &["--db", "postgres://ann:s3cret-pw@127.0.0.1:1/fw", "list"],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("cannot connect to the database postgres://ann@127.0.0.1:1/fw"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret-pw"), "{}", run.stderr);
+}
+
+#[test]
+fn a_worker_whose_watchlist_differs_says_so() {
+    let cluster = Cluster::start();
+    let srv = Server::start();
+    let url = cluster.database("differs");
+    let one = TestEnv::on_postgres(url.clone()).watchlist(&watchlist(&srv, 2, "every = \"1h\""));
+    let two = TestEnv::on_postgres(url).watchlist(&watchlist(&srv, 3, "every = \"1h\""));
+    let mut a = Worker::start(&one, "a").started();
+    let mut b = Worker::start(&two, "b").started();
+    let log = b.log();
+    assert!(log.contains("differs from that of"), "{log}");
+    assert!(!a.log().contains("differs"), "{}", a.log());
+    assert_eq!(b.stop(), 0);
+    assert_eq!(a.stop(), 0);
+    let list = one.run(&["list", "--format", "json"]);
+    let workers: Vec<_> = list
+        .json()
+        .into_iter()
+        .filter(|v| v.get("worker").is_some())
+        .collect();
+    assert_eq!(workers.len(), 2, "{}", list.stdout);
+    assert!(
+        workers.iter().all(|w| w["state"] == "stopped"),
+        "{}",
+        list.stdout
+    );
+}
