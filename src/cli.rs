@@ -86,7 +86,8 @@ pub struct ImportArgs {
     /// The tool the list is from
     #[arg(value_enum)]
     pub source: ImportSource,
-    /// Its list (urlwatch: urls.yaml)
+    /// Its list (urlwatch: urls.yaml; changedetection: url-watches.json or a backup .zip;
+    /// nvchecker: its .toml)
     pub file: PathBuf,
     /// Write the watchlist to FILE [default: standard output]
     #[arg(short, long, value_name = "FILE")]
@@ -97,6 +98,10 @@ pub struct ImportArgs {
 pub enum ImportSource {
     /// urlwatch's jobs file (urls.yaml)
     Urlwatch,
+    /// changedetection.io's url-watches.json, or a backup archive holding it
+    Changedetection,
+    /// nvchecker's configuration (packages as `kind = "version"` watches)
+    Nvchecker,
 }
 
 #[derive(Debug, Args)]

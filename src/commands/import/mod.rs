@@ -1,5 +1,8 @@
-//! `forewarn import urlwatch FILE [-o FILE]`: a watchlist from another tool's list, with
-//! what could not be brought over listed by line, and why.
+//! `forewarn import urlwatch|changedetection|nvchecker FILE [-o FILE]`: a watchlist from
+//! another tool's list, with what could not be brought over listed by line, and why.
+
+mod changedetection;
+mod nvchecker;
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -12,10 +15,17 @@ use crate::Exit;
 use crate::cli::{ImportArgs, ImportSource};
 
 pub fn run(args: ImportArgs) -> anyhow::Result<Exit> {
-    let text = std::fs::read_to_string(&args.file)
+    let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = || {
+        String::from_utf8(bytes.clone())
+            .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", args.file.display()))
+    };
+    let refused = |why: String| crate::UsageError(format!("{}: {why}", args.file.display()));
     let imported = match args.source {
-        ImportSource::Urlwatch => urlwatch(&text, &args.file),
+        ImportSource::Urlwatch => urlwatch(&text()?, &args.file),
+        ImportSource::Changedetection => changedetection::import(&bytes).map_err(refused)?,
+        ImportSource::Nvchecker => nvchecker::import(&text()?).map_err(refused)?,
     };
     let out = imported.to_toml();
     match &args.output {
