@@ -213,6 +213,10 @@ pub struct WatchArgs {
     /// Pages of browser watches loaded at once (tabs of the one browser)
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub browser_tabs: u16,
+    /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz
+    /// (ADDR is host:port, or a port on 127.0.0.1)
+    #[arg(long, value_name = "ADDR", value_parser = crate::commands::parse_metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

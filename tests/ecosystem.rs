@@ -83,3 +83,79 @@ fn completions_for_each_shell_and_a_man_page() {
         "the options of each command"
     );
 }
+
+/// A plain HTTP GET on loopback: (status line, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// `watch --metrics`: Prometheus text at /metrics (checks by outcome, a duration histogram,
+/// each watch's last success and state, the outbox depth), 200 at /healthz.
+#[test]
+fn watch_serves_metrics_and_a_health_check() {
+    use std::process::{Command, Stdio};
+    let (srv, env) = crate::util::watching(
+        "vendor",
+        crate::util::Page::html("<main>v1</main>"),
+        "every = \"1s\"",
+    );
+    let log = env.path().join("watch.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
+        .args(["watch", "--log-format", "json", "--metrics", "127.0.0.1:0"])
+        .current_dir(env.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.path())
+        .env("FOREWARN_DB", env.db())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let addr = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let line = text.lines().find(|l| l.contains("serving metrics"));
+        if let Some(l) = line
+            && srv.seen("/vendor").len() >= 2
+        {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let url = v["metrics"].as_str().unwrap();
+            break url
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics")
+                .to_string();
+        }
+        assert!(start.elapsed().as_secs() < 20, "{text}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    // The second check of the pass may still be being stored.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, body) = get(&addr, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    for needle in [
+        "# TYPE forewarn_checks_total counter",
+        "forewarn_checks_total{outcome=\"baseline\"} 1",
+        "forewarn_check_duration_seconds_bucket{le=\"+Inf\"}",
+        "forewarn_check_duration_seconds_count",
+        "forewarn_watch_last_success_timestamp_seconds{watch=\"vendor\"}",
+        "forewarn_watch_state{watch=\"vendor\",state=",
+        "forewarn_outbox_depth 0",
+        "# TYPE forewarn_notification_failures_total counter",
+    ] {
+        assert!(body.contains(needle), "{needle} in:\n{body}");
+    }
+    assert_eq!(
+        get(&addr, "/healthz"),
+        ("HTTP/1.1 200 OK".into(), "ok\n".into())
+    );
+    assert!(get(&addr, "/other").0.contains("404"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -36,9 +36,14 @@ struct Worker {
 
 impl Worker {
     fn start(env: &TestEnv, name: &str) -> Worker {
+        Worker::start_with(env, name, &[])
+    }
+
+    fn start_with(env: &TestEnv, name: &str, args: &[&str]) -> Worker {
         let log = env.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
             .args(["watch", "--log-format", "json"])
+            .args(args)
             .current_dir(env.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -255,12 +260,16 @@ fn the_database_restarting_mid_pass_is_waited_out_and_nothing_is_lost() {
         );
     }
     let env = TestEnv::on_postgres(cluster.database("restart")).watchlist(&toml);
-    let mut w = Worker::start(&env, "w").started();
+    let mut w = Worker::start_with(&env, "w", &["--metrics", "127.0.0.1:0"]).started();
+    let health = healthz_of(&w);
     wait_until(Duration::from_secs(30), "checks started", || {
         w.checks() >= 30
     });
     cluster.pg_ctl_stop("fast");
-    std::thread::sleep(Duration::from_secs(2));
+    // While the database is down, the health check says so.
+    wait_until(Duration::from_secs(15), "healthz says 503", || {
+        health().starts_with("HTTP/1.1 503")
+    });
     cluster.pg_ctl_start();
     wait_until(Duration::from_secs(90), "every watch stored", || {
         env.query_i64("SELECT count(*) FROM watches WHERE last_check_at IS NOT NULL") == N as i64
@@ -274,6 +283,29 @@ fn the_database_restarting_mid_pass_is_waited_out_and_nothing_is_lost() {
         assert_eq!(srv.seen(&format!("/p{i}")).len(), 1, "/p{i}");
     }
     assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), N as i64);
+}
+
+/// A function that GETs the worker's `/healthz` and returns the reply.
+fn healthz_of(w: &Worker) -> impl Fn() -> String + use<> {
+    let log = w.log();
+    let line = log.lines().find(|l| l.contains("serving metrics")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let addr = v["healthz"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches("/healthz")
+        .to_string();
+    move || {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(&addr) else {
+            return String::new();
+        };
+        let _ = write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        reply
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod history;
 mod import;
 mod init;
 mod list;
+mod metrics;
 mod notify;
 mod report;
 mod test;
@@ -22,6 +23,11 @@ use anyhow::Context;
 use crate::Exit;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, Watch};
+
+/// `watch --metrics ADDR`: host:port, or a bare port on 127.0.0.1.
+pub fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    metrics::parse_addr(s)
+}
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {

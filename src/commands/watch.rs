@@ -16,6 +16,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::metrics::Metrics;
 use super::worker::Worker;
 use crate::Exit;
 use crate::cli::{LogFormat, WatchArgs};
@@ -127,6 +128,7 @@ impl Log {
 struct PassLog {
     log: Log,
     shown: Shown,
+    metrics: Option<std::sync::Arc<Metrics>>,
 }
 
 impl Sink for PassLog {
@@ -137,6 +139,9 @@ impl Sink for PassLog {
         events: &[crate::event::Event],
     ) {
         self.log.check(o);
+        if let Some(m) = &self.metrics {
+            m.check(o);
+        }
         self.shown.check(position, o, events);
     }
 }
@@ -181,7 +186,20 @@ async fn daemon(
         outbox_due: Some(Utc::now()),
         browser: None,
         worker,
+        metrics: None,
     };
+    if let Some(addr) = args.metrics {
+        let m = Metrics::new();
+        let bound = super::metrics::serve(addr, m.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+        log.line(
+            "info",
+            "serving metrics",
+            json!({"metrics": format!("http://{bound}/metrics"), "healthz": format!("http://{bound}/healthz")}),
+        );
+        d.metrics = Some(m);
+    }
     log.line(
         "info",
         "forewarn watch started",
@@ -189,9 +207,12 @@ async fn daemon(
     );
     crate::notify::keep_desktop_actions(true);
     loop {
+        if let Some(m) = &d.metrics {
+            m.tick();
+        }
         if d.outbox_due.is_some_and(|t| t <= Utc::now()) {
             let store = d.store.as_mut().expect("store is back");
-            d.outbox_due = deliver(store, &d.config, log).await;
+            d.outbox_due = deliver(store, &d.config, log, d.metrics.as_deref()).await;
         }
         let (due, wake) = d.due(Utc::now())?;
         let due = d.claim(due)?;
@@ -261,6 +282,8 @@ struct Daemon<'a> {
     outbox_due: Option<chrono::DateTime<Utc>>,
     /// On a shared database: this daemon as one of its workers.
     worker: Option<Worker>,
+    /// `--metrics`: what `/metrics` and `/healthz` report.
+    metrics: Option<std::sync::Arc<Metrics>>,
     /// One browser for the daemon's life (started by the first browser watch), replaced
     /// when a reload changes `[browser]`.
     browser: Option<(
@@ -349,6 +372,7 @@ impl Daemon<'_> {
         let sink = PassLog {
             log: self.log,
             shown: Shown::default(),
+            metrics: self.metrics.clone(),
         };
         let store = self.store.take().expect("store is back");
         let pass = pipeline::run_pass(self.all.clone(), Some(due), store, limits, sink);
@@ -374,7 +398,7 @@ impl Daemon<'_> {
                 // What the last pass found goes out before we stop (briefly: what does not
                 // make it stays queued for the next start).
                 if let Some(s) = self.store.as_mut() {
-                    let sending = deliver(s, &self.config, &log);
+                    let sending = deliver(s, &self.config, &log, self.metrics.as_deref());
                     let _ = tokio::time::timeout(Duration::from_secs(10), sending).await;
                 }
             }
@@ -443,8 +467,22 @@ impl Daemon<'_> {
 }
 
 /// Sends what is due; returns when to come back for the rest.
-async fn deliver(store: &mut Store, config: &Config, log: &Log) -> Option<chrono::DateTime<Utc>> {
-    let d = super::notify::deliver_after_pass(store, config, Duration::from_secs(60)).await?;
+async fn deliver(
+    store: &mut Store,
+    config: &Config,
+    log: &Log,
+    metrics: Option<&Metrics>,
+) -> Option<chrono::DateTime<Utc>> {
+    let d = super::notify::deliver_after_pass(store, config, Duration::from_secs(60)).await;
+    if let Some(m) = metrics {
+        if let Ok(n) = store.outbox_count_pending() {
+            m.outbox(n);
+        }
+        for (channel, _) in d.iter().flat_map(|d| &d.failures) {
+            m.notification_failed(channel);
+        }
+    }
+    let d = d?;
     for (channel, n) in &d.sent {
         log.line("info", "notified", json!({"channel": channel, "events": n}));
     }

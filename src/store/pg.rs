@@ -11,6 +11,18 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::db::{DbError, Param, Prepared, Row, ToParam, Value};
 
+/// Whether the last attempt to reach the server worked (`/healthz` says 503 while not).
+static REACHABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Whether the PostgreSQL server answered the last time it was asked (always on SQLite).
+pub fn reachable() -> bool {
+    REACHABLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn set_reachable(ok: bool) {
+    REACHABLE.store(ok, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// How long a lost server is waited for before the call fails.
 const RECONNECT_BUDGET: Duration = Duration::from_secs(300);
 
@@ -136,12 +148,14 @@ impl Pg {
         loop {
             match self.open() {
                 Ok(()) => {
+                    set_reachable(true);
                     if start.elapsed() > Duration::from_millis(10) {
                         eprintln!("forewarn: reconnected to {}", self.shown);
                     }
                     return Ok(());
                 }
                 Err(e) if start.elapsed() < RECONNECT_BUDGET => {
+                    set_reachable(false);
                     eprintln!(
                         "forewarn: the database {} is unreachable ({e}); retrying in {} ms",
                         self.shown,
