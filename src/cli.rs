@@ -30,6 +30,11 @@ pub struct Cli {
     #[arg(long = "watchlist", global = true, value_name = "PATH")]
     pub watchlists: Vec<PathBuf>,
 
+    /// Colour diffs and headings: on a terminal only (auto; never when NO_COLOR is set), or
+    /// always, or never
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub color: crate::report::color::ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }

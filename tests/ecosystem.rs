@@ -159,3 +159,53 @@ fn watch_serves_metrics_and_a_health_check() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Colour as `git diff` has it: on a terminal (auto) or when asked; never in a pipe or under
+/// cron, never with NO_COLOR.
+#[test]
+fn diffs_are_coloured_on_a_terminal_only() {
+    let (srv, env) = crate::util::watching(
+        "docs",
+        crate::util::Page::html("<main><p>old line</p></main>"),
+        "confirm_refetch = false",
+    );
+    assert_eq!(env.run(&["check"]).code, 0);
+    srv.set(
+        "/docs",
+        crate::util::Page::html("<main><p>new line</p></main>"),
+    );
+    let piped = env.run(&["check"]);
+    assert_eq!(piped.code, 0, "{piped:?}");
+    assert!(piped.stdout.contains("+new line"), "{}", piped.stdout);
+    assert!(
+        !piped.stdout.contains('\x1b'),
+        "a pipe gets no colour: {:?}",
+        piped.stdout
+    );
+    let always = env.run(&["--color", "always", "report", "docs"]);
+    assert!(
+        always.stdout.contains("\x1b[32m  +new line\x1b[0m"),
+        "{:?}",
+        always.stdout
+    );
+    assert!(
+        always.stdout.contains("\x1b[31m  -old line\x1b[0m"),
+        "{:?}",
+        always.stdout
+    );
+    assert!(
+        always.stdout.contains("\x1b[1mCHANGED docs"),
+        "{:?}",
+        always.stdout
+    );
+    let terminal = env.run_on_terminal(&["report", "docs"]);
+    assert!(
+        terminal.stdout.contains("\x1b[32m"),
+        "{:?}",
+        terminal.stdout
+    );
+    let never = env.run_on_terminal(&["--color", "never", "report", "docs"]);
+    assert!(!never.stdout.contains('\x1b'), "{:?}", never.stdout);
+    let no_color = env.run_on_terminal_env(&["report", "docs"], &[("NO_COLOR", "1")]);
+    assert!(!no_color.stdout.contains('\x1b'), "{:?}", no_color.stdout);
+}

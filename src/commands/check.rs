@@ -245,7 +245,10 @@ fn check_watches(
             }
             json_tail(&pass, &mut out);
         }
-        CheckFormat::Text => text_report(&shown, &pass, &mut out),
+        CheckFormat::Text => {
+            text_report(&shown, &pass, &mut out);
+            out = report::color::for_stdout(out);
+        }
     }
     let mut stdout = std::io::stdout().lock();
     match stdout

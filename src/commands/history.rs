@@ -141,7 +141,7 @@ pub fn diff(db: &Path, args: DiffArgs) -> anyhow::Result<Exit> {
         println!("snapshots {from} and {to} of `{}` are identical", args.name);
     } else {
         println!("{}", compare::summary(&d, &[]));
-        print!("{}", d.unified);
+        print!("{}", crate::report::color::for_stdout(d.unified));
     }
     Ok(Exit::Ok)
 }

@@ -31,6 +31,7 @@ pub fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    crate::report::color::set(cli.color);
     let db = cli
         .db
         .clone()

@@ -147,6 +147,9 @@ pub fn run(db: &Path, watchlists: &[PathBuf], args: ReportArgs) -> anyhow::Resul
             })?;
             eprintln!("report written to {}", path.display());
         }
+        None if matches!(args.format, ReportFormat::Text) => {
+            print!("{}", report::color::for_stdout(out))
+        }
         None => print!("{out}"),
     }
     Ok(Exit::Ok)

@@ -530,6 +530,7 @@ async fn finish(
         for e in &shown {
             text.event(e, &mut out);
         }
+        let out = report::color::for_stdout(out);
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(out.as_bytes())?;
         stdout.flush()?;

@@ -1,6 +1,7 @@
 //! Output formats for events: text (people, cron mail), Markdown (issues, chat), JSON Lines
 //! (scripts). One file per format behind [`Format`].
 
+pub mod color;
 pub mod html;
 mod json;
 mod markdown;

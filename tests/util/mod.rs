@@ -126,6 +126,11 @@ impl TestEnv {
     /// Runs forewarn on a terminal (a pseudo-terminal from util-linux's `script`), as a person
     /// at a shell would; stdout and stderr arrive together in `stdout`.
     pub fn run_on_terminal(&self, args: &[&str]) -> Run {
+        self.run_on_terminal_env(args, &[])
+    }
+
+    /// [`TestEnv::run_on_terminal`] with extra environment variables.
+    pub fn run_on_terminal_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let line = std::iter::once(env!("CARGO_BIN_EXE_forewarn"))
             .chain(args.iter().copied())
             .map(|a| format!("'{a}'"))
@@ -133,7 +138,7 @@ impl TestEnv {
             .join(" ");
         let mut cmd = Command::new("script");
         cmd.args(["-qec", &line, "/dev/null"]);
-        self.output(cmd, &[])
+        self.output(cmd, env)
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
