@@ -61,6 +61,8 @@ pub enum Command {
     Report(ReportArgs),
     /// What happened, in order: changes, failures, recoveries, contract breaks
     Timeline(TimelineArgs),
+    /// A one-page account of an upstream incident, for the team and its customers
+    Incident(IncidentArgs),
     /// Print a stored snapshot (the newest by default)
     Show(ShowArgs),
     /// Diff two stored snapshots of a watch (the last two by default)
@@ -311,6 +313,25 @@ pub enum TimelineFormat {
     Markdown,
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IncidentFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct IncidentArgs {
+    /// How far back the incident goes, like 2d, 12h or 30m
+    #[arg(long, default_value = "7d", value_parser = parse_since)]
+    pub since: std::time::Duration,
+    /// Only this watch's events
+    #[arg(long, value_name = "NAME")]
+    pub watch: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = IncidentFormat::Markdown)]
+    pub format: IncidentFormat,
 }
 
 #[derive(Debug, Args)]

@@ -209,3 +209,67 @@ fn diffs_are_coloured_on_a_terminal_only() {
     let no_color = env.run_on_terminal_env(&["report", "docs"], &[("NO_COLOR", "1")]);
     assert!(!no_color.stdout.contains('\x1b'), "{:?}", no_color.stdout);
 }
+
+/// `forewarn incident`: the account of an upstream change from the timeline, with the
+/// sections forewarn cannot fill left for the author.
+#[test]
+fn incident_writes_up_an_upstream_change() {
+    let srv = crate::util::Server::start();
+    let hook = crate::util::Server::start();
+    hook.set("/hook", crate::util::Page::html("ok"));
+    srv.set("/api", crate::util::Page::html("<main><p>v1</p></main>"));
+    let env = TestEnv::new().watchlist(&format!(
+        "[channels.hook]\ntype = \"webhook\"\nurl = \"{}\"\n\n{}",
+        hook.url("/hook"),
+        crate::util::one_watch(
+            "vendor-api",
+            &srv.url("/api"),
+            "confirm_refetch = false\nnotify = [\"hook\"]"
+        )
+    ));
+    assert_eq!(env.run(&["check"]).code, 0);
+    srv.set("/api", crate::util::Page::html("<main><p>v2</p></main>"));
+    assert_eq!(env.run(&["check"]).code, 0);
+    assert_eq!(hook.seen("/hook").len(), 1);
+    let md = env.run(&["incident"]);
+    assert_eq!(md.code, 0, "{md:?}");
+    for needle in [
+        "# Incident: vendor-api changed (",
+        "- **Upstream changed**: between ",
+        "(the last check that saw it as before) and ",
+        "- **Notified**: ",
+        "`hook` told of event",
+        "- **Recovered**: not yet",
+        "## Timeline",
+        "```diff\n",
+        "+v2",
+        "forewarn show vendor-api",
+        "## Impact",
+        "## Cause",
+        "## Follow-ups",
+    ] {
+        assert!(md.stdout.contains(needle), "{needle} in:\n{}", md.stdout);
+    }
+    let html = env.run(&["incident", "--format", "html"]);
+    assert!(
+        html.stdout.starts_with("<!doctype html>"),
+        "{}",
+        html.stdout
+    );
+    assert!(
+        html.stdout.contains("<h1>Incident: vendor-api"),
+        "{}",
+        html.stdout
+    );
+    assert!(
+        html.stdout.contains("<h2>Follow-ups</h2>"),
+        "{}",
+        html.stdout
+    );
+    let other = env.run(&["incident", "--watch", "another"]);
+    assert!(
+        other.stdout.contains("nothing happened to another"),
+        "{}",
+        other.stdout
+    );
+}

@@ -7,6 +7,7 @@ mod due_gate;
 mod edit;
 mod history;
 mod import;
+mod incident;
 mod init;
 mod list;
 mod metrics;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::List(args) => list::run(&db, &cli.watchlists, args),
         Command::Report(args) => report::run(&db, &cli.watchlists, args),
         Command::Timeline(args) => history::timeline(&db, args),
+        Command::Incident(args) => incident::run(&db, args),
         Command::Show(args) => history::show(&db, args),
         Command::Diff(args) => history::diff(&db, args),
         Command::Gc => history::gc(&db, &cli.watchlists),
