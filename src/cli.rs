@@ -222,7 +222,7 @@ pub struct WatchArgs {
     pub browser_tabs: u16,
     /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz
     /// (ADDR is host:port, or a port on 127.0.0.1)
-    #[arg(long, value_name = "ADDR", value_parser = crate::commands::parse_metrics_addr)]
+    #[arg(long, value_name = "ADDR", value_parser = parse_metrics_addr)]
     pub metrics: Option<std::net::SocketAddr>,
 }
 
@@ -368,6 +368,15 @@ pub struct DiffArgs {
     /// The newer snapshot id [default: the newest]
     #[arg(long)]
     pub to: Option<i64>,
+}
+
+/// `watch --metrics ADDR`: host:port, or a bare port on 127.0.0.1.
+fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an address: give host:port (127.0.0.1:9464) or a port"))
 }
 
 fn parse_since(s: &str) -> Result<std::time::Duration, String> {

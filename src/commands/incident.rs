@@ -215,6 +215,17 @@ fn markdown(events: &[Event], first: &Event, moments: &[Moment]) -> String {
     for m in moments {
         let _ = writeln!(out, "| {} | {} |", when(m.at), m.what.replace('|', "\\|"));
     }
+    diffs(events, &mut out);
+    out.push_str(
+        "\n## Impact\n\n_For the author: who was affected, how, for how long._\n\n\
+         ## Cause\n\n_For the author: what the upstream changed and why it broke the integration._\n\n\
+         ## Follow-ups\n\n_For the author: what is changed so that it does not happen again._\n",
+    );
+    out
+}
+
+/// "What changed": each event's diff, cut at [`DIFF_LINES`].
+fn diffs(events: &[Event], out: &mut String) {
     out.push_str("\n## What changed\n");
     for e in events.iter().filter(|e| e.diff.is_some()) {
         let _ = writeln!(
@@ -244,12 +255,6 @@ fn markdown(events: &[Event], first: &Event, moments: &[Moment]) -> String {
             );
         }
     }
-    out.push_str(
-        "\n## Impact\n\n_For the author: who was affected, how, for how long._\n\n\
-         ## Cause\n\n_For the author: what the upstream changed and why it broke the integration._\n\n\
-         ## Follow-ups\n\n_For the author: what is changed so that it does not happen again._\n",
-    );
-    out
 }
 
 /// The account as one HTML page: its Markdown, escaped, headings and lists kept readable.

@@ -37,15 +37,6 @@ struct State {
     tick: Instant,
 }
 
-/// `ADDR` as given: `host:port`, or a bare port on 127.0.0.1.
-pub fn parse_addr(s: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    s.parse()
-        .map_err(|_| format!("`{s}` is not an address: give host:port (127.0.0.1:9464) or a port"))
-}
-
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
         Arc::new(Metrics {

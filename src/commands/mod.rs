@@ -25,11 +25,6 @@ use crate::Exit;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, Watch};
 
-/// `watch --metrics ADDR`: host:port, or a bare port on 127.0.0.1.
-pub fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
-    metrics::parse_addr(s)
-}
-
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     crate::report::color::set(cli.color);
