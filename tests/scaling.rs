@@ -390,3 +390,40 @@ fn a_worker_whose_watchlist_differs_says_so() {
         list.stdout
     );
 }
+
+#[test]
+fn workers_take_their_share_of_a_hosts_limits() {
+    const N: usize = 40;
+    let cluster = Cluster::start();
+    let srv = Server::start();
+    let mut toml = "[hosts.\"127.0.0.1\"]\nconcurrency = 2\n\n".to_string();
+    toml.push_str(&watchlist(&srv, N, "every = \"2s\"\ntimeout = \"5s\""));
+    for i in 0..N {
+        srv.set(
+            &format!("/p{i}"),
+            page(&format!("page {i}")).delay(Duration::from_millis(150)),
+        );
+    }
+    let env = TestEnv::on_postgres(cluster.database("polite")).watchlist(&toml);
+    let mut a = Worker::start(&env, "a").started();
+    let mut b = Worker::start(&env, "b").started();
+    // The first round may start before both have joined (a worker alone takes the whole
+    // limit); from the next one, both know of each other.
+    wait_until(Duration::from_secs(30), "the first round", || {
+        env.query_i64("SELECT count(*) FROM watches WHERE last_check_at IS NOT NULL") == N as i64
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    srv.reset_max_concurrent();
+    let (a0, b0) = (a.checks(), b.checks());
+    // Rounds in which both workers check the host at once.
+    wait_until(Duration::from_secs(40), "both workers checked", || {
+        a.checks() >= a0 + N / 2 && b.checks() >= b0 + N / 2
+    });
+    assert_eq!(a.stop(), 0, "{}", a.log());
+    assert_eq!(b.stop(), 0, "{}", b.log());
+    assert!(
+        srv.max_concurrent() <= 2,
+        "the host saw {} requests at once; its limit is 2 across workers",
+        srv.max_concurrent()
+    );
+}

@@ -166,6 +166,12 @@ impl Server {
         self.state.lock().unwrap().max_active
     }
 
+    /// Starts counting the most requests at once afresh.
+    pub fn reset_max_concurrent(&self) {
+        let mut st = self.state.lock().unwrap();
+        st.max_active = st.active;
+    }
+
     /// Requests seen so far for a path.
     pub fn seen(&self, path: &str) -> Vec<Seen> {
         let st = self.state.lock().unwrap();
