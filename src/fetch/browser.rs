@@ -930,6 +930,17 @@ impl Tab {
                         .call("Page.handleJavaScriptDialog", json!({"accept": false}))
                         .await;
                 }
+                // The page left the web (a `blob:` or `data:` document): nothing to wait for;
+                // the caller reports where it went.
+                "Page.frameNavigated"
+                    if p["frame"]["parentId"].is_null()
+                        && !is_web(p["frame"]["url"].as_str().unwrap_or_default()) =>
+                {
+                    return Ok(status);
+                }
+                // Requests that never touch the network (blob:, data:) are not waited for.
+                "Network.requestWillBeSent"
+                    if !is_web(p["request"]["url"].as_str().unwrap_or_default()) => {}
                 "Network.requestWillBeSent" => {
                     inflight.insert(p["requestId"].as_str().unwrap_or_default().to_string());
                     quiet_since = Instant::now();
@@ -1057,4 +1068,9 @@ fn request_of(p: &Value, page: Option<url::Url>) -> Option<String> {
         )
     };
     Some(format!("{method} {place}{query}"))
+}
+
+/// An http(s) URL: what goes over the network, and the only pages read.
+fn is_web(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }
