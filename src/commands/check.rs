@@ -231,34 +231,7 @@ fn check_watches(
         rt.block_on(super::heartbeat(url));
     }
 
-    let mut out = String::new();
-    match args.format {
-        CheckFormat::Json => {
-            // After the due gate and the heartbeat, as when the lines were printed at the end.
-            // A reader that went away (`| head`) is no failure: the results are stored and
-            // queued. Any other write error is.
-            match unwritten {
-                Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
-                }
-                _ => {}
-            }
-            json_tail(&pass, &mut out);
-        }
-        CheckFormat::Text => {
-            text_report(&shown, &pass, &mut out);
-            out = report::color::for_stdout(out);
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-        _ => {}
-    }
-    drop(stdout);
+    print_report(args, &pass, &shown, unwritten)?;
 
     let delivery = if args.no_notify {
         None
@@ -285,6 +258,44 @@ fn check_watches(
         Exit::Ok
     };
     Ok((exit, delivery))
+}
+
+/// The pass's report on stdout: JSON's tail (its lines went out as they were stored), or the
+/// text report, coloured on a terminal. A reader that went away (`| head`) is no failure.
+fn print_report(
+    args: &CheckArgs,
+    pass: &pipeline::PassReport,
+    shown: &[crate::event::Event],
+    unwritten: Option<std::io::Error>,
+) -> anyhow::Result<()> {
+    let mut out = String::new();
+    match args.format {
+        CheckFormat::Json => {
+            // After the due gate and the heartbeat, as when the lines were printed at the end.
+            // A reader that went away (`| head`) is no failure: the results are stored and
+            // queued. Any other write error is.
+            match unwritten {
+                Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(anyhow::Error::new(e).context("writing JSON Lines to stdout"));
+                }
+                _ => {}
+            }
+            json_tail(pass, &mut out);
+        }
+        CheckFormat::Text => {
+            text_report(shown, pass, &mut out);
+            out = report::color::for_stdout(out);
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// `check --format json`'s last lines: each verify's verdict (they ran once the pass was
