@@ -427,3 +427,79 @@ fn workers_take_their_share_of_a_hosts_limits() {
         srv.max_concurrent()
     );
 }
+
+/// A TCP proxy to the cluster that cuts the first connection that sends COMMIT after
+/// inserting snapshots, once the server has had the COMMIT: the client cannot know whether
+/// its transaction made it.
+fn cutting_proxy(port: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let own = listener.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut s_in, mut c_out) = (server, client);
+            let hold = Arc::new(AtomicBool::new(false));
+            let held = hold.clone();
+            let cut = cut.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut wrote_snapshots = false;
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    wrote_snapshots |= chunk.windows(21).any(|w| w == b"INSERT INTO snapshots");
+                    let commit = chunk.windows(7).any(|w| w == b"COMMIT\0");
+                    let cutting = commit && wrote_snapshots && !cut.swap(true, Ordering::SeqCst);
+                    if cutting {
+                        hold.store(true, Ordering::SeqCst);
+                    }
+                    if s_out.write_all(chunk).is_err() {
+                        break;
+                    }
+                    if cutting {
+                        // The server commits; the client never hears of it.
+                        std::thread::sleep(Duration::from_millis(300));
+                        let _ = c_in.shutdown(std::net::Shutdown::Both);
+                        let _ = s_out.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = s_in.read(&mut buf) {
+                    // Once the COMMIT is on its way, nothing more reaches the client.
+                    if n == 0 || held.load(Ordering::SeqCst) || c_out.write_all(&buf[..n]).is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = c_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    own
+}
+
+#[test]
+fn a_connection_lost_as_commit_is_sent_never_stores_a_check_twice() {
+    const N: usize = 30;
+    let cluster = Cluster::start();
+    let srv = Server::start();
+    cluster.database("cut");
+    let port = cutting_proxy(cluster.port);
+    let url = format!("postgres://forewarn@127.0.0.1:{port}/cut");
+    let env = TestEnv::on_postgres(url).watchlist(&watchlist(&srv, N, "every = \"1h\""));
+    let run = env.run(&["check"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("as COMMIT was sent"), "{}", run.stderr);
+    assert_eq!(env.query_i64("SELECT count(*) FROM snapshots"), N as i64);
+    assert_eq!(env.query_i64("SELECT count(*) FROM watches"), N as i64);
+}

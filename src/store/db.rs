@@ -306,6 +306,16 @@ pub struct Db {
     inner: Inner,
     /// Inside a transaction: a lost connection is not retried statement by statement.
     in_tx: Cell<bool>,
+    /// PostgreSQL, once migrated: each write transaction commits a token with it.
+    markers: Cell<bool>,
+}
+
+/// How one try of a transaction ended.
+enum Attempt<T, E> {
+    Done(Result<T, E>),
+    /// The connection dropped as COMMIT was sent: the transaction may have made it; its token
+    /// tells.
+    CommitLost(T, E, String),
 }
 
 enum Inner {
@@ -319,6 +329,7 @@ impl Db {
         Db {
             inner: Inner::Sqlite(conn),
             in_tx: Cell::new(false),
+            markers: Cell::new(false),
         }
     }
 
@@ -326,6 +337,7 @@ impl Db {
         Db {
             inner: Inner::Postgres(Box::new(RefCell::new(pg))),
             in_tx: Cell::new(false),
+            markers: Cell::new(false),
         }
     }
 
@@ -418,9 +430,15 @@ impl Db {
         }
     }
 
+    /// From now on each write transaction commits a token with it (PostgreSQL, migrated).
+    pub(super) fn mark_commits(&self) {
+        self.markers.set(self.engine() == Engine::Postgres);
+    }
+
     /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise. On
     /// PostgreSQL a connection lost before the commit is re-established (with backoff) and
-    /// `f` runs again: nothing it wrote was committed.
+    /// `f` runs again: nothing it wrote was committed. Lost as COMMIT was sent, the
+    /// transaction's token says whether it made it, and it is not run twice.
     pub fn transaction<T, E>(
         &self,
         begin: Begin,
@@ -431,18 +449,41 @@ impl Db {
         let mut pause = Duration::from_millis(250);
         let mut tries = 0;
         loop {
-            match self.try_transaction(begin, &mut f, &wrap) {
-                Err(e) if lost(&e) && self.engine() == Engine::Postgres && tries < 40 => {
-                    tries += 1;
-                    if let Inner::Postgres(pg) = &self.inner {
-                        pg.borrow_mut()
-                            .lost("mid-transaction; nothing of it was committed", pause);
-                    }
-                    pause = (pause * 2).min(Duration::from_secs(15));
+            let (e, committed) = match self.try_transaction(begin, &mut f, &wrap, &lost) {
+                Attempt::Done(Err(e)) if lost(&e) && self.engine() == Engine::Postgres => (e, None),
+                Attempt::Done(done) => return done,
+                Attempt::CommitLost(v, e, token) => (e, Some((v, token))),
+            };
+            if tries >= 40 {
+                return Err(e);
+            }
+            tries += 1;
+            if let Inner::Postgres(pg) = &self.inner {
+                let why = match committed {
+                    Some(_) => "as COMMIT was sent; asking whether it made it",
+                    None => "mid-transaction; nothing of it was committed",
+                };
+                pg.borrow_mut().lost(why, pause);
+            }
+            pause = (pause * 2).min(Duration::from_secs(15));
+            if let Some((v, token)) = committed {
+                match self.committed(&token) {
+                    Ok(true) => return Ok(v),
+                    Ok(false) => {}
+                    Err(e) => return Err(wrap(e)),
                 }
-                other => return other,
             }
         }
+    }
+
+    /// Whether the transaction that wrote `token` was committed.
+    fn committed(&self, token: &str) -> Result<bool, DbError> {
+        let n: i64 = self.query_one(
+            "SELECT count(*) FROM commit_markers WHERE token = ?1",
+            params![token],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     fn try_transaction<T, E>(
@@ -450,24 +491,72 @@ impl Db {
         begin: Begin,
         f: &mut impl FnMut(&Db) -> Result<T, E>,
         wrap: &impl Fn(DbError) -> E,
-    ) -> Result<T, E> {
+        lost: &impl Fn(&E) -> bool,
+    ) -> Attempt<T, E> {
         let start = match (self.engine(), begin) {
             (Engine::Sqlite, Begin::Immediate) => "BEGIN IMMEDIATE",
             _ => "BEGIN",
         };
-        self.batch(start).map_err(wrap)?;
+        if let Err(e) = self.batch(start) {
+            return Attempt::Done(Err(wrap(e)));
+        }
         self.in_tx.set(true);
-        let result = f(self);
-        let result = match result {
-            Ok(v) => self.batch("COMMIT").map(|_| v).map_err(wrap),
+        let token = match self.markers.get().then(|| self.mark()).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                self.end(false);
+                return Attempt::Done(Err(wrap(e)));
+            }
+        };
+        let result = match f(self) {
+            Ok(v) => match self.batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let e = wrap(e);
+                    if let (Some(token), true) = (token, lost(&e)) {
+                        self.in_tx.set(false);
+                        return Attempt::CommitLost(v, e, token);
+                    }
+                    Err(e)
+                }
+            },
             Err(e) => Err(e),
         };
+        self.end(result.is_ok());
+        Attempt::Done(result)
+    }
+
+    /// Leaves the transaction (rolled back unless it committed).
+    fn end(&self, committed: bool) {
         self.in_tx.set(false);
-        if result.is_err() {
+        if !committed {
             // Best effort: on a lost connection there is nothing to roll back.
             let _ = self.batch("ROLLBACK");
         }
-        result
+    }
+
+    /// Writes this transaction's token (and forgets those older than an hour).
+    fn mark(&self) -> Result<String, DbError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let now = chrono::Utc::now();
+        let token = format!(
+            "{}:{}:{}:{}",
+            super::outbox::host_name(),
+            std::process::id(),
+            now.timestamp_nanos_opt().unwrap_or_default(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let at = now.timestamp_millis();
+        self.execute(
+            "INSERT INTO commit_markers (token, at) VALUES (?1, ?2)",
+            params![token, at],
+        )?;
+        self.execute(
+            "DELETE FROM commit_markers WHERE at < ?1",
+            params![at - 3_600_000],
+        )?;
+        Ok(token)
     }
 }
 

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0012_escalations.sql"),
     include_str!("migrations/0013_response_times.sql"),
     include_str!("migrations/0014_workers.sql"),
+    include_str!("migrations/0015_commit_markers.sql"),
 ];
 
 /// The schema version this build writes.
@@ -130,6 +131,7 @@ impl Store {
         let mut store = Store::new(Db::postgres(pg), shown, Some(url.to_string()));
         if !read_only {
             store.migrate()?;
+            store.db.mark_commits();
         }
         Ok(store)
     }
