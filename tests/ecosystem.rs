@@ -99,24 +99,13 @@ fn get(addr: &str, path: &str) -> (String, String) {
 /// each watch's last success and state, the outbox depth), 200 at /healthz.
 #[test]
 fn watch_serves_metrics_and_a_health_check() {
-    use std::process::{Command, Stdio};
     let (srv, env) = crate::util::watching(
         "vendor",
         crate::util::Page::html("<main>v1</main>"),
         "every = \"1s\"",
     );
     let log = env.path().join("watch.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
-        .args(["watch", "--log-format", "json", "--metrics", "127.0.0.1:0"])
-        .current_dir(env.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.path())
-        .env("FOREWARN_DB", env.db())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_watch(&log, &["--metrics", "127.0.0.1:0"]);
     let start = std::time::Instant::now();
     let addr = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();

@@ -41,18 +41,7 @@ impl Worker {
 
     fn start_with(env: &TestEnv, name: &str, args: &[&str]) -> Worker {
         let log = env.path().join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
-            .args(["watch", "--log-format", "json"])
-            .args(args)
-            .current_dir(env.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.path())
-            .env("FOREWARN_DB", env.db())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = env.spawn_watch(&log, args);
         Worker { child, log }
     }
 

@@ -1,7 +1,7 @@
 //! Issue 5: check --due over a fake clock, politeness, retries, the lock, and the daemon
 //! (reloads, SIGTERM during a check).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::util::{Page, Server, TestEnv, one_watch, watching};
@@ -292,17 +292,7 @@ pub(crate) struct Daemon {
 impl Daemon {
     pub(crate) fn start(env: &TestEnv) -> Daemon {
         let log = env.path().join("watch.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_forewarn"))
-            .args(["watch", "--log-format", "json"])
-            .current_dir(env.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", env.path())
-            .env("FOREWARN_DB", env.db())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+        let child = env.spawn_watch(&log, &[]);
         Daemon { child, log }
     }
 

@@ -146,6 +146,24 @@ pub fn diff(db: &Path, args: DiffArgs) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// The events since `since` (of one watch, or all) that tell what happened: baselines and
+/// noise left out. The timeline and the incident account are told from them.
+pub(super) fn story_events(
+    store: &Store,
+    watch: Option<String>,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<crate::event::Event>> {
+    Ok(store
+        .events(&EventFilter {
+            watch,
+            since: Some(since),
+            ..Default::default()
+        })?
+        .into_iter()
+        .filter(|e| e.kind != EventKind::Baseline && e.kind != EventKind::Noise)
+        .collect())
+}
+
 pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
     let Some(store) = Store::open_read_only(db)? else {
         eprintln!(
@@ -155,14 +173,7 @@ pub fn timeline(db: &Path, args: TimelineArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     };
     let since = crate::schedule::sub(crate::schedule::now(), args.since);
-    let mut events: Vec<_> = store
-        .events(&EventFilter {
-            since: Some(since),
-            ..Default::default()
-        })?
-        .into_iter()
-        .filter(|e| e.kind != EventKind::Baseline && e.kind != EventKind::Noise)
-        .collect();
+    let mut events = story_events(&store, None, since)?;
     let sent = messages_sent(&store.deliveries(Some(since))?, &events);
     events.extend(sent);
     // Who acknowledged which escalating event, when, and why.

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::Exit;
 use crate::cli::{IncidentArgs, IncidentFormat};
 use crate::event::{Event, EventKind};
-use crate::store::{EventFilter, Store};
+use crate::store::Store;
 
 /// A diff longer than this is cut in the account (`forewarn diff` has it whole).
 const DIFF_LINES: usize = 40;
@@ -36,15 +36,7 @@ pub fn run(db: &Path, args: IncidentArgs) -> anyhow::Result<Exit> {
         .into());
     };
     let since = crate::schedule::sub(crate::schedule::now(), args.since);
-    let events: Vec<Event> = store
-        .events(&EventFilter {
-            watch: args.watch.clone(),
-            since: Some(since),
-            ..Default::default()
-        })?
-        .into_iter()
-        .filter(|e| e.kind != EventKind::Baseline && e.kind != EventKind::Noise)
-        .collect();
+    let events = super::history::story_events(&store, args.watch.clone(), since)?;
     let Some(first) = events
         .iter()
         .find(|e| e.kind.is_change() || e.is_notified())

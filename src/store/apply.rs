@@ -279,24 +279,16 @@ fn write_state(tx: &Db, id: i64, o: &Outcome, plan: &Plan, now: i64) -> Result<(
             )?;
         }
     }
-    write_response_time(tx, id, o, plan, now)?;
+    write_degraded_alert(tx, id, plan, now)?;
     write_content_state(tx, id, plan, now)
 }
 
-/// An answered check's response time (kept a day, for `list`), and the watch's run of slow
-/// answers (`max_response_time`).
-fn write_response_time(
-    tx: &Db,
-    id: i64,
-    o: &Outcome,
-    plan: &Plan,
-    now: i64,
-) -> Result<(), DbError> {
+/// When `degraded` was told for an answered check (`max_response_time`); its response time
+/// goes in with the batch's, its run of slow answers with the check's own update.
+fn write_degraded_alert(tx: &Db, id: i64, plan: &Plan, now: i64) -> Result<(), DbError> {
     if matches!(plan.check, Check::Failed { .. }) {
         return Ok(());
     }
-    // The time itself goes in with the batch's; the run of slow answers with the check.
-    let _ = o;
     let alerted = match plan.degraded_alerted {
         Field::Keep => return Ok(()),
         Field::Set(()) => Some(now),

@@ -166,6 +166,23 @@ impl TestEnv {
         }
     }
 
+    /// `forewarn watch --log-format json ARGS` in the background, in the temp dir with its
+    /// database, its stderr (the log) in `log`.
+    pub fn spawn_watch(&self, log: &Path, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_forewarn"))
+            .args(["watch", "--log-format", "json"])
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("FOREWARN_DB", self.db())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
     /// What the database holds, as bytes: the SQLite file (and its log), or every value of
     /// every PostgreSQL table. A secret must never be found in it.
     pub fn stored_bytes(&self) -> Vec<u8> {
