@@ -673,10 +673,7 @@ impl Tab {
         let (protocol, html) = (&html["result"]["value"][0], &html["result"]["value"][1]);
         // Only http(s) pages are read, wherever the page's scripts went.
         if !matches!(protocol.as_str(), Some("http:" | "https:")) {
-            return Err(FetchError::Browser(format!(
-                "the page navigated away to a {} address; only http(s) pages are read",
-                protocol.as_str().unwrap_or("non-web")
-            )));
+            return Err(navigated_away(protocol.as_str().unwrap_or("non-web")));
         }
         let html = html.as_str().unwrap_or_default();
         let screenshot = match spec.screenshot {
@@ -930,13 +927,15 @@ impl Tab {
                         .call("Page.handleJavaScriptDialog", json!({"accept": false}))
                         .await;
                 }
-                // The page left the web (a `blob:` or `data:` document): nothing to wait for;
-                // the caller reports where it went.
+                // The page left the web (a `blob:` or `data:` document): nothing to wait for
+                // (and its new document may not answer yet: the URL says where it went).
                 "Page.frameNavigated"
                     if p["frame"]["parentId"].is_null()
                         && !is_web(p["frame"]["url"].as_str().unwrap_or_default()) =>
                 {
-                    return Ok(status);
+                    let url = p["frame"]["url"].as_str().unwrap_or_default();
+                    let scheme = url.split_once(':').map_or("non-web", |(s, _)| s);
+                    return Err(navigated_away(&format!("{scheme}:")));
                 }
                 // Requests that never touch the network (blob:, data:) are not waited for.
                 "Network.requestWillBeSent"
@@ -1068,6 +1067,13 @@ fn request_of(p: &Value, page: Option<url::Url>) -> Option<String> {
         )
     };
     Some(format!("{method} {place}{query}"))
+}
+
+/// The error of a page that left the web for a `protocol` (`blob:`) address.
+fn navigated_away(protocol: &str) -> FetchError {
+    FetchError::Browser(format!(
+        "the page navigated away to a {protocol} address; only http(s) pages are read"
+    ))
 }
 
 /// An http(s) URL: what goes over the network, and the only pages read.

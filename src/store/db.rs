@@ -214,12 +214,6 @@ impl FromValue for Vec<u8> {
     }
 }
 
-impl FromValue for Value {
-    fn from_value(v: &Value) -> Option<Self> {
-        Some(v.clone())
-    }
-}
-
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(v: &Value) -> Option<Self> {
         match v {

@@ -19,7 +19,7 @@ pub use db::{Db, Engine};
 pub use escalate::{Ack, AckTarget, OpenEscalation};
 pub use lease::{Claim, WorkerRow};
 pub use outbox::host_name;
-pub use pg::{is_url as is_postgres_url, reachable as database_reachable, redact as redact_url};
+pub use pg::{is_url as is_postgres_url, reachable as database_reachable};
 pub use verify::Inputs as VerifyInputs;
 
 pub use crate::judge::{Snapshot, WatchState};
