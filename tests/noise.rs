@@ -535,3 +535,41 @@ fn a_watch_that_changes_on_most_checks_is_told_volatile() {
     }
     assert_eq!(told, 1, "told once");
 }
+
+/// A page seen identical across checks does not churn per request: its change stands as seen,
+/// without a second fetch. Churn that starts later is a change once, then learned as before.
+#[test]
+fn a_page_seen_identical_is_fetched_once_on_a_change() {
+    let (srv, env) = watching("p", Page::html("<p>Inbox</p><p>v1</p>"), "");
+    let requests = |run: &crate::util::Run, before: usize| {
+        assert_eq!(run.code, 0, "{run:?}");
+        srv.seen("/p").len() - before
+    };
+    for _ in 0..2 {
+        let run = env.run(&["check"]);
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    srv.set("/p", Page::html("<p>Inbox</p><p>v2</p>"));
+    let before = srv.seen("/p").len();
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+    assert_eq!(requests(&run, before), 1, "no confirming refetch");
+    // The same again, then a per-request token appears: news once (a new line) ...
+    env.run(&["check"]);
+    srv.set(
+        "/p",
+        Page::html("<p>Inbox</p><p>v2</p><p>Served by node-{{N}}</p>"),
+    );
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+    // ... and on the next check, which differs again, fetched twice and learned: noise.
+    let before = srv.seen("/p").len();
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        requests(&run, before),
+        2,
+        "the change confirmed by a refetch"
+    );
+    assert_eq!(run.events("changed").len(), 0, "{}", run.stdout);
+    assert_eq!(run.events("noise").len(), 1, "{}", run.stdout);
+}

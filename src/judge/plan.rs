@@ -99,6 +99,8 @@ pub struct Plan {
     pub degraded: Option<i64>,
     /// `degraded` told (`Set`), or fast again (`Clear`).
     pub degraded_alerted: Field<()>,
+    /// The check found the very text stored (see [`super::WatchState::last_identical`]).
+    pub identical: bool,
     /// In the order they are written.
     pub events: Vec<Planned>,
 }
@@ -117,6 +119,7 @@ impl Plan {
             volatile: Field::Keep,
             degraded: None,
             degraded_alerted: Field::Keep,
+            identical: false,
             events: Vec::new(),
         }
     }
@@ -187,6 +190,7 @@ pub fn plan(prior: &Prior, o: &Outcome, snapshot: Option<i64>) -> Plan {
         plan.missing = Field::Clear;
         plan.insert(e, None, None);
     }
+    plan.identical = matches!(o.verdict, Verdict::NotModified | Verdict::Unchanged { .. });
     degradation(&mut plan, prior, o);
     verdict_events(&mut plan, prior, o, snapshot);
     volatility(&mut plan, prior, o);
@@ -1215,6 +1219,37 @@ mod tests {
         let p = plan(&back, &outcome(Verdict::NotModified), None);
         assert_eq!(p.missing, Field::Keep);
         assert!(p.events.is_empty());
+    }
+
+    #[test]
+    fn only_the_very_text_again_marks_the_page_identical() {
+        let noise = Verdict::Noise {
+            hash: None,
+            text_hash: H2,
+            summary: "only masked text moved".into(),
+            diff: String::new(),
+            masks: vec!["time".into()],
+        };
+        let pending = Verdict::Pending {
+            hash: H2,
+            count: 1,
+            of: 2,
+        };
+        let failed = Verdict::Failed {
+            error: "timed out".into(),
+            blocked: false,
+        };
+        let cases = [
+            (Verdict::NotModified, true),
+            (Verdict::Unchanged { text_hash: H1 }, true),
+            (noise, false),
+            (pending, false),
+            (failed, false),
+        ];
+        for (verdict, identical) in cases {
+            let p = plan(&Prior::default(), &outcome(verdict.clone()), None);
+            assert_eq!(p.identical, identical, "{verdict:?}");
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct WatchState {
     pub volatile_since: Option<DateTime<Utc>>,
     /// `verify`: when its last verify failed, and what it said (until one passes).
     pub verify_failed: Option<(DateTime<Utc>, String)>,
+    /// The last answered check found the very text stored (a 304, or the same text again):
+    /// the page does not churn from one request to the next.
+    pub last_identical: bool,
 }
 
 /// A stored snapshot's content.

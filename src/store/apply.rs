@@ -327,7 +327,8 @@ fn record_ok(
                 content_hash = coalesce(?13, content_hash),
                 text_hash = coalesce(?14, text_hash),
                 pending_hash = CASE CAST(?15 AS BIGINT) WHEN 1 THEN NULL ELSE pending_hash END,
-                pending_count = CASE CAST(?15 AS BIGINT) WHEN 1 THEN 0 ELSE pending_count END
+                pending_count = CASE CAST(?15 AS BIGINT) WHEN 1 THEN 0 ELSE pending_count END,
+                last_identical = ?16
          WHERE id = ?1",
         params![
             id,
@@ -349,6 +350,7 @@ fn record_ok(
             plan.content_hash.as_ref().map(|h| &h[..]),
             plan.text_hash.as_ref().map(|h| &h[..]),
             plan.text_hash.is_some(),
+            i64::from(plan.identical),
         ],
     )?;
     Ok(())

@@ -94,7 +94,7 @@ const STATE_COLUMNS: &str = "id, name, url, etag, last_modified, content_hash, r
     last_duration_ms, consecutive_failures, failing_since, last_error,
     missing_selectors, missing_since, text_hash, pending_hash, pending_count,
     learned_masks, contracts, assets, volatile_since, requests, verify_failed_at,
-    verify_failure";
+    verify_failure, last_identical";
 
 /// A watch's last check and its consecutive failures: what deciding "due" needs.
 pub type ScheduleState = (Option<DateTime<Utc>>, u32);
@@ -160,6 +160,7 @@ fn state_of_row(r: &Row) -> Result<(String, WatchState), DbError> {
                 (Some(at), Some(what)) => Some((at, what)),
                 _ => None,
             },
+            last_identical: r.get::<i64>(29)? != 0,
         },
     ))
 }

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_response_times.sql"),
     include_str!("migrations/0014_workers.sql"),
     include_str!("migrations/0015_commit_markers.sql"),
+    include_str!("migrations/0016_identical.sql"),
 ];
 
 /// The schema version this build writes.
