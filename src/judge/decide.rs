@@ -100,14 +100,17 @@ fn decide_text(
         return baseline(ex, text_hash, text_hash, &spec, None);
     };
     let learned = learned::compile(&state.learned_masks);
-    let hash = content_hash(&w.settings.spec, &learned, &ex.text);
+    let new = mask(&w.settings.spec, &learned, &ex.text);
+    let hash = new.hash;
     let mut previous = Previous {
         state,
         history,
         read: None,
     };
-    let old_hash = stored_masked_hash(w, state, stored_hash, &spec, &learned, &mut previous);
+    let old = stored_masked_hash(w, state, stored_hash, &spec, &learned, &mut previous);
+    let old_hash = old.hash;
     if old_hash == hash {
+        drop((old, new));
         if state.text_hash.is_none_or(|t| t == text_hash) {
             return Verdict::Unchanged { text_hash };
         }
@@ -131,19 +134,21 @@ fn decide_text(
     }
     let Body { ex, bytes, .. } = body;
     drop(bytes);
+    let masked = (old.text, new.text);
     changed(
         w,
         ex,
         (hash, text_hash),
         spec,
         note,
-        &learned,
+        (&learned, masked),
         previous.take(),
     )
 }
 
 /// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
-/// nothing, the stored text is masked now, under the settings it was extracted with.
+/// nothing, the stored text is masked now, under the settings it was extracted with (and
+/// under the watch's own, the masked text is kept for the change's counts).
 fn stored_masked_hash(
     w: &Watch,
     state: &WatchState,
@@ -151,18 +156,26 @@ fn stored_masked_hash(
     spec: &str,
     learned: &[regex::Regex],
     previous: &mut Previous<'_>,
-) -> Hash {
+) -> Masked {
+    let unknown = Masked {
+        hash: stored_hash,
+        text: MaskedText::Unknown,
+    };
     if state.text_hash != Some(stored_hash) {
-        return stored_hash;
+        return unknown;
     }
     let old_spec = match state.spec.as_deref() {
         Some(s) if s != spec => extract::ExtractSpec::from_fingerprint(s),
         _ => None,
     };
-    let spec = old_spec.as_ref().unwrap_or(&w.settings.spec);
-    previous
-        .get()
-        .map_or(stored_hash, |o| content_hash(spec, learned, &o.content))
+    match (previous.get(), old_spec) {
+        (None, _) => unknown,
+        (Some(o), None) => mask(&w.settings.spec, learned, &o.content),
+        (Some(o), Some(old)) => Masked {
+            hash: content_hash(&old, learned, &o.content),
+            text: MaskedText::Unknown,
+        },
+    }
 }
 
 /// Whether the stored settings differ from the watch's only in reading the page's structure
@@ -251,28 +264,30 @@ fn changed(
     (hash, text_hash): (Hash, Hash),
     spec: String,
     note: &str,
-    learned: &[regex::Regex],
+    (learned, (old_masked, new_masked)): (&[regex::Regex], (MaskedText, MaskedText)),
     previous: Option<Snapshot>,
 ) -> Verdict {
     let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
     let (old_text, old_structure) = structure::split(old_content);
     let (new_text, new_structure) = structure::split(&ex.text);
+    // The counts leave out lines where only masked fragments moved; the diff shows them all.
+    // Texts with nothing masked count as the diff will: neither is copied nor diffed again.
+    // Counted first, so the masked copies are gone before the diff is made.
+    let counts = {
+        let (old, old_hid) = old_masked.text_part(old_text, |t| masked(w, learned, t));
+        let (new, new_hid) = new_masked.text_part(new_text, |t| masked(w, learned, t));
+        (old_hid || new_hid).then(|| compare::count_lines(&old, &new))
+    };
+    drop((old_masked, new_masked));
     let mut d = compare::diff(
         old_text,
         new_text,
         &label(w, previous.as_ref()),
         &label(w, None),
     );
-    // The counts leave out lines where only masked fragments moved; the diff shows them all.
-    // Texts with nothing masked count as the diff did: neither is copied nor diffed again.
-    let (old_masked, new_masked) = (masked(w, learned, old_text), masked(w, learned, new_text));
-    if matches!(old_masked, Cow::Owned(_)) || matches!(new_masked, Cow::Owned(_)) {
-        let (added, removed) = compare::count_lines(&old_masked, &new_masked);
-        if added + removed > 0 {
-            (d.added, d.removed) = (added, removed);
-        }
+    if let Some((added, removed)) = counts.filter(|(a, r)| a + r > 0) {
+        (d.added, d.removed) = (added, removed);
     }
-    drop((old_masked, new_masked));
     let structure = structure::compare(old_structure, new_structure);
     let mut summary = match (&structure, d.added + d.removed) {
         (Some(s), 0) => format!("{}{note}", structure_summary(s)),
@@ -288,9 +303,14 @@ fn changed(
         .flatten();
     if let Some((_, values)) = &mut json {
         // Stamps (`feed_updated`) go last and are not counted: the news leads.
-        let stamp = |v: &String| stamp_only(&masked(w, learned, v));
-        values.sort_by_key(stamp);
-        let news = values.iter().filter(|v| !stamp(v)).count();
+        // Each value masked once (a sort asks for its key many times).
+        let mut keyed: Vec<(bool, String)> = std::mem::take(values)
+            .into_iter()
+            .map(|v| (stamp_only(&masked(w, learned, &v)), v))
+            .collect();
+        keyed.sort_by_key(|(stamp, _)| *stamp);
+        let news = keyed.iter().filter(|(stamp, _)| !stamp).count();
+        *values = keyed.into_iter().map(|(_, v)| v).collect();
         let n = if news == 0 { values.len() } else { news };
         if let Some(first) = values.first() {
             summary = format!(
@@ -482,10 +502,7 @@ fn settled(state: Option<&WatchState>, hash: Hash) -> Settled<'_> {
 
 /// The text with learned, then built-in masks applied; borrowed when none of them matched.
 fn masked<'a>(w: &Watch, learned: &[regex::Regex], text: &'a str) -> Cow<'a, str> {
-    match learned::apply(learned, text) {
-        Cow::Borrowed(t) => w.settings.spec.masked(t),
-        Cow::Owned(t) => Cow::Owned(w.settings.spec.masked(&t).into_owned()),
-    }
+    masked_with(&w.settings.spec, learned, text)
 }
 
 /// The hash that decides "changed": the text with learned, then built-in masks applied.
@@ -494,7 +511,66 @@ pub(super) fn content_hash(
     learned: &[regex::Regex],
     text: &str,
 ) -> Hash {
-    compare::hash(spec.masked(&learned::apply(learned, text)).as_bytes())
+    compare::hash(masked_with(spec, learned, text).as_bytes())
+}
+
+/// The text with learned, then built-in masks applied.
+fn masked_with<'a>(
+    spec: &crate::config::spec::ExtractSpec,
+    learned: &[regex::Regex],
+    text: &'a str,
+) -> Cow<'a, str> {
+    match learned::apply(learned, text) {
+        Cow::Borrowed(t) => spec.masked(t),
+        Cow::Owned(t) => Cow::Owned(spec.masked(&t).into_owned()),
+    }
+}
+
+/// A text's [`content_hash`], with the masked text when a change will count lines with it
+/// (masking one text once per check: on a changed pass, masking was a sixth of the CPU).
+struct Masked {
+    hash: Hash,
+    text: MaskedText,
+}
+
+/// A whole content (text and structure) as masked.
+enum MaskedText {
+    /// Not masked under the watch's settings here: masked again if needed.
+    Unknown,
+    /// The masks hid nothing.
+    Same,
+    Changed(String),
+}
+
+impl MaskedText {
+    /// The masked text part of the content whose text part is `text` (masked by `mask` when
+    /// not known), and whether the masks hid anything.
+    fn text_part<'a>(
+        &'a self,
+        text: &'a str,
+        mask: impl FnOnce(&'a str) -> Cow<'a, str>,
+    ) -> (Cow<'a, str>, bool) {
+        match self {
+            MaskedText::Unknown => {
+                let masked = mask(text);
+                let hid = matches!(masked, Cow::Owned(_));
+                (masked, hid)
+            }
+            MaskedText::Same => (Cow::Borrowed(text), false),
+            MaskedText::Changed(whole) => (Cow::Borrowed(structure::split(whole).0), true),
+        }
+    }
+}
+
+fn mask(spec: &crate::config::spec::ExtractSpec, learned: &[regex::Regex], text: &str) -> Masked {
+    let masked = masked_with(spec, learned, text);
+    Masked {
+        hash: compare::hash(masked.as_bytes()),
+        text: match masked {
+            Cow::Borrowed(_) => MaskedText::Same,
+            Cow::Owned(t) => MaskedText::Changed(t),
+        },
+    }
 }
 
 /// JSON: structure changes, and value changes that are not just the structure changing

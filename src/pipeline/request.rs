@@ -75,9 +75,55 @@ pub(super) async fn fetch_with_retries(
 
 /// Host and port (when not the scheme's default): the key for per-host limits.
 pub(super) fn host_of(w: &Watch) -> (String, Option<u16>) {
-    crate::config::types::validate_url_template(w.url())
-        .map(|u| (u.host_str().unwrap_or("").to_ascii_lowercase(), u.port()))
-        .unwrap_or_default()
+    plain_host(w.url()).unwrap_or_else(|| {
+        crate::config::types::validate_url_template(w.url())
+            .map(|u| (u.host_str().unwrap_or("").to_ascii_lowercase(), u.port()))
+            .unwrap_or_default()
+    })
+}
+
+/// The host and port of a plain `http(s)://host[:port]/...` URL, read without parsing it
+/// (a pass asks twice per watch); `None` for anything the URL parser must normalise (a
+/// variable, user info, an IPv6 or international name, an odd port), which it then does.
+fn plain_host(url: &str) -> Option<(String, Option<u16>)> {
+    let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
+        (r, 443)
+    } else {
+        (url.strip_prefix("http://")?, 80)
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (h, Some(p.parse::<u16>().ok()?))
+        }
+        Some(_) => return None,
+        None => (authority, None),
+    };
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    // The URL parser reads a host as IPv4 when its last label is a number (`0x7f.1` too).
+    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    let numeric = last.bytes().all(|b| b.is_ascii_digit())
+        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
+    if host.is_empty() || !host.bytes().all(plain) || (numeric && !canonical_ipv4(host)) {
+        return None;
+    }
+    Some((
+        host.to_ascii_lowercase(),
+        port.filter(|&p| p != default_port),
+    ))
+}
+
+/// `a.b.c.d` as the URL parser writes it: four decimals up to 255, no leading zeros.
+fn canonical_ipv4(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && (p.len() == 1 || !p.starts_with('0'))
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
 }
 
 /// Host and port: the key for visiting hosts in turn.
@@ -189,4 +235,44 @@ pub async fn probe_once(w: &Watch, limit: usize) -> Result<crate::fetch::Probe, 
     let fetcher = Fetcher::new(1)?;
     let req = request_for(w, None)?;
     fetcher.probe(&req, limit).await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The quick read of a plain URL gives what the URL parser gives, and leaves to it
+    /// everything it would normalise.
+    #[test]
+    fn plain_hosts_are_read_as_the_url_parser_reads_them() {
+        let urls = [
+            "http://127.0.0.1:8080/a",
+            "https://Example.COM/x?y#z",
+            "http://example.com:80/",
+            "https://example.com:443",
+            "https://api.example.com:8443/v1",
+            "http://10.0.0.1",
+            "http://host-1.example.org?q=1",
+        ];
+        for u in urls {
+            let parsed = url::Url::parse(u).unwrap();
+            let want = (parsed.host_str().unwrap().to_string(), parsed.port());
+            assert_eq!(plain_host(u), Some(want), "{u}");
+        }
+        let left_to_the_parser = [
+            "http://user:pw@example.com/",
+            "http://[::1]:8080/",
+            "http://0x7f.1/",
+            "http://1.2.3/",
+            "http://127.000.0.1/",
+            "https://bücher.de/",
+            "https://${HOST}/feed",
+            "http://example.com:/",
+            "http://example.com:99999/",
+            "http://exa%41mple.com/",
+        ];
+        for u in left_to_the_parser {
+            assert_eq!(plain_host(u), None, "{u}");
+        }
+    }
 }
