@@ -7,6 +7,7 @@
 #   benches/memory.sh            # 10 MB and 50 MB pages
 #   SIZES="10 200" benches/memory.sh
 #   CONFIRM_REFETCH=false benches/memory.sh   # without the confirming second fetch
+#   CHURN=1 benches/memory.sh    # a page that moves on every request: the confirming fetch differs
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 (cd "$here" && cargo build --release --locked -q)
@@ -36,7 +37,26 @@ EOF
 }
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-(cd "$work/site" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
+if [ "${CHURN:-0}" = 1 ]; then
+  # Every answer ends with a line of its own, so the confirming fetch differs from the first.
+  python3 - "$port" "$work/site/page.html" <<'EOF' &
+import http.server, itertools, sys
+n = itertools.count()
+class Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = open(sys.argv[2], "rb").read() + b"<p>request %d</p>\n" % next(n)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Page).serve_forever()
+EOF
+else
+  (cd "$work/site" && exec python3 -m http.server "$port" --bind 127.0.0.1 >/dev/null 2>&1) &
+fi
 server=$!
 sleep 1
 

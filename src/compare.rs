@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use similar::{Algorithm, DiffTag, TextDiff};
+use similar::{Algorithm, DiffOp, DiffTag, TextDiff};
+
+mod windowed;
 
 /// A 32-byte BLAKE3 hash.
 pub type Hash = [u8; 32];
@@ -22,10 +24,17 @@ pub struct Diff {
     pub removed: usize,
 }
 
+/// Texts longer than this together are diffed a window at a time ([`windowed`]): one
+/// Patience over two 50 MB pages takes more memory than the pages.
+const WHOLE_DIFF_BYTES: usize = 4 << 20;
+
 /// A unified diff (Patience, three lines of context) with `a` and `b` as header labels.
 pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
+    if old.len() + new.len() > WHOLE_DIFF_BYTES {
+        return large_diff(old, new, old_label, new_label);
+    }
     let d = line_diff(old, new);
-    let (added, removed) = counts(&d);
+    let (added, removed) = counts(d.ops());
     let unified = d
         .unified_diff()
         .context_radius(3)
@@ -40,7 +49,72 @@ pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
 
 /// Lines added and removed from `old` to `new`, without the unified text.
 pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
-    counts(&line_diff(old, new))
+    if old.len() + new.len() > WHOLE_DIFF_BYTES {
+        let (a, b) = (lines(old), lines(new));
+        return counts(&windowed::ops(&a, &b, Instant::now() + DIFF_DEADLINE));
+    }
+    counts(line_diff(old, new).ops())
+}
+
+/// The ops from lines `a` to lines `b`, split as the caller likes: Myers, as similar's
+/// `TextDiff::from_lines` gives them, or a window at a time past [`WHOLE_DIFF_BYTES`];
+/// bounded in time either way.
+pub fn line_ops(a: &[&str], b: &[&str]) -> Vec<DiffOp> {
+    let deadline = Instant::now() + DIFF_DEADLINE;
+    let bytes: usize = a.iter().chain(b).map(|l| l.len()).sum();
+    if bytes > WHOLE_DIFF_BYTES {
+        return windowed::ops(a, b, deadline);
+    }
+    similar::capture_diff_slices_deadline(Algorithm::Myers, a, b, Some(deadline))
+}
+
+/// [`diff`] of huge texts: the ops a window at a time, the unified text written from them
+/// in the format similar writes.
+fn large_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
+    let (a, b) = (lines(old), lines(new));
+    let ops = windowed::ops(&a, &b, Instant::now() + DIFF_DEADLINE);
+    let (added, removed) = counts(&ops);
+    let mut unified = String::new();
+    for (n, hunk) in similar::group_diff_ops(ops, 3).iter().enumerate() {
+        if n == 0 {
+            unified.push_str(&format!("--- {old_label}\n+++ {new_label}\n"));
+        }
+        unified.push_str(&format!(
+            "{}\n",
+            similar::udiff::UnifiedHunkHeader::new(hunk)
+        ));
+        for op in hunk {
+            let (o, n) = (&a[op.old_range()], &b[op.new_range()]);
+            match op.tag() {
+                DiffTag::Equal => push_lines(&mut unified, ' ', o),
+                _ => {
+                    push_lines(&mut unified, '-', o);
+                    push_lines(&mut unified, '+', n);
+                }
+            }
+        }
+    }
+    Diff {
+        unified,
+        added,
+        removed,
+    }
+}
+
+/// The lines of a text, each with its line break, as similar splits them.
+fn lines(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
+}
+
+/// Diff lines marked with `tag`; a last line without its break says so, as similar does.
+fn push_lines(out: &mut String, tag: char, lines: &[&str]) {
+    for line in lines {
+        out.push(tag);
+        out.push_str(line);
+        if !line.ends_with('\n') {
+            out.push_str("\n\\ No newline at end of file\n");
+        }
+    }
 }
 
 /// The line diff every comparison uses: Patience, with a deadline for pathological inputs.
@@ -51,10 +125,10 @@ fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, str> {
         .diff_lines(old, new)
 }
 
-/// (added, removed) lines of a diff.
-fn counts(d: &TextDiff<'_, '_, str>) -> (usize, usize) {
+/// (added, removed) lines of a diff's ops.
+fn counts(ops: &[DiffOp]) -> (usize, usize) {
     let (mut added, mut removed) = (0, 0);
-    for op in d.ops() {
+    for op in ops {
         let (tag, old_range, new_range) = op.as_tag_tuple();
         if tag != DiffTag::Equal {
             removed += old_range.len();
@@ -107,6 +181,37 @@ mod tests {
         assert_eq!(summary(&d, &["#toolbar".into()]), "+2 -1 lines in #toolbar");
         let one = diff("a\n", "a\nb\n", "o", "n");
         assert_eq!(summary(&one, &[]), "+1 line");
+    }
+
+    /// Past the size where texts are diffed a window at a time, the diff is the one a whole
+    /// Patience gives, in the same format, for edits spread through the page.
+    #[test]
+    fn huge_texts_diff_as_a_whole_diff_would() {
+        let page = |edit: &str| -> String {
+            (0..120_000)
+                .map(|i| match i % 50 {
+                    7 => format!("row {i} of the page {edit}\n"),
+                    _ => format!("row {i} of the page\n"),
+                })
+                .collect()
+        };
+        let (mut a, mut b) = (page("v1"), page("v2"));
+        a.push_str("last line");
+        b.push_str("last line changed");
+        assert!(a.len() + b.len() > WHOLE_DIFF_BYTES);
+        let whole = line_diff(&a, &b);
+        let expected = whole
+            .unified_diff()
+            .context_radius(3)
+            .header("o", "n")
+            .to_string();
+        let d = diff(&a, &b, "o", "n");
+        assert_eq!((d.added, d.removed), (2_401, 2_401));
+        assert_eq!(count_lines(&a, &b), (2_401, 2_401));
+        assert!(
+            d.unified == expected,
+            "the windowed diff differs from the whole one"
+        );
     }
 
     #[test]

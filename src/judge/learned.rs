@@ -6,7 +6,9 @@
 use std::borrow::Cow;
 
 use regex::Regex;
-use similar::{DiffOp, TextDiff};
+use similar::DiffOp;
+
+use crate::compare;
 
 /// At most this many learned patterns per watch; the oldest go first.
 pub const MAX_LEARNED: usize = 20;
@@ -16,15 +18,38 @@ pub fn compile(patterns: &[String]) -> Vec<Regex> {
     patterns.iter().filter_map(|p| Regex::new(p).ok()).collect()
 }
 
+/// What a learned fragment is replaced by.
+const PLACEHOLDER: &str = "\u{27e8}learned\u{27e9}";
+
 /// The text with every learned fragment replaced by a placeholder.
 pub fn apply<'a>(learned: &[Regex], text: &'a str) -> Cow<'a, str> {
     let mut text = Cow::Borrowed(text);
     for re in learned {
-        if let Cow::Owned(s) = re.replace_all(&text, "\u{27e8}learned\u{27e9}") {
+        if let Some(s) = replaced(re, &text) {
             text = Cow::Owned(s);
         }
     }
     text
+}
+
+/// `re`'s matches in `text` replaced by the placeholder (as `replace_all` does), written
+/// into a buffer of the result's size: `replace_all` starts at the text's size and doubles
+/// when the result outgrows it, 82 MB for a 41 MB page.
+fn replaced(re: &Regex, text: &str) -> Option<String> {
+    let found: Vec<std::ops::Range<usize>> = re.find_iter(text).map(|m| m.range()).collect();
+    if found.is_empty() {
+        return None;
+    }
+    let hidden: usize = found.iter().map(|r| r.len()).sum();
+    let mut out = String::with_capacity(text.len() - hidden + found.len() * PLACEHOLDER.len());
+    let mut from = 0;
+    for r in found {
+        out.push_str(&text[from..r.start]);
+        out.push_str(PLACEHOLDER);
+        from = r.end;
+    }
+    out.push_str(&text[from..]);
+    Some(out)
 }
 
 /// The watch's learned patterns after two fetches taken moments apart: the lines that differ
@@ -38,7 +63,9 @@ pub fn learn(first: &str, second: &str, stored: &str, learned: &[String]) -> Vec
     let b: Vec<&str> = second.lines().collect();
     let old: Vec<&str> = stored.lines().collect();
     let mut all = learned.to_vec();
-    for op in TextDiff::from_lines(first, second).ops() {
+    // Compiled again only when a line changed the patterns, not for every changed line.
+    let (mut known, mut compiled) = (compile(&all), all.clone());
+    for op in &compare::line_ops(&a, &b) {
         let DiffOp::Replace {
             old_index,
             old_len,
@@ -50,7 +77,9 @@ pub fn learn(first: &str, second: &str, stored: &str, learned: &[String]) -> Vec
         };
         for k in 0..old_len.min(new_len) {
             let (la, lb) = (a[old_index + k], b[new_index + k]);
-            let known = compile(&all);
+            if compiled != all {
+                (known, compiled) = (compile(&all), all.clone());
+            }
             if apply(&known, la) == apply(&known, lb) {
                 continue;
             }
@@ -78,9 +107,8 @@ pub fn learn(first: &str, second: &str, stored: &str, learned: &[String]) -> Vec
 /// Two fetches moments apart that differ in most of their lines (at least four): the page
 /// moves as a whole, and patterns learned from it would be junk that never matches again.
 pub fn churns(first: &str, second: &str) -> bool {
-    let diff = TextDiff::from_lines(first, second);
-    let differing: usize = diff
-        .ops()
+    let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), second.lines().collect());
+    let differing: usize = compare::line_ops(&a, &b)
         .iter()
         .map(|op| match *op {
             DiffOp::Equal { .. } => 0,
@@ -91,7 +119,7 @@ pub fn churns(first: &str, second: &str) -> bool {
             } => old_len.max(new_len),
         })
         .sum();
-    let lines = first.lines().count().max(second.lines().count());
+    let lines = a.len().max(b.len());
     differing >= 4 && differing * 2 > lines
 }
 
@@ -246,6 +274,22 @@ fn general(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sized replacement says what `replace_all` says, empty matches included.
+    #[test]
+    fn applying_masks_matches_replace_all() {
+        let text = "Page generated at 12:01 by web-3\nbody\nPage generated at 12:02 by web-4\n";
+        for p in [
+            r"(?m)^Page generated at \S+ by \S+$",
+            r"\d+",
+            r"x*",
+            "absent",
+        ] {
+            let re = Regex::new(p).unwrap();
+            let expected = re.replace_all(text, PLACEHOLDER);
+            assert_eq!(apply(std::slice::from_ref(&re), text), expected, "{p}");
+        }
+    }
 
     #[test]
     fn learns_rotating_fragments() {

@@ -233,7 +233,11 @@ pub fn relearn(
             _ => return o,
         },
     };
-    let mut o = relearn_with(w, state, o, &first, second, history);
+    let (first, second) = second_text(w, &o, first, second);
+    let mut o = match (state, second) {
+        (Some(state), Some(ex2)) => relearn_with(w, state, o, &first, ex2, history),
+        _ => o,
+    };
     // A change that stands keeps the first fetch's text as its content.
     if let Verdict::Changed { content, .. } = &mut o.verdict
         && content.is_empty()
@@ -243,27 +247,59 @@ pub fn relearn(
     o
 }
 
+/// A huge first text waits compressed while the second page is parsed (zstd level 1 packs a
+/// page's text 4-8x): else a changed 50 MB page that moves between two requests holds its
+/// first text beside the second body, its HTML tree and its text.
+const PACK_FROM: usize = 4 << 20;
+
+/// The second fetch's extract, with the first text back: `None` when there is nothing to
+/// learn from it (a failed fetch, an extract that failed, the very same bytes again).
+fn second_text(
+    w: &Watch,
+    o: &Outcome,
+    first: String,
+    second: Fetched,
+) -> (String, Option<Extracted>) {
+    let Fetched::Body {
+        body, content_type, ..
+    } = second
+    else {
+        return (first, None);
+    };
+    if o.raw_hash == Some(compare::hash(&body)) {
+        // The same bytes again: the same text, nothing that moved, nothing to learn (and a
+        // huge page is not parsed a second time while its first text is held).
+        return (first, None);
+    }
+    let packed = (first.len() >= PACK_FROM).then(|| crate::codec::encode_content(&first));
+    let first = match packed {
+        Some(_) => {
+            drop(first);
+            String::new()
+        }
+        None => first,
+    };
+    let ex2 = extract::for_watch(w, &body, content_type.as_deref()).ok();
+    drop(body);
+    // Bytes this thread packed from a String moments ago: they come back whole and UTF-8.
+    let first = match packed {
+        Some((1, blob)) => crate::codec::decompress(&blob)
+            .map(|b| String::from_utf8(b).expect("packed from a String"))
+            .expect("a frame compressed in this process decompresses"),
+        Some((_, raw)) => String::from_utf8(raw).expect("packed from a String"),
+        None => first,
+    };
+    (first, ex2)
+}
+
 fn relearn_with(
     w: &Watch,
-    state: Option<&WatchState>,
+    state: &WatchState,
     mut o: Outcome,
     first: &str,
-    second: Fetched,
+    ex2: Extracted,
     history: &dyn History,
 ) -> Outcome {
-    let (
-        Some(state),
-        Fetched::Body {
-            body, content_type, ..
-        },
-    ) = (state, second)
-    else {
-        return o;
-    };
-    let Ok(ex2) = extract::for_watch(w, &body, content_type.as_deref()) else {
-        return o;
-    };
-    drop(body);
     if !ex2.missing.is_empty() {
         return o;
     }
@@ -275,6 +311,7 @@ fn relearn_with(
     let previous = previous(state, history);
     let stored = previous.as_ref().map_or("", |s| s.content.as_str());
     let all = learned::learn(first, &ex2.text, stored, &state.learned_masks);
+    drop(ex2);
     if all == state.learned_masks {
         return o;
     }
