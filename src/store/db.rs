@@ -353,10 +353,9 @@ impl Db {
     /// Runs a statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: &[&dyn ToParam]) -> Result<usize, DbError> {
         match &self.inner {
-            Inner::Sqlite(c) => {
-                let mut stmt = c.prepare_cached(sql)?;
-                Ok(stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| p.param())))?)
-            }
+            Inner::Sqlite(c) => Ok(with_statement(c, sql, params.len(), |stmt| {
+                stmt.execute(rusqlite::params_from_iter(params.iter().map(|p| p.param())))
+            })?),
             Inner::Postgres(pg) => {
                 let n = pg.borrow_mut().execute(sql, params, self.in_tx.get())?;
                 Ok(n as usize)
@@ -554,13 +553,41 @@ impl Db {
     }
 }
 
+/// Statements with more parameters than this are built for one batch's size (`IN (?, ?,
+/// ...)`, many rows of `VALUES`): each size would be a statement of its own in the cache,
+/// dozens of large compiled statements kept for a pass, so they are prepared and dropped.
+const CACHED_PARAMS: usize = 16;
+
+/// `f` on the statement for `sql`: from the connection's cache, unless it has many parameters.
+fn with_statement<R>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: usize,
+    f: impl FnOnce(&mut rusqlite::Statement<'_>) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    if params > CACHED_PARAMS {
+        f(&mut c.prepare(sql)?)
+    } else {
+        f(&mut *c.prepare_cached(sql)?)
+    }
+}
+
 /// A SQLite query's rows, copied out.
 fn sqlite_rows(
     c: &rusqlite::Connection,
     sql: &str,
     params: &[&dyn ToParam],
 ) -> Result<Vec<Row>, DbError> {
-    let mut stmt = c.prepare_cached(sql)?;
+    Ok(with_statement(c, sql, params.len(), |stmt| {
+        rows_of(stmt, params)
+    })?)
+}
+
+/// Every row of a prepared statement, copied out.
+fn rows_of(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[&dyn ToParam],
+) -> rusqlite::Result<Vec<Row>> {
     let n = stmt.column_count();
     let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(|p| p.param())))?;
     let mut out = Vec::new();
