@@ -21,15 +21,24 @@ use html5ever::tokenizer::{
 };
 
 use super::html::{Renderer, is_skipped, is_structure};
+use super::html_scan::{Scanned, Unsupported};
 use super::structure::Collector;
 
 /// Renders the whole page (and its structure when `structure` is set), or `None` when the
-/// tree builder would restructure it.
+/// tree builder would restructure it. The page is tokenized by [`super::html_scan`] when its
+/// syntax allows, else by html5ever: the tokens, and so the text, are the same.
 pub(super) fn render(source: &str, structure: bool) -> Option<(String, Vec<String>)> {
-    let mut state = State::default();
-    state.out.structure = structure.then(Collector::default);
-    let sink = Sink(RefCell::new(state));
-    let tok = Tokenizer::new(sink, TokenizerOpts::default());
+    let sink = Sink::new(structure);
+    match super::html_scan::tokenize(source, &sink) {
+        Ok(Scanned::Done) => sink.finish(),
+        Ok(Scanned::Stopped) => None,
+        Err(Unsupported) => render_html5ever(source, structure),
+    }
+}
+
+/// [`render`] with html5ever's tokenizer.
+fn render_html5ever(source: &str, structure: bool) -> Option<(String, Vec<String>)> {
+    let tok = Tokenizer::new(Sink::new(structure), TokenizerOpts::default());
     let queue = BufferQueue::default();
     queue.push_back(StrTendril::from_slice(source));
     // The sink stops the tokenizer when it gives up.
@@ -37,11 +46,7 @@ pub(super) fn render(source: &str, structure: bool) -> Option<(String, Vec<Strin
         return None;
     }
     tok.end();
-    let state = tok.sink.0.into_inner();
-    if state.bail {
-        return None;
-    }
-    Some(state.out.finish())
+    tok.sink.finish()
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,20 @@ struct State {
 }
 
 struct Sink(RefCell<State>);
+
+impl Sink {
+    fn new(structure: bool) -> Sink {
+        let mut state = State::default();
+        state.out.structure = structure.then(Collector::default);
+        Sink(RefCell::new(state))
+    }
+
+    /// The text and structure, unless the sink gave up.
+    fn finish(self) -> Option<(String, Vec<String>)> {
+        let state = self.0.into_inner();
+        (!state.bail).then(|| state.out.finish())
+    }
+}
 
 impl TokenSink for Sink {
     type Handle = ();
@@ -404,7 +423,7 @@ fn breaks_out_of_foreign(name: &str) -> bool {
 }
 
 /// How the tokenizer reads an element's content, when it is not markup.
-fn raw_kind(name: &str) -> Option<RawKind> {
+pub(super) fn raw_kind(name: &str) -> Option<RawKind> {
     Some(match name {
         "title" | "textarea" => RawKind::Rcdata,
         // `<noscript>` is raw text because scripting is enabled, as in the tree builder.
@@ -731,6 +750,11 @@ mod tests {
             "lean and scraper renderings differ for {src:?}"
         );
         let streamed = render(src, true);
+        assert_eq!(
+            streamed,
+            render_html5ever(src, true),
+            "scanned and html5ever-tokenized renderings differ for {src:?}"
+        );
         if let Some(s) = &streamed {
             assert_eq!(
                 s,
@@ -783,7 +807,8 @@ mod tests {
     }
 
     /// `FOREWARN_STREAM_DIR=DIR cargo test --lib -- --ignored stream_dir`: every `.html` file
-    /// under DIR rendered both ways; prints how many were streamed, fails on any difference.
+    /// under DIR rendered every way; prints how many were streamed and how many the scanner
+    /// tokenized, fails on any difference.
     #[test]
     #[ignore = "needs FOREWARN_STREAM_DIR"]
     fn stream_dir() {
@@ -805,17 +830,25 @@ mod tests {
         };
         let mut files = Vec::new();
         walk(std::path::Path::new(&dir), &mut files);
-        let mut streamed = 0;
+        let (mut streamed, mut scanned) = (0, 0);
         for f in &files {
             let src = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
             let src = super::super::nesting::cap_depth(&src, super::super::nesting::MAX_DEPTH);
+            if super::super::html_scan::tokenize(&src, &Sink::new(true)).is_ok() {
+                scanned += 1;
+            } else if std::env::var_os("FOREWARN_STREAM_VERBOSE").is_some() {
+                eprintln!("html5ever tokenizer: {}", f.display());
+            }
             if same(&src) {
                 streamed += 1;
             } else if std::env::var_os("FOREWARN_STREAM_VERBOSE").is_some() {
                 eprintln!("tree: {}", f.display());
             }
         }
-        eprintln!("{streamed} of {} pages streamed", files.len());
+        eprintln!(
+            "{streamed} of {} pages streamed, {scanned} tokenized by the scanner",
+            files.len()
+        );
     }
 
     /// Random tag soup from a small alphabet: whenever the stream renders it, the text is the

@@ -7,6 +7,7 @@
 mod decode;
 pub mod feed;
 pub mod html;
+mod html_scan;
 mod html_stream;
 pub mod json;
 mod lean;

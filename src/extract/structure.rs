@@ -206,7 +206,7 @@ pub fn split(content: &str) -> (&str, Option<&str>) {
     if let Some(rest) = content.strip_prefix(&marker) {
         return ("", Some(rest));
     }
-    match content.find(&format!("\n{marker}")) {
+    match memchr::memmem::find(content.as_bytes(), format!("\n{marker}").as_bytes()) {
         Some(i) => (&content[..=i], Some(&content[i + 1 + marker.len()..])),
         None => (content, None),
     }
