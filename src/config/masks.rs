@@ -439,10 +439,12 @@ fn hit<'a>(text: &'a str, c: &Captures<'_>) -> Hit<'a> {
 
 /// The mask whose group matched.
 fn which(c: &Captures<'_>) -> Option<(usize, &'static Mask)> {
+    static GROUPS: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..BUILTIN.len()).map(|i| format!("m{i}")).collect());
     BUILTIN
         .iter()
         .enumerate()
-        .find(|(i, _)| c.name(&format!("m{i}")).is_some())
+        .find(|(i, _)| c.name(&GROUPS[*i]).is_some())
 }
 
 fn replacement(text: &str, c: &Captures<'_>) -> String {

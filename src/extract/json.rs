@@ -171,22 +171,37 @@ pub type Structure = BTreeMap<String, BTreeSet<&'static str>>;
 
 pub fn structure(v: &Value) -> Structure {
     let mut out = Structure::new();
-    walk_types(v, "$".to_string(), &mut out);
+    walk_types(v, &mut "$".to_string(), &mut out);
     out
 }
 
-fn walk_types(v: &Value, path: String, out: &mut Structure) {
-    out.entry(path.clone()).or_default().insert(type_name(v));
+/// One path buffer for the whole walk, a segment pushed and popped per level: the elements of
+/// an array share their path, which is allocated once, when it is first seen.
+fn walk_types(v: &Value, path: &mut String, out: &mut Structure) {
+    match out.get_mut(path.as_str()) {
+        Some(types) => {
+            types.insert(type_name(v));
+        }
+        None => {
+            out.insert(path.clone(), BTreeSet::from([type_name(v)]));
+        }
+    }
+    let len = path.len();
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                walk_types(x, format!("{path}.{k}"), out);
+                path.push('.');
+                path.push_str(k);
+                walk_types(x, path, out);
+                path.truncate(len);
             }
         }
         Value::Array(items) => {
+            path.push_str("[*]");
             for i in items {
-                walk_types(i, format!("{path}[*]"), out);
+                walk_types(i, path, out);
             }
+            path.truncate(len);
         }
         _ => {}
     }
@@ -195,35 +210,38 @@ fn walk_types(v: &Value, path: String, out: &mut Structure) {
 /// Leaf path -> value, with identified array elements addressed by id (`$.items[id=5].price`).
 pub fn leaves(v: &Value) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    walk_leaves(v, "$".to_string(), &mut out);
+    walk_leaves(v, &mut "$".to_string(), &mut out);
     out
 }
 
-fn walk_leaves(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
+fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>) {
+    use std::fmt::Write;
+    let len = path.len();
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, x) in m {
-                walk_leaves(x, format!("{path}.{k}"), out);
+                path.push('.');
+                path.push_str(k);
+                walk_leaves(x, path, out);
+                path.truncate(len);
             }
         }
         Value::Array(items) if !items.is_empty() => {
             let key = id_key(items);
             for (i, x) in items.iter().enumerate() {
-                let at = match key {
-                    Some(k) => format!("{path}[{k}={}]", plain(&x[k])),
-                    None => format!("{path}[{i}]"),
+                let _ = match key.map(|k| (k, &x[k])) {
+                    Some((k, Value::String(id))) => write!(path, "[{k}={id}]"),
+                    Some((k, id)) => write!(path, "[{k}={id}]"),
+                    None => write!(path, "[{i}]"),
                 };
-                walk_leaves(x, at, out);
+                walk_leaves(x, path, out);
+                path.truncate(len);
             }
         }
         other => {
-            out.insert(path, other.to_string());
+            out.insert(path.clone(), other.to_string());
         }
     }
-}
-
-fn plain(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 /// Structure changes, each a line: "removed `$.a.b` (string)", "`$.x`: number -> string".
