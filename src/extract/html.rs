@@ -45,17 +45,19 @@ pub fn render_full(
     remove: &[Selector],
     structure: bool,
 ) -> Rendered {
+    let whole = select.is_empty() && remove.is_empty();
+    // The whole page: rendered from the token stream when the page is well-formed enough for
+    // that to give the same text as the tree (nearly always), without building it. The stream
+    // gives up past the nesting cap, so only the tree's paths need the page capped first.
+    if whole && let Some((text, structure)) = super::html_stream::render(source, structure) {
+        return Rendered {
+            text,
+            missing: Vec::new(),
+            structure,
+        };
+    }
     let source = super::nesting::cap_depth(source, super::nesting::MAX_DEPTH);
-    if select.is_empty() && remove.is_empty() {
-        // The whole page: rendered from the token stream when the page is well-formed enough
-        // for that to give the same text as the tree (nearly always), without building it.
-        if let Some((text, structure)) = super::html_stream::render(&source, structure) {
-            return Rendered {
-                text,
-                missing: Vec::new(),
-                structure,
-            };
-        }
+    if whole {
         // Else the HTML5 tree, built lean: only what rendering reads.
         if let Some(tree) = super::lean::parse(&source) {
             let (text, structure) = render_whole(&tree, tree.root(), structure);

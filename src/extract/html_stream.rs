@@ -478,6 +478,13 @@ impl State {
         foreign: bool,
         skip: bool,
     ) {
+        // Deeper than the cap, the tree's path flattens the page first (see
+        // [`super::nesting`]); the stream, fed the page as is, leaves it to that path. Every
+        // element the cap counts is on this stack, so a page within it is one the cap leaves
+        // untouched.
+        if self.stack.len() >= super::nesting::MAX_DEPTH {
+            self.bail = true;
+        }
         let skipped = skip || foreign || self.skipping > 0 || is_skipped(&name);
         if skipped {
             self.skipping += 1;
@@ -781,6 +788,25 @@ mod tests {
         ] {
             assert!(same(src), "not streamed: {src:?}");
         }
+    }
+
+    #[test]
+    fn pages_nested_past_the_cap_are_left_to_the_capped_tree() {
+        use super::super::nesting::{MAX_DEPTH, cap_depth};
+        let nested = |n: usize| {
+            format!(
+                "<html><body>{}<b id=core>core</b>{}<p>after</p></body></html>",
+                "<div class=d>".repeat(n),
+                "</div>".repeat(n)
+            )
+        };
+        // `<html>`, `<body>` and `<b>` are on the stack as well: within the cap, streamed.
+        assert!(same(&nested(MAX_DEPTH - 3)));
+        let deep = nested(MAX_DEPTH + 50);
+        assert_eq!(render(&deep, true), None, "past the cap");
+        let whole = super::super::html::render_full(&deep, &[], &[], &[], true);
+        let capped = tree(&cap_depth(&deep, MAX_DEPTH));
+        assert_eq!((whole.text, whole.structure), capped);
     }
 
     #[test]
