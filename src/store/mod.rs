@@ -674,6 +674,28 @@ mod tests {
     }
 
     #[test]
+    fn new_databases_get_large_pages_and_old_ones_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let page_size = |path: &std::path::Path| -> i64 {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap()
+        };
+        let new = dir.path().join("new.sqlite");
+        drop(Store::open(&new).unwrap());
+        assert_eq!(page_size(&new), 16384);
+        // A database made with 4 KiB pages (before this version) is migrated as it is.
+        let old = dir.path().join("old.sqlite");
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch("PRAGMA page_size = 4096; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        drop(c);
+        let s = Store::open(&old).unwrap();
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        drop(s);
+        assert_eq!(page_size(&old), 4096);
+    }
+
+    #[test]
     fn newer_schema_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
