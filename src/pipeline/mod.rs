@@ -141,8 +141,10 @@ pub struct PassReport {
 /// Outcomes written per transaction at most.
 const BATCH: usize = 512;
 
-/// Watches whose stored state is loaded at once.
-const STATE_GROUP: usize = 1024;
+/// Watches whose stored state is loaded at once. A state is about a kilobyte before its
+/// strings: a group of 1,024 and the map holding it were 2.3 MB of a warm pass's 9 MB heap
+/// peak (its resident size: 31 MB with 1,024, 28 MB with 256, no slower).
+const STATE_GROUP: usize = 256;
 
 /// Checks each watch at the positions `only` (every watch when `None`) once, stores what it
 /// finds and hands each result to `sink` once it is committed; returns the counts, the store
