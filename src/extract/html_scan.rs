@@ -1,6 +1,7 @@
-//! A fast HTML tokenizer for the common syntax, feeding html5ever's `TokenSink` the tokens
-//! html5ever's own tokenizer would (less its `ParseError` tokens, which the stream renderer
-//! ignores).
+//! A fast HTML tokenizer for the common syntax, feeding a sink the tokens html5ever's own
+//! tokenizer would (less its `ParseError` tokens, which the stream renderer ignores). Text and
+//! tags reach a [`ScanSink`] as they are in the page, borrowed, not copied into html5ever's
+//! token types (a page's text chunks and attribute values were each an allocation).
 //!
 //! html5ever's tokenizer walks the page a character at a time through the HTML5 state
 //! machine: for a whole page it costs a third of a cold pass. Real pages use a small part of
@@ -32,9 +33,63 @@ pub(super) enum Scanned {
     Stopped,
 }
 
+/// An attribute as the tokenizer makes it: its name lowercased, its value's references
+/// decoded; borrowed from the page when that changed nothing.
+#[derive(Debug)]
+pub(super) struct Attr<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Cow<'a, str>,
+}
+
+/// Where the scanner's tokens go. Any html5ever `TokenSink` is one: the provided methods build
+/// the tokens html5ever's tokenizer would and hand them to `process_token`. A sink that reads
+/// text and tags in place overrides them.
+pub(super) trait ScanSink: TokenSink<Handle = ()> {
+    /// Text (a sink answers text with `Continue`).
+    fn text(&self, text: &str) {
+        let _ = self.process_token(Token::CharacterTokens(StrTendril::from_slice(text)), 1);
+    }
+
+    /// A start tag, its repeated attributes already dropped (as the tokenizer drops them).
+    fn start_tag(
+        &self,
+        name: LocalName,
+        attrs: &[Attr<'_>],
+        self_closing: bool,
+    ) -> TokenSinkResult<()> {
+        let attrs = attrs
+            .iter()
+            .map(|a| Attribute {
+                name: QualName::new(None, ns!(), LocalName::from(&*a.name)),
+                value: StrTendril::from_slice(&a.value),
+            })
+            .collect();
+        let tag = Tag {
+            kind: TagKind::StartTag,
+            name,
+            self_closing,
+            attrs,
+            had_duplicate_attributes: false,
+        };
+        self.process_token(Token::TagToken(tag), 1)
+    }
+
+    /// An end tag (the scanner leaves end tags with attributes to html5ever).
+    fn end_tag(&self, name: LocalName) -> TokenSinkResult<()> {
+        let tag = Tag {
+            kind: TagKind::EndTag,
+            name,
+            self_closing: false,
+            attrs: Vec::new(),
+            had_duplicate_attributes: false,
+        };
+        self.process_token(Token::TagToken(tag), 1)
+    }
+}
+
 /// Feeds `sink` the tokens of `source`. On [`Unsupported`] the sink has seen part of the page
 /// and must be discarded.
-pub(super) fn tokenize<S: TokenSink>(source: &str, sink: &S) -> Result<Scanned, Unsupported> {
+pub(super) fn tokenize<S: ScanSink>(source: &str, sink: &S) -> Result<Scanned, Unsupported> {
     if memchr::memchr(0, source.as_bytes()).is_some() {
         // A NUL is dropped, replaced or kept depending on the state: html5ever's job.
         return Err(Unsupported);
@@ -46,6 +101,7 @@ pub(super) fn tokenize<S: TokenSink>(source: &str, sink: &S) -> Result<Scanned, 
         src: &source,
         pos: 0,
         sink,
+        attrs: Vec::new(),
     };
     scan.run()
 }
@@ -74,37 +130,32 @@ struct Scanner<'a, S> {
     src: &'a str,
     pos: usize,
     sink: &'a S,
+    /// The current tag's attributes (one buffer for the page's tags).
+    attrs: Vec<Attr<'a>>,
 }
 
-impl<S: TokenSink> Scanner<'_, S> {
-    fn bytes(&self) -> &[u8] {
+impl<'a, S: ScanSink> Scanner<'a, S> {
+    fn bytes(&self) -> &'a [u8] {
         self.src.as_bytes()
     }
 
-    fn emit(&self, token: Token) -> TokenSinkResult<S::Handle> {
-        self.sink.process_token(token, 1)
-    }
-
-    /// A token other than a tag: the sink's answer is always `Continue`.
+    /// A token other than text or a tag: the sink's answer is always `Continue`.
     fn send(&self, token: Token) {
-        let _ = self.emit(token);
+        let _ = self.sink.process_token(token, 1);
     }
 
     fn chars(&self, from: usize, to: usize) {
         if from < to {
-            // A sink answers text with `Continue`.
-            self.send(Token::CharacterTokens(StrTendril::from_slice(
-                &self.src[from..to],
-            )));
+            self.sink.text(&self.src[from..to]);
         }
     }
 
     fn decoded(&self, c: (char, Option<char>)) {
-        let mut t = StrTendril::from_char(c.0);
-        if let Some(c2) = c.1 {
-            t.push_char(c2);
-        }
-        self.send(Token::CharacterTokens(t));
+        let mut buf = [0u8; 8];
+        let n = c.0.encode_utf8(&mut buf).len();
+        let m = c.1.map_or(0, |c2| c2.encode_utf8(&mut buf[n..]).len());
+        self.sink
+            .text(std::str::from_utf8(&buf[..n + m]).expect("characters encode as UTF-8"));
     }
 
     /// The data state: text and character references up to each `<`.
@@ -193,19 +244,17 @@ impl<S: TokenSink> Scanner<'_, S> {
             .position(|&b| is_space(b) || b == b'/' || b == b'>')
             .map(|k| name_at + k)
             .ok_or(Unsupported)?;
-        let (attrs, self_closing, end) = attributes(self.src, name_end)?;
-        if kind == TagKind::EndTag && (!attrs.is_empty() || self_closing) {
+        let (self_closing, end) = attributes(self.src, name_end, &mut self.attrs)?;
+        if kind == TagKind::EndTag && (!self.attrs.is_empty() || self_closing) {
             return Err(Unsupported);
         }
         self.pos = end;
-        let tag = Tag {
-            kind,
-            name: local_name(&self.src[name_at..name_end]),
-            self_closing,
-            attrs,
-            had_duplicate_attributes: false,
+        let name = local_name(&self.src[name_at..name_end]);
+        let answer = match kind {
+            TagKind::StartTag => self.sink.start_tag(name, &self.attrs, self_closing),
+            TagKind::EndTag => self.sink.end_tag(name),
         };
-        Ok(match self.emit(Token::TagToken(tag)) {
+        Ok(match answer {
             TokenSinkResult::Continue => Next::Continue,
             TokenSinkResult::RawData(raw) if kind == TagKind::StartTag => {
                 Next::Raw(raw, name_at..name_end)
@@ -299,27 +348,36 @@ fn end_tag(hay: &[u8], name: &[u8]) -> Option<usize> {
 }
 
 /// A tag or attribute name as the tokenizer makes it: ASCII letters lowercased.
-fn local_name(raw: &str) -> LocalName {
+fn lowercase(raw: &str) -> Cow<'_, str> {
     if raw.bytes().any(|b| b.is_ascii_uppercase()) {
-        LocalName::from(raw.to_ascii_lowercase())
+        Cow::Owned(raw.to_ascii_lowercase())
     } else {
-        LocalName::from(raw)
+        Cow::Borrowed(raw)
     }
 }
 
-/// A tag's attributes from `at` (just after its name): the attributes, whether it closes
+/// A tag name as the tokenizer makes it.
+fn local_name(raw: &str) -> LocalName {
+    LocalName::from(lowercase(raw))
+}
+
+/// A tag's attributes from `at` (just after its name), into `attrs`: whether it closes
 /// itself, and where the tag ends.
-fn attributes(src: &str, mut at: usize) -> Result<(Vec<Attribute>, bool, usize), Unsupported> {
+fn attributes<'a>(
+    src: &'a str,
+    mut at: usize,
+    attrs: &mut Vec<Attr<'a>>,
+) -> Result<(bool, usize), Unsupported> {
     let b = src.as_bytes();
-    let mut attrs: Vec<Attribute> = Vec::new();
+    attrs.clear();
     loop {
         while at < b.len() && is_space(b[at]) {
             at += 1;
         }
         match b.get(at) {
             None => return Err(Unsupported),
-            Some(b'>') => return Ok((attrs, false, at + 1)),
-            Some(b'/') if b.get(at + 1) == Some(&b'>') => return Ok((attrs, true, at + 2)),
+            Some(b'>') => return Ok((false, at + 1)),
+            Some(b'/') if b.get(at + 1) == Some(&b'>') => return Ok((true, at + 2)),
             // A `/` not closing the tag, and a name starting with `=`.
             Some(b'/' | b'=') => return Err(Unsupported),
             Some(_) => {}
@@ -335,7 +393,7 @@ fn attributes(src: &str, mut at: usize) -> Result<(Vec<Attribute>, bool, usize),
         {
             return Err(Unsupported);
         }
-        let name = local_name(&src[at..name_end]);
+        let name = lowercase(&src[at..name_end]);
         at = name_end;
         while at < b.len() && is_space(b[at]) {
             at += 1;
@@ -345,20 +403,17 @@ fn attributes(src: &str, mut at: usize) -> Result<(Vec<Attribute>, bool, usize),
             at = end;
             value
         } else {
-            StrTendril::new()
+            Cow::Borrowed("")
         };
         // A repeated attribute is dropped, as the tokenizer drops it.
-        if !attrs.iter().any(|a| a.name.local == name) {
-            attrs.push(Attribute {
-                name: QualName::new(None, ns!(), name),
-                value,
-            });
+        if !attrs.iter().any(|a| a.name == name) {
+            attrs.push(Attr { name, value });
         }
     }
 }
 
 /// An attribute's value after its `=`, and where it ends.
-fn attribute_value(src: &str, mut at: usize) -> Result<(StrTendril, usize), Unsupported> {
+fn attribute_value(src: &str, mut at: usize) -> Result<(Cow<'_, str>, usize), Unsupported> {
     let b = src.as_bytes();
     while at < b.len() && is_space(b[at]) {
         at += 1;
@@ -389,29 +444,27 @@ fn attribute_value(src: &str, mut at: usize) -> Result<(StrTendril, usize), Unsu
 }
 
 /// An attribute value's text from `start` to the end of `src`, character references decoded.
-fn decode_value(src: &str, start: usize) -> Result<StrTendril, Unsupported> {
+fn decode_value(src: &str, start: usize) -> Result<Cow<'_, str>, Unsupported> {
     let b = src.as_bytes();
     let Some(first) = memchr::memchr(b'&', &b[start..]) else {
-        return Ok(StrTendril::from_slice(&src[start..]));
+        return Ok(Cow::Borrowed(&src[start..]));
     };
-    let mut out = StrTendril::from_slice(&src[start..start + first]);
+    let mut out = String::from(&src[start..start + first]);
     let (mut text_from, mut from) = (start + first, start + first);
     while let Some(k) = memchr::memchr(b'&', &b[from..]) {
         let at = from + k;
         match char_ref(src, at, true)? {
             Ref::Literal => from = at + 1,
             Ref::Decoded(c, next) => {
-                out.push_slice(&src[text_from..at]);
-                out.push_char(c.0);
-                if let Some(c2) = c.1 {
-                    out.push_char(c2);
-                }
+                out.push_str(&src[text_from..at]);
+                out.push(c.0);
+                out.extend(c.1);
                 (text_from, from) = (next, next);
             }
         }
     }
-    out.push_slice(&src[text_from..]);
-    Ok(out)
+    out.push_str(&src[text_from..]);
+    Ok(Cow::Owned(out))
 }
 
 /// A character reference at a `&`.
@@ -523,6 +576,8 @@ mod tests {
     /// renderer's sink does.
     #[derive(Default)]
     struct Recorder(RefCell<Vec<Tok>>);
+
+    impl ScanSink for Recorder {}
 
     impl TokenSink for Recorder {
         type Handle = ();

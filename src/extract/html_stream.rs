@@ -11,6 +11,7 @@
 //! the text is the same either way: a page's text never depends on which path rendered it.
 //! A property test in this module holds the two paths to that.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use html5ever::TokenizerResult;
@@ -21,7 +22,7 @@ use html5ever::tokenizer::{
 };
 
 use super::html::{Renderer, is_skipped, is_structure};
-use super::html_scan::{Scanned, Unsupported};
+use super::html_scan::{Attr, ScanSink, Scanned, Unsupported};
 use super::structure::Collector;
 
 /// Renders the whole page (and its structure when `structure` is set), or `None` when the
@@ -59,10 +60,27 @@ enum Phase {
     After,
 }
 
+/// A start tag, from either tokenizer.
+struct StartTag<'t> {
+    name: html5ever::LocalName,
+    attrs: &'t [Attr<'t>],
+    self_closing: bool,
+}
+
+impl StartTag<'_> {
+    /// The value of the attribute `name`.
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| &*a.value)
+    }
+}
+
 struct Open {
     name: html5ever::LocalName,
     /// An `<a>`'s target, needed when it closes.
-    href: Option<StrTendril>,
+    href: Option<Box<str>>,
     /// Skipped with its content (`<script>`, `<head>`, `<svg>`...).
     skipped: bool,
     /// An SVG or MathML element.
@@ -104,14 +122,13 @@ impl Sink {
     }
 }
 
-impl TokenSink for Sink {
-    type Handle = ();
-
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+impl Sink {
+    /// Runs `step` on the state unless the sink gave up, and gives up when the step does.
+    /// Once it gives up, the sink stops the tokenizer (as a script would) at the next tag: the
+    /// tokenizer accepts that answer for tags only.
+    fn step(&self, tag: bool, step: impl FnOnce(&mut State, bool) -> Step) -> TokenSinkResult<()> {
         let mut st = self.0.borrow_mut();
-        // Once it gives up, the sink stops the tokenizer (as a script would) at the next tag:
-        // the tokenizer accepts that answer for tags only.
-        let stop = if matches!(token, Token::TagToken(_)) {
+        let stop = if tag {
             TokenSinkResult::Script(())
         } else {
             TokenSinkResult::Continue
@@ -119,38 +136,98 @@ impl TokenSink for Sink {
         if st.bail {
             return stop;
         }
+        // Any token after `<pre>` but its first text ends the newline's grace.
         let ignore_lf = std::mem::take(&mut st.ignore_lf);
-        let result = match token {
-            Token::CharacterTokens(t) => {
-                let t = match t.strip_prefix('\n') {
-                    Some(rest) if ignore_lf => rest,
-                    _ => &t[..],
-                };
-                st.text(t);
-                Ok(TokenSinkResult::Continue)
-            }
-            Token::TagToken(tag) => match tag.kind {
-                TagKind::StartTag => st.start(tag),
-                TagKind::EndTag => st.end(&tag.name),
-            },
-            Token::EOFToken => {
-                while !st.stack.is_empty() {
-                    st.pop();
-                }
-                Ok(TokenSinkResult::Continue)
-            }
-            // A NUL is dropped or replaced depending on where it is: leave it to the tree.
-            Token::NullCharacterToken => Err(()),
-            Token::CommentToken(_) | Token::DoctypeToken(_) | Token::ParseError(_) => {
-                Ok(TokenSinkResult::Continue)
-            }
-        };
-        match result {
+        match step(&mut st, ignore_lf) {
             Ok(r) if !st.bail => r,
             // The tree builder will read the page again.
             _ => {
                 st.bail = true;
                 stop
+            }
+        }
+    }
+
+    fn on_text(&self, text: &str) -> TokenSinkResult<()> {
+        self.step(false, |st, ignore_lf| {
+            let text = match text.strip_prefix('\n') {
+                Some(rest) if ignore_lf => rest,
+                _ => text,
+            };
+            st.text(text);
+            Ok(TokenSinkResult::Continue)
+        })
+    }
+
+    fn on_start(&self, tag: StartTag<'_>) -> TokenSinkResult<()> {
+        self.step(true, |st, _| st.start(tag))
+    }
+
+    fn on_end(&self, name: &html5ever::LocalName) -> TokenSinkResult<()> {
+        self.step(true, |st, _| st.end(name))
+    }
+}
+
+/// The scanner hands text and tags over as they are in the page.
+impl ScanSink for Sink {
+    fn text(&self, text: &str) {
+        // Text is always answered with `Continue`.
+        let _ = self.on_text(text);
+    }
+
+    fn start_tag(
+        &self,
+        name: html5ever::LocalName,
+        attrs: &[Attr<'_>],
+        self_closing: bool,
+    ) -> TokenSinkResult<()> {
+        self.on_start(StartTag {
+            name,
+            attrs,
+            self_closing,
+        })
+    }
+
+    fn end_tag(&self, name: html5ever::LocalName) -> TokenSinkResult<()> {
+        self.on_end(&name)
+    }
+}
+
+/// html5ever's tokenizer hands over its tokens.
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        match token {
+            Token::CharacterTokens(t) => self.on_text(&t),
+            Token::TagToken(tag) => match tag.kind {
+                TagKind::StartTag => {
+                    let attrs: Vec<Attr<'_>> = tag
+                        .attrs
+                        .iter()
+                        .map(|a| Attr {
+                            name: Cow::Borrowed(&*a.name.local),
+                            value: Cow::Borrowed(&*a.value),
+                        })
+                        .collect();
+                    self.on_start(StartTag {
+                        name: tag.name,
+                        attrs: &attrs,
+                        self_closing: tag.self_closing,
+                    })
+                }
+                TagKind::EndTag => self.on_end(&tag.name),
+            },
+            Token::EOFToken => self.step(false, |st, _| {
+                while !st.stack.is_empty() {
+                    st.pop();
+                }
+                Ok(TokenSinkResult::Continue)
+            }),
+            // A NUL is dropped or replaced depending on where it is: leave it to the tree.
+            Token::NullCharacterToken => self.step(false, |_, _| Err(())),
+            Token::CommentToken(_) | Token::DoctypeToken(_) | Token::ParseError(_) => {
+                self.step(false, |_, _| Ok(TokenSinkResult::Continue))
             }
         }
     }
@@ -474,7 +551,7 @@ impl State {
     fn push(
         &mut self,
         name: html5ever::LocalName,
-        href: Option<StrTendril>,
+        href: Option<Box<str>>,
         foreign: bool,
         skip: bool,
     ) {
@@ -533,7 +610,7 @@ impl State {
         }
     }
 
-    fn start(&mut self, tag: html5ever::tokenizer::Tag) -> Step {
+    fn start(&mut self, tag: StartTag<'_>) -> Step {
         let name = &*tag.name;
         if self.in_foreign() {
             if breaks_out_of_foreign(name) {
@@ -551,7 +628,7 @@ impl State {
                     && is_structure(name)
                     && let Some(s) = self.out.structure.as_mut()
                 {
-                    s.open(name, tag.attrs.iter().map(|a| (&*a.name.local, &*a.value)));
+                    s.open(name, tag.attrs.iter().map(|a| (&*a.name, &*a.value)));
                 }
                 self.start_in_body(tag)
             }
@@ -559,7 +636,7 @@ impl State {
         }
     }
 
-    fn start_before_body(&mut self, tag: html5ever::tokenizer::Tag) -> Step {
+    fn start_before_body(&mut self, tag: StartTag<'_>) -> Step {
         let name = &*tag.name;
         match name {
             "html" if !self.seen_html && self.stack.is_empty() => {
@@ -591,7 +668,7 @@ impl State {
         Ok(TokenSinkResult::Continue)
     }
 
-    fn start_in_body(&mut self, tag: html5ever::tokenizer::Tag) -> Step {
+    fn start_in_body(&mut self, tag: StartTag<'_>) -> Step {
         let name = &*tag.name;
         // Table structure: only the elements that belong where they are.
         let top = self.top().unwrap_or("");
@@ -667,22 +744,13 @@ impl State {
             _ => {}
         }
         if void(name) {
-            let alt = tag
-                .attrs
-                .iter()
-                .find(|a| &*a.name.local == "alt")
-                .map(|a| &*a.value);
-            self.void(name, alt);
+            self.void(name, tag.attr("alt"));
             return Ok(TokenSinkResult::Continue);
         }
         let href = (name == "a")
-            .then(|| {
-                tag.attrs
-                    .iter()
-                    .find(|a| &*a.name.local == "href")
-                    .map(|a| a.value.clone())
-            })
-            .flatten();
+            .then(|| tag.attr("href"))
+            .flatten()
+            .map(Box::from);
         let kind = raw_kind(name);
         self.ignore_lf = matches!(name, "pre" | "listing" | "textarea");
         self.push(tag.name, href, false, false);
