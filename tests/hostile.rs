@@ -244,6 +244,26 @@ fn a_hundred_thousand_nested_elements_are_flattened_not_a_hang() {
 }
 
 #[test]
+fn a_page_of_a_hundred_thousand_comments_is_read_not_a_hang() {
+    // Each comment's end used to be looked for as `-->` and as `--!>` in the rest of the page:
+    // with no `--!>` anywhere, every comment read the page to its end.
+    let body = format!(
+        "<html><body><p>before</p>{}<p>after the comments</p></body></html>",
+        "<!-- a comment --><i>x</i>".repeat(100_000)
+    );
+    let (err, run) = outcome(Page::html(&body), "");
+    assert_eq!(err, None, "{run:?}");
+    let (_srv, env) = watching("comments", Page::html(&body), "");
+    let test = env.run(&["test", "comments"]);
+    assert_eq!(test.code, 0, "{test:?}");
+    assert!(
+        test.stdout.contains("after the comments"),
+        "{}",
+        test.stdout
+    );
+}
+
+#[test]
 fn a_gzip_bomb_is_stopped_at_the_cap_too() {
     let out = std::process::Command::new("sh")
         .args(["-c", "head -c 67108864 /dev/zero | gzip -9 -c"])

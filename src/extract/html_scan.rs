@@ -20,6 +20,10 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{Doctype, Tag, TagKind, Token, TokenSink, TokenSinkResult};
 use html5ever::{Attribute, LocalName, QualName, ns};
 
+/// `<!--`, looked for in every script (the searcher built once, not per script).
+static COMMENT_OPEN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"<!--"));
+
 /// The page uses syntax this scanner leaves to html5ever.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Unsupported;
@@ -275,7 +279,7 @@ impl<'a, S: ScanSink> Scanner<'a, S> {
             RawKind::Rawtext => self.chars(content.start, content.end),
             RawKind::ScriptData => {
                 // `<!--` in a script starts its escaped states: html5ever's job.
-                if memchr::memmem::find(&self.bytes()[content.clone()], b"<!--").is_some() {
+                if COMMENT_OPEN.find(&self.bytes()[content.clone()]).is_some() {
                     return Err(Unsupported);
                 }
                 self.chars(content.start, content.end)
@@ -316,23 +320,34 @@ fn comment_len(body: &[u8]) -> Result<usize, Unsupported> {
     if body.starts_with(b"->") {
         return Ok(2);
     }
-    let close = memchr::memmem::find(body, b"-->").map(|k| k + 3);
-    let bang = memchr::memmem::find(body, b"--!>").map(|k| k + 4);
-    match (close, bang) {
-        (Some(c), Some(b)) => Ok(if b - 4 < c - 3 { b } else { c }),
-        (Some(c), None) => Ok(c),
-        (None, Some(b)) => Ok(b),
-        // A comment running to the end of the page.
-        (None, None) => Err(Unsupported),
+    // The first `-->` or `--!>`, found from each `--` in turn: searching the rest of the
+    // page for each of them would make a page of many comments quadratic.
+    let mut from = 0;
+    while let Some(k) = memchr::memchr(b'-', &body[from..]) {
+        let at = from + k;
+        if body.get(at + 1) == Some(&b'-') {
+            match body.get(at + 2) {
+                Some(b'>') => return Ok(at + 3),
+                Some(b'!') if body.get(at + 3) == Some(&b'>') => return Ok(at + 4),
+                _ => {}
+            }
+        }
+        from = at + 1;
     }
+    // A comment running to the end of the page.
+    Err(Unsupported)
 }
 
 /// Where the end tag `</name` (any case, then a space, `/` or `>`) starts in `hay`.
 fn end_tag(hay: &[u8], name: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(k) = memchr::memmem::find(&hay[from..], b"</") {
+    while let Some(k) = memchr::memchr(b'<', &hay[from..]) {
         let at = from + k;
-        let after = &hay[at + 2..];
+        let after = &hay[at + 1..];
+        let Some(after) = after.strip_prefix(b"/") else {
+            from = at + 1;
+            continue;
+        };
         if after.len() > name.len()
             && after[..name.len()].eq_ignore_ascii_case(name)
             && matches!(

@@ -343,12 +343,17 @@ fn no_unicode_space(text: &str) -> bool {
         .all(|i| !text.is_char_boundary(i) || whitespace_at(text, i) == 0)
 }
 
+/// Two spaces in a row, searched for in every text chunk of a page: the searcher is built
+/// once (`memmem::find` builds one per call, which cost more than the search).
+static TWO_SPACES: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+
 /// Whether the only whitespace in `text` is single ASCII spaces (a few SIMD scans).
 pub(crate) fn single_spaced(text: &str) -> bool {
     let b = text.as_bytes();
     memchr::memchr3(b'\t', b'\r', b'\n', b).is_none()
         && memchr::memchr2(0x0b, 0x0c, b).is_none()
-        && memchr::memmem::find(b, b"  ").is_none()
+        && TWO_SPACES.find(b).is_none()
         && no_unicode_space(text)
 }
 
