@@ -19,19 +19,25 @@ const ID_KEYS: &[&str] = &[
 
 /// The key that identifies the objects of an array, if every element has it.
 fn id_key(items: &[Value]) -> Option<&'static str> {
+    identified(items).map(|(k, _)| k)
+}
+
+/// The key that identifies the objects of an array (every element has it, a string or a
+/// number, and no two share a value), and each element's id as written in JSON (the order
+/// they sort in).
+fn identified(items: &[Value]) -> Option<(&'static str, Vec<String>)> {
     if items.is_empty() || !items.iter().all(Value::is_object) {
         return None;
     }
-    ID_KEYS.iter().copied().find(|k| {
-        let ids: Vec<String> = items
-            .iter()
-            .filter_map(|i| {
-                i.get(*k)
-                    .filter(|v| v.is_string() || v.is_number())
-                    .map(Value::to_string)
-            })
-            .collect();
-        ids.len() == items.len() && ids.iter().collect::<BTreeSet<_>>().len() == ids.len()
+    ID_KEYS.iter().copied().find_map(|k| {
+        let usable = |i: &Value| i.get(k).is_some_and(|v| v.is_string() || v.is_number());
+        if !items.iter().all(usable) {
+            return None;
+        }
+        let ids: Vec<String> = items.iter().map(|i| i[k].to_string()).collect();
+        let mut sorted: Vec<&String> = ids.iter().collect();
+        sorted.sort_unstable();
+        sorted.windows(2).all(|w| w[0] != w[1]).then_some((k, ids))
     })
 }
 
@@ -42,8 +48,13 @@ pub fn canonicalize(v: &mut Value) {
             for i in items.iter_mut() {
                 canonicalize(i);
             }
-            if let Some(k) = id_key(items) {
-                items.sort_by_key(|i| i[k].to_string());
+            if let Some((_, ids)) = identified(items) {
+                // Each id written once, not once per comparison; ids are unique, so the order
+                // is the one sorting by them gives.
+                let mut keyed: Vec<(String, Value)> =
+                    ids.into_iter().zip(items.drain(..)).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                items.extend(keyed.into_iter().map(|(_, item)| item));
             }
         }
         Value::Object(map) => {
@@ -600,6 +611,57 @@ mod tests {
         canonicalize(&mut a);
         canonicalize(&mut b);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn identified_arrays_sort_as_they_always_have() {
+        // The order before ids were written once per element: a stored canonical document must
+        // not read as changed after an upgrade.
+        fn reference(v: &mut Value) {
+            match v {
+                Value::Array(items) => {
+                    items.iter_mut().for_each(reference);
+                    let key = ID_KEYS.iter().copied().find(|k| {
+                        let ids: Vec<String> = items
+                            .iter()
+                            .filter_map(|i| {
+                                i.get(*k)
+                                    .filter(|v| v.is_string() || v.is_number())
+                                    .map(Value::to_string)
+                            })
+                            .collect();
+                        !items.is_empty()
+                            && items.iter().all(Value::is_object)
+                            && ids.len() == items.len()
+                            && ids.iter().collect::<BTreeSet<_>>().len() == ids.len()
+                    });
+                    if let Some(k) = key {
+                        items.sort_by_key(|i| i[k].to_string());
+                    }
+                }
+                Value::Object(m) => m.values_mut().for_each(reference),
+                _ => {}
+            }
+        }
+        let doc = json!({
+            "a": [{"id": "b\"q"}, {"id": "b"}, {"id": "a\u{1}"}, {"id": "B"}, {"id": "\u{e9}"}],
+            "n": [{"id": 10}, {"id": 9}, {"id": -1}, {"id": 1.5}, {"id": "10"}],
+            "dup": [{"id": 1, "name": "z"}, {"id": 1, "name": "a"}],
+            "mixed": [{"id": 1}, {"x": 2}],
+            "nested": [{"slug": "y", "in": [{"key": "2"}, {"key": "1"}]}, {"slug": "x", "in": []}],
+            "empty": [],
+        });
+        let (mut ours, mut theirs) = (doc.clone(), doc);
+        canonicalize(&mut ours);
+        reference(&mut theirs);
+        assert_eq!(
+            serde_json::to_string(&ours).unwrap(),
+            serde_json::to_string(&theirs).unwrap()
+        );
+        assert_eq!(
+            ours["dup"][0]["name"], "a",
+            "sorted by name when ids repeat"
+        );
     }
 
     #[test]

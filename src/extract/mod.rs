@@ -125,7 +125,7 @@ pub fn extract(
     };
     let text = if matches!(format, "json" | "yaml") {
         // Already canonical; its indentation is what makes a JSON diff readable.
-        normalise_json(&raw, &spec.ignore_re)
+        normalise_json(raw, &spec.ignore_re)
     } else {
         normalise_owned(raw, &spec.ignore_re)
     };
@@ -270,14 +270,27 @@ fn apply_ignore<'a>(text: &'a str, ignore: &[regex::Regex]) -> std::borrow::Cow<
 }
 
 /// Canonical JSON after `ignore`: trailing spaces and empty lines dropped, indentation kept.
-fn normalise_json(text: &str, ignore: &[regex::Regex]) -> String {
-    let text = apply_ignore(text, ignore);
+/// Pretty-printed JSON is nearly always that already: it is then kept, with a final newline.
+fn normalise_json(mut text: String, ignore: &[regex::Regex]) -> String {
+    if ignore.is_empty() && json_normal(&text) {
+        text.push('\n');
+        return text;
+    }
+    let text = apply_ignore(&text, ignore);
     let mut out = String::with_capacity(text.len() + 1);
     for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// Whether [`normalise_json`] would only add a final newline: no empty line, no line ending in
+/// whitespace, no carriage return, and not already ending in a newline.
+fn json_normal(text: &str) -> bool {
+    let b = text.as_bytes();
+    let ends_clean = |line: &str| line.chars().next_back().is_some_and(|c| !c.is_whitespace());
+    memchr::memchr(b'\r', b).is_none() && text.split('\n').all(ends_clean)
 }
 
 /// Byte classes for whitespace scans: most text is ASCII, and only a few lead bytes can start a
@@ -425,6 +438,30 @@ fn normalise_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_json_is_kept_as_normalising_it_line_by_line_would_make_it() {
+        let by_line = |t: &str| {
+            let mut out = String::new();
+            for line in t.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+                out.push_str(line);
+                out.push('\n');
+            }
+            out
+        };
+        let value = serde_json::json!({"a": [1, {"b": "x  "}], "c": "\u{a0}", "e": {}, "f": []});
+        for t in [
+            serde_json::to_string_pretty(&value).unwrap(),
+            "{\n  \"a\": 1\n}\n".into(),
+            "{\n\n  \"a\": 1  \n}".into(),
+            "{\r\n  \"a\": 1\r\n}".into(),
+            "[\n  1\u{a0}\n]".into(),
+            String::new(),
+        ] {
+            assert_eq!(normalise_json(t.clone(), &[]), by_line(&t), "{t:?}");
+        }
+        assert!(json_normal(&serde_json::to_string_pretty(&value).unwrap()));
+    }
 
     fn spec(kind: Kind, select: &[&str], remove: &[&str], ignore: &[&str]) -> ExtractSpec {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
