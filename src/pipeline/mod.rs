@@ -1,6 +1,6 @@
-//! One pass over the watches: fetch concurrently, judge each result off the async threads,
-//! and write every outcome from one thread that owns the SQLite connection, in batched
-//! transactions. Results are reported only after they are committed.
+//! One pass over the watches: fetch concurrently, judge each result (a large one off the async
+//! threads), and write every outcome from one thread that owns the SQLite connection, in
+//! batched transactions. Results are reported only after they are committed.
 
 mod check;
 mod request;
