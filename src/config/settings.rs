@@ -242,6 +242,8 @@ impl FeedOptions {
 pub(super) struct Shared {
     file: Arc<Path>,
     specs: HashMap<String, Arc<ExtractSpec>>,
+    /// The spec the last watch got: the next one most often asks for the same.
+    last_spec: Option<Arc<ExtractSpec>>,
     policies: HashMap<alert::AlertPolicy, Arc<alert::AlertPolicy>>,
     settings: HashMap<SettingsKey, Arc<WatchSettings>>,
     no_expect: Arc<expect::Expect>,
@@ -253,6 +255,7 @@ impl Shared {
         Shared {
             file: file.into(),
             specs: HashMap::new(),
+            last_spec: None,
             policies: HashMap::new(),
             settings: HashMap::new(),
             no_expect: Arc::new(expect::Expect::default()),
@@ -266,10 +269,16 @@ impl Shared {
     }
 
     pub(super) fn spec(&mut self, spec: ExtractSpec) -> Arc<ExtractSpec> {
-        self.specs
-            .entry(spec.fingerprint())
+        if let Some(last) = self.last_spec.as_ref().filter(|l| l.same_as(&spec)) {
+            return last.clone();
+        }
+        let shared = self
+            .specs
+            .entry(spec.fingerprint().to_string())
             .or_insert_with(|| Arc::new(spec))
-            .clone()
+            .clone();
+        self.last_spec = Some(shared.clone());
+        shared
     }
 
     pub(super) fn policy(&mut self, policy: alert::AlertPolicy) -> Arc<alert::AlertPolicy> {

@@ -29,6 +29,9 @@ pub struct ExtractSpec {
     /// `ignore` is applied line by line (`^` and `$` match at each line). Specs stored
     /// before that applied it to the whole text; they are rebuilt the old way.
     ignore_lines: bool,
+    /// [`fingerprint`](Self::fingerprint), written once: every judged body compares it with
+    /// the stored one. The builder methods clear it.
+    fingerprint: std::sync::OnceLock<String>,
 }
 
 /// `ignore` patterns compiled; `lines` puts them in multi-line mode.
@@ -99,6 +102,7 @@ impl ExtractSpec {
             remove_css,
             ignore_re,
             ignore_lines: true,
+            fingerprint: std::sync::OnceLock::new(),
         })
     }
 
@@ -152,18 +156,33 @@ impl ExtractSpec {
     }
 
     /// A stable text form of what this spec extracts.
-    pub fn fingerprint(&self) -> String {
-        serde_json::to_string(&SpecRecord {
-            kind: self.kind,
-            select: self.select.clone(),
-            remove: self.remove.clone(),
-            ignore: self.ignore.clone(),
-            masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
-            ignore_paths: self.ignore_paths.clone(),
-            ignore_lines: self.ignore_lines && !self.ignore.is_empty(),
-            structure: self.structure,
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            serde_json::to_string(&SpecRecord {
+                kind: self.kind,
+                select: self.select.clone(),
+                remove: self.remove.clone(),
+                ignore: self.ignore.clone(),
+                masks: self.masks.names().iter().map(|s| s.to_string()).collect(),
+                ignore_paths: self.ignore_paths.clone(),
+                ignore_lines: self.ignore_lines && !self.ignore.is_empty(),
+                structure: self.structure,
+            })
+            .expect("spec serialises")
         })
-        .expect("spec serialises")
+    }
+
+    /// Whether `other` extracts the same (what [`fingerprint`](Self::fingerprint) says,
+    /// without writing it): a file's watches mostly share their defaults.
+    pub fn same_as(&self, other: &ExtractSpec) -> bool {
+        self.kind == other.kind
+            && self.select == other.select
+            && self.remove == other.remove
+            && self.ignore == other.ignore
+            && self.masks.names() == other.masks.names()
+            && self.ignore_paths == other.ignore_paths
+            && self.structure == other.structure
+            && (self.ignore_lines == other.ignore_lines || self.ignore.is_empty())
     }
 
     /// Rebuilds a spec from [`fingerprint`](Self::fingerprint) output.
@@ -175,6 +194,7 @@ impl ExtractSpec {
         if !lines && !spec.ignore.is_empty() {
             spec.ignore_re = ignore_regexes(&spec.ignore, false).ok()?;
             spec.ignore_lines = false;
+            spec.fingerprint.take();
         }
         Some(
             spec.with_masks(masks)
@@ -186,16 +206,19 @@ impl ExtractSpec {
     /// With or without the structure view (only pages have one).
     pub fn with_structure(mut self, structure: bool) -> Self {
         self.structure = structure && matches!(self.kind, Kind::Auto | Kind::Html);
+        self.fingerprint.take();
         self
     }
 
     pub fn with_ignore_paths(mut self, paths: Vec<String>) -> Self {
         self.ignore_paths = paths;
+        self.fingerprint.take();
         self
     }
 
     pub fn with_masks(mut self, masks: MaskSet) -> Self {
         self.masks = masks;
+        self.fingerprint.take();
         self
     }
 

@@ -542,7 +542,42 @@ mod tests {
     #[test]
     fn fingerprint_round_trips() {
         let s = spec(Kind::Html, &["#a"], &[".ad"], &["x+"]);
-        let back = ExtractSpec::from_fingerprint(&s.fingerprint()).unwrap();
+        let back = ExtractSpec::from_fingerprint(s.fingerprint()).unwrap();
         assert_eq!(back.fingerprint(), s.fingerprint());
+    }
+
+    #[test]
+    fn a_written_fingerprint_follows_the_builders_and_agrees_with_same_as() {
+        use crate::config::masks::MaskSet;
+        let s = spec(Kind::Html, &["#a"], &[], &["x+"]);
+        let first = s.fingerprint().to_string();
+        // Each builder clears what was written, so the fingerprint says what the spec is now.
+        let s = s.with_structure(false);
+        assert_ne!(s.fingerprint(), first);
+        let s = s.with_ignore_paths(vec!["$.id".into()]);
+        let before_masks = s.fingerprint().to_string();
+        let s = s.with_masks(MaskSet::none());
+        assert_ne!(s.fingerprint(), before_masks);
+        let fresh = spec(Kind::Html, &["#a"], &[], &["x+"])
+            .with_structure(false)
+            .with_ignore_paths(vec!["$.id".into()])
+            .with_masks(MaskSet::none());
+        assert_eq!(s.fingerprint(), fresh.fingerprint());
+        // `same_as` holds exactly where the fingerprints are equal.
+        let variants = [
+            spec(Kind::Html, &["#a"], &[], &["x+"]),
+            spec(Kind::Html, &["#b"], &[], &["x+"]),
+            spec(Kind::Html, &["#a"], &[".ad"], &["x+"]),
+            spec(Kind::Html, &["#a"], &[], &[]),
+            spec(Kind::Auto, &["#a"], &[], &["x+"]),
+            spec(Kind::Html, &["#a"], &[], &["x+"]).with_structure(false),
+            spec(Kind::Html, &["#a"], &[], &["x+"]).with_masks(MaskSet::none()),
+            fresh,
+        ];
+        for a in &variants {
+            for b in &variants {
+                assert_eq!(a.same_as(b), a.fingerprint() == b.fingerprint());
+            }
+        }
     }
 }

@@ -90,14 +90,14 @@ fn decide_text(
     if state.is_some_and(|s| {
         s.content_hash.is_some()
             && s.text_hash == Some(text_hash)
-            && s.spec.as_deref() == Some(spec.as_str())
+            && s.spec.as_deref() == Some(spec)
     }) {
         return Verdict::Unchanged { text_hash };
     }
     let Some((state, stored_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
         // First sight stores the text's own hash: the masked one is taken from the snapshot
         // when a later text differs (below), so a cold pass never runs the masks.
-        return baseline(ex, text_hash, text_hash, &spec, None);
+        return baseline(ex, text_hash, text_hash, spec, None);
     };
     let learned = learned::compile(&state.learned_masks);
     let new = mask(&w.settings.spec, &learned, &ex.text);
@@ -107,7 +107,7 @@ fn decide_text(
         history,
         read: None,
     };
-    let old = stored_masked_hash(w, state, stored_hash, &spec, &learned, &mut previous);
+    let old = stored_masked_hash(w, state, stored_hash, spec, &learned, &mut previous);
     let old_hash = old.hash;
     if old_hash == hash {
         drop((old, new));
@@ -121,12 +121,12 @@ fn decide_text(
         // The user edited the watch's settings: unchanged upstream content is a new baseline,
         // not an alert. Upstream changed when the body under the old settings differs.
         if upstream_same(state, &body, &learned, old_hash) {
-            let reason = if only_structure_added(state, &spec) {
+            let reason = if only_structure_added(state, spec) {
                 "forewarn now also compares the page's structure (ids, classes, test ids)"
             } else {
                 "the watch's settings changed (select, remove, ignore, masks or kind)"
             };
-            return baseline(ex, hash, text_hash, &spec, Some(reason.into()));
+            return baseline(ex, hash, text_hash, spec, Some(reason.into()));
         }
         note = " (the watch's settings changed too)";
     } else if let Some(pending) = pending(w, state, hash) {
@@ -139,7 +139,7 @@ fn decide_text(
         w,
         ex,
         (hash, text_hash),
-        spec,
+        spec.to_string(),
         note,
         (&learned, masked),
         previous.take(),
@@ -381,7 +381,7 @@ fn decide_feed(
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let hash = compare::hash(feed::to_snapshot(&sorted).as_bytes());
     let spec = w.settings.spec.fingerprint();
-    let baseline = |reason| baseline(&ex, hash, text_hash, &spec, reason);
+    let baseline = |reason| baseline(&ex, hash, text_hash, spec, reason);
     let state = match settled(state, hash) {
         Settled::FirstSight => return baseline(None),
         Settled::Same => return Verdict::Unchanged { text_hash },
@@ -419,7 +419,7 @@ fn decide_feed(
         content: ex.text,
         hash,
         text_hash,
-        spec,
+        spec: spec.to_string(),
         new,
         updated,
         more,
@@ -444,7 +444,7 @@ fn decide_version(
     let text_hash = compare::hash(ex.text.as_bytes());
     let hash = text_hash;
     let spec = w.settings.spec.fingerprint();
-    let baseline = |reason| baseline(&ex, hash, text_hash, &spec, reason);
+    let baseline = |reason| baseline(&ex, hash, text_hash, spec, reason);
     let state = match settled(state, hash) {
         Settled::FirstSight => return baseline(None),
         Settled::Same => return Verdict::Unchanged { text_hash },
@@ -474,7 +474,7 @@ fn decide_version(
         content: ex.text.clone(),
         hash,
         text_hash,
-        spec,
+        spec: spec.to_string(),
         old: old_latest.version.clone(),
         bump: bump(&old_latest.version, &latest.version),
         new: latest.clone(),

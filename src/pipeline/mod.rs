@@ -259,7 +259,9 @@ async fn spawn_checks(
         let state = states.remove(w.name()).map(Arc::new);
         let (pass, tx) = (pass.clone(), tx.clone());
         tasks.spawn(async move {
-            let outcome = check::one(pass, idx, state, host, &mut slot).await;
+            // Boxed: the check's state machine (its fetch, retries and judgment) is kilobytes,
+            // and a task is moved into place on spawn; the box is moved as a pointer.
+            let outcome = Box::pin(check::one(pass, idx, state, host, &mut slot)).await;
             let _ = tx.send((idx, outcome)).await;
         });
         // Reap finished tasks as we go so the set stays small.
