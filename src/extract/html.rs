@@ -426,22 +426,35 @@ impl Renderer {
     /// Rewrites the link's text on the line as `[text](href)`; `<href>` when it has none.
     fn link(&mut self, open: Option<(usize, usize)>, href: &str) {
         match open {
+            // Rewritten in place (a page has hundreds of links): the text stays where it is,
+            // `[` goes before it and `](href)` after.
             Some((start, flushes)) if flushes == self.flushes && start <= self.line.len() => {
-                let text = self.line[start..].trim().to_string();
-                self.line.truncate(start);
-                if text.is_empty() {
-                    self.line.push_str(&format!("<{href}>"));
+                let text = &self.line[start..];
+                let lead = text.len() - text.trim_start().len();
+                let len = text.trim().len();
+                if len == 0 {
+                    self.line.truncate(start);
+                    self.push_pieces(&["<", href, ">"]);
                 } else {
-                    if !(self.line.is_empty() || self.line.ends_with(' ')) {
-                        self.line.push(' ');
-                    }
-                    self.line.push_str(&format!("[{text}]({href})"));
+                    self.line.truncate(start + lead + len);
+                    let before = &self.line[..start];
+                    let open = if before.is_empty() || before.ends_with(' ') {
+                        "["
+                    } else {
+                        " ["
+                    };
+                    self.line.replace_range(start..start + lead, open);
+                    self.push_pieces(&["](", href, ")"]);
                 }
             }
             // Block content inside the link: its target goes on a line of its own.
-            _ => {
-                self.line.push_str(&format!(" <{href}>"));
-            }
+            _ => self.push_pieces(&[" <", href, ">"]),
+        }
+    }
+
+    fn push_pieces(&mut self, pieces: &[&str]) {
+        for p in pieces {
+            self.line.push_str(p);
         }
     }
 
@@ -531,6 +544,22 @@ mod tests {
         let txt: Vec<String> = select.iter().map(|s| s.to_string()).collect();
         let rem: Vec<Selector> = remove.iter().map(|s| Selector::parse(s).unwrap()).collect();
         render(src, &sel, &txt, &rem)
+    }
+
+    #[test]
+    fn links_are_written_around_their_text() {
+        let (t, _) = r(
+            "<p>see<a href=\"/x\">  the docs </a>now</p><p>x <a href=\"/e\"> </a></p>\
+             <a href=\"/b\"><div>Block</div></a>\
+             <p><a href=\"/f\">first</a><a href=\"/s\">second</a> and <a href=\"/t\">third </a>.</p>\
+             <ul><li><a href=\"/l\"> <span>in</span> <b>list</b> </a></li></ul>",
+            &[],
+            &[],
+        );
+        assert_eq!(
+            t,
+            "see [the docs](/x)now\nx </e>\nBlock\n</b>\n[first](/f) [second](/s) and [third](/t).\n- [in list](/l)\n"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{Doctype, Tag, TagKind, Token, TokenSink, TokenSinkResult};
-use html5ever::{Attribute, LocalName, QualName, ns};
+use html5ever::{Attribute, LocalName, QualName, local_name, ns};
 
 /// `<!--`, looked for in every script (the searcher built once, not per script).
 static COMMENT_OPEN: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
@@ -371,9 +371,24 @@ fn lowercase(raw: &str) -> Cow<'_, str> {
     }
 }
 
-/// A tag name as the tokenizer makes it.
+/// A tag name as the tokenizer makes it. The names most tags of a page have are matched
+/// directly; any other is interned (a hash and a table lookup per tag).
 fn local_name(raw: &str) -> LocalName {
-    LocalName::from(lowercase(raw))
+    match raw {
+        "a" => local_name!("a"),
+        "li" => local_name!("li"),
+        "div" => local_name!("div"),
+        "span" => local_name!("span"),
+        "p" => local_name!("p"),
+        "td" => local_name!("td"),
+        "tr" => local_name!("tr"),
+        "ul" => local_name!("ul"),
+        "code" => local_name!("code"),
+        "strong" => local_name!("strong"),
+        "time" => local_name!("time"),
+        "section" => local_name!("section"),
+        _ => LocalName::from(lowercase(raw)),
+    }
 }
 
 /// A tag's attributes from `at` (just after its name), into `attrs`: whether it closes

@@ -361,9 +361,30 @@ fn no_unicode_space(text: &str) -> bool {
 static TWO_SPACES: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
 
+/// Below this length a text chunk is checked a byte at a time: most chunks of a page (a
+/// link's text, a table cell, a word between tags) are shorter than setting up the SIMD scans.
+const SHORT_CHUNK: usize = 64;
+
 /// Whether the only whitespace in `text` is single ASCII spaces (a few SIMD scans).
 pub(crate) fn single_spaced(text: &str) -> bool {
     let b = text.as_bytes();
+    if b.len() < SHORT_CHUNK {
+        let mut after_space = false;
+        for (i, &c) in b.iter().enumerate() {
+            match CLASS[c as usize] {
+                SPACE if after_space => return false,
+                SPACE => {
+                    after_space = true;
+                    continue;
+                }
+                ASCII_WS => return false,
+                MAYBE_WS if whitespace_at(text, i) > 0 => return false,
+                _ => {}
+            }
+            after_space = false;
+        }
+        return true;
+    }
     memchr::memchr3(b'\t', b'\r', b'\n', b).is_none()
         && memchr::memchr2(0x0b, 0x0c, b).is_none()
         && TWO_SPACES.find(b).is_none()
@@ -438,6 +459,42 @@ fn normalise_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_and_long_chunks_are_judged_single_spaced_alike() {
+        // The reference: only single ASCII spaces, no other whitespace of any kind.
+        let reference =
+            |t: &str| !t.contains("  ") && t.chars().all(|c| c == ' ' || !c.is_whitespace());
+        let pieces = [
+            "word",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r",
+            "\u{b}",
+            "\u{c}",
+            "\u{a0}",
+            "\u{2009}",
+            "\u{3000}",
+            "\u{1680}",
+            "caf\u{e9}",
+            "\u{201d}",
+            "\u{e3}",
+            "—",
+            "a b",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for filler in [0, 40, 100] {
+                    let t = format!("{}{a}{b}x", "y".repeat(filler));
+                    assert_eq!(single_spaced(&t), reference(&t), "{t:?}");
+                    let t = format!("{a}{}{b}", "z ".repeat(filler));
+                    assert_eq!(single_spaced(&t), reference(&t), "{t:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn canonical_json_is_kept_as_normalising_it_line_by_line_would_make_it() {

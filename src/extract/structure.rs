@@ -27,6 +27,8 @@ pub struct Collector {
     set: BTreeSet<String>,
     /// Open `<pre>` and `<code>` elements: nothing inside them is structure.
     code: usize,
+    /// The signature being written.
+    scratch: String,
 }
 
 impl Collector {
@@ -39,10 +41,13 @@ impl Collector {
         if self.code > 0 || matches!(name, "html" | "head" | "body") {
             return;
         }
+        // Written into one buffer and copied only when new: most of a page's signatures
+        // repeat (every `li.entry` of a list).
         if self.set.len() < MAX_SIGNATURES
-            && let Some(s) = signature(name, attrs)
+            && write_signature(&mut self.scratch, name, attrs)
+            && !self.set.contains(self.scratch.as_str())
         {
-            self.set.insert(s);
+            self.set.insert(self.scratch.clone());
         }
     }
 
@@ -64,6 +69,16 @@ pub fn signature<'a>(
     name: &str,
     attrs: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Option<String> {
+    let mut s = String::new();
+    write_signature(&mut s, name, attrs).then_some(s)
+}
+
+/// Writes [`signature`] into `s` (cleared first); false for an element nothing identifies.
+fn write_signature<'a>(
+    s: &mut String,
+    name: &str,
+    attrs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> bool {
     let interactive = matches!(
         name,
         "a" | "button"
@@ -104,15 +119,16 @@ pub fn signature<'a>(
         && keyed.iter().all(|(k, _)| *k == "type")
         && name != "input"
     {
-        return None;
+        return false;
     }
     if id.is_none() && classes.is_empty() && keyed.is_empty() {
-        return None;
+        return false;
     }
     classes.sort_unstable();
     classes.dedup();
     keyed.sort_unstable();
-    let mut s = String::from(name);
+    s.clear();
+    s.push_str(name);
     if let Some(id) = id {
         s.push('#');
         s.push_str(id);
@@ -136,7 +152,7 @@ pub fn signature<'a>(
         }
         s.push(']');
     }
-    Some(s)
+    true
 }
 
 /// `data-*` attributes that hold state, not identity: they change as the page is used.

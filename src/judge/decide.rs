@@ -96,8 +96,15 @@ fn decide_text(
     }
     let Some((state, stored_hash)) = state.and_then(|s| s.content_hash.map(|h| (s, h))) else {
         // First sight stores the text's own hash: the masked one is taken from the snapshot
-        // when a later text differs (below), so a cold pass never runs the masks.
-        return baseline(ex, text_hash, text_hash, spec, None);
+        // when a later text differs (below), so a cold pass never runs the masks. The text
+        // is moved into the verdict, not copied.
+        return Verdict::Baseline {
+            content: body.ex.text,
+            hash: text_hash,
+            text_hash,
+            spec: spec.to_string(),
+            reason: None,
+        };
     };
     let learned = learned::compile(&state.learned_masks);
     let new = mask(&w.settings.spec, &learned, &ex.text);
