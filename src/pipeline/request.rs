@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 
 use crate::config::Watch;
-use crate::config::types::expand_env;
+use crate::config::types::{expand_env, plain_host};
 use crate::fetch::politeness::Host;
 use crate::fetch::{FetchError, FetchRequest, Fetched, Fetcher, retry};
 use crate::judge::WatchState;
@@ -80,50 +80,6 @@ pub(super) fn host_of(w: &Watch) -> (String, Option<u16>) {
             .map(|u| (u.host_str().unwrap_or("").to_ascii_lowercase(), u.port()))
             .unwrap_or_default()
     })
-}
-
-/// The host and port of a plain `http(s)://host[:port]/...` URL, read without parsing it
-/// (a pass asks twice per watch); `None` for anything the URL parser must normalise (a
-/// variable, user info, an IPv6 or international name, an odd port), which it then does.
-fn plain_host(url: &str) -> Option<(String, Option<u16>)> {
-    let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
-        (r, 443)
-    } else {
-        (url.strip_prefix("http://")?, 80)
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let (host, port) = match authority.split_once(':') {
-        Some((h, p)) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            (h, Some(p.parse::<u16>().ok()?))
-        }
-        Some(_) => return None,
-        None => (authority, None),
-    };
-    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
-    // The URL parser reads a host as IPv4 when its last label is a number (`0x7f.1` too).
-    let last = host.trim_end_matches('.').rsplit('.').next().unwrap_or("");
-    let numeric = last.bytes().all(|b| b.is_ascii_digit())
-        || last.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x"));
-    if host.is_empty() || !host.bytes().all(plain) || (numeric && !canonical_ipv4(host)) {
-        return None;
-    }
-    Some((
-        host.to_ascii_lowercase(),
-        port.filter(|&p| p != default_port),
-    ))
-}
-
-/// `a.b.c.d` as the URL parser writes it: four decimals up to 255, no leading zeros.
-fn canonical_ipv4(host: &str) -> bool {
-    let parts: Vec<&str> = host.split('.').collect();
-    parts.len() == 4
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.len() <= 3
-                && (p.len() == 1 || !p.starts_with('0'))
-                && p.parse::<u16>().is_ok_and(|n| n <= 255)
-        })
 }
 
 /// Host and port: the key for visiting hosts in turn.
