@@ -47,13 +47,39 @@ pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
     }
 }
 
-/// Lines added and removed from `old` to `new`, without the unified text.
+/// Lines added and removed from `old` to `new`, without the unified text. The whole lines the
+/// two texts start and end with in common are left out first: a change is mostly a few lines
+/// of a page, and splitting and hashing the rest of it was most of the work.
 pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
+    let (old, new) = differing_middle(old, new);
     if old.len() + new.len() > WHOLE_DIFF_BYTES {
         let (a, b) = (lines(old), lines(new));
         return counts(&windowed::ops(&a, &b, Instant::now() + DIFF_DEADLINE));
     }
     counts(line_diff(old, new).ops())
+}
+
+/// `old` and `new` without the whole lines they both start with and both end with.
+fn differing_middle<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let start = memchr::memrchr(b'\n', &a[..same]).map_or(0, |i| i + 1);
+    let (a, b) = (&a[start..], &b[start..]);
+    let mut end = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let line_start = |t: &[u8], at: usize| at == 0 || t[at - 1] == b'\n';
+    while end > 0 && !(line_start(a, a.len() - end) && line_start(b, b.len() - end)) {
+        end -= 1;
+    }
+    // Both cuts are just after a line break (or at an end), so they are char boundaries.
+    (
+        &old[start..start + a.len() - end],
+        &new[start..start + b.len() - end],
+    )
 }
 
 /// The ops from lines `a` to lines `b`, split as the caller likes: Myers, as similar's
@@ -171,6 +197,55 @@ pub fn truncate_lines(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_leave_out_the_common_ends_without_changing() {
+        let whole = |a: &str, b: &str| counts(line_diff(a, b).ops());
+        // Edits, insertions and deletions at the start, middle and end; repeated lines; a
+        // last line without its break; the same line moved.
+        let base: Vec<String> = (0..40)
+            .map(|i| format!("line {} of the page\n", i % 7))
+            .collect();
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        for round in 0..300 {
+            let mut lines = base.clone();
+            for _ in 0..1 + next(4) {
+                let at = next(lines.len() + 1);
+                match next(3) {
+                    0 => lines.insert(at, format!("new {round}\n")),
+                    1 if at < lines.len() => {
+                        lines.remove(at);
+                    }
+                    _ if at < lines.len() => lines[at] = format!("edited {round}\n"),
+                    _ => lines.push("tail".into()),
+                }
+            }
+            let old: String = base.concat();
+            let mut new: String = lines.concat();
+            if round % 5 == 0 {
+                new.pop();
+            }
+            assert_eq!(count_lines(&old, &new), whole(&old, &new), "{new:?}");
+            assert_eq!(count_lines(&new, &old), whole(&new, &old), "{new:?}");
+        }
+        for (a, b) in [
+            ("", ""),
+            ("x", "x\n"),
+            ("x\n", "x\ny\n"),
+            ("a\nb", "a\nc"),
+            ("same\n", "same\n"),
+            ("ab\ncd\n", "ab\nxcd\n"),
+            ("é\nü\n", "é\nö\n"),
+        ] {
+            assert_eq!(count_lines(a, b), whole(a, b), "{a:?} -> {b:?}");
+        }
+    }
 
     #[test]
     fn counts_and_summary() {
