@@ -33,17 +33,89 @@ pub fn diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
     if old.len() + new.len() > WHOLE_DIFF_BYTES {
         return large_diff(old, new, old_label, new_label);
     }
-    let d = line_diff(old, new);
-    let (added, removed) = counts(d.ops());
-    let unified = d
-        .unified_diff()
-        .context_radius(3)
-        .header(old_label, new_label)
-        .to_string();
-    Diff {
-        unified,
-        added,
-        removed,
+    let (a, b) = (lines(old), lines(new));
+    let ops = trimmed_ops(&a, &b, Instant::now() + DIFF_DEADLINE);
+    unified_from_ops(&a, &b, ops, old_label, new_label)
+}
+
+/// Patience ops from lines `a` to lines `b`. The lines both start with and both end with are
+/// equal whatever is found between them: only the middle is diffed (a change is mostly a few
+/// lines of a page, and hashing every line of both was most of the work).
+fn trimmed_ops(a: &[&str], b: &[&str], deadline: Instant) -> Vec<DiffOp> {
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a_rest, b_rest) = (&a[head..], &b[head..]);
+    let tail = a_rest
+        .iter()
+        .rev()
+        .zip(b_rest.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (a_mid, b_mid) = (
+        &a_rest[..a_rest.len() - tail],
+        &b_rest[..b_rest.len() - tail],
+    );
+    let mut ops = Vec::new();
+    if head > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: 0,
+            new_index: 0,
+            len: head,
+        });
+    }
+    let middle =
+        similar::capture_diff_slices_deadline(Algorithm::Patience, a_mid, b_mid, Some(deadline));
+    ops.extend(middle.into_iter().map(|op| shifted(op, head)));
+    if tail > 0 {
+        ops.push(DiffOp::Equal {
+            old_index: a.len() - tail,
+            new_index: b.len() - tail,
+            len: tail,
+        });
+    }
+    ops
+}
+
+/// An op of a middle that starts `by` lines into both texts, in the whole texts' lines.
+fn shifted(op: DiffOp, by: usize) -> DiffOp {
+    match op {
+        DiffOp::Equal {
+            old_index,
+            new_index,
+            len,
+        } => DiffOp::Equal {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            len,
+        },
+        DiffOp::Delete {
+            old_index,
+            old_len,
+            new_index,
+        } => DiffOp::Delete {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+        },
+        DiffOp::Insert {
+            old_index,
+            new_index,
+            new_len,
+        } => DiffOp::Insert {
+            old_index: old_index + by,
+            new_index: new_index + by,
+            new_len,
+        },
+        DiffOp::Replace {
+            old_index,
+            old_len,
+            new_index,
+            new_len,
+        } => DiffOp::Replace {
+            old_index: old_index + by,
+            old_len,
+            new_index: new_index + by,
+            new_len,
+        },
     }
 }
 
@@ -99,6 +171,18 @@ pub fn line_ops(a: &[&str], b: &[&str]) -> Vec<DiffOp> {
 fn large_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> Diff {
     let (a, b) = (lines(old), lines(new));
     let ops = windowed::ops(&a, &b, Instant::now() + DIFF_DEADLINE);
+    unified_from_ops(&a, &b, ops, old_label, new_label)
+}
+
+/// The unified text (three lines of context) of `ops` from lines `a` to lines `b`, in the
+/// format similar writes.
+fn unified_from_ops(
+    a: &[&str],
+    b: &[&str],
+    ops: Vec<DiffOp>,
+    old_label: &str,
+    new_label: &str,
+) -> Diff {
     let (added, removed) = counts(&ops);
     let mut unified = String::new();
     for (n, hunk) in similar::group_diff_ops(ops, 3).iter().enumerate() {
@@ -199,7 +283,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_leave_out_the_common_ends_without_changing() {
+    fn counts_and_diffs_leave_out_the_common_ends_without_changing() {
         let whole = |a: &str, b: &str| counts(line_diff(a, b).ops());
         // Edits, insertions and deletions at the start, middle and end; repeated lines; a
         // last line without its break; the same line moved.
@@ -233,6 +317,16 @@ mod tests {
             }
             assert_eq!(count_lines(&old, &new), whole(&old, &new), "{new:?}");
             assert_eq!(count_lines(&new, &old), whole(&new, &old), "{new:?}");
+            assert_eq!(
+                diff(&old, &new, "a", "b"),
+                similar_diff(&old, &new),
+                "{new:?}"
+            );
+            assert_eq!(
+                diff(&new, &old, "a", "b"),
+                similar_diff(&new, &old),
+                "{new:?}"
+            );
         }
         for (a, b) in [
             ("", ""),
@@ -244,6 +338,24 @@ mod tests {
             ("é\nü\n", "é\nö\n"),
         ] {
             assert_eq!(count_lines(a, b), whole(a, b), "{a:?} -> {b:?}");
+            assert_eq!(diff(a, b, "a", "b"), similar_diff(a, b), "{a:?} -> {b:?}");
+        }
+    }
+
+    /// The diff as similar writes it over the whole texts (what `diff` did before it left the
+    /// common ends out).
+    fn similar_diff(old: &str, new: &str) -> Diff {
+        let d = line_diff(old, new);
+        let (added, removed) = counts(d.ops());
+        let unified = d
+            .unified_diff()
+            .context_radius(3)
+            .header("a", "b")
+            .to_string();
+        Diff {
+            unified,
+            added,
+            removed,
         }
     }
 
