@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use similar::{Algorithm, DiffOp, DiffTag, TextDiff};
+use similar::{Algorithm, DiffOp, DiffTag};
 
 mod windowed;
 
@@ -119,39 +119,15 @@ fn shifted(op: DiffOp, by: usize) -> DiffOp {
     }
 }
 
-/// Lines added and removed from `old` to `new`, without the unified text. The whole lines the
-/// two texts start and end with in common are left out first: a change is mostly a few lines
-/// of a page, and splitting and hashing the rest of it was most of the work.
+/// Lines added and removed from `old` to `new`, without the unified text: the ops [`diff`]
+/// writes, counted.
 pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
-    let (old, new) = differing_middle(old, new);
+    let (a, b) = (lines(old), lines(new));
+    let deadline = Instant::now() + DIFF_DEADLINE;
     if old.len() + new.len() > WHOLE_DIFF_BYTES {
-        let (a, b) = (lines(old), lines(new));
-        return counts(&windowed::ops(&a, &b, Instant::now() + DIFF_DEADLINE));
+        return counts(&windowed::ops(&a, &b, deadline));
     }
-    counts(line_diff(old, new).ops())
-}
-
-/// `old` and `new` without the whole lines they both start with and both end with.
-fn differing_middle<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
-    let (a, b) = (old.as_bytes(), new.as_bytes());
-    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let start = memchr::memrchr(b'\n', &a[..same]).map_or(0, |i| i + 1);
-    let (a, b) = (&a[start..], &b[start..]);
-    let mut end = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let line_start = |t: &[u8], at: usize| at == 0 || t[at - 1] == b'\n';
-    while end > 0 && !(line_start(a, a.len() - end) && line_start(b, b.len() - end)) {
-        end -= 1;
-    }
-    // Both cuts are just after a line break (or at an end), so they are char boundaries.
-    (
-        &old[start..start + a.len() - end],
-        &new[start..start + b.len() - end],
-    )
+    counts(&trimmed_ops(&a, &b, deadline))
 }
 
 /// The ops from lines `a` to lines `b`, split as the caller likes: Myers, as similar's
@@ -227,14 +203,6 @@ fn push_lines(out: &mut String, tag: char, lines: &[&str]) {
     }
 }
 
-/// The line diff every comparison uses: Patience, with a deadline for pathological inputs.
-fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, str> {
-    TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .deadline(Instant::now() + DIFF_DEADLINE)
-        .diff_lines(old, new)
-}
-
 /// (added, removed) lines of a diff's ops.
 fn counts(ops: &[DiffOp]) -> (usize, usize) {
     let (mut added, mut removed) = (0, 0);
@@ -281,6 +249,16 @@ pub fn truncate_lines(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use similar::TextDiff;
+
+    /// similar's line diff of the whole texts (what `diff` and `count_lines` used before they
+    /// left the common ends out), which [`trimmed_ops`] must give the same ops as.
+    fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, str> {
+        TextDiff::configure()
+            .algorithm(Algorithm::Patience)
+            .deadline(Instant::now() + DIFF_DEADLINE)
+            .diff_lines(old, new)
+    }
 
     #[test]
     fn counts_and_diffs_leave_out_the_common_ends_without_changing() {

@@ -325,9 +325,10 @@ pub fn validate_url_template(s: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// The host and port of a plain `http(s)://host[:port]/...` URL, read without parsing it
-/// (a pass asks twice per watch, and a watchlist's loading once); `None` for anything the URL parser must normalise (a
-/// variable, user info, an IPv6 or international name, an odd port), which it then does.
+/// The host and port of a plain `http(s)://host[:port]/...` URL, read without parsing it (a
+/// pass asks twice per watch, and a watchlist's loading once); `None` for anything the URL
+/// parser must normalise (a variable, user info, an IPv6 or international name, an odd
+/// port), which it then does.
 pub fn plain_host(url: &str) -> Option<(String, Option<u16>)> {
     let (rest, default_port) = if let Some(r) = url.strip_prefix("https://") {
         (r, 443)
