@@ -30,9 +30,24 @@ pub fn encode_content(text: &str) -> (i64, Vec<u8>) {
 /// says it (as [`encode_content`]'s do), so a 40 MB text does not pass through a buffer
 /// doubled to 64 MB. A size past what the blob could plausibly hold is not trusted.
 pub fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        // One context per thread, as for compressing: a context per snapshot read cost a
+        // tenth of reading it.
+        static ZSTD: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
     match zstd::zstd_safe::get_frame_content_size(blob) {
         Ok(Some(n)) if n <= (blob.len() as u64).saturating_mul(1024) => {
-            zstd::bulk::decompress(blob, n as usize)
+            let n = n as usize;
+            ZSTD.with_borrow_mut(|d| {
+                if d.is_none() {
+                    *d = Some(zstd::bulk::Decompressor::new()?);
+                }
+                match d.as_mut() {
+                    Some(d) => d.decompress(blob, n),
+                    None => zstd::bulk::decompress(blob, n),
+                }
+            })
         }
         _ => zstd::stream::decode_all(blob),
     }
