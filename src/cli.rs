@@ -186,7 +186,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Requests in flight at once to one host
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub per_host: u16,
     /// Pages of browser watches loaded at once (tabs of the one browser)
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -215,7 +215,7 @@ pub struct WatchArgs {
     #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Requests in flight at once to one host
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub per_host: u16,
     /// Pages of browser watches loaded at once (tabs of the one browser)
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]

@@ -218,13 +218,8 @@ fn walk_types(v: &Value, path: &mut String, out: &mut Structure) {
     }
 }
 
-/// Leaf path -> value, with identified array elements addressed by id (`$.items[id=5].price`).
-pub fn leaves(v: &Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    walk_leaves(v, &mut "$".to_string(), &mut out);
-    out
-}
-
+/// Leaf path -> value under `path`, with identified array elements addressed by id
+/// (`$.items[id=5].price`).
 fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>) {
     use std::fmt::Write;
     let len = path.len();
@@ -252,6 +247,46 @@ fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>)
         other => {
             out.insert(path.clone(), other.to_string());
         }
+    }
+}
+
+/// The [`leaves`] of `old` (into `a`) and `new` (into `b`) under `path`, leaving out the members
+/// of objects that are equal in both (they would give the same leaves on both sides).
+fn differing_leaves(
+    old: &Value,
+    new: &Value,
+    path: &mut String,
+    a: &mut BTreeMap<String, String>,
+    b: &mut BTreeMap<String, String>,
+) {
+    if old == new {
+        return;
+    }
+    let (Value::Object(x), Value::Object(y)) = (old, new) else {
+        walk_leaves(old, path, a);
+        walk_leaves(new, path, b);
+        return;
+    };
+    if x.is_empty() || y.is_empty() {
+        walk_leaves(old, path, a);
+        walk_leaves(new, path, b);
+        return;
+    }
+    let len = path.len();
+    for (k, v) in x {
+        path.push('.');
+        path.push_str(k);
+        match y.get(k) {
+            Some(w) => differing_leaves(v, w, path, a, b),
+            None => walk_leaves(v, path, a),
+        }
+        path.truncate(len);
+    }
+    for (k, w) in y.iter().filter(|(k, _)| !x.contains_key(*k)) {
+        path.push('.');
+        path.push_str(k);
+        walk_leaves(w, path, b);
+        path.truncate(len);
     }
 }
 
@@ -581,7 +616,10 @@ fn shape(v: &Value) -> Option<String> {
 
 /// Value changes at paths both documents have: "`$.version`: 3 -> 4".
 pub fn value_changes(old: &Value, new: &Value) -> Vec<String> {
-    let (a, b) = (leaves(old), leaves(new));
+    // Leaves only where the documents differ: an API document with one value changed was
+    // walked whole, twice, into maps of path strings (most of the judging of a changed JSON page).
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    differing_leaves(old, new, &mut "$".to_string(), &mut a, &mut b);
     let mut out = Vec::new();
     for (p, v) in &a {
         match b.get(p) {
@@ -603,6 +641,71 @@ mod tests {
     use super::*;
     use crate::config::json_path::check_path;
     use serde_json::json;
+
+    /// Walking only where the documents differ finds what comparing all their leaves finds.
+    #[test]
+    fn value_changes_are_those_of_all_leaves() {
+        fn leaves(v: &Value) -> BTreeMap<String, String> {
+            let mut out = BTreeMap::new();
+            walk_leaves(v, &mut "$".to_string(), &mut out);
+            out
+        }
+        fn all_leaves(old: &Value, new: &Value) -> Vec<String> {
+            let (a, b) = (leaves(old), leaves(new));
+            let mut out = Vec::new();
+            for (p, v) in &a {
+                match b.get(p) {
+                    Some(w) if w != v => out.push(format!("`{p}`: {v} -> {w}")),
+                    None => out.push(format!("`{p}`: {v} -> (gone)")),
+                    _ => {}
+                }
+            }
+            for (p, w) in &b {
+                if !a.contains_key(p) {
+                    out.push(format!("`{p}`: (new) {w}"));
+                }
+            }
+            out
+        }
+        let base = json!({
+            "version": 3, "name": "api", "empty": {}, "none": [], "flag": true,
+            "items": [{"id": 1, "price": 10, "tags": ["a", "b"]}, {"id": 2, "price": 5}],
+            "plain": [1, 2, [3, {"x": null}]],
+            "nested": {"a": {"b": {"c": "d", "e": [1]}}, "f": 1.5},
+        });
+        let edits: Vec<Box<dyn Fn(&mut Value)>> = vec![
+            Box::new(|v| v["version"] = json!(4)),
+            Box::new(|v| v["items"][1]["price"] = json!("5")),
+            Box::new(|v| v["items"][0]["tags"][1] = json!("c")),
+            Box::new(|v| v["nested"]["a"]["b"]["e"] = json!([])),
+            Box::new(|v| v["nested"]["a"] = json!({})),
+            Box::new(|v| v["empty"] = json!({"now": 1})),
+            Box::new(|v| v["none"] = json!([{"id": "x"}])),
+            Box::new(|v| v["plain"][2][1]["x"] = json!(0)),
+            Box::new(|v| {
+                v.as_object_mut().unwrap().remove("flag");
+            }),
+            Box::new(|v| v["added"] = json!({"deep": {"er": [1, 2]}})),
+            Box::new(|v| v["nested"] = json!([1, 2])),
+            Box::new(|v| *v = json!("scalar")),
+            Box::new(|v| v["items"].as_array_mut().unwrap().push(json!({"id": 3}))),
+        ];
+        for (i, edit) in edits.iter().enumerate() {
+            let mut new = base.clone();
+            edit(&mut new);
+            assert_eq!(
+                value_changes(&base, &new),
+                all_leaves(&base, &new),
+                "edit {i}"
+            );
+            assert_eq!(
+                value_changes(&new, &base),
+                all_leaves(&new, &base),
+                "edit {i} reversed"
+            );
+        }
+        assert!(value_changes(&base, &base).is_empty());
+    }
 
     #[test]
     fn reordering_identified_objects_is_not_a_change() {
