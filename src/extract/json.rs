@@ -673,7 +673,8 @@ mod tests {
             "plain": [1, 2, [3, {"x": null}]],
             "nested": {"a": {"b": {"c": "d", "e": [1]}}, "f": 1.5},
         });
-        let edits: Vec<Box<dyn Fn(&mut Value)>> = vec![
+        type Edit = Box<dyn Fn(&mut Value)>;
+        let edits: Vec<Edit> = vec![
             Box::new(|v| v["version"] = json!(4)),
             Box::new(|v| v["items"][1]["price"] = json!("5")),
             Box::new(|v| v["items"][0]["tags"][1] = json!("c")),
