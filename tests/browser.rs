@@ -424,7 +424,7 @@ fn the_daemon_keeps_one_browser_across_passes() {
 fn wait_for_is_checked_at_load() {
     let _one = serial();
     let env = TestEnv::new().watchlist(&format!(
-        "{}{}{}{}",
+        "{}{}{}{}{}{}",
         one_watch("a", "http://127.0.0.1:9/a", "wait_for = \"#toolbar\""),
         one_watch(
             "b",
@@ -437,6 +437,12 @@ fn wait_for_is_checked_at_load() {
             "http://127.0.0.1:9/d",
             "browser = true\nsession = \"../etc\""
         ),
+        one_watch(
+            "e",
+            "http://127.0.0.1:9/e",
+            "browser = true\nsession = \"vendor\"\nskip_unchanged_shell = true"
+        ),
+        one_watch("f", "http://127.0.0.1:9/f", "skip_unchanged_shell = true"),
     ));
     let run = env.run(&["list"]);
     assert_eq!(run.code, 3, "{run:?}");
@@ -458,6 +464,71 @@ fn wait_for_is_checked_at_load() {
         run.stderr.contains("invalid session name `../etc`"),
         "{}",
         run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "`skip_unchanged_shell` asks for the page without the browser's cookies, so it cannot be used with `steps` or `session`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`skip_unchanged_shell` applies to a browser watch: add `browser = true`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `skip_unchanged_shell`: the page's document is asked for first with its ETag; a 304 is
+/// no change and nothing is rendered (the app's own request is not made), a new document
+/// is rendered and its change reported.
+#[test]
+fn an_unchanged_shell_is_not_rendered_when_the_watch_allows_it() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set("/app", Page::html(APP).etag("\"shell-1\""));
+    srv.set("/config.json", config("send", "Send"));
+    let env = TestEnv::new().watchlist(&one_watch(
+        "app",
+        &srv.url("/app"),
+        "browser = true\nskip_unchanged_shell = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\"",
+    ));
+    let first = env.run(&["check", "--format", "json"]);
+    assert_eq!(first.events("baseline").len(), 1, "{}", first.stdout);
+    let rendered = srv.seen("/config.json").len();
+    assert!(rendered >= 1, "the first check renders the page");
+    let same = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        same.events("summary")[0]["not_modified"],
+        1,
+        "{}",
+        same.stdout
+    );
+    assert_eq!(
+        srv.seen("/config.json").len(),
+        rendered,
+        "an unchanged shell is not rendered"
+    );
+    let conditional = srv.seen("/app");
+    assert!(
+        conditional.last().is_some_and(
+            |s| s.headers.get("if-none-match").map(String::as_str) == Some("\"shell-1\"")
+        ),
+        "{conditional:?}"
+    );
+    let shell = APP.replace("<div id=\"app\">", "<div id=\"app\" class=\"v2\">");
+    srv.set("/app", Page::html(&shell).etag("\"shell-2\""));
+    srv.set("/config.json", config("send-btn", "Send now"));
+    let run = env.run(&["check", "--format", "json"]);
+    assert_eq!(run.events("changed").len(), 1, "{}", run.stdout);
+    assert!(srv.seen("/config.json").len() > rendered);
+    let after = env.run(&["check", "--format", "json"]);
+    assert_eq!(
+        after.events("summary")[0]["not_modified"],
+        1,
+        "{}",
+        after.stdout
     );
 }
 
@@ -726,4 +797,61 @@ fn browser_tabs_bound_the_pages_loaded_at_once() {
             _ => assert!(most >= 2, "three tabs: pages at once ({most})"),
         }
     }
+}
+
+/// A tab is kept for the next page: what the page it held last does while the next one
+/// loads is not the next one's (its script requests, its timers), and a URL that differs
+/// from the kept page's only in its fragment is loaded afresh, not jumped to.
+#[test]
+fn a_kept_tab_does_not_mix_its_pages() {
+    let _one = serial();
+    let srv = Server::start();
+    srv.set(
+        "/poller",
+        Page::html(
+            r#"<div id="ready">polling</div><script>
+setInterval(() => fetch('/api/poll', {cache: 'no-store'}), 5);
+</script>"#,
+        ),
+    );
+    srv.set("/api/poll", Page::html("{}").with_type("application/json"));
+    srv.set("/app", Page::html(APP));
+    srv.set("/config.json", config("send", "Send"));
+    let toml = format!(
+        "{}{}{}{}",
+        one_watch(
+            "a-poller",
+            &srv.url("/poller"),
+            "browser = true\nwait_for = \"#ready\""
+        ),
+        one_watch(
+            "b-app",
+            &srv.url("/app"),
+            "browser = true\ntrack_requests = true\nwait_for = \"#toolbar\"\nselect = \"#toolbar\""
+        ),
+        one_watch(
+            "c-poller",
+            &srv.url("/poller"),
+            "browser = true\nwait_for = \"#ready\""
+        ),
+        one_watch(
+            "d-fragment",
+            &format!("{}#top", srv.url("/poller")),
+            "browser = true\nwait_for = \"#ready\""
+        ),
+    );
+    let env = TestEnv::new().watchlist(&toml);
+    let args = ["check", "--format", "json", "--browser-tabs", "1"];
+    let first = env.run(&args);
+    assert_eq!(first.events("baseline").len(), 4, "{}", first.stdout);
+    for _ in 0..3 {
+        let run = env.run(&args);
+        assert_eq!(run.events("error").len(), 0, "{}", run.stdout);
+        assert_eq!(run.events("requests_changed").len(), 0, "{}", run.stdout);
+        let summary = &run.events("summary")[0];
+        assert_eq!(summary["checked"], 4, "{}", run.stdout);
+        assert_eq!(summary["changed"], 0, "{}", run.stdout);
+        assert_eq!(summary["failed"], 0, "{}", run.stdout);
+    }
+    assert!(srv.seen("/api/poll").len() > 10, "the poller polled");
 }

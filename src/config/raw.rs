@@ -106,6 +106,8 @@ pub(super) struct RawWatch {
     pub steps: Option<Spanned<Vec<RawStep>>>,
     pub logged_in: Option<Spanned<String>>,
     pub track_requests: Option<Spanned<bool>>,
+    /// `skip_unchanged_shell = true`: a conditional GET of the page first; no render on a 304.
+    pub skip_unchanged_shell: Option<Spanned<bool>>,
     /// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot.
     pub screenshot: Option<Spanned<bool>>,
     /// A command run after a detected change: does the integration still work?

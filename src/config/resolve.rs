@@ -473,6 +473,10 @@ impl Parts {
             ),
             ("session", w.session.as_ref().map(|s| s.span())),
             ("screenshot", w.screenshot.as_ref().map(|s| s.span())),
+            (
+                "skip_unchanged_shell",
+                w.skip_unchanged_shell.as_ref().map(|s| s.span()),
+            ),
         ] {
             if let (Some(span), false) = (span, browser) {
                 p.at(
@@ -481,6 +485,7 @@ impl Parts {
                 );
             }
         }
+        let skip_unchanged_shell = skip_shell(w, !steps.is_empty() || session.is_some(), p);
         Parts {
             verify: VerifyParts::read(&w.verify, &w.verify_timeout, &w.verify_on, p)
                 .over(&d.verify),
@@ -491,6 +496,7 @@ impl Parts {
                 track_requests: w.track_requests.as_ref().is_some_and(|t| *t.get_ref()),
                 session,
                 screenshot: w.screenshot.as_ref().is_some_and(|t| *t.get_ref()),
+                skip_unchanged_shell,
             }),
             select,
             remove,
@@ -558,6 +564,23 @@ fn expect_of(x: &RawExpect, p: &mut Problems<'_, '_>) -> expect::Expect {
 
 /// A CSS selector, checked as `select` is.
 /// A session's name: it names a folder, so letters, digits, `-`, `_` and `.` only.
+/// `skip_unchanged_shell`: the page is asked for over plain HTTP, without the browser's
+/// cookies, so a watch that logs in (`steps`, `session`) cannot use it: its 304 would be the
+/// login page's.
+fn skip_shell(w: &RawWatch, logs_in: bool, p: &mut Problems) -> bool {
+    let Some(skip) = &w.skip_unchanged_shell else {
+        return false;
+    };
+    if *skip.get_ref() && logs_in {
+        p.at(
+            skip.span(),
+            "`skip_unchanged_shell` asks for the page without the browser's cookies, so it cannot be used with `steps` or `session` (the page it would ask about is the login page): remove one of them".into(),
+        );
+        return false;
+    }
+    *skip.get_ref()
+}
+
 pub(super) fn session_of(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 64

@@ -184,6 +184,9 @@ pub struct BrowserSpec {
     pub logged_in: Option<String>,
     /// `track_requests = true`: the page's fetch and XHR requests are compared between checks.
     pub track_requests: bool,
+    /// `skip_unchanged_shell = true`: the page's own document is asked for first with the
+    /// stored validators, and a 304 is taken as no change without rendering.
+    pub skip_unchanged_shell: bool,
     /// `screenshot = true`: a PNG of the rendered page is kept with each stored snapshot.
     pub screenshot: bool,
     /// `session = "NAME"`: the watches of one session share a browser context, whose cookies

@@ -83,10 +83,16 @@ impl Browser {
             (Some(name), Some(dir)) => Some(session.context(name, dir).await?),
             _ => None,
         };
-        let mut tab = Tab::open(&session, context.as_deref()).await?;
+        let mut tab = Tab::take(&session, context.as_deref()).await?;
         let login = context.as_ref().map(|c| &c.login);
         let result = tab.load(url, render, login, deadline, timeout).await;
-        tab.close().await;
+        // A good tab is kept for the next page: opening one is a renderer and five round
+        // trips. Closed are a tab whose page failed (it may still be running away), and one
+        // whose page had login steps (clicked and typed into, it may ask whether to leave).
+        match result {
+            Ok(_) if render.steps.is_empty() => tab.put_back().await,
+            _ => tab.close().await,
+        }
         if let Some(c) = &context {
             c.save(&session).await;
         }
@@ -148,7 +154,26 @@ struct Session {
     closed: Arc<std::sync::atomic::AtomicBool>,
     /// `session = "NAME"`: one browser context per name, created on first use.
     contexts: Mutex<HashMap<String, Arc<Context>>>,
+    /// Tabs done with their page, by the browser context they belong to (`None`: the
+    /// default one): the next page of that context loads in one of them.
+    idle: std::sync::Mutex<Vec<Idle>>,
 }
+
+/// A tab kept open for the next page: its target and its flattened session.
+struct Idle {
+    context: Option<String>,
+    target: String,
+    id: String,
+    /// When it was kept, as a number no other kept tab has: its reaper closes it only if
+    /// it is still the tab it was told about.
+    parked: u64,
+}
+
+/// How long a kept tab waits for a next page before it is closed.
+const KEEP_IDLE: Duration = Duration::from_secs(2);
+
+/// Idle tabs kept at most: a pass loads `--browser-tabs` pages at once, and a few contexts.
+const IDLE_TABS: usize = 8;
 
 /// A named session's browser context: its own cookies, loaded from and saved to its file.
 struct Context {
@@ -329,6 +354,7 @@ impl Session {
             next: AtomicU64::new(1),
             closed,
             contexts: Mutex::new(HashMap::new()),
+            idle: std::sync::Mutex::new(Vec::new()),
         };
         session.deny_downloads(None).await?;
         Ok(session)
@@ -345,6 +371,19 @@ impl Session {
             .await
             .map(drop)
             .map_err(|e| FetchError::Browser(format!("cannot refuse downloads: {e}")))
+    }
+
+    /// Closes the kept tab `parked` names, if it still waits.
+    async fn reap(&self, parked: u64) {
+        let tab = {
+            let mut idle = self.idle.lock().expect("not poisoned");
+            let at = idle.iter().position(|t| t.parked == parked);
+            at.map(|i| idle.remove(i))
+        };
+        if let Some(tab) = tab {
+            let close = self.call(None, "Target.closeTarget", json!({"targetId": tab.target}));
+            let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
+        }
     }
 
     fn dead(&self) -> bool {
@@ -553,6 +592,8 @@ fn remove_profile(profile: &std::path::Path) {
 /// A tab attached over a flattened session.
 struct Tab {
     session: Arc<Session>,
+    /// The browser context it belongs to (`None`: the default one).
+    context: Option<String>,
     target: String,
     id: String,
     events: broadcast::Receiver<Arc<Value>>,
@@ -561,6 +602,58 @@ struct Tab {
 }
 
 impl Tab {
+    /// An idle tab of the context, or a new one. A kept tab listens to events from now on
+    /// (what its last page sent is not read as this page's), and a dialog its last page
+    /// opened while it waited is dismissed.
+    async fn take(session: &Arc<Session>, context: Option<&Context>) -> Result<Tab, FetchError> {
+        let want = context.map(|c| c.id.as_str());
+        let kept = {
+            let mut idle = session.idle.lock().expect("not poisoned");
+            let at = idle.iter().rposition(|t| t.context.as_deref() == want);
+            at.map(|i| idle.remove(i))
+        };
+        let Some(kept) = kept else {
+            return Tab::open(session, context).await;
+        };
+        let tab = Tab {
+            session: session.clone(),
+            context: kept.context,
+            target: kept.target,
+            id: kept.id,
+            events: session.events.subscribe(),
+            recorded: None,
+        };
+        let dismiss = tab.call("Page.handleJavaScriptDialog", json!({"accept": false}));
+        let _ = tokio::time::timeout(Duration::from_secs(5), dismiss).await;
+        Ok(tab)
+    }
+
+    /// Keeps the tab, its page as it is, for the next page of its context (navigating away
+    /// from a page costs what loading the next one does, and nothing when there is one).
+    /// Closed instead when enough tabs are kept, or the browser is not forewarn's own: a
+    /// check that ends leaves no tab behind in a browser it did not start. A tab not used
+    /// again within [`KEEP_IDLE`] is closed: its page stops running.
+    async fn put_back(self) {
+        let full = self.session.idle.lock().expect("not poisoned").len() >= IDLE_TABS;
+        if full || self.session.dead() || self.session.profile.is_none() {
+            return self.close().await;
+        }
+        let parked = self.session.next.fetch_add(1, Ordering::Relaxed);
+        self.session.idle.lock().expect("not poisoned").push(Idle {
+            context: self.context,
+            target: self.target,
+            id: self.id,
+            parked,
+        });
+        let session = Arc::downgrade(&self.session);
+        tokio::spawn(async move {
+            tokio::time::sleep(KEEP_IDLE).await;
+            if let Some(session) = session.upgrade() {
+                session.reap(parked).await;
+            }
+        });
+    }
+
     async fn open(session: &Arc<Session>, context: Option<&Context>) -> Result<Tab, FetchError> {
         let err = |e: String| FetchError::Browser(format!("cannot open a tab: {e}"));
         let events = session.events.subscribe();
@@ -588,6 +681,7 @@ impl Tab {
             .to_string();
         let tab = Tab {
             session: session.clone(),
+            context: context.map(|c| c.id.clone()),
             target,
             id,
             events,
@@ -732,6 +826,25 @@ impl Tab {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<u16, FetchError> {
+        let mut loader = self.navigate(url, deadline, timeout).await?;
+        if loader.is_empty() {
+            // A jump within the document the tab holds (a kept tab, and a URL that differs
+            // from its page's only in the fragment): the page is loaded afresh.
+            self.navigate("about:blank", deadline, timeout).await?;
+            loader = self.navigate(url, deadline, timeout).await?;
+        }
+        self.settle(&loader, wait_for, false, deadline, timeout)
+            .await
+    }
+
+    /// Starts loading `url`; returns the loader of its document (empty for a jump within
+    /// the document there).
+    async fn navigate(
+        &self,
+        url: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<String, FetchError> {
         let nav = self
             .bounded(deadline, "Page.navigate", json!({"url": url}))
             .await
@@ -741,9 +854,7 @@ impl Tab {
                 "the browser could not load the page: {e}"
             )));
         }
-        let loader = nav["loaderId"].as_str().unwrap_or_default().to_string();
-        self.settle(&loader, wait_for, false, deadline, timeout)
-            .await
+        Ok(nav["loaderId"].as_str().unwrap_or_default().to_string())
     }
 
     /// Runs the login steps in order; a failure names the step, never a value typed.
@@ -882,6 +993,10 @@ impl Tab {
         timeout: Duration,
     ) -> Result<u16, FetchError> {
         let mut status = 200;
+        // The load event counts once the page's own document is in the frame: a kept tab's
+        // `about:blank` may still report its load while this page starts.
+        let mut committed = loader.is_empty();
+        let mut loaded_at: Option<Instant> = None;
         let mut inflight: std::collections::HashSet<String> = Default::default();
         let mut quiet_since = Instant::now();
         loop {
@@ -909,7 +1024,14 @@ impl Tab {
                     },
                 ));
             }
-            let wait = (deadline - now).min(Duration::from_millis(100));
+            // Waiting for `wait_for` after the load, the page changes without telling: it is
+            // looked at again soon (an app builds its DOM a few milliseconds after its data
+            // arrived, and every page waited out a tenth of a second for the next look).
+            let wait = match (loaded, wait_for) {
+                (true, Some(_)) => look_again(loaded_at.get_or_insert(now).elapsed()),
+                _ => Duration::from_millis(100),
+            };
+            let wait = (deadline - now).min(wait);
             let ev = match tokio::time::timeout(wait, self.events.recv()).await {
                 _ if self.session.dead() => return Err(gone()),
                 Err(_) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
@@ -921,25 +1043,35 @@ impl Tab {
             }
             let p = &ev["params"];
             match ev["method"].as_str().unwrap_or_default() {
-                "Page.loadEventFired" => loaded = true,
+                "Page.loadEventFired" => loaded |= committed,
+                // Dismissed, but a page asking whether to leave it is left: that is where
+                // the watch goes.
                 "Page.javascriptDialogOpening" => {
+                    let accept = p["type"] == "beforeunload";
                     let _ = self
-                        .call("Page.handleJavaScriptDialog", json!({"accept": false}))
+                        .call("Page.handleJavaScriptDialog", json!({"accept": accept}))
                         .await;
                 }
                 // The page left the web (a `blob:` or `data:` document): nothing to wait for
                 // (and its new document may not answer yet: the URL says where it went).
+                // (Before the page's own document, it is a kept tab's `about:blank`.)
                 "Page.frameNavigated"
-                    if p["frame"]["parentId"].is_null()
+                    if committed
+                        && p["frame"]["parentId"].is_null()
                         && !is_web(p["frame"]["url"].as_str().unwrap_or_default()) =>
                 {
                     let url = p["frame"]["url"].as_str().unwrap_or_default();
                     let scheme = url.split_once(':').map_or("non-web", |(s, _)| s);
                     return Err(navigated_away(&format!("{scheme}:")));
                 }
-                // Requests that never touch the network (blob:, data:) are not waited for.
+                "Page.frameNavigated" if p["frame"]["parentId"].is_null() => {
+                    committed |= p["frame"]["loaderId"] == loader;
+                }
+                // Requests that never touch the network (blob:, data:) are not waited for,
+                // nor those a kept tab's last page makes before this one replaces it.
                 "Network.requestWillBeSent"
-                    if !is_web(p["request"]["url"].as_str().unwrap_or_default()) => {}
+                    if !is_web(p["request"]["url"].as_str().unwrap_or_default())
+                        || !(committed || p["loaderId"] == loader) => {}
                 "Network.requestWillBeSent" => {
                     inflight.insert(p["requestId"].as_str().unwrap_or_default().to_string());
                     quiet_since = Instant::now();
@@ -1074,6 +1206,13 @@ fn navigated_away(protocol: &str) -> FetchError {
     FetchError::Browser(format!(
         "the page navigated away to a {protocol} address; only http(s) pages are read"
     ))
+}
+
+/// How soon a page is looked at again for its `wait_for` selector, `since` its load: every
+/// 10 ms for the first half second, then after a tenth of the time waited, up to 100 ms (a
+/// page that takes long is not asked a hundred times a second).
+fn look_again(since: Duration) -> Duration {
+    (since / 10).clamp(Duration::from_millis(10), Duration::from_millis(100))
 }
 
 /// An http(s) URL: what goes over the network, and the only pages read.

@@ -64,6 +64,19 @@ pub enum Fetched {
     },
 }
 
+/// What a browser watch's conditional GET of its page (`skip_unchanged_shell`) said.
+enum Shell {
+    /// 304: the page's document is the one rendered last time.
+    Same(Fetched),
+    /// Another document (or one never seen): rendered, and these validators kept with it.
+    New {
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    /// No answer that says either (an error, a redirect left unfollowed): rendered.
+    Unknown,
+}
+
 /// A response as the server sent it, for showing to a person.
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -230,6 +243,34 @@ impl Fetcher {
         send.await.map_err(|e| classify(e, req.timeout))
     }
 
+    /// `skip_unchanged_shell`: the page's own document, asked for with the stored
+    /// validators (its body is not read). Any failure is left for the browser to meet.
+    async fn shell(&self, req: &FetchRequest) -> Shell {
+        let Ok(resp) = self.send(req).await else {
+            return Shell::Unknown;
+        };
+        let header = |name: HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (etag, last_modified) = (header(ETAG), header(LAST_MODIFIED));
+        match resp.status() {
+            StatusCode::NOT_MODIFIED if req.etag.is_some() || req.last_modified.is_some() => {
+                Shell::Same(Fetched::NotModified {
+                    etag,
+                    last_modified,
+                })
+            }
+            s if s.is_success() => Shell::New {
+                etag,
+                last_modified,
+            },
+            _ => Shell::Unknown,
+        }
+    }
+
     /// What the server sends, whatever its status: the status line, the headers and the
     /// first `limit` bytes of the body (for `forewarn test` on a failing watch).
     pub async fn probe(&self, req: &FetchRequest, limit: usize) -> Result<Probe, FetchError> {
@@ -292,7 +333,27 @@ impl Fetcher {
             if req.deny_private {
                 private::check_url(&req.url).map_err(FetchError::Denied)?;
             }
-            return self.browser.render(&req.url, render, req.timeout).await;
+            let mut shell = (None, None);
+            if render.skip_unchanged_shell {
+                match self.shell(req).await {
+                    Shell::Same(not_modified) => return Ok(not_modified),
+                    Shell::New {
+                        etag,
+                        last_modified,
+                    } => shell = (etag, last_modified),
+                    Shell::Unknown => {}
+                }
+            }
+            let mut fetched = self.browser.render(&req.url, render, req.timeout).await?;
+            if let Fetched::Body {
+                etag,
+                last_modified,
+                ..
+            } = &mut fetched
+            {
+                (*etag, *last_modified) = shell;
+            }
+            return Ok(fetched);
         }
         let mut resp = self.send(req).await?;
         let status = resp.status();
