@@ -438,6 +438,9 @@ async fn launch(
         "--disable-sync",
         "--disable-extensions",
         "--mute-audio",
+        // A kept tab moving to its next page does not keep the last one alive, frozen, for
+        // a Back that never comes.
+        "--disable-features=BackForwardCache",
         "--remote-debugging-port=0",
     ])
     .arg(format!("--user-data-dir={}", profile.display()));
