@@ -92,11 +92,11 @@ PY
 echo "forewarn: $("$FOREWARN_BIN" --version)  watches: $n  tabs: $tabs  extra: ${EXTRA:-none}"
 pass cold
 pass warm
-# Ten shells change (a button more), five apps' data change (a label).
-for i in $(seq 1 10); do
+# Ten shells change (a button more), five apps' data change (a label); fewer with N < 15.
+for i in $(seq 1 "$(( n < 10 ? n : 10 ))"); do
   app "$work/www/app/$i" "Send $i" '[{"cls": "snooze", "label": "Snooze"}]'
 done
-for i in $(seq 11 15); do
+for i in $(seq 11 "$(( n < 15 ? n : 15 ))"); do
   printf '{"buttons": [{"cls": "send", "label": "Send now %s"}, {"cls": "archive", "label": "Archive"}]}\n' "$i" > "$work/www/app/$i/config.json"
 done
 sleep 1.1 # http.server's Last-Modified has one-second resolution
