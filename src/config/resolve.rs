@@ -562,8 +562,6 @@ fn expect_of(x: &RawExpect, p: &mut Problems<'_, '_>) -> expect::Expect {
     expect
 }
 
-/// A CSS selector, checked as `select` is.
-/// A session's name: it names a folder, so letters, digits, `-`, `_` and `.` only.
 /// `skip_unchanged_shell`: the page is asked for over plain HTTP, without the browser's
 /// cookies, so a watch that logs in (`steps`, `session`) cannot use it: its 304 would be the
 /// login page's.
@@ -581,6 +579,7 @@ fn skip_shell(w: &RawWatch, logs_in: bool, p: &mut Problems) -> bool {
     *skip.get_ref()
 }
 
+/// A session's name: it names a folder, so letters, digits, `-`, `_` and `.` only.
 pub(super) fn session_of(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 64
@@ -596,6 +595,7 @@ pub(super) fn session_of(s: &str) -> Result<String, String> {
     }
 }
 
+/// A CSS selector, checked as `select` is.
 fn css(s: &str) -> Result<String, String> {
     ExtractSpec::check_select(Kind::Html, std::slice::from_ref(&s.to_string()))
         .map(|_| s.to_string())

@@ -620,15 +620,20 @@ pub fn value_changes(old: &Value, new: &Value) -> Vec<String> {
     // walked whole, twice, into maps of path strings (most of the judging of a changed JSON page).
     let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
     differing_leaves(old, new, &mut "$".to_string(), &mut a, &mut b);
+    leaf_changes(&a, &b)
+}
+
+/// The changes between two documents' leaves, by path: changed, gone, then new.
+fn leaf_changes(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Vec<String> {
     let mut out = Vec::new();
-    for (p, v) in &a {
+    for (p, v) in a {
         match b.get(p) {
             Some(w) if w != v => out.push(format!("`{p}`: {v} -> {w}")),
             None => out.push(format!("`{p}`: {v} -> (gone)")),
             _ => {}
         }
     }
-    for (p, w) in &b {
+    for (p, w) in b {
         if !a.contains_key(p) {
             out.push(format!("`{p}`: (new) {w}"));
         }
@@ -651,21 +656,7 @@ mod tests {
             out
         }
         fn all_leaves(old: &Value, new: &Value) -> Vec<String> {
-            let (a, b) = (leaves(old), leaves(new));
-            let mut out = Vec::new();
-            for (p, v) in &a {
-                match b.get(p) {
-                    Some(w) if w != v => out.push(format!("`{p}`: {v} -> {w}")),
-                    None => out.push(format!("`{p}`: {v} -> (gone)")),
-                    _ => {}
-                }
-            }
-            for (p, w) in &b {
-                if !a.contains_key(p) {
-                    out.push(format!("`{p}`: (new) {w}"));
-                }
-            }
-            out
+            leaf_changes(&leaves(old), &leaves(new))
         }
         let base = json!({
             "version": 3, "name": "api", "empty": {}, "none": [], "flag": true,

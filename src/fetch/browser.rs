@@ -381,9 +381,14 @@ impl Session {
             at.map(|i| idle.remove(i))
         };
         if let Some(tab) = tab {
-            let close = self.call(None, "Target.closeTarget", json!({"targetId": tab.target}));
-            let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
+            self.close_target(&tab.target).await;
         }
+    }
+
+    /// Closes a tab, waiting at most 5 s for the browser to say so.
+    async fn close_target(&self, target: &str) {
+        let close = self.call(None, "Target.closeTarget", json!({"targetId": target}));
+        let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
     }
 
     fn dead(&self) -> bool {
@@ -701,12 +706,7 @@ impl Tab {
     }
 
     async fn close(self) {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            self.session
-                .call(None, "Target.closeTarget", json!({"targetId": self.target})),
-        )
-        .await;
+        self.session.close_target(&self.target).await;
     }
 
     /// Logs in when it must, navigates, waits until the page is ready, and reads its DOM,
@@ -997,9 +997,9 @@ impl Tab {
     ) -> Result<u16, FetchError> {
         let mut status = 200;
         // The load event counts once the page's own document is in the frame: a kept tab's
-        // `about:blank` may still report its load while this page starts.
+        // last page (or the `about:blank` it passes through) may still report its load
+        // while this page starts.
         let mut committed = loader.is_empty();
-        let mut loaded_at: Option<Instant> = None;
         let mut inflight: std::collections::HashSet<String> = Default::default();
         let mut quiet_since = Instant::now();
         loop {
@@ -1027,14 +1027,7 @@ impl Tab {
                     },
                 ));
             }
-            // Waiting for `wait_for` after the load, the page changes without telling: it is
-            // looked at again soon (an app builds its DOM a few milliseconds after its data
-            // arrived, and every page waited out a tenth of a second for the next look).
-            let wait = match (loaded, wait_for) {
-                (true, Some(_)) => look_again(loaded_at.get_or_insert(now).elapsed()),
-                _ => Duration::from_millis(100),
-            };
-            let wait = (deadline - now).min(wait);
+            let wait = (deadline - now).min(Duration::from_millis(100));
             let ev = match tokio::time::timeout(wait, self.events.recv()).await {
                 _ if self.session.dead() => return Err(gone()),
                 Err(_) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
@@ -1209,13 +1202,6 @@ fn navigated_away(protocol: &str) -> FetchError {
     FetchError::Browser(format!(
         "the page navigated away to a {protocol} address; only http(s) pages are read"
     ))
-}
-
-/// How soon a page is looked at again for its `wait_for` selector, `since` its load: every
-/// 10 ms for the first half second, then after a tenth of the time waited, up to 100 ms (a
-/// page that takes long is not asked a hundred times a second).
-fn look_again(since: Duration) -> Duration {
-    (since / 10).clamp(Duration::from_millis(10), Duration::from_millis(100))
 }
 
 /// An http(s) URL: what goes over the network, and the only pages read.
