@@ -119,6 +119,69 @@ fn keep_for_and_gc() {
     );
 }
 
+/// Checks store snapshots with lz4 (fast); `gc` re-encodes them with zstd (smaller), and
+/// every command reads both, before and after.
+#[test]
+fn gc_compacts_what_checks_stored_and_reads_the_same() {
+    let srv = Server::start();
+    let env = TestEnv::new().watchlist(&one_watch("p", &srv.url("/p"), "confirm_refetch = false"));
+    let page = |v: usize| {
+        let lines: String = (0..200)
+            .map(|i| {
+                format!(
+                    "<p>line {i} of version {}</p>",
+                    if i == 100 { v } else { 0 }
+                )
+            })
+            .collect();
+        Page::html(&lines)
+    };
+    for v in 0..3 {
+        srv.set("/p", page(v));
+        assert_eq!(env.run(&["check"]).code, 0);
+    }
+    // (zstd, lz4) snapshots.
+    let encodings = || {
+        let count = |e: i64| {
+            env.query_i64(&format!(
+                "SELECT count(*) FROM snapshots WHERE encoding = {e}"
+            ))
+        };
+        (count(1), count(2))
+    };
+    assert_eq!(encodings(), (0, 3), "three lz4 snapshots");
+    let before = (
+        env.run(&["show", "p", "2"]).stdout,
+        env.run(&["diff", "p"]).stdout,
+    );
+    assert!(before.1.contains("+line 100 of version 2"), "{}", before.1);
+    let gc = env.run(&["gc"]);
+    assert_eq!(gc.code, 0, "{gc:?}");
+    assert!(
+        gc.stdout
+            .starts_with("gc: 0 snapshots deleted, 3 compacted, "),
+        "{}",
+        gc.stdout
+    );
+    assert_eq!(encodings(), (3, 0), "re-encoded with zstd");
+    let after = (
+        env.run(&["show", "p", "2"]).stdout,
+        env.run(&["diff", "p"]).stdout,
+    );
+    assert_eq!(before, after);
+    // A change judged against a compacted snapshot, stored with lz4 beside it.
+    srv.set("/p", page(3));
+    let check = env.run(&["check"]);
+    assert_eq!(check.code, 0);
+    check.says("+line 100 of version 3");
+    assert_eq!(encodings(), (3, 1));
+    assert!(
+        env.run(&["gc"])
+            .stdout
+            .starts_with("gc: 0 snapshots deleted, 1 compacted")
+    );
+}
+
 #[test]
 fn timeline_in_order_for_a_postmortem() {
     let (srv, env) = watching("a", Page::html("<p>a</p>"), "confirm_refetch = false");

@@ -248,11 +248,13 @@ pub fn gc(db: &Path, watchlists: &[PathBuf]) -> anyhow::Result<Exit> {
         .iter()
         .map(|w| (w.name().to_string(), w.settings.keep, w.settings.keep_for))
         .collect();
-    let (deleted, freed) = store.gc(&retention)?;
+    let gc = store.gc(&retention)?;
     println!(
-        "gc: {deleted} snapshot{} deleted, {} freed",
-        if deleted == 1 { "" } else { "s" },
-        crate::fetch::human_size(freed)
+        "gc: {} snapshot{} deleted, {} compacted, {} freed",
+        gc.deleted,
+        if gc.deleted == 1 { "" } else { "s" },
+        gc.compacted,
+        crate::fetch::human_size(gc.freed)
     );
     Ok(Exit::Ok)
 }

@@ -271,7 +271,8 @@ fn second_text(
         // huge page is not parsed a second time while its first text is held).
         return (first, None);
     }
-    let packed = (first.len() >= PACK_FROM).then(|| crate::codec::encode_content(&first));
+    let packed =
+        (first.len() >= PACK_FROM).then(|| crate::codec::compact(&first, crate::codec::DIFF_LEVEL));
     let first = match packed {
         Some(_) => {
             drop(first);
@@ -283,10 +284,9 @@ fn second_text(
     drop(body);
     // Bytes this thread packed from a String moments ago: they come back whole and UTF-8.
     let first = match packed {
-        Some((1, blob)) => crate::codec::decompress(&blob)
+        Some((encoding, blob)) => crate::codec::decode(encoding, &blob)
             .map(|b| String::from_utf8(b).expect("packed from a String"))
-            .expect("a frame compressed in this process decompresses"),
-        Some((_, raw)) => String::from_utf8(raw).expect("packed from a String"),
+            .expect("bytes compressed in this process decompress"),
         None => first,
     };
     (first, ex2)

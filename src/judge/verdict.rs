@@ -53,7 +53,7 @@ pub struct Outcome {
 /// A snapshot's text, compressed for the database.
 #[derive(Debug, Clone)]
 pub struct Stored {
-    /// 0: the text as is; 1: zstd.
+    /// One of [`crate::codec::encoding`].
     pub encoding: i64,
     pub bytes: Vec<u8>,
     /// The text's length in bytes.

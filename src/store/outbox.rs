@@ -420,7 +420,10 @@ mod tests {
         o.encode();
         assert!(matches!(&o.verdict, Verdict::Changed { content, .. } if content.is_empty()));
         let stored = o.stored.as_ref().unwrap();
-        assert_eq!((stored.encoding, stored.size), (1, text.len()));
+        assert_eq!(
+            (stored.encoding, stored.size),
+            (crate::codec::encoding::LZ4, text.len())
+        );
         assert!(stored.bytes.len() < text.len() / 10);
         s.apply_batch(&[o]).unwrap();
         let snaps = s.snapshots_of("w").unwrap();
