@@ -371,6 +371,41 @@ fn watch_over_many_groups_rechecks_exactly_the_due_watches() {
     assert_eq!(d.wait_exit(Duration::from_secs(10)), 0);
 }
 
+/// Checks store snapshots with lz4; between passes the daemon re-encodes them with zstd, as
+/// `forewarn gc` does, and what it stored reads the same.
+#[test]
+fn watch_recompresses_snapshots_between_passes() {
+    let text: String = (0..300).map(|i| format!("<p>line {i}</p>")).collect();
+    let (srv, env) = watching("big", Page::html(&text), "every = \"1h\"");
+    let count = |e: i64| {
+        env.query_i64(&format!(
+            "SELECT count(*) FROM snapshots WHERE encoding = {e}"
+        ))
+    };
+    let mut d = Daemon::start(&env);
+    let start = Instant::now();
+    // The tables exist once the page is asked for.
+    while srv.seen("/big").is_empty() || count(1) < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the snapshot was not re-encoded (lz4: {}):\n{}",
+            count(2),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(count(2), 0);
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(Duration::from_secs(10)), 0);
+    let shown = env.run(&["show", "big"]);
+    assert!(
+        shown.stdout.starts_with("line 0\nline 1\n"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("line 299"), "{}", shown.stdout);
+}
+
 #[test]
 fn watch_reloads_valid_edits_and_keeps_running_on_invalid_ones() {
     let srv = Server::start();

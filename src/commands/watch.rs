@@ -30,6 +30,8 @@ use crate::store::{Store, lock};
 const POLL: Duration = Duration::from_secs(2);
 /// How long a stop waits for the pass in flight.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// How long an idle moment re-encodes snapshots at most (a signal waits that long).
+const COMPACT_FOR: Duration = Duration::from_secs(1);
 
 pub fn run(db: &Path, watchlists: &[PathBuf], args: WatchArgs) -> anyhow::Result<Exit> {
     let config = super::load_config(watchlists)?;
@@ -187,6 +189,7 @@ async fn daemon(
         browser: None,
         worker,
         metrics: None,
+        compacted_to: 0,
     };
     if let Some(addr) = args.metrics {
         let m = Metrics::new();
@@ -284,6 +287,8 @@ struct Daemon<'a> {
     worker: Option<Worker>,
     /// `--metrics`: what `/metrics` and `/healthz` report.
     metrics: Option<std::sync::Arc<Metrics>>,
+    /// The last snapshot id looked at for re-encoding between passes.
+    compacted_to: i64,
     /// One browser for the daemon's life (started by the first browser watch), replaced
     /// when a reload changes `[browser]`.
     browser: Option<(
@@ -414,6 +419,7 @@ impl Daemon<'_> {
 
     /// Sleeps until `wake` or a signal; reloads the watchlists on SIGHUP or an edit.
     async fn idle(&mut self, wake: chrono::DateTime<Utc>) -> Option<Exit> {
+        self.compact(wake);
         let sleep = (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO);
         let reload = tokio::select! {
             _ = tokio::time::sleep(sleep) => false,
@@ -429,6 +435,36 @@ impl Daemon<'_> {
             self.reload(if reload { "SIGHUP" } else { "edit" });
         }
         None
+    }
+
+    /// Re-encodes with zstd what the checks stored with lz4 (as `forewarn gc` does), for at
+    /// most [`COMPACT_FOR`] and never into the time of the next pass; a signal waits in its
+    /// queue meanwhile. A failure is logged: the snapshots read as they are.
+    fn compact(&mut self, wake: chrono::DateTime<Utc>) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let left = (wake - Utc::now()).to_std().unwrap_or_default();
+        let budget = left
+            .saturating_sub(Duration::from_millis(100))
+            .min(COMPACT_FOR);
+        if budget.is_zero() {
+            return;
+        }
+        let until = std::time::Instant::now() + budget;
+        let after = self.compacted_to;
+        match tokio::task::block_in_place(|| store.compact_snapshots(after, Some(until))) {
+            Ok((_, last)) => self.compacted_to = last,
+            Err(e) => {
+                // Not tried again until a restart (a warning every idle moment is noise).
+                self.compacted_to = i64::MAX;
+                self.log.line(
+                    "warn",
+                    "snapshots were not re-encoded; `forewarn gc` does it too",
+                    json!({"error": e.to_string()}),
+                );
+            }
+        }
     }
 
     /// Loads the watchlists again; an invalid edit is reported and the previous

@@ -303,7 +303,7 @@ impl Store {
             }
             Ok(deleted)
         })?;
-        let compacted = self.compact_snapshots()?;
+        let (compacted, _) = self.compact_snapshots(0, None)?;
         let space = match self.db.engine() {
             Engine::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;",
             Engine::Postgres => "VACUUM snapshots",
@@ -316,15 +316,20 @@ impl Store {
         })
     }
 
-    /// Re-encodes the snapshots checks stored with lz4 (fast to write) with zstd (a third
-    /// smaller), a batch to a transaction: one batch of texts in memory, and a check waiting
-    /// on the database waits for one batch. A snapshot that does not decode is left as it is
-    /// (reading it says what is wrong). Returns how many were re-encoded.
-    fn compact_snapshots(&mut self) -> Result<usize, StoreError> {
+    /// Re-encodes with zstd (a third smaller) the snapshots checks stored with lz4 (fast to
+    /// write), those with an id past `after`, oldest first, until none is left or `until`.
+    /// A batch to a transaction: one batch of texts in memory, and a check waiting on the
+    /// database waits for one batch. A snapshot that does not decode is left as it is (reading
+    /// it says what is wrong). Returns how many were re-encoded and the last id looked at.
+    pub fn compact_snapshots(
+        &mut self,
+        mut after: i64,
+        until: Option<std::time::Instant>,
+    ) -> Result<(usize, i64), StoreError> {
         use crate::codec::{COMPACT_LEVEL, compact, decode, encoding::LZ4};
         const BATCH: i64 = 128;
-        let (mut done, mut after) = (0, 0i64);
-        loop {
+        let mut done = 0;
+        while until.is_none_or(|t| std::time::Instant::now() < t) {
             let rows: Vec<(i64, Vec<u8>)> = self
                 .db
                 .query(
@@ -335,7 +340,7 @@ impl Store {
                 )
                 .map_err(|e| self.classify(e))?;
             let Some(&(last, _)) = rows.last() else {
-                return Ok(done);
+                break;
             };
             after = last;
             let packed: Vec<(i64, i64, Vec<u8>)> = rows
@@ -359,6 +364,7 @@ impl Store {
                 Ok(n)
             })?;
         }
+        Ok((done, after))
     }
 
     /// The bytes the database takes: the file, or PostgreSQL's tables.
