@@ -340,6 +340,13 @@ impl Store {
                 )
                 .map_err(|e| self.classify(e))?;
             let Some(&(last, _)) = rows.last() else {
+                // Nothing left: the next call starts past today's newest snapshot, so an idle
+                // daemon does not scan the whole table again and again to find nothing.
+                let newest: Option<i64> = self
+                    .db
+                    .query_one("SELECT max(id) FROM snapshots", params![], |r| r.get(0))
+                    .map_err(|e| self.classify(e))?;
+                after = after.max(newest.unwrap_or(0));
                 break;
             };
             after = last;
@@ -805,6 +812,52 @@ mod tests {
         assert_eq!(some["w1096"], (None, 1));
         assert_eq!(some["w1094"], (None, 2));
         assert!(!some.contains_key("w5"));
+    }
+
+    #[test]
+    fn compacting_resumes_where_it_stopped_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let text = "a line of page text\n".repeat(1000);
+        let w =
+            s.db.insert(
+                "INSERT INTO watches (name, url, created_at) VALUES ('w', 'http://e.com/', 0)",
+                params![],
+            )
+            .unwrap();
+        let add = |s: &Store| {
+            let (encoding, blob) = encode_content(&text);
+            assert_eq!(encoding, crate::codec::encoding::LZ4);
+            s.db.insert(
+                "INSERT INTO snapshots (watch_id, taken_at, content_hash, encoding, size, content)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5)",
+                params![w, vec![0u8; 32], encoding, text.len() as i64, blob],
+            )
+            .unwrap()
+        };
+        let (_, second) = (add(&s), add(&s));
+        assert_eq!(s.compact_snapshots(0, None).unwrap(), (2, second));
+        // Nothing left: the cursor stays past the newest, and nothing is scanned twice.
+        assert_eq!(s.compact_snapshots(second, None).unwrap(), (0, second));
+        let third = add(&s);
+        assert_eq!(s.compact_snapshots(second, None).unwrap(), (1, third));
+        for id in [second, third] {
+            assert_eq!(s.snapshot(id).unwrap().unwrap().content, text);
+        }
+        let lz4 =
+            s.db.query_one(
+                "SELECT count(*) FROM snapshots WHERE encoding = 2",
+                params![],
+                |r| r.get::<i64>(0),
+            )
+            .unwrap();
+        assert_eq!(lz4, 0);
+        // A daemon's first look finds nothing and then starts past the newest.
+        assert_eq!(s.compact_snapshots(0, None).unwrap(), (0, third));
+        // A deadline already past re-encodes nothing.
+        add(&s);
+        let past = Some(std::time::Instant::now());
+        assert_eq!(s.compact_snapshots(third, past).unwrap(), (0, third));
     }
 
     #[test]
