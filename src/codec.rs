@@ -1,8 +1,9 @@
 //! How a snapshot's text is stored: as is, lz4- or zstd-compressed. Below every stage: judging
 //! compresses on its own threads, the store writes and reads the bytes.
 //!
-//! A check stores with lz4: on the benchmark's cold pass zstd level 1 took a third of the CPU
-//! (about 270 MB/s a core on text), lz4 a sixth (twice as fast, a third larger). `forewarn gc`
+//! A check stores with lz4 (texts under [`ZSTD_FROM`]): on the benchmark's cold pass zstd
+//! level 1 took a third of the CPU (about 270 MB/s a core on text), lz4 a sixth (twice as
+//! fast, a third larger). `forewarn gc`
 //! re-encodes what lz4 stored with zstd, when nothing waits on it. Event diffs are stored with
 //! zstd: they are small, and one column tells text from compressed bytes by zstd's magic.
 
@@ -20,16 +21,24 @@ pub mod encoding {
 }
 
 /// How a check stores a snapshot's text: `(encoding, bytes)`, lz4-compressed from
-/// [`COMPRESS_FROM`] bytes on.
+/// [`COMPRESS_FROM`] bytes on, zstd-compressed from [`ZSTD_FROM`].
 pub fn encode_content(text: &str) -> (i64, Vec<u8>) {
     if text.len() < COMPRESS_FROM {
         return (encoding::TEXT, text.as_bytes().to_vec());
+    }
+    if text.len() >= ZSTD_FROM {
+        return compact(text, DIFF_LEVEL);
     }
     (
         encoding::LZ4,
         lz4_flex::block::compress_prepend_size(text.as_bytes()),
     )
 }
+
+/// Texts this large are stored with zstd even by a check: a changed huge page holds its new
+/// snapshot's bytes while it is judged and written, and lz4's, twice as large, raised the
+/// changed peak of a 50 MB page from 161 to 178 MB (`benches/memory.sh`).
+pub const ZSTD_FROM: usize = 4 << 20;
 
 /// A text packed as small as zstd makes it at `level` (from [`COMPRESS_FROM`] bytes on): for
 /// event diffs, and for `gc` compacting snapshots.
@@ -161,6 +170,17 @@ mod tests {
         let back = decode(enc, &blob).unwrap();
         assert_eq!(back, text.as_bytes());
         assert_eq!(back.capacity(), text.len(), "an exact buffer");
+    }
+
+    #[test]
+    fn a_huge_text_is_stored_with_zstd() {
+        let text = "a line of a page that repeats, with a number 1234567\n".repeat(ZSTD_FROM / 50);
+        assert!(text.len() >= ZSTD_FROM);
+        let (enc, blob) = encode_content(&text);
+        assert_eq!(enc, encoding::ZSTD);
+        assert_eq!(decode(enc, &blob).unwrap(), text.as_bytes());
+        let below = &text[..ZSTD_FROM - 1];
+        assert_eq!(encode_content(below).0, encoding::LZ4);
     }
 
     #[test]
