@@ -3,9 +3,9 @@
 //!
 //! A check stores with lz4 (texts under [`ZSTD_FROM`]): on the benchmark's cold pass zstd
 //! level 1 took a third of the CPU (about 270 MB/s a core on text), lz4 a sixth (twice as
-//! fast, a third larger). `forewarn gc`
-//! re-encodes what lz4 stored with zstd, when nothing waits on it. Event diffs are stored with
-//! zstd: they are small, and one column tells text from compressed bytes by zstd's magic.
+//! fast, a third larger). `forewarn gc` and an idle daemon re-encode what lz4 stored with
+//! zstd, when nothing waits on it. Event diffs are stored with zstd: they are small, and one
+//! column tells text from compressed bytes by zstd's magic.
 
 /// Snapshots at least this large are stored compressed.
 pub const COMPRESS_FROM: usize = 2048;
@@ -27,7 +27,7 @@ pub fn encode_content(text: &str) -> (i64, Vec<u8>) {
         return (encoding::TEXT, text.as_bytes().to_vec());
     }
     if text.len() >= ZSTD_FROM {
-        return compact(text, DIFF_LEVEL);
+        return compact(text, FAST_LEVEL);
     }
     (
         encoding::LZ4,
@@ -62,8 +62,9 @@ pub fn compact(text: &str, level: i32) -> (i64, Vec<u8>) {
     (encoding::TEXT, text.as_bytes().to_vec())
 }
 
-/// zstd level for event diffs: written while a pass runs, so the fastest level.
-pub const DIFF_LEVEL: i32 = 1;
+/// zstd level for what is written while a pass runs (event diffs, huge snapshots, a huge
+/// page's packed first text): the fastest level.
+pub const FAST_LEVEL: i32 = 1;
 /// zstd level for `gc`: level 3 packs these texts 4 % smaller than level 1, at 85 % its speed.
 pub const COMPACT_LEVEL: i32 = 3;
 
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn zstd_text_round_trips_with_and_without_a_size_in_the_frame() {
         let text = "a line of a page that repeats\n".repeat(10_000);
-        let (enc, blob) = compact(&text, DIFF_LEVEL);
+        let (enc, blob) = compact(&text, FAST_LEVEL);
         assert_eq!(enc, encoding::ZSTD);
         let back = decode(enc, &blob).unwrap();
         assert_eq!(back, text.as_bytes());

@@ -272,7 +272,7 @@ fn second_text(
         return (first, None);
     }
     let packed =
-        (first.len() >= PACK_FROM).then(|| crate::codec::compact(&first, crate::codec::DIFF_LEVEL));
+        (first.len() >= PACK_FROM).then(|| crate::codec::compact(&first, crate::codec::FAST_LEVEL));
     let first = match packed {
         Some(_) => {
             drop(first);

@@ -621,7 +621,7 @@ fn diff_value(diff: Option<&str>) -> db::Value {
     use db::Value;
     match diff {
         None => Value::Null,
-        Some(d) => match crate::codec::compact(d, crate::codec::DIFF_LEVEL) {
+        Some(d) => match crate::codec::compact(d, crate::codec::FAST_LEVEL) {
             (crate::codec::encoding::ZSTD, z) => Value::Blob(z),
             _ => Value::Text(d.to_string()),
         },
