@@ -119,6 +119,58 @@ fn shifted(op: DiffOp, by: usize) -> DiffOp {
     }
 }
 
+/// Each text without the whole lines both begin and end with: the lines where they differ
+/// (empty, both, for equal texts). Compared a block at a time, so a page that changed in one
+/// place costs a `memcmp` of its bytes.
+pub fn differing_lines<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let same = common_len(a.chunks(BLOCK), b.chunks(BLOCK), |x, y| {
+        x.iter().zip(y).take_while(|(x, y)| x == y).count()
+    });
+    if same == a.len() && same == b.len() {
+        return ("", "");
+    }
+    let start = a[..same]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let room = a.len().min(b.len()) - start;
+    let tail = common_len(a.rchunks(BLOCK), b.rchunks(BLOCK), |x, y| {
+        x.iter()
+            .rev()
+            .zip(y.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
+    })
+    .min(room);
+    // The common tail from its first newline on: the line before it may differ.
+    let tail = a[a.len() - tail..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(0, |i| tail - i);
+    (&old[start..old.len() - tail], &new[start..new.len() - tail])
+}
+
+const BLOCK: usize = 64;
+
+/// The length of the common run of two sequences of blocks: whole equal blocks, then what
+/// `within` finds in the first pair that differs.
+fn common_len<'a>(
+    a: impl Iterator<Item = &'a [u8]>,
+    b: impl Iterator<Item = &'a [u8]>,
+    within: impl Fn(&[u8], &[u8]) -> usize,
+) -> usize {
+    let mut n = 0;
+    for (x, y) in a.zip(b) {
+        if x == y {
+            n += x.len();
+        } else {
+            return n + within(x, y);
+        }
+    }
+    n
+}
+
 /// Lines added and removed from `old` to `new`, without the unified text: the ops [`diff`]
 /// writes, counted.
 pub fn count_lines(old: &str, new: &str) -> (usize, usize) {
@@ -249,6 +301,38 @@ pub fn truncate_lines(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What is left is where the texts differ, in whole lines, and the rest is common.
+    #[test]
+    fn differing_lines_cut_the_common_lines() {
+        let long = "x".repeat(200);
+        let cases = [
+            ("a\nb\nc\n", "a\nB\nc\n", ("b", "B")),
+            ("a\nb\nc", "a\nb\nc", ("", "")),
+            ("", "new", ("", "new")),
+            ("one line", "one lime", ("one line", "one lime")),
+            ("a\nb", "a\nb\nc", ("b", "b\nc")),
+            ("a\nb\nc", "c", ("a\nb\nc", "c")),
+            ("x\ny\n", "x\ny\nz\n", ("", "z\n")),
+            ("ab\nab\n", "ab\n", ("ab\n", "")),
+        ];
+        for (old, new, want) in cases {
+            assert_eq!(differing_lines(old, new), want, "{old:?} -> {new:?}");
+        }
+        let (old, new) = (
+            format!("{long}\n{long}1\n{long}\n{long}\n"),
+            format!("{long}\n{long}2\n{long}\n{long}\n"),
+        );
+        assert_eq!(
+            differing_lines(&old, &new),
+            (format!("{long}1").as_str(), format!("{long}2").as_str())
+        );
+        // Around multi-byte characters, cuts fall on line ends only.
+        assert_eq!(
+            differing_lines("\u{e9}\n\u{e9}a", "\u{e9}\n\u{e8}a"),
+            ("\u{e9}a", "\u{e8}a")
+        );
+    }
     use similar::TextDiff;
 
     /// similar's line diff of the whole texts (what `diff` and `count_lines` used before they

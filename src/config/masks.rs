@@ -45,14 +45,21 @@ impl<'a> Hit<'a> {
         self.text[self.end..].chars().next()
     }
 
-    /// The clause the match stands in: its line, cut at sentence ends and separators.
-    fn clause(&self) -> (&'a str, &'a str) {
+    /// The rest of the match's line before and after it.
+    fn line_rest(&self) -> (&'a str, &'a str) {
         let line_start = self.text[..self.start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.text[self.end..]
             .find('\n')
             .map_or(self.text.len(), |i| self.end + i);
-        let before = &self.text[line_start..self.start];
-        let after = &self.text[self.end..line_end];
+        (
+            &self.text[line_start..self.start],
+            &self.text[self.end..line_end],
+        )
+    }
+
+    /// The clause the match stands in: its line, cut at sentence ends and separators.
+    fn clause(&self) -> (&'a str, &'a str) {
+        let (before, after) = self.line_rest();
         let before = clause_ends(before)
             .last()
             .map_or(before, |(_, end)| &before[end..]);
@@ -156,8 +163,9 @@ fn clock(hit: &Hit<'_>) -> Option<&'static str> {
             || s.starts_with("to ")
             || s.starts_with("and ")
     };
-    let tail_before = hit.text[..hit.start].trim_end();
-    if range(&hit.text[hit.end..])
+    let (line_before, line_after) = hit.line_rest();
+    let tail_before = line_before.trim_end();
+    if range(line_after)
         || tail_before.ends_with(['-', '\u{2013}', '\u{2014}'])
         || tail_before.ends_with(" to")
         || tail_before.ends_with("between")
@@ -202,15 +210,20 @@ const MONTH: &str = "(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun
 
 const WEEKDAY: &str = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*";
 
+/// The blanks a mask may span, as a class's contents: every ASCII space but the newline. No
+/// mask reaches across a line, and none looks past its own (see [`Hit::line_rest`]), so a
+/// text masks line by line: a change is judged by masking only the lines that differ.
+const H: &str = r"\t\x0B\x0C\r\x20";
+
 /// Date-times in the forms servers, generators and `Date.prototype.toString` print: ISO 8601,
 /// RFC 1123 and 850, asctime, weekday first with month names; clock times; epoch numbers.
 static TIMESTAMPS: LazyLock<String> = LazyLock::new(|| {
     format!(
         r"(?x)
-        (?-u:\b)\d{{4}}-\d{{2}}-\d{{2}}[T\x20]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?\s*(?:Z|UTC|GMT|[+-]\d{{2}}:?\d{{2}})?
-        | (?-u:\b){WEEKDAY},?\s+\d{{1,2}}[\s-]+{MONTH}[\s-]+\d{{2,4}}(?:\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?(?:\s*(?:GMT|UTC|[+-]\d{{4}}))?
-        | (?-u:\b){WEEKDAY},?\s+{MONTH}\s+\d{{1,2}},?\s+(?:\d{{1,2}}:\d{{2}}:\d{{2}}\s+\d{{4}}|\d{{4}}(?:,?\s+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:\s*[AaPp][Mm])?)?)(?:\s*(?:GMT|UTC)?\s*[+-]\d{{4}})?(?:\s*\([A-Za-z\x20]+\))?
-        | (?-u:\b)\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*(?:UTC|GMT|[A-Z]{{3,4}}(?-u:\b)))?
+        (?-u:\b)\d{{4}}-\d{{2}}-\d{{2}}[T\x20]\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:[.,]\d+)?)?[{H}]*(?:Z|UTC|GMT|[+-]\d{{2}}:?\d{{2}})?
+        | (?-u:\b){WEEKDAY},?[{H}]+\d{{1,2}}[{H}-]+{MONTH}[{H}-]+\d{{2,4}}(?:[{H}]+\d{{1,2}}:\d{{2}}(?::\d{{2}})?)?(?:[{H}]*(?:GMT|UTC|[+-]\d{{4}}))?
+        | (?-u:\b){WEEKDAY},?[{H}]+{MONTH}[{H}]+\d{{1,2}},?[{H}]+(?:\d{{1,2}}:\d{{2}}:\d{{2}}[{H}]+\d{{4}}|\d{{4}}(?:,?[{H}]+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[{H}]*[AaPp][Mm])?)?)(?:[{H}]*(?:GMT|UTC)?[{H}]*[+-]\d{{4}})?(?:[{H}]*\([A-Za-z\x20]+\))?
+        | (?-u:\b)\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?:[{H}]*[AaPp]\.?[Mm]\.?)?(?:[{H}]*(?:UTC|GMT|[A-Z]{{3,4}}(?-u:\b)))?
         | (?-u:\b)1[5-9]\d{{8}}(?:\d{{3}})?(?-u:\b)"
     )
 });
@@ -222,17 +235,19 @@ static DATES: LazyLock<String> = LazyLock::new(|| {
         (?-u:\b)\d{{4}}[-/]\d{{2}}[-/]\d{{2}}(?-u:\b)
         | (?-u:\b)\d{{1,2}}/\d{{1,2}}/\d{{2,4}}(?-u:\b)
         | (?-u:\b)\d{{1,2}}\.\d{{1,2}}\.\d{{4}}(?-u:\b)
-        | (?-u:\b)(?:{WEEKDAY},?\s+)?{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}(?-u:\b)
-        | (?-u:\b)(?:{WEEKDAY},?\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH}\.?,?\s+\d{{4}}(?-u:\b)
-        | (?-u:\b){MONTH}\s+\d{{4}}(?-u:\b)"
+        | (?-u:\b)(?:{WEEKDAY},?[{H}]+)?{MONTH}\.?[{H}]+\d{{1,2}}(?:st|nd|rd|th)?,?[{H}]+\d{{4}}(?-u:\b)
+        | (?-u:\b)(?:{WEEKDAY},?[{H}]+)?\d{{1,2}}(?:st|nd|rd|th)?[{H}]+{MONTH}\.?,?[{H}]+\d{{4}}(?-u:\b)
+        | (?-u:\b){MONTH}[{H}]+\d{{4}}(?-u:\b)"
     )
 });
 
 static RELATIVE: LazyLock<String> = LazyLock::new(|| {
-    r"(?ix)
-        (?-u:\b)(?:\d+|an?|one|a\x20few)\s+(?:sec(?:ond)?|min(?:ute)?|h(?:ou)?r|day|week|month|year)s?\s+ago(?-u:\b)
+    format!(
+        r"(?ix)
+        (?-u:\b)(?:\d+|an?|one|a\x20few)[{H}]+(?:sec(?:ond)?|min(?:ute)?|h(?:ou)?r|day|week|month|year)s?[{H}]+ago(?-u:\b)
         | (?-u:\b)(?:just\x20now|moments?\x20ago|a\x20moment\x20ago)(?-u:\b)
-        | (?-u:\b)\d+\s*(?:s|m|h|d|w|mo|y)\s+ago(?-u:\b)".to_string()
+        | (?-u:\b)\d+[{H}]*(?:s|m|h|d|w|mo|y)[{H}]+ago(?-u:\b)"
+    )
 });
 
 static UUIDS: LazyLock<String> = LazyLock::new(|| {
@@ -241,8 +256,9 @@ static UUIDS: LazyLock<String> = LazyLock::new(|| {
 });
 
 static REQUEST_IDS: LazyLock<String> = LazyLock::new(|| {
-    r"(?i)(?-u:\b)(?:request|req|trace|span|correlation|ray)[\s_-]?id(?-u:\b)\s*[:=#]?\s*[\w-]{6,}"
-        .to_string()
+    format!(
+        r"(?i)(?-u:\b)(?:request|req|trace|span|correlation|ray)[{H}_-]?id(?-u:\b)[{H}]*[:=#]?[{H}]*[\w-]{{6,}}"
+    )
 });
 
 static CACHE_BUSTERS: LazyLock<String> = LazyLock::new(|| {
@@ -627,6 +643,24 @@ mod tests {
                 .map(|(i, c)| (i, i + c.len_utf8()))
                 .collect();
             assert_eq!(clause_ends(line).collect::<Vec<_>>(), chars, "{line:?}");
+        }
+    }
+
+    /// No mask reaches across a line or looks past its own: masking a text is masking each of
+    /// its lines (what lets a change be judged on the lines that differ alone).
+    #[test]
+    fn a_text_masks_line_by_line() {
+        let text = "Built 2026-11-20T10:00:00Z\n\nUpdated Nov\n21, 2026\nMaintenance 02:00 -\n04:00 UTC\n\
+                    generated at 10:00\n- 11:00\nTue, 03 Nov 2026\n10:00:00 GMT\nRequest ID:\n8f2c91ab77\n\
+                    3 minutes\nago\n  at 12:30  \r\nlast updated Feb 20, 2024\nJust now\n10:00";
+        let by_line: Vec<String> = text.split('\n').map(masked).collect();
+        assert_eq!(masked(text), by_line.join("\n"));
+        let set = MaskSet::all();
+        for (_, fragments) in set.explain(text) {
+            assert!(
+                fragments.iter().all(|f| !f.text.contains('\n')),
+                "{fragments:?}"
+            );
         }
     }
 

@@ -504,10 +504,17 @@ pub fn schema_changes(old: &Structure, new: &Structure) -> SchemaChanges {
 /// its value kept is a rename, and a parent that lost or gained many keys at once is one line
 /// naming a few of them, with the new shape (`$.versions` (object of {date, name})).
 pub fn describe_changes(old: &Value, new: &Value) -> SchemaChanges {
-    let (sa, sb) = (structure(old), structure(new));
-    let mut c = schema_changes(&sa, &sb);
-    let removed = topmost(&sa, &sb);
-    let added = topmost(&sb, &sa);
+    describe_changes_of((old, &structure(old)), (new, &structure(new)))
+}
+
+/// [`describe_changes`] of documents whose [`structure`] the caller has already walked.
+pub fn describe_changes_of(
+    (old, sa): (&Value, &Structure),
+    (new, sb): (&Value, &Structure),
+) -> SchemaChanges {
+    let mut c = schema_changes(sa, sb);
+    let removed = topmost(sa, sb);
+    let added = topmost(sb, sa);
     let mut renamed = Vec::new();
     let mut gone: Vec<&String> = Vec::new();
     let mut came: Vec<&String> = added.iter().collect();
@@ -522,8 +529,8 @@ pub fn describe_changes(old: &Value, new: &Value) -> SchemaChanges {
         }
     }
     c.renamed = renamed;
-    c.removed = grouped(&gone, &sa, None);
-    c.added = grouped(&came, &sb, Some(new));
+    c.removed = grouped(&gone, sa, None);
+    c.added = grouped(&came, sb, Some(new));
     c
 }
 

@@ -106,18 +106,23 @@ fn decide_text(
             reason: None,
         };
     };
-    let learned = learned::compile(&state.learned_masks);
-    let new = mask(&w.settings.spec, &learned, &ex.text);
-    let hash = new.hash;
     let mut previous = Previous {
         state,
         history,
         read: None,
     };
-    let old = stored_masked_hash(w, state, stored_hash, spec, &learned, &mut previous);
-    let old_hash = old.hash;
+    if differs_on_its_lines(w, state, stored_hash, spec, &ex.text, &mut previous) {
+        let Body { ex, bytes, .. } = body;
+        drop(bytes);
+        // Stored with its own hash, as a first sight is: the next text that differs is
+        // judged against this one's lines again.
+        let hashes = (text_hash, text_hash);
+        return changed(w, ex, hashes, spec.to_string(), "", &[], previous.take());
+    }
+    let learned = learned::compile(&state.learned_masks);
+    let hash = content_hash(&w.settings.spec, &learned, &ex.text);
+    let old_hash = stored_masked_hash(w, state, stored_hash, spec, &learned, &mut previous);
     if old_hash == hash {
-        drop((old, new));
         if state.text_hash.is_none_or(|t| t == text_hash) {
             return Verdict::Unchanged { text_hash };
         }
@@ -141,16 +146,40 @@ fn decide_text(
     }
     let Body { ex, bytes, .. } = body;
     drop(bytes);
-    let masked = (old.text, new.text);
     changed(
         w,
         ex,
         (hash, text_hash),
         spec.to_string(),
         note,
-        (&learned, masked),
+        &learned,
         previous.take(),
     )
+}
+
+/// Whether the new text differs from the stored one once masked, told from the lines where
+/// they differ alone (masks work line by line, see [`crate::config::masks`]): masking both
+/// whole pages was most of judging a changed page. Only where the stored content is the
+/// snapshot's own text under the watch's settings, with no learned masks (which may span
+/// lines) and no `confirm` (which counts masked hashes); `false` leaves the whole judgment to
+/// the caller, which also tells noise from no change.
+fn differs_on_its_lines(
+    w: &Watch,
+    state: &WatchState,
+    stored_hash: Hash,
+    spec: &str,
+    text: &str,
+    previous: &mut Previous<'_>,
+) -> bool {
+    let applies = state.text_hash == Some(stored_hash)
+        && state.spec.as_deref() == Some(spec)
+        && state.learned_masks.is_empty()
+        && w.settings.confirm <= 1;
+    applies
+        && previous.get().is_some_and(|old| {
+            let (a, b) = compare::differing_lines(&old.content, text);
+            w.settings.spec.masked(a) != w.settings.spec.masked(b)
+        })
 }
 
 /// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
@@ -163,25 +192,18 @@ fn stored_masked_hash(
     spec: &str,
     learned: &[regex::Regex],
     previous: &mut Previous<'_>,
-) -> Masked {
-    let unknown = Masked {
-        hash: stored_hash,
-        text: MaskedText::Unknown,
-    };
+) -> Hash {
     if state.text_hash != Some(stored_hash) {
-        return unknown;
+        return stored_hash;
     }
     let old_spec = match state.spec.as_deref() {
         Some(s) if s != spec => extract::ExtractSpec::from_fingerprint(s),
         _ => None,
     };
     match (previous.get(), old_spec) {
-        (None, _) => unknown,
-        (Some(o), None) => mask(&w.settings.spec, learned, &o.content),
-        (Some(o), Some(old)) => Masked {
-            hash: content_hash(&old, learned, &o.content),
-            text: MaskedText::Unknown,
-        },
+        (None, _) => stored_hash,
+        (Some(o), None) => content_hash(&w.settings.spec, learned, &o.content),
+        (Some(o), Some(old)) => content_hash(&old, learned, &o.content),
     }
 }
 
@@ -271,21 +293,22 @@ fn changed(
     (hash, text_hash): (Hash, Hash),
     spec: String,
     note: &str,
-    (learned, (old_masked, new_masked)): (&[regex::Regex], (MaskedText, MaskedText)),
+    learned: &[regex::Regex],
     previous: Option<Snapshot>,
 ) -> Verdict {
     let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
     let (old_text, old_structure) = structure::split(old_content);
     let (new_text, new_structure) = structure::split(&ex.text);
     // The counts leave out lines where only masked fragments moved; the diff shows them all.
-    // Texts with nothing masked count as the diff will: neither is copied nor diffed again.
-    // Counted first, so the masked copies are gone before the diff is made.
+    // Only the lines that differ are masked (masks work line by line); where the masks hid
+    // nothing there, the counts are the diff's. Counted first, so the masked copies are gone
+    // before the diff is made.
     let counts = {
-        let (old, old_hid) = old_masked.text_part(old_text, |t| masked(w, learned, t));
-        let (new, new_hid) = new_masked.text_part(new_text, |t| masked(w, learned, t));
-        (old_hid || new_hid).then(|| compare::count_lines(&old, &new))
+        let (old, new) = compare::differing_lines(old_text, new_text);
+        let (old, new) = (masked(w, learned, old), masked(w, learned, new));
+        let hid = matches!(old, Cow::Owned(_)) || matches!(new, Cow::Owned(_));
+        hid.then(|| compare::count_lines(&old, &new))
     };
-    drop((old_masked, new_masked));
     let mut d = compare::diff(
         old_text,
         new_text,
@@ -533,53 +556,6 @@ fn masked_with<'a>(
     }
 }
 
-/// A text's [`content_hash`], with the masked text when a change will count lines with it
-/// (masking one text once per check: on a changed pass, masking was a sixth of the CPU).
-struct Masked {
-    hash: Hash,
-    text: MaskedText,
-}
-
-/// A whole content (text and structure) as masked.
-enum MaskedText {
-    /// Not masked under the watch's settings here: masked again if needed.
-    Unknown,
-    /// The masks hid nothing.
-    Same,
-    Changed(String),
-}
-
-impl MaskedText {
-    /// The masked text part of the content whose text part is `text` (masked by `mask` when
-    /// not known), and whether the masks hid anything.
-    fn text_part<'a>(
-        &'a self,
-        text: &'a str,
-        mask: impl FnOnce(&'a str) -> Cow<'a, str>,
-    ) -> (Cow<'a, str>, bool) {
-        match self {
-            MaskedText::Unknown => {
-                let masked = mask(text);
-                let hid = matches!(masked, Cow::Owned(_));
-                (masked, hid)
-            }
-            MaskedText::Same => (Cow::Borrowed(text), false),
-            MaskedText::Changed(whole) => (Cow::Borrowed(structure::split(whole).0), true),
-        }
-    }
-}
-
-fn mask(spec: &crate::config::spec::ExtractSpec, learned: &[regex::Regex], text: &str) -> Masked {
-    let masked = masked_with(spec, learned, text);
-    Masked {
-        hash: compare::hash(masked.as_bytes()),
-        text: match masked {
-            Cow::Borrowed(_) => MaskedText::Same,
-            Cow::Owned(t) => MaskedText::Changed(t),
-        },
-    }
-}
-
 /// JSON: structure changes, and value changes that are not just the structure changing
 /// (a field that appeared or vanished is reported as structure).
 fn json_changes(
@@ -590,7 +566,7 @@ fn json_changes(
     let a: serde_json::Value = serde_json::from_str(old).ok()?;
     let b: serde_json::Value = serde_json::from_str(new).ok()?;
     let (sa, sb) = (json::structure(&a), json::structure(&b));
-    let mut schema = json::describe_changes(&a, &b);
+    let mut schema = json::describe_changes_of((&a, &sa), (&b, &sb));
     schema.api = json::openapi_changes(&a, &b);
     let general = |p: &str| {
         let mut out = String::new();
@@ -899,6 +875,72 @@ mod tests {
         }
         let (first, _) = judge_body(&watch(""), None, body(&page(""), HTML), &(), 0);
         assert_eq!(word(&first.verdict), "baseline");
+    }
+
+    /// Masking the lines where two texts differ tells what masking them whole tells, whatever
+    /// the edit: stamps moved or not, at a line's edges, lines added or gone, at either end.
+    #[test]
+    fn the_differing_lines_mask_alike_exactly_when_the_texts_do() {
+        let masks = crate::config::masks::MaskSet::all();
+        let base = [
+            "Docs",
+            "Built 2026-11-20T10:00:00Z",
+            "",
+            "Window 02:00 -",
+            "04:00 UTC",
+            "updated Nov",
+            "21, 2026",
+            "Rate limit 100 per minute",
+            "generated at 10:00",
+            "Request ID: 8f2c91ab77",
+            "last",
+        ];
+        let swaps = [
+            ("2026-11-20T10:00:00Z", "2026-11-21T09:00:00Z"),
+            ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z and more"),
+            ("02:00", "03:00"),
+            ("04:00", "05:00"),
+            ("Nov", "Dec"),
+            ("21, 2026", "22, 2026"),
+            ("100", "50"),
+            ("10:00", "11:00"),
+            ("8f2c91ab77", "11aa22bb33"),
+            ("Docs", "Doc"),
+            ("last", "last\nmore"),
+            ("\n\n", "\n"),
+            ("-\n04", "- 04"),
+        ];
+        let text = base.join("\n");
+        let mut pairs: Vec<(String, String)> = swaps
+            .iter()
+            .map(|(a, b)| (text.clone(), text.replacen(a, b, 1)))
+            .collect();
+        for i in 0..base.len() {
+            let mut fewer = base.to_vec();
+            fewer.remove(i);
+            pairs.push((text.clone(), fewer.join("\n")));
+            let mut more = base.to_vec();
+            more.insert(i, "Deployed 2026-11-21T09:00:00Z");
+            pairs.push((text.clone(), more.join("\n")));
+        }
+        pairs.push((String::new(), text.clone()));
+        pairs.push((format!("{text}\n"), text.clone()));
+        let mut differ = 0;
+        for (old, new) in pairs.iter().flat_map(|(a, b)| [(a, b), (b, a)]) {
+            let whole = masks.apply(old) != masks.apply(new);
+            let (a, b) = crate::compare::differing_lines(old, new);
+            assert_eq!(
+                masks.apply(a) != masks.apply(b),
+                whole,
+                "{old:?} -> {new:?}"
+            );
+            differ += usize::from(whole);
+        }
+        assert!(
+            differ > 10 && differ < 2 * pairs.len(),
+            "{differ} of {}",
+            2 * pairs.len()
+        );
     }
 
     /// The counts leave out a line where only a stamp moved; the diff shows it.
