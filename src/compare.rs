@@ -1,5 +1,6 @@
 //! Content -> change: hashes that decide "changed", and readable unified diffs.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use similar::{Algorithm, DiffOp, DiffTag};
@@ -123,12 +124,18 @@ fn shifted(op: DiffOp, by: usize) -> DiffOp {
 /// (empty, both, for equal texts). Compared a block at a time, so a page that changed in one
 /// place costs a `memcmp` of its bytes.
 pub fn differing_lines<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
+    let (a, b) = differing_ranges(old, new);
+    (&old[a], &new[b])
+}
+
+/// Where [`differing_lines`] are, as byte ranges of `old` and `new`.
+pub fn differing_ranges(old: &str, new: &str) -> (Range<usize>, Range<usize>) {
     let (a, b) = (old.as_bytes(), new.as_bytes());
     let same = common_len(a.chunks(BLOCK), b.chunks(BLOCK), |x, y| {
         x.iter().zip(y).take_while(|(x, y)| x == y).count()
     });
     if same == a.len() && same == b.len() {
-        return ("", "");
+        return (0..0, 0..0);
     }
     let start = a[..same]
         .iter()
@@ -148,7 +155,7 @@ pub fn differing_lines<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
         .iter()
         .position(|&c| c == b'\n')
         .map_or(0, |i| tail - i);
-    (&old[start..old.len() - tail], &new[start..new.len() - tail])
+    (start..a.len() - tail, start..b.len() - tail)
 }
 
 const BLOCK: usize = 64;

@@ -111,13 +111,26 @@ fn decide_text(
         history,
         read: None,
     };
-    if differs_on_its_lines(w, state, stored_hash, spec, &ex.text, &mut previous) {
+    if let Some(lines) = differs_on_its_lines(w, state, stored_hash, spec, &ex.text, &mut previous)
+    {
         let Body { ex, bytes, .. } = body;
         drop(bytes);
         // Stored with its own hash, as a first sight is: the next text that differs is
         // judged against this one's lines again.
         let hashes = (text_hash, text_hash);
-        return changed(w, ex, hashes, spec.to_string(), "", &[], previous.take());
+        let masking = Masking {
+            learned: &[],
+            lines: Some(lines),
+        };
+        return changed(
+            w,
+            ex,
+            hashes,
+            spec.to_string(),
+            "",
+            masking,
+            previous.take(),
+        );
     }
     let learned = learned::compile(&state.learned_masks);
     let hash = content_hash(&w.settings.spec, &learned, &ex.text);
@@ -146,13 +159,17 @@ fn decide_text(
     }
     let Body { ex, bytes, .. } = body;
     drop(bytes);
+    let masking = Masking {
+        learned: &learned,
+        lines: None,
+    };
     changed(
         w,
         ex,
         (hash, text_hash),
         spec.to_string(),
         note,
-        &learned,
+        masking,
         previous.take(),
     )
 }
@@ -161,8 +178,8 @@ fn decide_text(
 /// they differ alone (masks work line by line, see [`crate::config::masks`]): masking both
 /// whole pages was most of judging a changed page. Only where the stored content is the
 /// snapshot's own text under the watch's settings, with no learned masks (which may span
-/// lines) and no `confirm` (which counts masked hashes); `false` leaves the whole judgment to
-/// the caller, which also tells noise from no change.
+/// lines) and no `confirm` (which counts masked hashes). The lines, when they differ; `None`
+/// leaves the whole judgment to the caller, which also tells noise from no change.
 fn differs_on_its_lines(
     w: &Watch,
     state: &WatchState,
@@ -170,16 +187,46 @@ fn differs_on_its_lines(
     spec: &str,
     text: &str,
     previous: &mut Previous<'_>,
-) -> bool {
+) -> Option<MaskedLines> {
     let applies = state.text_hash == Some(stored_hash)
         && state.spec.as_deref() == Some(spec)
         && state.learned_masks.is_empty()
         && w.settings.confirm <= 1;
-    applies
-        && previous.get().is_some_and(|old| {
-            let (a, b) = compare::differing_lines(&old.content, text);
-            w.settings.spec.masked(a) != w.settings.spec.masked(b)
-        })
+    if !applies {
+        return None;
+    }
+    let old = &previous.get()?.content;
+    let at = compare::differing_ranges(old, text);
+    let spec = &w.settings.spec;
+    let masked = (
+        spec.masked(&old[at.0.clone()]),
+        spec.masked(&text[at.1.clone()]),
+    );
+    if masked.0 == masked.1 {
+        return None;
+    }
+    let hid = matches!(masked, (Cow::Owned(_), _) | (_, Cow::Owned(_)));
+    Some(MaskedLines {
+        at,
+        masked: hid.then(|| (masked.0.into_owned(), masked.1.into_owned())),
+    })
+}
+
+/// The lines where the stored and the new content differ, as masked when that decided a
+/// change: the change's counts take them rather than masking them again (a page changed
+/// throughout would be masked twice).
+struct MaskedLines {
+    /// Where they are in the old and the new content.
+    at: (std::ops::Range<usize>, std::ops::Range<usize>),
+    /// Both masked, when the masks hid something in them.
+    masked: Option<(String, String)>,
+}
+
+/// How a change's lines are masked for its counts: the learned masks, and the lines already
+/// masked, if any.
+struct Masking<'a> {
+    learned: &'a [regex::Regex],
+    lines: Option<MaskedLines>,
 }
 
 /// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
@@ -293,7 +340,7 @@ fn changed(
     (hash, text_hash): (Hash, Hash),
     spec: String,
     note: &str,
-    learned: &[regex::Regex],
+    masking: Masking<'_>,
     previous: Option<Snapshot>,
 ) -> Verdict {
     let old_content = previous.as_ref().map_or("", |s| s.content.as_str());
@@ -303,12 +350,24 @@ fn changed(
     // Only the lines that differ are masked (masks work line by line); where the masks hid
     // nothing there, the counts are the diff's. Counted first, so the masked copies are gone
     // before the diff is made.
+    let Masking { learned, lines } = masking;
     let counts = {
-        let (old, new) = compare::differing_lines(old_text, new_text);
-        let (old, new) = (masked(w, learned, old), masked(w, learned, new));
-        let hid = matches!(old, Cow::Owned(_)) || matches!(new, Cow::Owned(_));
-        hid.then(|| compare::count_lines(&old, &new))
+        // The text parts begin their contents: the same lines, unless the structure changed.
+        let at = compare::differing_ranges(old_text, new_text);
+        match lines.as_ref().filter(|l| l.at == at) {
+            Some(lines) => lines
+                .masked
+                .as_ref()
+                .map(|(old, new)| compare::count_lines(old, new)),
+            None => {
+                let old = masked(w, learned, &old_text[at.0]);
+                let new = masked(w, learned, &new_text[at.1]);
+                let hid = matches!(old, Cow::Owned(_)) || matches!(new, Cow::Owned(_));
+                hid.then(|| compare::count_lines(&old, &new))
+            }
+        }
     };
+    drop(lines);
     let mut d = compare::diff(
         old_text,
         new_text,
@@ -946,25 +1005,31 @@ mod tests {
     /// The counts leave out a line where only a stamp moved; the diff shows it.
     #[test]
     fn counts_leave_out_lines_where_only_masked_fragments_moved() {
-        let page =
-            |p: &str, t: &str| format!("<html><body><p>{p}</p><p>Built at {t}</p></body></html>");
-        let w = watch("");
-        let (state, snapshot) = stored(&w, body(&page("a", "2026-11-20T10:00:00Z"), HTML));
-        let second = body(&page("b", "2026-11-21T10:00:00Z"), HTML);
-        let (o, _) = judge_body(&w, Some(&state), second, &snapshot, 0);
-        let Verdict::Changed {
-            added,
-            removed,
-            diff,
-            summary,
-            ..
-        } = &o.verdict
-        else {
-            panic!("{:?}", o.verdict);
+        let page = |p: &str, t: &str, id: &str| {
+            format!("<html><body><p{id}>{p}</p><p>Built at {t}</p></body></html>")
         };
-        assert_eq!((*added, *removed), (1, 1), "{summary}");
-        assert!(summary.starts_with("+1 -1 line"), "{summary}");
-        assert!(diff.contains("+Built at 2026-11-21T10:00:00Z"), "{diff}");
+        let w = watch("");
+        let first = page("a", "2026-11-20T10:00:00Z", "");
+        let (state, snapshot) = stored(&w, body(&first, HTML));
+        // The masked lines that decided the change are counted; with the structure changed
+        // too (an id came), the text's own lines are masked for the counts.
+        for id in ["", " id=\"lead\""] {
+            let second = body(&page("b", "2026-11-21T10:00:00Z", id), HTML);
+            let (o, _) = judge_body(&w, Some(&state), second, &snapshot, 0);
+            let Verdict::Changed {
+                added,
+                removed,
+                diff,
+                summary,
+                ..
+            } = &o.verdict
+            else {
+                panic!("{:?}", o.verdict);
+            };
+            assert_eq!((*added, *removed), (1, 1), "{id}: {summary}");
+            assert!(summary.starts_with("+1 -1 line"), "{summary}");
+            assert!(diff.contains("+Built at 2026-11-21T10:00:00Z"), "{diff}");
+        }
     }
 
     /// A JSON document's news leads its summary; a stamp that moved with it is listed last
