@@ -113,23 +113,19 @@ fn decide_text(
     };
     if let Some(lines) = differs_on_its_lines(w, state, stored_hash, spec, &ex.text, &mut previous)
     {
-        let Body { ex, bytes, .. } = body;
-        drop(bytes);
         // Stored with its own hash, as a first sight is: the next text that differs is
         // judged against this one's lines again.
-        let hashes = (text_hash, text_hash);
         let masking = Masking {
             learned: &[],
             lines: Some(lines),
         };
-        return changed(
+        return change(
             w,
-            ex,
-            hashes,
-            spec.to_string(),
-            "",
+            body,
+            (text_hash, text_hash),
+            (spec, ""),
             masking,
-            previous.take(),
+            previous,
         );
     }
     let learned = learned::compile(&state.learned_masks);
@@ -157,21 +153,27 @@ fn decide_text(
     } else if let Some(pending) = pending(w, state, hash) {
         return pending;
     }
-    let Body { ex, bytes, .. } = body;
-    drop(bytes);
     let masking = Masking {
         learned: &learned,
         lines: None,
     };
-    changed(
-        w,
-        ex,
-        (hash, text_hash),
-        spec.to_string(),
-        note,
-        masking,
-        previous.take(),
-    )
+    change(w, body, (hash, text_hash), (spec, note), masking, previous)
+}
+
+/// [`changed`], once the body as fetched is freed (a huge page is not held beside both
+/// texts and the diff).
+fn change(
+    w: &Watch,
+    body: Body<'_>,
+    hashes: (Hash, Hash),
+    (spec, note): (&str, &str),
+    masking: Masking<'_>,
+    previous: Previous<'_>,
+) -> Verdict {
+    let Body { ex, bytes, .. } = body;
+    drop(bytes);
+    let previous = previous.take();
+    changed(w, ex, hashes, spec.to_string(), note, masking, previous)
 }
 
 /// Whether the new text differs from the stored one once masked, told from the lines where
