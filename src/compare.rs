@@ -150,11 +150,12 @@ pub fn differing_ranges(old: &str, new: &str) -> (Range<usize>, Range<usize>) {
             .count()
     })
     .min(room);
-    // The common tail from its first newline on: the line before it may differ.
+    // The common tail from the line after its first newline: the line that newline ends may
+    // differ, and keeps it (a line is compared with its newline, as the diff splits lines).
     let tail = a[a.len() - tail..]
         .iter()
         .position(|&c| c == b'\n')
-        .map_or(0, |i| tail - i);
+        .map_or(0, |i| tail - i - 1);
     (start..a.len() - tail, start..b.len() - tail)
 }
 
@@ -314,7 +315,7 @@ mod tests {
     fn differing_lines_cut_the_common_lines() {
         let long = "x".repeat(200);
         let cases = [
-            ("a\nb\nc\n", "a\nB\nc\n", ("b", "B")),
+            ("a\nb\nc\n", "a\nB\nc\n", ("b\n", "B\n")),
             ("a\nb\nc", "a\nb\nc", ("", "")),
             ("", "new", ("", "new")),
             ("one line", "one lime", ("one line", "one lime")),
@@ -332,8 +333,25 @@ mod tests {
         );
         assert_eq!(
             differing_lines(&old, &new),
-            (format!("{long}1").as_str(), format!("{long}2").as_str())
+            (format!("{long}1\n").as_str(), format!("{long}2\n").as_str())
         );
+        // Counted on those lines, a change counts as on the whole texts: a line keeps its
+        // newline, so a line moved next to the cut is the same line on both sides.
+        let pairs = [
+            ("h\nA\nB\nt\n", "h\nB\nC\nt\n"),
+            ("h\nA\nB\nt", "h\nB\nt"),
+            ("h\n- x\nkeep\n- x\nt\n", "h\n- y\nkeep\nt\n"),
+            ("a\nb", "a\nb\nc"),
+            ("b\n", "a\nb\n"),
+        ];
+        for (old, new) in pairs {
+            let (a, b) = differing_lines(old, new);
+            assert_eq!(
+                count_lines(a, b),
+                count_lines(old, new),
+                "{old:?} -> {new:?}"
+            );
+        }
         // Around multi-byte characters, cuts fall on line ends only.
         assert_eq!(
             differing_lines("\u{e9}\n\u{e9}a", "\u{e9}\n\u{e8}a"),
