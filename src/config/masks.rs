@@ -7,6 +7,10 @@
 //!
 //! Word boundaries are ASCII (`(?-u:\b)`): a Unicode `\b` makes the regex engine give up its
 //! DFAs on non-ASCII text, which cost 8 ms a page (a 10x slower cold pass).
+//!
+//! A mask never reaches across a line break nor looks past its line (see `H`): masking a
+//! text is masking each of its lines, which the judge relies on to mask only the lines where
+//! two texts differ.
 
 use std::borrow::Cow;
 use std::collections::HashMap;

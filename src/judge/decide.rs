@@ -178,7 +178,7 @@ fn change(
 
 /// Whether the new text differs from the stored one once masked, told from the lines where
 /// they differ alone (masks work line by line, see [`crate::config::masks`]): masking both
-/// whole pages was most of judging a changed page. Only where the stored content is the
+/// whole pages was the largest part of judging a changed page. Only where the stored content is the
 /// snapshot's own text under the watch's settings, with no learned masks (which may span
 /// lines) and no `confirm` (which counts masked hashes). The lines, when they differ; `None`
 /// leaves the whole judgment to the caller, which also tells noise from no change.
@@ -231,9 +231,9 @@ struct Masking<'a> {
     lines: Option<MaskedLines>,
 }
 
-/// The stored content's masked hash. Stored unmasked (first sight), or under masks that hid
-/// nothing, the stored text is masked now, under the settings it was extracted with (and
-/// under the watch's own, the masked text is kept for the change's counts).
+/// The stored content's masked hash. Stored unmasked (first sight, a change judged on its
+/// lines), or under masks that hid nothing, the stored text is masked now, under the settings
+/// it was extracted with.
 fn stored_masked_hash(
     w: &Watch,
     state: &WatchState,
