@@ -309,55 +309,6 @@ pub fn truncate_lines(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What is left is where the texts differ, in whole lines, and the rest is common.
-    #[test]
-    fn differing_lines_cut_the_common_lines() {
-        let long = "x".repeat(200);
-        let cases = [
-            ("a\nb\nc\n", "a\nB\nc\n", ("b\n", "B\n")),
-            ("a\nb\nc", "a\nb\nc", ("", "")),
-            ("", "new", ("", "new")),
-            ("one line", "one lime", ("one line", "one lime")),
-            ("a\nb", "a\nb\nc", ("b", "b\nc")),
-            ("a\nb\nc", "c", ("a\nb\nc", "c")),
-            ("x\ny\n", "x\ny\nz\n", ("", "z\n")),
-            ("ab\nab\n", "ab\n", ("ab\n", "")),
-        ];
-        for (old, new, want) in cases {
-            assert_eq!(differing_lines(old, new), want, "{old:?} -> {new:?}");
-        }
-        let (old, new) = (
-            format!("{long}\n{long}1\n{long}\n{long}\n"),
-            format!("{long}\n{long}2\n{long}\n{long}\n"),
-        );
-        assert_eq!(
-            differing_lines(&old, &new),
-            (format!("{long}1\n").as_str(), format!("{long}2\n").as_str())
-        );
-        // Counted on those lines, a change counts as on the whole texts: a line keeps its
-        // newline, so a line moved next to the cut is the same line on both sides.
-        let pairs = [
-            ("h\nA\nB\nt\n", "h\nB\nC\nt\n"),
-            ("h\nA\nB\nt", "h\nB\nt"),
-            ("h\n- x\nkeep\n- x\nt\n", "h\n- y\nkeep\nt\n"),
-            ("a\nb", "a\nb\nc"),
-            ("b\n", "a\nb\n"),
-        ];
-        for (old, new) in pairs {
-            let (a, b) = differing_lines(old, new);
-            assert_eq!(
-                count_lines(a, b),
-                count_lines(old, new),
-                "{old:?} -> {new:?}"
-            );
-        }
-        // Around multi-byte characters, cuts fall on line ends only.
-        assert_eq!(
-            differing_lines("\u{e9}\n\u{e9}a", "\u{e9}\n\u{e8}a"),
-            ("\u{e9}a", "\u{e8}a")
-        );
-    }
     use similar::TextDiff;
 
     /// similar's line diff of the whole texts (what `diff` and `count_lines` used before they
@@ -492,5 +443,54 @@ mod tests {
     fn truncation_notes_the_rest() {
         let t = truncate_lines("1\n2\n3\n4\n", 2);
         assert_eq!(t, "1\n2\n... 2 more lines\n");
+    }
+
+    /// What is left is where the texts differ, in whole lines, and the rest is common.
+    #[test]
+    fn differing_lines_cut_the_common_lines() {
+        let long = "x".repeat(200);
+        let cases = [
+            ("a\nb\nc\n", "a\nB\nc\n", ("b\n", "B\n")),
+            ("a\nb\nc", "a\nb\nc", ("", "")),
+            ("", "new", ("", "new")),
+            ("one line", "one lime", ("one line", "one lime")),
+            ("a\nb", "a\nb\nc", ("b", "b\nc")),
+            ("a\nb\nc", "c", ("a\nb\nc", "c")),
+            ("x\ny\n", "x\ny\nz\n", ("", "z\n")),
+            ("ab\nab\n", "ab\n", ("ab\n", "")),
+        ];
+        for (old, new, want) in cases {
+            assert_eq!(differing_lines(old, new), want, "{old:?} -> {new:?}");
+        }
+        let (old, new) = (
+            format!("{long}\n{long}1\n{long}\n{long}\n"),
+            format!("{long}\n{long}2\n{long}\n{long}\n"),
+        );
+        assert_eq!(
+            differing_lines(&old, &new),
+            (format!("{long}1\n").as_str(), format!("{long}2\n").as_str())
+        );
+        // Counted on those lines, a change counts as on the whole texts: a line keeps its
+        // newline, so a line moved next to the cut is the same line on both sides.
+        let pairs = [
+            ("h\nA\nB\nt\n", "h\nB\nC\nt\n"),
+            ("h\nA\nB\nt", "h\nB\nt"),
+            ("h\n- x\nkeep\n- x\nt\n", "h\n- y\nkeep\nt\n"),
+            ("a\nb", "a\nb\nc"),
+            ("b\n", "a\nb\n"),
+        ];
+        for (old, new) in pairs {
+            let (a, b) = differing_lines(old, new);
+            assert_eq!(
+                count_lines(a, b),
+                count_lines(old, new),
+                "{old:?} -> {new:?}"
+            );
+        }
+        // Around multi-byte characters, cuts fall on line ends only.
+        assert_eq!(
+            differing_lines("\u{e9}\n\u{e9}a", "\u{e9}\n\u{e8}a"),
+            ("\u{e9}a", "\u{e8}a")
+        );
     }
 }
