@@ -40,21 +40,35 @@ pub enum Exit {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The exit code for an error returned by a command.
-/// Fewer malloc arenas. glibc gives every thread that allocates its own arena, up to eight per
-/// core, and keeps what is freed in each: a pass's judging threads each free a page's body and
-/// text per check, so the peak grew with the threads rather than with the work (a cold pass
-/// over 10,000 pages: 77 MB with glibc's default, 65 MB with one arena per core, no slower).
+/// Tunes glibc's allocator for a pass's threads: the runtime's workers, the database writer
+/// and the blocking threads that judge large pages all allocate and free.
+///
+/// - Arenas: two per core. glibc's default (eight per core) let the peak grow with the threads
+///   rather than with the work (a cold pass over 10,000 pages: 77 MB, against 65 MB with one
+///   arena per core). With one per core, the threads queued on the arenas' locks: a warm
+///   pass's profile spent 5 % of its CPU in futex waits inside malloc and free; two per core
+///   made the benchmark's warm and changed passes 5-8 % faster (alternating replays) for
+///   about 1 MB more resident memory.
+/// - Blocks of 1 MiB or more are mapped, and unmapped when freed, always. By default glibc
+///   raises that threshold to the size of the largest block freed (up to 32 MiB), after which
+///   a huge page's buffers stay in the arenas: a 10 MB page that moves on every request
+///   (`CHURN=1 benches/memory.sh`) peaked at 71-81 MB, 53 MB with the fixed threshold; no
+///   page of the benchmark's (50 KB on average) is near it.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // SAFETY: mallopt only sets a tunable; it is called before any other thread exists.
+        // SAFETY: mallopt only sets tunables; it is called before any other thread exists.
         unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
+            libc::mallopt(libc::M_ARENA_MAX, (cores * 2).max(2) as libc::c_int);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MAP_FROM as libc::c_int);
         }
     }
 }
+
+/// Allocations this large are mapped on their own, and given back when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MAP_FROM: usize = 1 << 20;
 
 /// Returns freed memory to the system: the daemon calls it after each pass, so that its
 /// resident size between passes is what it holds, not the last pass's peak.
@@ -66,6 +80,7 @@ pub fn release_memory() {
     }
 }
 
+/// The exit code for an error returned by a command.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
     if err.downcast_ref::<config::ConfigErrors>().is_some()
         || err.downcast_ref::<UsageError>().is_some()

