@@ -326,34 +326,46 @@ impl Fetcher {
             .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))
     }
 
+    /// A browser watch's page: rendered, unless `skip_unchanged_shell` finds its document
+    /// unchanged.
+    async fn render(
+        &self,
+        req: &FetchRequest,
+        render: &crate::config::BrowserSpec,
+    ) -> Result<Fetched, FetchError> {
+        if req.deny_private {
+            private::check_url(&req.url).map_err(FetchError::Denied)?;
+        }
+        let mut shell = (None, None);
+        if render.skip_unchanged_shell {
+            match self.shell(req).await {
+                Shell::Same(not_modified) => return Ok(not_modified),
+                Shell::New {
+                    etag,
+                    last_modified,
+                } => shell = (etag, last_modified),
+                Shell::Unknown => {}
+            }
+        }
+        let mut fetched = self.browser.render(&req.url, render, req.timeout).await?;
+        if let Fetched::Body {
+            etag,
+            last_modified,
+            ..
+        } = &mut fetched
+        {
+            (*etag, *last_modified) = shell;
+        }
+        Ok(fetched)
+    }
+
     /// One GET, conditional when validators are given. The body is streamed and stopped at
     /// `max_size` decoded bytes, so neither a huge body nor a compression bomb is buffered.
     pub async fn fetch(&self, req: &FetchRequest) -> Result<Fetched, FetchError> {
         if let Some(render) = &req.browser {
-            if req.deny_private {
-                private::check_url(&req.url).map_err(FetchError::Denied)?;
-            }
-            let mut shell = (None, None);
-            if render.skip_unchanged_shell {
-                match self.shell(req).await {
-                    Shell::Same(not_modified) => return Ok(not_modified),
-                    Shell::New {
-                        etag,
-                        last_modified,
-                    } => shell = (etag, last_modified),
-                    Shell::Unknown => {}
-                }
-            }
-            let mut fetched = self.browser.render(&req.url, render, req.timeout).await?;
-            if let Fetched::Body {
-                etag,
-                last_modified,
-                ..
-            } = &mut fetched
-            {
-                (*etag, *last_modified) = shell;
-            }
-            return Ok(fetched);
+            // Boxed: a page loaded in the browser is a future of kilobytes, and every plain
+            // fetch (a task's whole state while it waits for its response) would be as large.
+            return Box::pin(self.render(req, render)).await;
         }
         let mut resp = self.send(req).await?;
         let status = resp.status();
