@@ -154,6 +154,20 @@ impl Row {
     pub fn value(&self, i: usize) -> &Value {
         self.0.get(i).unwrap_or(&Value::Null)
     }
+
+    /// Column `i`'s bytes, text or blob, borrowed: `None` when NULL.
+    pub fn bytes(&self, i: usize) -> Result<Option<&[u8]>, DbError> {
+        match self.0.get(i).ok_or(DbError::Column(i))? {
+            Value::Null => Ok(None),
+            Value::Text(s) => Ok(Some(s.as_bytes())),
+            Value::Blob(b) => Ok(Some(b)),
+            v => Err(DbError::Type {
+                column: i,
+                want: "text or a blob",
+                got: v.kind(),
+            }),
+        }
+    }
 }
 
 /// What a column converts to.
@@ -564,6 +578,7 @@ impl Db {
 /// Statements with more parameters than this are built for one batch's size (`IN (?, ?,
 /// ...)`, many rows of `VALUES`): each size would be a statement of its own in the cache,
 /// dozens of large compiled statements kept for a pass, so they are prepared and dropped.
+/// Lists padded to a power of two ([`padded`]) come in a handful of sizes, and are cached.
 const CACHED_PARAMS: usize = 16;
 
 /// `f` on the statement for `sql`: from the connection's cache, unless it has many parameters.
@@ -573,11 +588,23 @@ fn with_statement<R>(
     params: usize,
     f: impl FnOnce(&mut rusqlite::Statement<'_>) -> rusqlite::Result<R>,
 ) -> rusqlite::Result<R> {
-    if params > CACHED_PARAMS {
+    if params > CACHED_PARAMS && !params.is_power_of_two() {
         f(&mut c.prepare(sql)?)
     } else {
         f(&mut *c.prepare_cached(sql)?)
     }
+}
+
+/// `list` padded to a power of two with its last item repeated, for a `WHERE x IN (...)`
+/// (an item twice in the list is still one match): the statement for a padded list is one
+/// of a few sizes, compiled once and cached, where one of every size was compiled again for
+/// each list (a 256-name `IN` took as long to compile as to run).
+pub fn padded<'a, T: ?Sized>(list: &[&'a T]) -> Vec<&'a T> {
+    let mut out = list.to_vec();
+    if let Some(&last) = list.last() {
+        out.resize(list.len().next_power_of_two(), last);
+    }
+    out
 }
 
 /// A SQLite query's rows, copied out.

@@ -125,15 +125,13 @@ fn schedule_of_row(r: &Row) -> Result<(String, ScheduleState), DbError> {
 
 /// A JSON column, `None` when NULL or unreadable.
 fn json_of<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> Result<Option<T>, DbError> {
-    Ok(r.get::<Option<String>>(i)?
-        .and_then(|s| serde_json::from_str(&s).ok()))
+    Ok(r.bytes(i)?.and_then(|s| serde_json::from_slice(s).ok()))
 }
 
 /// One row of [`STATE_COLUMNS`]: the watch's name and its state.
 fn state_of_row(r: &Row) -> Result<(String, WatchState), DbError> {
     let hash = |i: usize| -> Result<Option<Hash>, DbError> {
-        Ok(r.get::<Option<Vec<u8>>>(i)?
-            .and_then(|v| <Hash>::try_from(v.as_slice()).ok()))
+        Ok(r.bytes(i)?.and_then(|v| <Hash>::try_from(v).ok()))
     };
     let time = |i: usize| -> Result<Option<DateTime<Utc>>, DbError> {
         Ok(r.get::<Option<i64>>(i)?.map(from_millis))
@@ -244,7 +242,8 @@ impl Store {
         row: fn(&Row) -> Result<(String, T), DbError>,
     ) -> Result<HashMap<String, T>, StoreError> {
         let mut out = HashMap::with_capacity(names.len());
-        for part in names.chunks(500) {
+        for part in names.chunks(512) {
+            let part = db::padded(part);
             let marks = vec!["?"; part.len()].join(",");
             let sql = format!("SELECT {columns} FROM watches WHERE name IN ({marks})");
             let args: Vec<&dyn db::ToParam> = part.iter().map(|n| n as &dyn db::ToParam).collect();
