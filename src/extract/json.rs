@@ -5,7 +5,7 @@
 //! matched by it, so reordering them is not a change; the structure of an array's elements is
 //! the union over all of them (`$.items[*].price`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::Value;
 
@@ -221,7 +221,6 @@ fn walk_types(v: &Value, path: &mut String, out: &mut Structure) {
 /// Leaf path -> value under `path`, with identified array elements addressed by id
 /// (`$.items[id=5].price`).
 fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>) {
-    use std::fmt::Write;
     let len = path.len();
     match v {
         Value::Object(m) if !m.is_empty() => {
@@ -235,11 +234,7 @@ fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>)
         Value::Array(items) if !items.is_empty() => {
             let key = id_key(items);
             for (i, x) in items.iter().enumerate() {
-                let _ = match key.map(|k| (k, &x[k])) {
-                    Some((k, Value::String(id))) => write!(path, "[{k}={id}]"),
-                    Some((k, id)) => write!(path, "[{k}={id}]"),
-                    None => write!(path, "[{i}]"),
-                };
+                push_address(path, key, i, x);
                 walk_leaves(x, path, out);
                 path.truncate(len);
             }
@@ -251,7 +246,8 @@ fn walk_leaves(v: &Value, path: &mut String, out: &mut BTreeMap<String, String>)
 }
 
 /// The [`leaves`] of `old` (into `a`) and `new` (into `b`) under `path`, leaving out the members
-/// of objects that are equal in both (they would give the same leaves on both sides).
+/// of objects and the elements of arrays that are equal in both (they would give the same
+/// leaves on both sides).
 fn differing_leaves(
     old: &Value,
     new: &Value,
@@ -262,16 +258,32 @@ fn differing_leaves(
     if old == new {
         return;
     }
-    let (Value::Object(x), Value::Object(y)) = (old, new) else {
-        walk_leaves(old, path, a);
-        walk_leaves(new, path, b);
-        return;
-    };
-    if x.is_empty() || y.is_empty() {
-        walk_leaves(old, path, a);
-        walk_leaves(new, path, b);
-        return;
+    match (old, new) {
+        (Value::Object(x), Value::Object(y)) if !x.is_empty() && !y.is_empty() => {
+            differing_members(x, y, path, a, b);
+        }
+        (Value::Array(x), Value::Array(y)) if !x.is_empty() && !y.is_empty() => {
+            // An API's list of a hundred endpoints with one field changed was walked whole,
+            // on both sides: most of the judging of a changed JSON document.
+            if !differing_elements(x, y, path, a, b) {
+                walk_leaves(old, path, a);
+                walk_leaves(new, path, b);
+            }
+        }
+        _ => {
+            walk_leaves(old, path, a);
+            walk_leaves(new, path, b);
+        }
     }
+}
+
+fn differing_members(
+    x: &serde_json::Map<String, Value>,
+    y: &serde_json::Map<String, Value>,
+    path: &mut String,
+    a: &mut BTreeMap<String, String>,
+    b: &mut BTreeMap<String, String>,
+) {
     let len = path.len();
     for (k, v) in x {
         path.push('.');
@@ -288,6 +300,74 @@ fn differing_leaves(
         walk_leaves(w, path, b);
         path.truncate(len);
     }
+}
+
+/// Pairs the elements of two arrays as [`walk_leaves`] addresses them (by id when both arrays
+/// are identified by the same key, else by position) and compares the pairs. False, with
+/// nothing added, when the two are addressed differently, or two elements of one the same.
+fn differing_elements(
+    x: &[Value],
+    y: &[Value],
+    path: &mut String,
+    a: &mut BTreeMap<String, String>,
+    b: &mut BTreeMap<String, String>,
+) -> bool {
+    let key = id_key(x);
+    if key != id_key(y) {
+        return false;
+    }
+    let (Some(xs), Some(ys)) = (element_addresses(x, key), element_addresses(y, key)) else {
+        return false;
+    };
+    let theirs: std::collections::HashMap<&str, &Value> =
+        ys.iter().map(String::as_str).zip(y).collect();
+    let len = path.len();
+    for (at, v) in xs.iter().zip(x) {
+        path.push_str(at);
+        match theirs.get(at.as_str()) {
+            Some(w) => differing_leaves(v, w, path, a, b),
+            None => walk_leaves(v, path, a),
+        }
+        path.truncate(len);
+    }
+    let ours: HashSet<&str> = xs.iter().map(String::as_str).collect();
+    for (at, w) in ys
+        .iter()
+        .zip(y)
+        .filter(|(at, _)| !ours.contains(at.as_str()))
+    {
+        path.push_str(at);
+        walk_leaves(w, path, b);
+        path.truncate(len);
+    }
+    true
+}
+
+/// Appends the path segment of an array's element `i`: `[id=5]` by its id under `key`, else
+/// `[3]` by its position.
+fn push_address(path: &mut String, key: Option<&str>, i: usize, x: &Value) {
+    use std::fmt::Write;
+    let _ = match key.map(|k| (k, &x[k])) {
+        Some((k, Value::String(id))) => write!(path, "[{k}={id}]"),
+        Some((k, id)) => write!(path, "[{k}={id}]"),
+        None => write!(path, "[{i}]"),
+    };
+}
+
+/// Each element's path segment (see [`push_address`]); `None` when two come out the same (an
+/// id `"5"` beside an id `5`).
+fn element_addresses(items: &[Value], key: Option<&str>) -> Option<Vec<String>> {
+    let at: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let mut at = String::new();
+            push_address(&mut at, key, i, x);
+            at
+        })
+        .collect();
+    let unique: HashSet<&String> = at.iter().collect();
+    (unique.len() == at.len()).then_some(at)
 }
 
 /// Structure changes, each a line: "removed `$.a.b` (string)", "`$.x`: number -> string".
@@ -670,6 +750,9 @@ mod tests {
             "items": [{"id": 1, "price": 10, "tags": ["a", "b"]}, {"id": 2, "price": 5}],
             "plain": [1, 2, [3, {"x": null}]],
             "nested": {"a": {"b": {"c": "d", "e": [1]}}, "f": 1.5},
+            "many": (0..50).map(|i| json!({"sku": format!("s-{i}"), "size": "M"})).collect::<Vec<_>>(),
+            // Ids that read the same in a path: the leaves of one overwrite the other's.
+            "clash": [{"id": 5, "v": 1}, {"id": "5", "v": 1}],
         });
         type Edit = Box<dyn Fn(&mut Value)>;
         let edits: Vec<Edit> = vec![
@@ -688,6 +771,20 @@ mod tests {
             Box::new(|v| v["nested"] = json!([1, 2])),
             Box::new(|v| *v = json!("scalar")),
             Box::new(|v| v["items"].as_array_mut().unwrap().push(json!({"id": 3}))),
+            Box::new(|v| {
+                v["items"].as_array_mut().unwrap().remove(0);
+            }),
+            Box::new(|v| v["items"][0]["id"] = json!(7)),
+            Box::new(|v| v["items"][1]["id"] = json!("1")),
+            Box::new(|v| v["items"][1]["id"] = json!(1)),
+            Box::new(|v| v["items"][1] = json!(3)),
+            Box::new(|v| v["many"][40]["size"] = json!("L")),
+            Box::new(|v| v["many"][3]["sku"] = json!("s-4")),
+            Box::new(|v| v["plain"][0] = json!(9)),
+            Box::new(|v| v["plain"].as_array_mut().unwrap().push(json!(4))),
+            Box::new(|v| v["plain"] = json!([[3, {"x": null}]])),
+            Box::new(|v| v["clash"][0]["v"] = json!(2)),
+            Box::new(|v| v["clash"][1]["id"] = json!(6)),
         ];
         for (i, edit) in edits.iter().enumerate() {
             let mut new = base.clone();
