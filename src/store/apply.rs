@@ -23,11 +23,12 @@ impl Batch {
         let mut priors = std::collections::HashMap::with_capacity(outcomes.len());
         for part in outcomes.chunks(512) {
             // Padded: a batch's size is however many checks ended while it gathered.
-            let part: Vec<&str> = part.iter().map(|o| o.name.as_str()).collect();
-            let part = super::db::padded(&part);
+            let part = super::db::padded(part);
             let marks = vec!["?"; part.len()].join(",");
-            let names: Vec<&dyn super::db::ToParam> =
-                part.iter().map(|n| n as &dyn super::db::ToParam).collect();
+            let names: Vec<&dyn super::db::ToParam> = part
+                .iter()
+                .map(|o| &o.name as &dyn super::db::ToParam)
+                .collect();
             let rows = tx.query(
                 &format!("SELECT name, {PRIOR_COLUMNS} FROM watches WHERE name IN ({marks})"),
                 &names,

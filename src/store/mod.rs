@@ -576,8 +576,7 @@ impl Store {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        if !truncate && size(&wal) < 1 << 20 {
+        if !truncate && std::fs::metadata(&wal).map_or(0, |m| m.len()) < 1 << 20 {
             return;
         }
         let mode = if truncate { "TRUNCATE" } else { "PASSIVE" };
